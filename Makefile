@@ -1,0 +1,45 @@
+# ngo-kit: every target creates .venv when it is missing and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ngo-kit-installed
+PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: demo test lint typecheck pytest docs bench clean
+
+$(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,mysql,web]'
+	@for p in $(dir $(PLUGIN_PROJECTS)); do $(BIN)/python -m pip install --quiet --no-deps -e $$p || exit 1; done
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/audit_demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# The suite on SQLite, then on PostgreSQL when NGO_KIT_TEST_POSTGRES_URL is set,
+# then on MariaDB when NGO_KIT_TEST_MARIADB_URL is set.
+pytest: $(STAMP)
+	NGO_KIT_TEST_DATABASE_URL= $(BIN)/python -m pytest -n 2
+	@if [ -n "$$NGO_KIT_TEST_POSTGRES_URL" ]; then \
+	  echo "== the suite again on PostgreSQL"; \
+	  NGO_KIT_TEST_DATABASE_URL="$$NGO_KIT_TEST_POSTGRES_URL" $(BIN)/python -m pytest -n 2 || exit 1; \
+	fi
+
+test: lint typecheck pytest
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir build/site
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache

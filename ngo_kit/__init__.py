@@ -1,0 +1,58 @@
+"""ngo-kit: standard app modules for non-profits, composed through plugins."""
+
+from __future__ import annotations
+
+from ngo_kit.context import Context
+from ngo_kit.errors import (
+    AlreadyExists,
+    ConfigurationError,
+    Conflict,
+    InsufficientPoints,
+    InsufficientStock,
+    NgoKitError,
+    NotFound,
+    PermissionDenied,
+    PluginError,
+    ShiftFull,
+    TokenExpired,
+    TokenInvalid,
+    TokenTampered,
+    TokenUsed,
+    TokenWrongPurpose,
+    ValidationFailed,
+)
+from ngo_kit.hookspecs import hookimpl, hookspec
+from ngo_kit.kit import Kit
+from ngo_kit.plugins import Channel, Module, Permission
+from ngo_kit.settings import KitSettings
+from ngo_kit.tenancy import SYSTEM
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SYSTEM",
+    "AlreadyExists",
+    "Channel",
+    "ConfigurationError",
+    "Conflict",
+    "Context",
+    "InsufficientPoints",
+    "InsufficientStock",
+    "Kit",
+    "KitSettings",
+    "Module",
+    "NgoKitError",
+    "NotFound",
+    "Permission",
+    "PermissionDenied",
+    "PluginError",
+    "ShiftFull",
+    "TokenExpired",
+    "TokenInvalid",
+    "TokenTampered",
+    "TokenUsed",
+    "TokenWrongPurpose",
+    "ValidationFailed",
+    "hookimpl",
+    "hookspec",
+]

@@ -1,0 +1,278 @@
+"""The ``ngo-kit`` command line.
+
+User mistakes (bad input, unknown organisation, broken configuration) print one line on stderr
+and exit with status 2, or 1 for a failed verification; never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import pluggy
+
+from ngo_kit.errors import NgoKitError
+from ngo_kit.kit import Kit
+from ngo_kit.plugins import load_entry_points, new_plugin_manager
+from ngo_kit.settings import KitSettings
+from ngo_kit.tenancy import SYSTEM
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliState:
+    """What every command receives: options, and the Kit built on first use."""
+
+    def __init__(self, database_url: str | None, modules: tuple[str, ...], autoload: bool) -> None:
+        self.database_url = database_url
+        self.modules = list(modules) or None
+        self.autoload = autoload
+        self._kit: Kit | None = None
+
+    @property
+    def kit(self) -> Kit:
+        """The Kit for this invocation (built lazily, so ``--help`` needs no database)."""
+        if self._kit is None:
+            self._kit = Kit(self.database_url, modules=self.modules, autoload=self.autoload)
+        return self._kit
+
+
+def pass_kit(func: F) -> F:
+    """Decorate a command so it receives the ``Kit`` as its first argument."""
+
+    @click.pass_obj
+    @functools.wraps(func)
+    def wrapper(state: CliState, *args: Any, **kwargs: Any) -> Any:
+        return func(state.kit, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database-url",
+    envvar="NGO_KIT_DATABASE_URL",
+    help="Database URL (default sqlite:///ngo_kit.db).",
+)
+@click.option("--module", "modules", multiple=True, help="Enable only these modules (repeatable).")
+@click.option("--no-autoload", is_flag=True, help="Load only ngo-kit's own plugins.")
+@click.pass_context
+def cli(
+    ctx: click.Context, database_url: str | None, modules: tuple[str, ...], no_autoload: bool
+) -> None:
+    """ngo-kit: standard app modules for non-profits."""
+    ctx.obj = CliState(database_url, modules, not no_autoload)
+
+
+@cli.command("plugins")
+@click.option("--all", "show_all", is_flag=True, help="Also list hooks of ngo-kit's own plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_kit
+def plugins_command(kit: Kit, show_all: bool, as_json: bool) -> None:
+    """List loaded plugins: version, modules provided and hooks implemented."""
+    infos = [i for i in kit.plugin_info() if show_all or not i.builtin or i.modules]
+    if as_json:
+        click.echo(json.dumps([i.__dict__ for i in infos], indent=2))
+        return
+    for info in infos:
+        version = (
+            f"{info.distribution} {info.version}"
+            if info.distribution
+            else "(not installed; passed in)"
+        )
+        click.echo(f"{info.name}  [{version}]{'  built-in' if info.builtin else ''}")
+        if info.modules:
+            click.echo(f"    modules: {', '.join(info.modules)}")
+        if info.hooks and (show_all or not info.builtin):
+            click.echo(f"    hooks:   {', '.join(info.hooks)}")
+
+
+# --- db -----------------------------------------------------------------------------------
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database migrations (Alembic, one branch per module)."""
+
+
+@db_group.command("upgrade")
+@click.argument("target", default="heads")
+@pass_kit
+def db_upgrade(kit: Kit, target: str) -> None:
+    """Apply migrations (default: every enabled module's head)."""
+    from ngo_kit import migrations
+
+    migrations.upgrade(kit, target)
+    click.echo(f"database at: {', '.join(migrations.current(kit)) or 'base'}")
+
+
+@db_group.command("downgrade")
+@click.argument("target")
+@pass_kit
+def db_downgrade(kit: Kit, target: str) -> None:
+    """Revert migrations to TARGET (a revision, 'base', or '<module>@-1')."""
+    from ngo_kit import migrations
+
+    migrations.downgrade(kit, target)
+    click.echo(f"database at: {', '.join(migrations.current(kit)) or 'base'}")
+
+
+@db_group.command("current")
+@pass_kit
+def db_current(kit: Kit) -> None:
+    """Show the revisions the database is at, and whether it is behind."""
+    from ngo_kit import migrations
+
+    now, heads = migrations.current(kit), migrations.heads(kit)
+    click.echo(f"current: {', '.join(now) or 'base (empty)'}")
+    click.echo("up to date" if set(now) == set(heads) else f"behind; heads: {', '.join(heads)}")
+
+
+@db_group.command("history")
+@pass_kit
+def db_history(kit: Kit) -> None:
+    """List the revisions of every enabled module."""
+    from ngo_kit import migrations
+
+    click.echo(migrations.history(kit), nl=False)
+
+
+@db_group.command("revision")
+@click.option(
+    "--module", "module", required=True, help="The module (or 'core') the revision belongs to."
+)
+@click.option("-m", "--message", required=True, help="What the revision changes.")
+@click.option("--empty", is_flag=True, help="Write an empty revision instead of autogenerating.")
+@pass_kit
+def db_revision(kit: Kit, module: str, message: str, empty: bool) -> None:
+    """Write a new migration for MODULE from the difference between its models and the database."""
+    from ngo_kit import migrations
+
+    click.echo(migrations.revision(kit, module, message, autogenerate=not empty))
+
+
+# --- organisations --------------------------------------------------------------------------
+
+
+@cli.group("org")
+def org_group() -> None:
+    """Organisations (tenants)."""
+
+
+@org_group.command("create")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--timezone", default="UTC", show_default=True)
+@click.option("--locale", default="en", show_default=True)
+@pass_kit
+def org_create(kit: Kit, slug: str, name: str, timezone: str, locale: str) -> None:
+    """Create an organisation with the default roles."""
+    org = kit.create_organisation(slug, name, timezone=timezone, locale=locale)
+    click.echo(f"created {org.slug} ({org.id})")
+
+
+@org_group.command("list")
+@pass_kit
+def org_list(kit: Kit) -> None:
+    """List every organisation."""
+    with kit.begin(actor=SYSTEM) as tx:
+        orgs = tx.tenancy.list_organisations()
+    for org in orgs:
+        click.echo(f"{org.slug}\t{org.name}\t{org.timezone}\t{org.locale}\t{org.id}")
+    if not orgs:
+        click.echo("no organisations yet: ngo-kit org create SLUG NAME")
+
+
+# --- integrity and outbox -------------------------------------------------------------------
+
+
+@cli.command("verify")
+@pass_kit
+def verify_command(kit: Kit) -> None:
+    """Recompute every hash chain and balance; exit 1 and name the first break of each."""
+    problems = kit.verify()
+    names = ", ".join(str(getattr(c, "name", c)) for c in kit.checks)
+    if not problems:
+        click.echo(f"ok: {len(kit.checks)} checks passed ({names})")
+        return
+    for problem in problems:
+        click.echo(f"FAILED {problem}", err=True)
+    sys.exit(1)
+
+
+@cli.group("outbox")
+def outbox_group() -> None:
+    """The message outbox."""
+
+
+@outbox_group.command("work")
+@click.option("--batch", default=100, show_default=True, help="Messages claimed per pass.")
+@click.option("--forever", is_flag=True, help="Keep polling instead of stopping when none is due.")
+@click.option(
+    "--interval", default=1.0, show_default=True, help="Seconds between polls with --forever."
+)
+@pass_kit
+def outbox_work(kit: Kit, batch: int, forever: bool, interval: float) -> None:
+    """Deliver due messages (several workers may run at once on PostgreSQL and MariaDB)."""
+    result = kit.outbox.work(batch=batch, once=not forever, idle_sleep=interval)
+    click.echo(f"sent {result.sent}, failed {result.failed} (will retry), dead {result.dead}")
+
+
+@outbox_group.command("retry")
+@pass_kit
+def outbox_retry(kit: Kit) -> None:
+    """Queue every dead message again."""
+    click.echo(f"requeued {kit.outbox.retry_dead()} messages")
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
+    """Let plugins add commands; they are found without building a Kit (no database needed)."""
+    pm: pluggy.PluginManager = new_plugin_manager()
+    autoload = "--no-autoload" not in argv and not KitSettings().disable_plugin_autoload
+    load_entry_points(pm, autoload=autoload)
+    before = set(group.commands)
+    for impl in reversed(pm.hook.ngo_kit_register_commands.get_hookimpls()):
+        scratch = click.Group()
+        impl.function(cli=scratch)
+        for name, command in scratch.commands.items():
+            if name in group.commands:
+                raise NgoKitError(
+                    "Plugin '{plugin}' adds command '{name}', which is taken already.",
+                    plugin=impl.plugin_name,
+                    name=name,
+                )
+            group.add_command(command, name)
+    del before
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; ngo-kit errors become one line on stderr and exit status 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _add_plugin_commands(cli, args)
+        cli.main(args=args, prog_name="ngo-kit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except NgoKitError as exc:
+        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if isinstance(exc, SQLAlchemyError | OSError):
+            click.echo(f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+            sys.exit(2)
+        raise

@@ -1,0 +1,257 @@
+"""The Context (``tx``): one transaction, one organisation, one actor, and the services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ngo_kit import audit, outbox
+from ngo_kit.errors import ConfigurationError, Conflict, NgoKitError, NotFound, PermissionDenied
+from ngo_kit.i18n import current_locale
+from ngo_kit.plugins import call_event
+from ngo_kit.tenancy import (
+    ALL_PERMISSIONS,
+    SYSTEM,
+    Actor,
+    OrgRead,
+    SystemActor,
+    TenancyService,
+    undeclared,
+)
+
+if TYPE_CHECKING:
+    from ngo_kit.kit import Kit
+
+
+class Context:
+    """What ``kit.begin()`` yields: the transaction and everything a service needs.
+
+    * ``tx.session``: the SQLAlchemy ``Session`` of this transaction;
+    * ``tx.org`` / ``tx.org_id``: the organisation, ``tx.actor``: who acts;
+    * ``tx.<module>`` (``tx.points``...) or ``tx.service(name)``: module services;
+    * ``tx.require(permission)``, ``tx.audit(...)``, ``tx.send(...)``, ``tx.emit(hook, ...)``.
+    """
+
+    def __init__(self, kit: Kit, session: Session, org: OrgRead | None, actor: Actor) -> None:
+        self.kit = kit
+        self.session = session
+        self.org = org
+        self.actor = actor
+        self._services: dict[str, Any] = {}
+        self._granted: frozenset[str] | None = None
+        self._elevated = 0
+        self.sent: list[uuid.UUID] = []
+        self._after_commit: list[Callable[[], None]] = []
+
+    # organisation and actor
+
+    @property
+    def org_id(self) -> uuid.UUID:
+        """The organisation's id; ``ConfigurationError`` when the ``tx`` has no organisation."""
+        return self.require_org().id
+
+    def require_org(self) -> OrgRead:
+        """The organisation, or an error saying this call needs one."""
+        if self.org is None:
+            raise ConfigurationError(
+                "core.E010", "this call needs an organisation: kit.begin(org=...)"
+            )
+        return self.org
+
+    def bind_org(self, org: OrgRead) -> None:
+        """Point this ``tx`` at ``org`` (after creating or updating it)."""
+        self.org = org
+        self._granted = None
+
+    @property
+    def locale(self) -> str:
+        """The locale messages and errors of this call are rendered in."""
+        return current_locale()
+
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        """The acting account's id, or ``None`` for the system actor and anonymous calls."""
+        return self.actor if isinstance(self.actor, uuid.UUID) else None
+
+    @property
+    def is_system(self) -> bool:
+        """True for the system actor, or inside ``tx.elevated()``."""
+        return isinstance(self.actor, SystemActor) or self._elevated > 0
+
+    # permissions
+
+    def can(self, permission: str) -> bool:
+        """True when the actor holds ``permission`` in this organisation."""
+        if permission not in self.kit.permissions:
+            raise undeclared(permission)
+        if self.is_system:
+            return True
+        if self.actor is None or self.org is None:
+            return False
+        if self._granted is None:
+            self._granted = self.tenancy.permissions_of(self.actor)  # type: ignore[arg-type]
+        return ALL_PERMISSIONS in self._granted or permission in self._granted
+
+    def require(self, permission: str) -> None:
+        """Raise ``PermissionDenied`` naming ``permission`` unless the actor holds it."""
+        if not self.can(permission):
+            raise PermissionDenied(permission)
+
+    def require_system(self, what: str) -> None:
+        """Raise ``PermissionDenied`` unless the system actor (or ``elevated``) is acting."""
+        if not self.is_system:
+            raise PermissionDenied(what)
+
+    def forget_permissions(self) -> None:
+        """Drop the cached grants after roles or memberships changed in this transaction."""
+        self._granted = None
+
+    @contextmanager
+    def elevated(self) -> Iterator[Context]:
+        """Run a block with system rights, for a service acting on the person's own behalf.
+
+        E.g. accepting a valid invitation adds a membership although the invitee holds no
+        ``roles.manage``. The audit rows still name the real actor.
+        """
+        self._elevated += 1
+        try:
+            yield self
+        finally:
+            self._elevated -= 1
+
+    # services
+
+    def service(self, name: str) -> Any:
+        """The service of module ``name`` (``tx.service("points")`` is ``tx.points``)."""
+        if name in self._services:
+            return self._services[name]
+        if name == "tenancy":
+            svc: Any = TenancyService(self)
+        else:
+            module = self.kit.modules.get(name)
+            if module is None or module.service is None:
+                raise AttributeError(f"no enabled module named {name!r} provides a service")
+            svc = module.service(self)
+        self._services[name] = svc
+        return svc
+
+    @property
+    def tenancy(self) -> TenancyService:
+        """Organisations, roles and memberships."""
+        return self.service("tenancy")  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self.service(name)
+        except AttributeError:
+            raise AttributeError(
+                f"'Context' has no attribute {name!r} (enabled modules: {', '.join(self.kit.modules)})"
+            ) from None
+
+    # audit, messages, hooks
+
+    def audit(
+        self,
+        action: str,
+        target_type: str,
+        target_id: object,
+        summary: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append an audit record (who: the actor; where: this organisation; when: now)."""
+        audit.write_audit(self, action, target_type, target_id, summary, data)
+
+    def send(
+        self,
+        channel: str,
+        recipient: str,
+        subject: str = "",
+        body: str = "",
+        *,
+        data: dict[str, Any] | None = None,
+        dedup_key: str | None = None,
+    ) -> uuid.UUID:
+        """Record a message for delivery after this transaction commits; returns its id."""
+        message_id = outbox.record(
+            self.session,
+            org_id=self.org.id if self.org else None,
+            channel=channel,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            data=data,
+            locale=self.locale,
+            dedup_key=dedup_key,
+        )
+        self.sent.append(message_id)
+        return message_id
+
+    def emit(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call event hook ``hook_name`` with this ``tx``; an exception rolls everything back."""
+        return call_event(self.kit.pm, hook_name, tx=self, **kwargs)
+
+    def decide(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call a decision hook (``firstresult``) and return its answer, or ``None``."""
+        return call_event(self.kit.pm, hook_name, **kwargs)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after this transaction commits (never after a rollback)."""
+        self._after_commit.append(callback)
+
+    # database helpers
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: a failure inside rolls back only this block."""
+        with self.session.begin_nested():
+            yield
+
+    @contextmanager
+    def translate_integrity(self, error: NgoKitError) -> Iterator[None]:
+        """Turn a unique-constraint violation inside the block into ``error`` (keeping the tx usable)."""
+        try:
+            with self.session.begin_nested():
+                yield
+        except sa.exc.IntegrityError as exc:
+            raise error from exc
+
+    def get_owned(self, model: Any, ident: Any, kind: str | None = None) -> Any:
+        """Load a tenant-owned row by id; ``NotFound`` if missing or another organisation's."""
+        try:
+            key = ident if isinstance(ident, uuid.UUID) else uuid.UUID(str(ident))
+        except ValueError:
+            raise NotFound(kind or model.__name__, ident) from None
+        row = self.session.scalar(
+            sa.select(model).where(model.id == key, model.org_id == self.org_id)
+        )
+        if row is None:
+            raise NotFound(kind or model.__name__, ident)
+        return row
+
+    def run_after_commit(self) -> None:
+        """Called by the kit after commit: dispatch messages, then the ``on_commit`` callbacks."""
+        for callback in self._after_commit:
+            callback()
+
+
+def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
+    """The one place driver errors become ngo-kit errors."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        return Conflict(
+            "The change clashes with data that exists already ({detail}).",
+            detail=str(exc.orig).splitlines()[0][:200],
+        )
+    return Conflict(
+        "The database refused the change, try again ({detail}).",
+        detail=str(exc.orig).splitlines()[0][:200],
+    )
+
+
+__all__ = ["SYSTEM", "Context", "translate_database_errors"]

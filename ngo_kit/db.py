@@ -1,0 +1,139 @@
+"""The declarative base, naming convention and the column types every module shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+import uuid_utils.compat as uuid_compat
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Stock quantities and unit values: exact decimals, never floats.
+QUANTITY_PRECISION = 18
+QUANTITY_SCALE = 4
+
+
+def new_id() -> uuid.UUID:
+    """A new public identifier: a time-ordered UUID (v7), unguessable and index-friendly."""
+    return uuid_compat.uuid7()
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    Naive datetimes are refused: a time without a zone is a bug waiting for a daylight-saving
+    change.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "mysql":
+            from sqlalchemy.dialects.mysql import DATETIME
+
+            return dialect.type_descriptor(DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; ngo-kit stores timezone-aware UTC times")
+        value = value.astimezone(dt.UTC)
+        if dialect.name in ("sqlite", "mysql"):
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Quantity(sa.TypeDecorator[Decimal]):
+    """An exact decimal quantity (stock, unit values), NUMERIC(18, 4) on every database."""
+
+    impl = sa.Numeric(QUANTITY_PRECISION, QUANTITY_SCALE, asdecimal=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("floats are not accepted for quantities; use Decimal")
+        return Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(value).quantize(Decimal(1).scaleb(-QUANTITY_SCALE))
+
+
+class Base(DeclarativeBase):
+    """The base of every ngo-kit table. Table names are ``<module>_<noun>``."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        uuid.UUID: sa.Uuid(),
+        Decimal: Quantity(),
+        dict[str, Any]: sa.JSON(),
+        list[Any]: sa.JSON(),
+    }
+
+
+class IdMixin:
+    """A time-ordered UUID primary key."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class OrgMixin:
+    """The tenant column every tenant-owned table has."""
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("core_organisation.id", ondelete="RESTRICT"), index=True
+    )
+
+
+class TimestampMixin:
+    """When the row was created (UTC)."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def insert_ignore(session: Any, table: Any, **values: Any) -> sa.Executable:
+    """An INSERT that does nothing when the row's key exists already, on every dialect."""
+    dialect = session.get_bind().dialect.name
+    target = getattr(table, "__table__", table)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(target).values(**values).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(target).values(**values).on_conflict_do_nothing()
+    return sa.insert(target).values(**values).prefix_with("IGNORE")

@@ -1,0 +1,99 @@
+"""Core hook specifications.
+
+Three kinds, each named its own way (see docs/plugins.md):
+
+* **collect** hooks (``ngo_kit_register_*``) receive a ``register`` callable; the kit checks
+  what is registered (types, duplicates) and tags it with the plugin that registered it;
+* **event** hooks (past tense) receive the ``tx`` and run inside its transaction: what they
+  write commits or rolls back with the operation that fired them;
+* **decision** hooks (``firstresult=True``) return an answer, or ``None`` to let the next
+  plugin decide.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from ngo_kit.context import Context
+    from ngo_kit.outbox import OutboxMessage
+    from ngo_kit.plugins import Registrar
+    from ngo_kit.tenancy import OrgRead
+
+PROJECT = "ngo_kit"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: Marks a hook implementation. ``@hookimpl(optionalhook=True)`` for hooks of modules that may
+#: not be enabled; ``tryfirst``/``trylast`` to order decision hooks.
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ngo_kit_register_modules(register: Registrar[Any]) -> None:
+    """Collect: register the modules a plugin provides.
+
+    Called once while a ``Kit`` is built, before any module is enabled. Call
+    ``register(Module(...))`` for each module. Two modules with one name stop the kit with
+    ``ConfigurationError`` ``core.E002`` naming both plugins.
+    """
+
+
+@hookspec
+def ngo_kit_register_permissions(register: Registrar[Any]) -> None:
+    """Collect: declare permissions, ``register(Permission("inventory.issue", ...))``.
+
+    Called once while a ``Kit`` is built. A permission declares the default roles that are
+    granted it when an organisation is created (``owner`` and ``admin`` get every permission).
+    A service may only ``tx.require`` a declared permission.
+    """
+
+
+@hookspec
+def ngo_kit_register_checks(register: Registrar[Any]) -> None:
+    """Collect: integrity checks that ``ngo-kit verify`` and ``kit.verify()`` run.
+
+    Register a ``ChainCheck`` for a hash-chained table, or any object with ``name`` and
+    ``run(session) -> list[Problem]`` (a balance that must equal the sum of its entries, say).
+    """
+
+
+@hookspec
+def ngo_kit_register_channels(register: Registrar[Any]) -> None:
+    """Collect: message channels this plugin delivers, ``register(Channel("email", ...))``.
+
+    Outside development the kit refuses to start when an enabled module sends messages and no
+    registered channel is ``production_ready`` (check ``core.E007``).
+    """
+
+
+@hookspec
+def ngo_kit_register_commands(cli: click.Group) -> None:
+    """Collect: add ``click`` commands or groups to the ``ngo-kit`` command line.
+
+    Called when the CLI starts, with the root group; ``cli.add_command(...)``. A name that is
+    taken already is refused with the name of the plugin that took it.
+    """
+
+
+@hookspec
+def ngo_kit_org_created(tx: Context, org: OrgRead) -> None:
+    """Event: an organisation was created, inside the creating transaction.
+
+    ``tx`` is bound to the new organisation. Modules use it to seed their per-organisation
+    data (system accounts, virtual locations...). Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def ngo_kit_deliver_message(message: OutboxMessage) -> str | None:
+    """Decision: deliver one outbox message, after the transaction that sent it committed.
+
+    Return a short receipt (a provider id, the channel name) when this plugin delivered the
+    message; return ``None`` when the message is not for this plugin's channel. Raise to
+    report a failed attempt: the outbox records the error and retries with backoff. The
+    message's ``id`` is stable across retries, so a channel can drop duplicates.
+    """

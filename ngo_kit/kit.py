@@ -1,0 +1,376 @@
+"""The Kit: the composition root that owns settings, the engine, the plugins and the modules."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.orm import Session
+
+from ngo_kit import i18n
+from ngo_kit.audit import Problem
+from ngo_kit.context import Context, translate_database_errors
+from ngo_kit.errors import ConfigurationError, NgoKitError, NotFound
+from ngo_kit.outbox import Outbox
+from ngo_kit.plugins import (
+    Channel,
+    Module,
+    Permission,
+    PluginInfo,
+    Registrar,
+    collect,
+    import_models,
+    load_entry_points,
+    new_plugin_manager,
+    resolve_order,
+    tables_by_module,
+)
+from ngo_kit.settings import KitSettings
+from ngo_kit.tenancy import SYSTEM, Actor, Organisation, OrgRead, SystemActor
+
+log = logging.getLogger("ngo_kit")
+
+CORE_MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
+
+
+class Kit:
+    """Build once per process; ``with kit.begin(org=..., actor=...) as tx:`` for each unit of work.
+
+    ``database_url`` defaults to ``NGO_KIT_DATABASE_URL`` (else ``sqlite:///ngo_kit.db``);
+    ``modules=None`` enables every installed module; ``plugins`` are extra plugin objects;
+    ``autoload=False`` (or ``NGO_KIT_DISABLE_PLUGIN_AUTOLOAD=1``) loads only ngo-kit's own.
+    Start-up refuses a broken set-up with ``ConfigurationError`` naming the culprit.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        modules: Sequence[str] | None = None,
+        plugins: Iterable[object] = (),
+        settings: KitSettings | None = None,
+        autoload: bool = True,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings or KitSettings()
+        if database_url is not None:
+            self.settings = self.settings.model_copy(update={"database_url": database_url})
+        self.pm: pluggy.PluginManager = new_plugin_manager()
+        autoload = autoload and not self.settings.disable_plugin_autoload
+        self.distributions = load_entry_points(self.pm, autoload=autoload)
+        self.extra_plugins: list[str] = []
+        for plugin in plugins:
+            name = self.pm.register(plugin, name=_plugin_name(plugin))
+            if name:
+                self.extra_plugins.append(name)
+        self.available_modules = self._collect_modules()
+        wanted = list(self.available_modules) if modules is None else list(modules)
+        ordered = resolve_order({k: v.item for k, v in self.available_modules.items()}, wanted)
+        self.modules: dict[str, Module] = {m.name: m for m in ordered}
+        self._drop_disabled_module_plugins()
+        for module in ordered:
+            if module.hookspecs is not None:
+                self.pm.add_hookspecs(module.hookspecs)
+            import_models(module)
+            if module.locale_dir is not None:
+                i18n.load_catalogues(module.locale_dir)
+        self._check_hooks()
+        self.permissions: dict[str, Permission] = {
+            p.name: p
+            for p in collect(
+                self.pm,
+                "ngo_kit_register_permissions",
+                Registrar("permission", Permission, lambda p: p.name),
+            ).values()
+        }
+        self.checks = collect(
+            self.pm,
+            "ngo_kit_register_checks",
+            Registrar("check", object, lambda c: str(getattr(c, "name", c))),
+        ).values()
+        self.channels: dict[str, Channel] = {
+            c.name: c
+            for c in collect(
+                self.pm,
+                "ngo_kit_register_channels",
+                Registrar("channel", Channel, lambda c: c.name),
+            ).values()
+        }
+        self._check_settings()
+        self.engine = engine or create_engine(self.settings)
+        self.outbox = Outbox(self)
+
+    # --- start-up --------------------------------------------------------------------------
+
+    def _collect_modules(self) -> dict[str, Any]:
+        registrar: Registrar[Module] = Registrar("module", Module, lambda m: m.name)
+        collect(self.pm, "ngo_kit_register_modules", registrar)
+        if "core" in registrar.items:
+            raise ConfigurationError(
+                "core.E002", "module name 'core' is reserved for ngo-kit's core"
+            )
+        return dict(registrar.items)
+
+    def _drop_disabled_module_plugins(self) -> None:
+        providers: dict[str, set[str]] = {}
+        for name, reg in self.available_modules.items():
+            providers.setdefault(reg.plugin, set()).add(name)
+        for plugin_name, names in providers.items():
+            if not names & set(self.modules):
+                plugin = self.pm.get_plugin(plugin_name)
+                if plugin is not None:
+                    self.pm.unregister(plugin)
+
+    def _check_hooks(self) -> None:
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise ConfigurationError(
+                "core.E011",
+                "plugin '{plugin}' implements a hook no enabled module specifies: {error}",
+                plugin=getattr(exc, "plugin_name", "?"),
+                error=str(exc),
+            ) from exc
+
+    def _check_settings(self) -> None:
+        s = self.settings
+        if s.environment != "development" and s.uses_default_secret:
+            raise ConfigurationError(
+                "core.E012",
+                "the default secret key is refused outside development; set NGO_KIT_SECRET_KEYS",
+            )
+        if s.environment == "production" and any(m.sends_messages for m in self.modules.values()):
+            if not any(c.production_ready for c in self.channels.values()):
+                senders = ", ".join(m.name for m in self.modules.values() if m.sends_messages)
+                raise ConfigurationError(
+                    "core.E007",
+                    "modules {senders} send messages but no production-ready channel is installed "
+                    "(the console channel is for development)",
+                    senders=senders,
+                )
+
+    # --- units of work ----------------------------------------------------------------------
+
+    @property
+    def hook(self) -> Any:
+        """The plugin manager's hook caller (``kit.hook.ngo_kit_...``)."""
+        return self.pm.hook
+
+    @contextmanager
+    def begin(
+        self,
+        org: str | uuid.UUID | OrgRead | None = None,
+        actor: Actor | str = None,
+        *,
+        locale: str | None = None,
+    ) -> Iterator[Context]:
+        """One database transaction as a ``Context``: commit on success, roll back on any error.
+
+        ``org`` is a slug, id or ``OrgRead``; ``actor`` an account id, ``SYSTEM`` or ``None``
+        (anonymous). Messages sent in the block are dispatched after the commit.
+        """
+        actor = _actor(actor)
+        token = i18n.set_locale(locale or self.settings.default_locale)
+        try:
+            with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
+                try:
+                    with session.begin():
+                        org_read = self._resolve_org(session, org)
+                        if org_read is not None and locale is None:
+                            i18n.set_locale(org_read.locale)
+                        tx = Context(self, session, org_read, actor)
+                        yield tx
+                except sa.exc.DBAPIError as exc:
+                    raise translate_database_errors(exc) from exc
+            self._after_commit(tx)
+        finally:
+            i18n.reset_locale(token)
+
+    def _after_commit(self, tx: Context) -> None:
+        if tx.sent and self.settings.outbox_dispatch_after_commit:
+            try:
+                self.outbox.dispatch(tx.sent)
+            except Exception:  # delivery is retried by the worker; the commit stands
+                log.exception("dispatch after commit failed; the outbox worker will retry")
+        tx.run_after_commit()
+
+    def _resolve_org(
+        self, session: Session, org: str | uuid.UUID | OrgRead | None
+    ) -> OrgRead | None:
+        if org is None:
+            return None
+        if isinstance(org, OrgRead):
+            org = org.id
+        stmt = sa.select(Organisation)
+        if isinstance(org, uuid.UUID):
+            stmt = stmt.where(Organisation.id == org)
+        else:
+            stmt = stmt.where(Organisation.slug == str(org))
+        row = session.scalar(stmt)
+        if row is None:
+            raise NotFound("Organisation", org)
+        return OrgRead.model_validate(row)
+
+    def create_organisation(
+        self, slug: str, name: str, *, owner: uuid.UUID | None = None, **fields: Any
+    ) -> OrgRead:
+        """Create an organisation (as the system actor), optionally with its first owner."""
+        with self.begin(actor=SYSTEM) as tx:
+            org = tx.tenancy.create_organisation(slug=slug, name=name, **fields)
+            if owner is not None:
+                tx.tenancy._add(owner, "owner")
+            return org
+
+    # --- schema, integrity, introspection ----------------------------------------------------
+
+    def upgrade(self, target: str = "heads") -> None:
+        """Apply migrations of core and every enabled module (``ngo-kit db upgrade``)."""
+        from ngo_kit import migrations
+
+        migrations.upgrade(self, target)
+
+    def version_locations(self) -> dict[str, Path]:
+        """The Alembic version folder of core and of each enabled module, by branch name."""
+        locations = {"core": CORE_MIGRATIONS}
+        for module in self.modules.values():
+            if module.migrations is not None:
+                locations[module.name] = Path(module.migrations)
+        return locations
+
+    def table_names(self) -> list[str]:
+        """The tables that core and the enabled modules own."""
+        owned = tables_by_module(["core", *self.modules])
+        return [t for names in owned.values() for t in names]
+
+    def metadata(self) -> sa.MetaData:
+        """A metadata holding only the tables of core and the enabled modules."""
+        from ngo_kit.db import Base
+
+        subset = sa.MetaData(naming_convention=Base.metadata.naming_convention)
+        for name in self.table_names():
+            Base.metadata.tables[name].to_metadata(subset)
+        return subset
+
+    def verify(self) -> list[Problem]:
+        """Run every registered integrity check; an empty list means all is whole."""
+        problems: list[Problem] = []
+        with Session(self.engine) as session, session.begin():
+            for check in self.checks:
+                problems.extend(check.run(session))  # type: ignore[attr-defined]
+        return problems
+
+    def plugin_info(self) -> list[PluginInfo]:
+        """Every loaded plugin: distribution, version, modules provided and hooks implemented."""
+        infos: dict[str, PluginInfo] = {}
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            dist = self.distributions.get(name)
+            infos[name] = PluginInfo(
+                name=name,
+                distribution=dist.name if dist else None,
+                version=dist.version if dist else None,
+                builtin=bool(dist and dist.name.replace("_", "-").lower() == "ngo-kit"),
+            )
+        for caller in self.pm.hook.__dict__.values():
+            if not isinstance(caller, pluggy.HookCaller):
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name in infos:
+                    infos[impl.plugin_name].hooks.append(caller.name)
+        for module_name, reg in self.available_modules.items():
+            if reg.plugin in infos and module_name in self.modules:
+                infos[reg.plugin].modules.append(module_name)
+        for info in infos.values():
+            info.hooks.sort()
+        return sorted(infos.values(), key=lambda i: (not i.builtin, i.name))
+
+    def dispose(self) -> None:
+        """Close the engine's connections."""
+        self.engine.dispose()
+
+
+def _plugin_name(plugin: object) -> str:
+    name = getattr(plugin, "ngo_kit_plugin_name", None) or getattr(plugin, "__name__", None)
+    return str(name or f"{type(plugin).__module__}.{type(plugin).__qualname__}@{id(plugin):x}")
+
+
+def _actor(actor: Actor | str) -> Actor:
+    if actor is None or isinstance(actor, uuid.UUID | SystemActor):
+        return actor
+    if actor == "system":
+        return SYSTEM
+    try:
+        return uuid.UUID(str(actor))
+    except ValueError:
+        raise NgoKitError(
+            "Unknown actor {actor!r}: give an account id, SYSTEM or None.", actor=actor
+        ) from None
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Choose ngo-kit's drivers: psycopg 3 for PostgreSQL, PyMySQL for MySQL/MariaDB."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername in ("mysql", "mariadb"):
+        parsed = parsed.set(drivername="mysql+pymysql")
+    return parsed
+
+
+def create_engine(settings: KitSettings) -> Engine:
+    """An engine set up for the dialect.
+
+    SQLite: WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` so concurrent writers
+    queue instead of failing with "database is locked". PostgreSQL: psycopg 3, pre-ping.
+    MySQL/MariaDB: PyMySQL, READ COMMITTED, utf8mb4.
+    """
+    url = normalise_url(settings.database_url)
+    backend = url.get_backend_name()
+    kwargs: dict[str, Any] = {"echo": settings.echo_sql}
+    if backend == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {
+            "timeout": settings.sqlite_busy_timeout_ms / 1000,
+            "check_same_thread": False,
+        }
+        engine = sa.create_engine(url, **kwargs)
+        _sqlite_events(engine, settings, in_memory=database in ("", ":memory:"))
+        return engine
+    kwargs.update(
+        pool_pre_ping=True, pool_size=settings.pool_size, max_overflow=settings.pool_size * 2
+    )
+    if backend == "mysql":
+        kwargs["isolation_level"] = "READ COMMITTED"
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return sa.create_engine(url, **kwargs)
+
+
+def _sqlite_events(engine: Engine, settings: KitSettings, *, in_memory: bool) -> None:
+    busy = int(settings.sqlite_busy_timeout_ms)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # ngo-kit emits BEGIN itself, below
+        cur = dbapi_conn.cursor()
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={busy}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,143 @@
+"""Alembic, driven by the kit: one version folder and branch label per module, one version table.
+
+Core's revisions are branch ``core``; each module ships its own folder of versions whose first
+revision carries ``branch_labels=("<module>",)`` and ``depends_on`` core's first revision.
+Plugins that add tables do the same. ``upgrade`` applies every enabled branch's head.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from ngo_kit.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ngo_kit.kit import Kit
+
+HERE = Path(__file__).parent
+VERSION_TABLE = "alembic_version"
+
+
+def config(kit: Kit, *, stdout: io.TextIOBase | None = None) -> Config:
+    """An Alembic ``Config`` for the kit's enabled modules (no ini file needed)."""
+    cfg = Config(stdout=stdout) if stdout is not None else Config()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.set_main_option("path_separator", "os")
+    locations = [str(p) for p in kit.version_locations().values()]
+    cfg.set_main_option("version_locations", __import__("os").pathsep.join(locations))
+    cfg.set_main_option(
+        "sqlalchemy.url", kit.engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    )
+    cfg.attributes["kit"] = kit
+    return cfg
+
+
+def upgrade(kit: Kit, target: str = "heads") -> None:
+    """Apply migrations up to ``target`` (default: every enabled branch's head)."""
+    _check_known_branches(kit)
+    command.upgrade(config(kit), target)
+
+
+def downgrade(kit: Kit, target: str) -> None:
+    """Revert migrations down to ``target`` (``base``, a revision, ``<module>@base``...)."""
+    _check_known_branches(kit)
+    command.downgrade(config(kit), target)
+
+
+def current(kit: Kit) -> list[str]:
+    """The revisions the database is at."""
+    with kit.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return sorted(ctx.get_current_heads())
+
+
+def heads(kit: Kit) -> list[str]:
+    """The newest revision of every enabled branch."""
+    return sorted(ScriptDirectory.from_config(config(kit)).get_heads())
+
+
+def history(kit: Kit) -> str:
+    """Every revision of the enabled branches, newest first, as text."""
+    out = io.StringIO()
+    command.history(config(kit, stdout=out))  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def revision(kit: Kit, module: str, message: str, *, autogenerate: bool = True) -> str:
+    """Write a new revision for ``module`` (or ``core``) and return its file path.
+
+    With ``autogenerate`` the revision holds the difference between the module's models and
+    the database, which must be upgraded first.
+    """
+    locations = kit.version_locations()
+    if module not in locations:
+        raise ConfigurationError(
+            "core.E003", "module '{name}' is not enabled or ships no migrations", name=module
+        )
+    cfg = config(kit)
+    cfg.attributes["only_module"] = module
+    script = ScriptDirectory.from_config(cfg)
+    branch_heads = [
+        s.revision
+        for s in script.get_revisions("heads")
+        if module in (s.branch_labels or ()) or _in_branch(script, s.revision, module)
+    ]
+    kwargs: dict[str, Any] = {
+        "message": message,
+        "autogenerate": autogenerate,
+        "version_path": str(locations[module]),
+    }
+    if branch_heads:
+        kwargs["head"] = f"{module}@head"
+    else:
+        kwargs["head"] = "base"
+        kwargs["branch_label"] = module
+        if module != "core":
+            kwargs["depends_on"] = _core_base(script)
+    with redirect_stdout(io.StringIO()):
+        result = command.revision(cfg, **kwargs)
+    scripts = result if isinstance(result, list) else [result]
+    return str(scripts[0].path) if scripts and scripts[0] is not None else ""
+
+
+def _in_branch(script: ScriptDirectory, rev: str, module: str) -> bool:
+    return any(module in (s.branch_labels or ()) for s in script.iterate_revisions(rev, "base"))
+
+
+def _core_base(script: ScriptDirectory) -> str:
+    for rev in script.walk_revisions():
+        if "core" in (rev.branch_labels or ()):
+            return rev.revision
+    raise ConfigurationError("core.E014", "core's first migration was not found")
+
+
+def _check_known_branches(kit: Kit) -> None:
+    """Refuse to migrate a database that holds revisions of a module this kit does not enable."""
+    try:
+        applied = current(kit)
+    except Exception:  # no version table yet
+        return
+    if not applied:
+        return
+    script = ScriptDirectory.from_config(config(kit))
+    unknown = []
+    for rev in applied:
+        try:
+            script.get_revision(rev)
+        except Exception:
+            unknown.append(rev)
+    if unknown:
+        raise ConfigurationError(
+            "core.E014",
+            "the database has migrations ({revisions}) of modules this kit does not enable; "
+            "enable the same modules that created it",
+            revisions=", ".join(unknown),
+        )

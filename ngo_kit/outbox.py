@@ -1,0 +1,268 @@
+"""The transactional outbox: messages recorded inside a transaction, delivered after commit.
+
+``tx.send(...)`` writes a row in the same transaction as the change that caused it, so a
+rolled-back transaction sends nothing and a committed one loses nothing. After commit the kit
+tries to deliver the new rows at once (``outbox_dispatch_after_commit``); whatever fails or
+is left is delivered by ``ngo-kit outbox work``. Delivery goes through the
+``ngo_kit_deliver_message`` decision hook. Failed attempts are retried with exponential backoff;
+after ``outbox_max_attempts`` a message is marked ``dead`` and kept for ``ngo-kit outbox retry``.
+
+Workers claim due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB, so several
+run side by side and each message is delivered by one of them. Delivery is at least once: a
+worker killed between delivering and recording it delivers again, with the same message ``id``
+for the channel to drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from pydantic import Field
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ngo_kit.db import Base, IdMixin, new_id, utcnow
+from ngo_kit.schemas import ReadModel
+
+if TYPE_CHECKING:
+    from ngo_kit.kit import Kit
+
+log = logging.getLogger("ngo_kit.outbox")
+
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+
+
+class OutboxRow(IdMixin, Base):
+    """One message waiting for, or done with, delivery."""
+
+    __tablename__ = "core_outbox"
+    __table_args__ = (
+        sa.Index("ix_core_outbox_due", "status", "next_attempt_at"),
+        sa.UniqueConstraint("dedup_key"),
+    )
+
+    org_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("core_organisation.id", ondelete="RESTRICT"), index=True
+    )
+    channel: Mapped[str] = mapped_column(sa.String(40))
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.String(300), default="")
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    locale: Mapped[str] = mapped_column(sa.String(16), default="en")
+    dedup_key: Mapped[str | None] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    receipt: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class OutboxMessage(ReadModel):
+    """A message as channels receive it. ``id`` stays the same across retries."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID | None
+    channel: str
+    recipient: str
+    subject: str = ""
+    body: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    locale: str = "en"
+    attempts: int = 0
+
+
+class OutboxStatus(ReadModel):
+    """A message's delivery state, for operators and tests."""
+
+    id: uuid.UUID
+    channel: str
+    recipient: str
+    status: str
+    attempts: int
+    last_error: str | None
+    receipt: str | None
+    next_attempt_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+@dataclass
+class WorkResult:
+    """What one pass of the worker did."""
+
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Messages this pass attempted."""
+        return self.sent + self.failed + self.dead
+
+
+class NoChannel(Exception):
+    """No plugin took the message: its channel is not installed."""
+
+
+def record(
+    session: Session,
+    *,
+    org_id: uuid.UUID | None,
+    channel: str,
+    recipient: str,
+    subject: str = "",
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    locale: str = "en",
+    dedup_key: str | None = None,
+) -> uuid.UUID:
+    """Write a message row in the caller's transaction; used through ``tx.send``."""
+    message_id = new_id()
+    now = utcnow()
+    session.execute(
+        sa.insert(OutboxRow).values(
+            id=message_id,
+            org_id=org_id,
+            channel=channel,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            data=data or {},
+            locale=locale,
+            dedup_key=dedup_key,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return message_id
+
+
+class Outbox:
+    """``kit.outbox``: delivery of recorded messages."""
+
+    def __init__(self, kit: Kit) -> None:
+        self.kit = kit
+
+    def dispatch(self, ids: Iterable[uuid.UUID]) -> WorkResult:
+        """Try to deliver these messages now (after the commit that recorded them)."""
+        return self._pass(list(ids), limit=None)
+
+    def work(
+        self,
+        *,
+        batch: int = 100,
+        once: bool = True,
+        idle_sleep: float = 1.0,
+        max_passes: int | None = None,
+    ) -> WorkResult:
+        """Deliver due messages in batches until none is due (``once``) or forever.
+
+        ``max_passes`` bounds a long-running worker (tests, cron windows).
+        """
+        total = WorkResult()
+        passes = 0
+        while True:
+            result = self._pass(None, limit=batch)
+            total.sent += result.sent
+            total.failed += result.failed
+            total.dead += result.dead
+            passes += 1
+            if max_passes is not None and passes >= max_passes:
+                return total
+            if result.handled == 0:
+                if once:
+                    return total
+                time.sleep(idle_sleep)
+
+    def retry_dead(self) -> int:
+        """Put every dead message back in the queue; returns how many."""
+        with self.kit.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(OutboxRow)
+                .where(OutboxRow.status == DEAD)
+                .values(status=PENDING, attempts=0, next_attempt_at=utcnow())
+            )
+        return int(result.rowcount or 0)
+
+    def status(self, message_id: uuid.UUID) -> OutboxStatus:
+        """The delivery state of one message."""
+        from ngo_kit.errors import NotFound
+
+        with self.kit.engine.connect() as conn:
+            row = conn.execute(sa.select(OutboxRow).where(OutboxRow.id == message_id)).first()
+        if row is None:
+            raise NotFound("Message", message_id)
+        return OutboxStatus.model_validate(row._mapping)
+
+    def pending(self) -> int:
+        """How many messages still wait for delivery."""
+        with self.kit.engine.connect() as conn:
+            return int(
+                conn.scalar(sa.select(sa.func.count()).where(OutboxRow.status == PENDING)) or 0
+            )
+
+    def _pass(self, ids: list[uuid.UUID] | None, *, limit: int | None) -> WorkResult:
+        result = WorkResult()
+        if ids is not None and not ids:
+            return result
+        with Session(self.kit.engine) as session, session.begin():
+            now = utcnow()
+            stmt = sa.select(OutboxRow).where(
+                OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= now
+            )
+            if ids is not None:
+                stmt = stmt.where(OutboxRow.id.in_(ids))
+            stmt = stmt.order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            stmt = stmt.with_for_update(skip_locked=True)
+            rows = list(session.scalars(stmt))
+            for row in rows:
+                self._deliver(session, row, result)
+        return result
+
+    def _deliver(self, session: Session, row: OutboxRow, result: WorkResult) -> None:
+        message = OutboxMessage.model_validate(row)
+        now = utcnow()
+        values: dict[str, Any] = {"attempts": row.attempts + 1}
+        try:
+            receipt = self.kit.hook.ngo_kit_deliver_message(message=message)
+            if receipt is None:
+                raise NoChannel(f"no plugin delivers channel '{row.channel}'")
+        except Exception as exc:
+            values["last_error"] = f"{type(exc).__name__}: {exc}"[:1000]
+            if row.attempts + 1 >= self.kit.settings.outbox_max_attempts:
+                values["status"] = DEAD
+                result.dead += 1
+            else:
+                values["next_attempt_at"] = now + self.backoff(row.attempts + 1)
+                result.failed += 1
+            log.warning(
+                "outbox message %s attempt %s failed: %s",
+                row.id,
+                row.attempts + 1,
+                values["last_error"],
+            )
+        else:
+            values.update(status=SENT, sent_at=now, receipt=str(receipt)[:300], last_error=None)
+            result.sent += 1
+        session.execute(sa.update(OutboxRow).where(OutboxRow.id == row.id).values(**values))
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """Delay before the next attempt: base x 2^(attempts-1), capped."""
+        s = self.kit.settings
+        return dt.timedelta(
+            seconds=min(
+                s.outbox_backoff_seconds * 2 ** (attempts - 1), s.outbox_backoff_max_seconds
+            )
+        )

@@ -1,0 +1,55 @@
+"""Kit settings, read from keyword arguments, then ``NGO_KIT_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ngo_kit.i18n import normalise_locale
+
+DEFAULT_DATABASE_URL = "sqlite:///ngo_kit.db"
+DEFAULT_SECRET = "ngo-kit-development-secret-change-me"
+
+
+class KitSettings(BaseSettings):
+    """Everything a deployment sets. Environment variables use the ``NGO_KIT_`` prefix.
+
+    ``secret_keys`` is a comma-separated list in the environment: the first signs tokens, all
+    of them verify, so keys rotate by putting a new one first and removing the old one later.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="NGO_KIT_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    environment: Literal["development", "test", "production"] = "development"
+    secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr(DEFAULT_SECRET)]
+    )
+    default_locale: str = "en"
+    disable_plugin_autoload: bool = False
+    echo_sql: bool = False
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    outbox_dispatch_after_commit: bool = True
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_seconds: float = Field(default=5.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    pool_size: int = Field(default=5, ge=1)
+
+    @field_validator("secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return normalise_locale(value)
+
+    @property
+    def uses_default_secret(self) -> bool:
+        """True while any configured secret is the shipped development default."""
+        return any(key.get_secret_value() == DEFAULT_SECRET for key in self.secret_keys)

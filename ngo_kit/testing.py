@@ -1,0 +1,333 @@
+"""ngo-kit's pytest plugin (entry point ``pytest11``): fixtures for users and plugin authors.
+
+The database comes from ``NGO_KIT_TEST_DATABASE_URL`` (default: a temporary SQLite file).
+Every kit a test makes gets an empty, fully migrated database of its own:
+
+* SQLite: a copy of a template file migrated once per session;
+* PostgreSQL: a schema of its own (``search_path``), migrated once and emptied per test;
+* MySQL/MariaDB: a database of its own, migrated once and emptied per test.
+
+Kits made here never autoload installed plugins; pass the plugins a test needs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from ngo_kit.context import Context
+from ngo_kit.hookspecs import hookimpl
+from ngo_kit.kit import Kit, normalise_url
+from ngo_kit.outbox import OutboxMessage
+from ngo_kit.settings import KitSettings
+from ngo_kit.tenancy import SYSTEM, OrgRead
+
+ENV_URL = "NGO_KIT_TEST_DATABASE_URL"
+TEST_SECRET = "ngo-kit-test-secret-not-for-production"
+BUILTIN_MODULES = ("registration", "points", "inventory", "volunteer")
+
+
+def settings_for_tests(database_url: str, **overrides: Any) -> KitSettings:
+    """Settings for a kit under test: the ``test`` environment and a non-default secret."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "environment": "test",
+        "secret_keys": [TEST_SECRET],
+        "outbox_backoff_seconds": 0.01,
+    }
+    values.update(overrides)
+    return KitSettings.model_validate(values)
+
+
+class MessageCatcher:
+    """A channel plugin that keeps every delivered message in ``messages`` (tries first)."""
+
+    ngo_kit_plugin_name = "ngo_kit.testing.catcher"
+
+    def __init__(self) -> None:
+        self.messages: list[OutboxMessage] = []
+
+    @hookimpl(tryfirst=True)
+    def ngo_kit_deliver_message(self, message: OutboxMessage) -> str | None:
+        self.messages.append(message)
+        return "captured"
+
+    def to(self, recipient: str) -> list[OutboxMessage]:
+        """The messages sent to ``recipient``, oldest first."""
+        return [m for m in self.messages if m.recipient == recipient]
+
+
+@dataclass
+class _Pool:
+    free: list[str] = field(default_factory=list)
+
+
+class DatabaseProvider:
+    """Hands out empty migrated databases; one per kit, reused across tests where safe."""
+
+    def __init__(self, base_url: str | None, workdir: Path) -> None:
+        self.base_url = normalise_url(base_url) if base_url else None
+        self.workdir = workdir
+        self.backend = self.base_url.get_backend_name() if self.base_url else "sqlite"
+        self.pools: dict[tuple[Any, ...], _Pool] = {}
+        self.created: list[str] = []
+        self.counter = 0
+        self.tag = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        if self.base_url is not None:
+            self._check_reachable()
+
+    def _check_reachable(self) -> None:
+        assert self.base_url is not None
+        engine = sa.create_engine(self.base_url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.OperationalError as exc:
+            raise pytest.UsageError(
+                f"{ENV_URL} names a database that cannot be reached ({self.base_url!r}): {exc.orig}"
+            ) from exc
+        finally:
+            engine.dispose()
+
+    def empty_url(self) -> str:
+        """A brand-new database with no tables at all."""
+        self.counter += 1
+        name = f"ngo_kit_t_{self.tag}_{self.counter}"
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.workdir / (name + '.sqlite')}"
+        self._create(name)
+        return self._url_for(name)
+
+    def acquire(self, key: tuple[Any, ...], build: Callable[[str], None]) -> str:
+        """A migrated, empty database for ``key`` (the set of modules and plugins)."""
+        pool = self.pools.setdefault(key, _Pool())
+        if self.backend == "sqlite":
+            if not pool.free:
+                template = self.empty_url()
+                build(template)
+                pool.free.append(template)
+            self.counter += 1
+            target = self.workdir / f"ngo_kit_t_{self.counter}.sqlite"
+            shutil.copyfile(_sqlite_path(pool.free[0]), target)
+            return f"sqlite:///{target}"
+        if pool.free:
+            url = pool.free.pop()
+            self._empty(url)
+        else:
+            url = self.empty_url()
+            build(url)
+        return url
+
+    def release(self, key: tuple[Any, ...], url: str) -> None:
+        """Give a database back to its pool (not for SQLite, whose copies are thrown away)."""
+        if self.backend != "sqlite":
+            self.pools.setdefault(key, _Pool()).free.append(url)
+
+    def _url_for(self, name: str) -> str:
+        assert self.base_url is not None
+        if self.backend == "postgresql":
+            url: URL = self.base_url.update_query_dict({"options": f"-csearch_path={name}"})
+        else:
+            url = self.base_url.set(database=name)
+        return url.render_as_string(hide_password=False)
+
+    def _admin(self) -> sa.Engine:
+        assert self.base_url is not None
+        return sa.create_engine(self.base_url, isolation_level="AUTOCOMMIT")
+
+    def _create(self, name: str) -> None:
+        engine = self._admin()
+        with engine.connect() as conn:
+            if self.backend == "postgresql":
+                conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+            else:
+                conn.execute(
+                    sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                )
+        engine.dispose()
+        self.created.append(name)
+
+    def _empty(self, url: str) -> None:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            names = [n for n in sa.inspect(conn).get_table_names() if n != "alembic_version"]
+            if names and self.backend == "postgresql":
+                conn.execute(
+                    sa.text(
+                        "TRUNCATE "
+                        + ", ".join(f'"{n}"' for n in names)
+                        + " RESTART IDENTITY CASCADE"
+                    )
+                )
+            elif names:
+                conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
+                for n in names:
+                    conn.execute(sa.text(f"TRUNCATE TABLE `{n}`"))
+                conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
+        engine.dispose()
+
+    def drop_all(self) -> None:
+        """Drop every schema or database this session created."""
+        if self.backend == "sqlite" or not self.created:
+            return
+        engine = self._admin()
+        with engine.connect() as conn:
+            for name in self.created:
+                if self.backend == "postgresql":
+                    conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+                else:
+                    conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        engine.dispose()
+
+
+def _sqlite_path(url: str) -> str:
+    return str(sa.engine.make_url(url).database)
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the built-in modules' own fixture plugins (``ngo_kit.modules.<name>.testing``)."""
+    for name in BUILTIN_MODULES:
+        dotted = f"ngo_kit.modules.{name}.testing"
+        if importlib.util.find_spec(f"ngo_kit.modules.{name}") and importlib.util.find_spec(dotted):
+            if not config.pluginmanager.has_plugin(dotted):
+                config.pluginmanager.import_plugin(dotted)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which database the suite runs on, so CI logs show it."""
+    url = os.environ.get(ENV_URL)
+    if not url:
+        return "ngo-kit test database: sqlite (temporary files)"
+    return f"ngo-kit test database: {normalise_url(url).render_as_string(hide_password=True)}"
+
+
+@pytest.fixture(scope="session")
+def ngo_kit_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseProvider]:
+    """The session's database provider (reads ``NGO_KIT_TEST_DATABASE_URL``)."""
+    provider = DatabaseProvider(
+        os.environ.get(ENV_URL) or None, tmp_path_factory.mktemp("ngo_kit_db")
+    )
+    yield provider
+    provider.drop_all()
+
+
+@pytest.fixture
+def empty_database_url(ngo_kit_databases: DatabaseProvider) -> str:
+    """A database with no tables, for migration tests."""
+    return ngo_kit_databases.empty_url()
+
+
+@pytest.fixture
+def message_catcher() -> MessageCatcher:
+    """Every message kits of this test delivered through the outbox."""
+    return MessageCatcher()
+
+
+@pytest.fixture
+def delivered_messages(message_catcher: MessageCatcher) -> list[OutboxMessage]:
+    """The list of messages delivered so far in this test, oldest first."""
+    return message_catcher.messages
+
+
+KitFactory = Callable[..., Kit]
+
+
+@pytest.fixture
+def kit_factory(
+    ngo_kit_databases: DatabaseProvider, message_catcher: MessageCatcher
+) -> Iterator[KitFactory]:
+    """``make(modules=None, plugins=(), upgrade=True, **settings)`` -> a Kit on an empty database.
+
+    ``modules=None`` enables every built-in module. Installed third-party plugins are never
+    autoloaded; pass the test's plugin objects in ``plugins``. Settings overrides are keyword
+    arguments (``outbox_max_attempts=2``).
+    """
+    made: list[tuple[Kit, tuple[Any, ...], str]] = []
+
+    def make(
+        modules: Sequence[str] | None = None,
+        plugins: Sequence[object] = (),
+        *,
+        upgrade: bool = True,
+        catch_messages: bool = True,
+        **overrides: Any,
+    ) -> Kit:
+        all_plugins = [*plugins, message_catcher] if catch_messages else list(plugins)
+        key = (
+            tuple(modules) if modules is not None else None,
+            tuple(sorted(_plugin_key(p) for p in plugins)),
+        )
+
+        def build(url: str) -> None:
+            builder = Kit(
+                settings=settings_for_tests(url, **overrides),
+                modules=modules,
+                plugins=list(plugins),
+                autoload=False,
+            )
+            builder.upgrade()
+            builder.dispose()
+
+        if upgrade:
+            url = ngo_kit_databases.acquire(key, build)
+        else:
+            url = ngo_kit_databases.empty_url()
+        kit = Kit(
+            settings=settings_for_tests(url, **overrides),
+            modules=modules,
+            plugins=all_plugins,
+            autoload=False,
+        )
+        made.append((kit, key, url))
+        return kit
+
+    yield make
+    for kit, key, url in made:
+        kit.dispose()
+        ngo_kit_databases.release(key, url)
+
+
+def _plugin_key(plugin: object) -> str:
+    return (
+        getattr(plugin, "ngo_kit_plugin_name", None)
+        or getattr(plugin, "__name__", None)
+        or type(plugin).__qualname__
+    )
+
+
+@pytest.fixture
+def kit(kit_factory: KitFactory) -> Kit:
+    """A kit with every built-in module, on an empty migrated database."""
+    return kit_factory()
+
+
+@pytest.fixture
+def org(kit: Kit) -> OrgRead:
+    """An organisation, ``test-org``, created by the system actor."""
+    return kit.create_organisation("test-org", "Test Organisation")
+
+
+@pytest.fixture
+def other_org(kit: Kit) -> OrgRead:
+    """A second organisation, ``other-org``, for tenancy isolation tests."""
+    return kit.create_organisation("other-org", "Other Organisation")
+
+
+@pytest.fixture
+def tx(kit: Kit, org: OrgRead) -> Iterator[Context]:
+    """A transaction in ``test-org`` as the system actor, committed when the test ends."""
+    with kit.begin(org=org, actor=SYSTEM) as context:
+        yield context

@@ -1,0 +1,48 @@
+"""The Kit: composition, transactions, organisations and start-up checks."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from ngo_kit import SYSTEM, Kit, NotFound, PermissionDenied
+from ngo_kit.audit import AuditEntry
+from ngo_kit.tenancy import OrgRead
+
+
+def test_begin_commits_on_success_and_rolls_back_on_error(kit: Kit, org: OrgRead) -> None:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.audit("test.kept", "thing", 1, "kept")
+    with pytest.raises(RuntimeError), kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.audit("test.lost", "thing", 2, "lost")
+        raise RuntimeError("boom")
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
+    assert "test.kept" in actions
+    assert "test.lost" not in actions
+
+
+def test_unknown_organisation_is_not_found(kit: Kit) -> None:
+    with pytest.raises(NotFound), kit.begin(org="no-such-org"):
+        pass
+
+
+def test_anonymous_actor_holds_no_permission(kit: Kit, org: OrgRead) -> None:
+    with kit.begin(org=org) as tx, pytest.raises(PermissionDenied) as info:
+        tx.require("org.manage")
+    assert info.value.permission == "org.manage"
+    assert "org.manage" in str(info.value)
+
+
+def test_owner_holds_every_permission_and_member_only_granted_ones(kit: Kit) -> None:
+    owner, member = uuid.uuid4(), uuid.uuid4()
+    org = kit.create_organisation("rainbow", "Rainbow", owner=owner)
+    with kit.begin(org=org, actor=owner) as tx:
+        tx.require("roles.manage")
+        tx.tenancy.add_member(member, "member")
+    with kit.begin(org=org, actor=member) as tx:
+        assert not tx.can("roles.manage")
+        with pytest.raises(PermissionDenied):
+            tx.tenancy.add_member(uuid.uuid4())
