@@ -88,8 +88,9 @@ def _forget_snippet_tables(module_name: str) -> None:
 
     for mapper in list(Base.registry.mappers):
         if mapper.class_.__module__ == module_name:
-            for table in mapper.tables:
-                if table.name in Base.metadata.tables:
+            for clause in mapper.tables:
+                table = Base.metadata.tables.get(clause.name)
+                if table is not None:
                     Base.metadata.remove(table)
 
 
