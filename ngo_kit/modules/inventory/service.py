@@ -1,0 +1,1796 @@
+"""``tx.inventory``: the inventory module's rules.
+
+Every change of stock is a move between two locations, written to the hash-chained ledger
+together with the stock level rows, the per-source layers and the allocation rows that make
+the donor trace exact. Quantities are ``Decimal`` in the item's base unit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from ngo_kit.audit import actor_label, append_chained_many
+from ngo_kit.db import new_id, utcnow
+from ngo_kit.errors import AlreadyExists, InsufficientStock, NotFound, ValidationFailed
+from ngo_kit.modules.inventory.models import (
+    HOLDING_KINDS,
+    MOVE_FIELDS,
+    Allocation,
+    Category,
+    Document,
+    DocumentLine,
+    Item,
+    Layer,
+    Location,
+    Lot,
+    Move,
+    Need,
+    PackUnit,
+    Stock,
+)
+from ngo_kit.modules.inventory.schemas import (
+    AdjustIn,
+    CategoryIn,
+    CategoryRead,
+    DocumentIn,
+    DocumentLineRead,
+    DocumentRead,
+    ExpiringLot,
+    HistoryFilter,
+    IssueIn,
+    IssueSource,
+    ItemIn,
+    ItemRead,
+    LocationIn,
+    LocationRead,
+    LotRead,
+    LowStock,
+    MoveRead,
+    NeedGap,
+    NeedIn,
+    NeedRead,
+    Operation,
+    ReceiveIn,
+    ScrapIn,
+    Source,
+    StockLine,
+    TraceLine,
+    TraceReport,
+    TransferIn,
+)
+from ngo_kit.schemas import coerce
+
+if TYPE_CHECKING:
+    from ngo_kit.context import Context
+
+CHAIN = "inventory_move"
+ZERO = Decimal(0)
+Q0 = Decimal("0.0000")
+#: The virtual locations seeded in every organisation: code -> (kind, English name).
+VIRTUAL_LOCATIONS: dict[str, tuple[str, str]] = {
+    "donors": ("donor", "Donors and suppliers"),
+    "beneficiaries": ("beneficiary", "Beneficiaries (distributed)"),
+    "scrap": ("scrap", "Loss and scrap"),
+    "adjustment": ("adjustment", "Inventory adjustment"),
+    "transit": ("transit", "In transit"),
+}
+#: Organisation setting (``org.settings``): dispatches above this many base units need two
+#: different approvers, and direct ``issue`` calls above it are refused.
+SECOND_APPROVAL_SETTING = "inventory.second_approval_above"
+
+
+@dataclass
+class _Portion:
+    """Part of one operation: a quantity of one lot, and the sources it came from."""
+
+    lot_key: str
+    lot_id: uuid.UUID | None
+    quantity: Decimal
+    sources: list[tuple[uuid.UUID | None, int, Decimal]] = field(default_factory=list)
+
+
+def _lot_key(lot_id: uuid.UUID | None) -> str:
+    return "" if lot_id is None else str(lot_id)
+
+
+def _lot_id(lot_key: str) -> uuid.UUID | None:
+    return uuid.UUID(lot_key) if lot_key else None
+
+
+def _as_uuid(ref: object) -> uuid.UUID | None:
+    if isinstance(ref, uuid.UUID):
+        return ref
+    try:
+        return uuid.UUID(str(ref))
+    except ValueError:
+        return None
+
+
+class InventoryService:
+    """Catalogue, locations, moves, stock levels, traceability, needs, documents and reports."""
+
+    def __init__(self, tx: Context) -> None:
+        self.tx = tx
+        self._items: dict[str, Item] = {}
+        self._locations: dict[str, Location] = {}
+
+    # ------------------------------------------------------------------------------------
+    # lookups
+
+    def _item(self, ref: str | uuid.UUID) -> Item:
+        key = str(ref)
+        cached = self._items.get(key)
+        if cached is not None:
+            return cached
+        tx = self.tx
+        ident = _as_uuid(ref)
+        cond = Item.id == ident if ident is not None else Item.code == key
+        row = tx.session.scalar(sa.select(Item).where(Item.org_id == tx.org_id, cond))
+        if row is None:
+            raise NotFound("Item", ref)
+        self._items[str(row.id)] = self._items[row.code] = row
+        return row
+
+    def _location_map(self, *refs: str | uuid.UUID) -> dict[str, Location]:
+        missing = [str(r) for r in refs if str(r) not in self._locations]
+        if missing:
+            ids = [u for u in (_as_uuid(r) for r in missing) if u is not None]
+            codes = [r for r in missing if _as_uuid(r) is None]
+            tx = self.tx
+            stmt = sa.select(Location).where(
+                Location.org_id == tx.org_id,
+                sa.or_(Location.code.in_(codes), Location.id.in_(ids)),
+            )
+            for row in tx.session.scalars(stmt):
+                self._locations[row.code] = self._locations[str(row.id)] = row
+        out: dict[str, Location] = {}
+        for ref in refs:
+            found = self._locations.get(str(ref))
+            if found is None:
+                raise NotFound("Location", ref)
+            out[str(ref)] = found
+        return out
+
+    def _location(self, ref: str | uuid.UUID) -> Location:
+        return self._location_map(ref)[str(ref)]
+
+    def _holding(self, ref: str | uuid.UUID, field_name: str) -> Location:
+        loc = self._location(ref)
+        if loc.kind not in HOLDING_KINDS:
+            raise ValidationFailed(field_name, "not_a_stock_location")
+        return loc
+
+    def _lot(self, item: Item, code: str | None, field_name: str = "lot") -> Lot | None:
+        if code is None:
+            if item.tracked_by_lot:
+                raise ValidationFailed(field_name, "lot_required")
+            return None
+        if not item.tracked_by_lot:
+            raise ValidationFailed(field_name, "lot_not_tracked")
+        tx = self.tx
+        row = tx.session.scalar(
+            sa.select(Lot).where(Lot.org_id == tx.org_id, Lot.item_id == item.id, Lot.code == code)
+        )
+        if row is None:
+            raise NotFound("Lot", code)
+        return row
+
+    def _lot_for_receipt(
+        self, item: Item, code: str | None, expires_on: dt.date | None, field_name: str = "lot"
+    ) -> Lot | None:
+        if code is None:
+            if item.tracked_by_lot:
+                raise ValidationFailed(field_name, "lot_required")
+            return None
+        if not item.tracked_by_lot:
+            raise ValidationFailed(field_name, "lot_not_tracked")
+        tx = self.tx
+        stmt = sa.select(Lot).where(
+            Lot.org_id == tx.org_id, Lot.item_id == item.id, Lot.code == code
+        )
+        row = tx.session.scalar(stmt)
+        if row is not None:
+            return row
+        if expires_on is None and item.perishable and item.shelf_life_days:
+            expires_on = utcnow().date() + dt.timedelta(days=item.shelf_life_days)
+        from ngo_kit.db import insert_ignore
+
+        tx.session.execute(
+            insert_ignore(
+                tx.session,
+                Lot,
+                id=new_id(),
+                org_id=tx.org_id,
+                item_id=item.id,
+                code=code,
+                expires_on=expires_on,
+                created_at=utcnow(),
+            )
+        )
+        return tx.session.scalar(stmt)
+
+    def _base_quantity(self, item: Item, quantity: Decimal, unit: str | None) -> Decimal:
+        if unit is None or unit == item.unit:
+            return quantity
+        tx = self.tx
+        factor = tx.session.scalar(
+            sa.select(PackUnit.factor).where(
+                PackUnit.org_id == tx.org_id, PackUnit.item_id == item.id, PackUnit.name == unit
+            )
+        )
+        if factor is None:
+            raise ValidationFailed("unit", "unknown_unit", unit=unit)
+        return quantity * factor
+
+    # ------------------------------------------------------------------------------------
+    # catalogue and locations
+
+    def create_category(
+        self, data: CategoryIn | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> CategoryRead:
+        """Add a category (``inventory.manage``). ``AlreadyExists`` for a taken code."""
+        tx = self.tx
+        spec = coerce(CategoryIn, data, kwargs)
+        tx.require("inventory.manage")
+        values = {"id": new_id(), "org_id": tx.org_id, **spec.model_dump()}
+        with tx.translate_integrity(AlreadyExists("Category", spec.code)):
+            tx.session.execute(sa.insert(Category).values(values))
+        tx.audit("inventory.category_created", "inventory_category", values["id"], spec.code)
+        return CategoryRead.model_validate(values)
+
+    def create_item(
+        self, data: ItemIn | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> ItemRead:
+        """Add a catalogue item with its pack units (``inventory.manage``).
+
+        Raises ``AlreadyExists`` for a taken code, ``NotFound`` for an unknown category.
+        """
+        tx = self.tx
+        spec = coerce(ItemIn, data, kwargs)
+        tx.require("inventory.manage")
+        return self._create_item(spec)
+
+    def _create_item(self, spec: ItemIn) -> ItemRead:
+        tx = self.tx
+        category_id = None
+        if spec.category is not None:
+            category_id = tx.session.scalar(
+                sa.select(Category.id).where(
+                    Category.org_id == tx.org_id, Category.code == spec.category
+                )
+            )
+            if category_id is None:
+                raise NotFound("Category", spec.category)
+        values = spec.model_dump(exclude={"category", "pack_units"})
+        values.update(id=new_id(), org_id=tx.org_id, category_id=category_id, created_at=utcnow())
+        with tx.translate_integrity(AlreadyExists("Item", spec.code)):
+            tx.session.execute(sa.insert(Item).values(values))
+        if spec.pack_units:
+            tx.session.execute(
+                sa.insert(PackUnit),
+                [
+                    {
+                        "id": new_id(),
+                        "org_id": tx.org_id,
+                        "item_id": values["id"],
+                        "name": n,
+                        "factor": f,
+                    }
+                    for n, f in spec.pack_units.items()
+                ],
+            )
+        tx.audit("inventory.item_created", "inventory_item", values["id"], spec.code)
+        return ItemRead.model_validate({**values, "pack_units": dict(spec.pack_units)})
+
+    def item(self, ref: str | uuid.UUID) -> ItemRead:
+        """One item by code or id (``inventory.view``); ``NotFound`` otherwise."""
+        self.tx.require("inventory.view")
+        row = self._item(ref)
+        return self._item_read(row)
+
+    def _item_read(self, row: Item) -> ItemRead:
+        tx = self.tx
+        packs = dict(
+            tx.session.execute(
+                sa.select(PackUnit.name, PackUnit.factor).where(
+                    PackUnit.org_id == tx.org_id, PackUnit.item_id == row.id
+                )
+            ).all()
+        )
+        return ItemRead.model_validate({**row.__dict__, "pack_units": packs})
+
+    def items(self) -> list[ItemRead]:
+        """Every item of the catalogue by code (``inventory.view``)."""
+        tx = self.tx
+        tx.require("inventory.view")
+        rows = tx.session.scalars(
+            sa.select(Item).where(Item.org_id == tx.org_id).order_by(Item.code)
+        )
+        return [ItemRead.model_validate(r) for r in rows]
+
+    def create_location(
+        self, data: LocationIn | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> LocationRead:
+        """Add a real location, optionally inside ``parent`` (``inventory.manage``)."""
+        tx = self.tx
+        spec = coerce(LocationIn, data, kwargs)
+        tx.require("inventory.manage")
+        parent_id = None
+        if spec.parent is not None:
+            parent = self._location(spec.parent)
+            if parent.kind != "internal":
+                raise ValidationFailed("parent", "not_a_stock_location")
+            parent_id = parent.id
+        values = {
+            "id": new_id(),
+            "org_id": tx.org_id,
+            "code": spec.code,
+            "name": spec.name,
+            "kind": "internal",
+            "parent_id": parent_id,
+        }
+        with tx.translate_integrity(AlreadyExists("Location", spec.code)):
+            tx.session.execute(sa.insert(Location).values(values))
+        tx.audit("inventory.location_created", "inventory_location", values["id"], spec.code)
+        return LocationRead.model_validate(values)
+
+    def locations(self) -> list[LocationRead]:
+        """Every location, real and virtual, by code (``inventory.view``)."""
+        tx = self.tx
+        tx.require("inventory.view")
+        rows = tx.session.scalars(
+            sa.select(Location).where(Location.org_id == tx.org_id).order_by(Location.code)
+        )
+        return [LocationRead.model_validate(r) for r in rows]
+
+    def lot(self, item: str | uuid.UUID, code: str) -> LotRead:
+        """One lot of an item (``inventory.view``)."""
+        self.tx.require("inventory.view")
+        row = self._lot(self._item(item), code)
+        assert row is not None
+        return LotRead.model_validate(row)
+
+    def seed_locations(self) -> None:
+        """Create this organisation's virtual locations (called when it is created)."""
+        tx = self.tx
+        tx.session.execute(
+            sa.insert(Location),
+            [
+                {
+                    "id": new_id(),
+                    "org_id": tx.org_id,
+                    "code": code,
+                    "name": name,
+                    "kind": kind,
+                    "parent_id": None,
+                }
+                for code, (kind, name) in VIRTUAL_LOCATIONS.items()
+            ],
+        )
+
+    # ------------------------------------------------------------------------------------
+    # the move engine
+
+    def _existing(self, key: str | None) -> Operation | None:
+        if key is None:
+            return None
+        tx = self.tx
+        group = tx.session.scalar(
+            sa.select(Move.group_id).where(Move.org_id == tx.org_id, Move.key == key)
+        )
+        return None if group is None else self._operation(group)
+
+    def _operation(self, group_id: uuid.UUID) -> Operation:
+        tx = self.tx
+        rows = list(
+            tx.session.scalars(
+                sa.select(Move)
+                .where(Move.org_id == tx.org_id, Move.group_id == group_id)
+                .order_by(Move.seq)
+            )
+        )
+        return Operation(group_id=group_id, moves=tuple(self._move_reads(rows)))
+
+    def _move_reads(self, rows: Sequence[Move]) -> list[MoveRead]:
+        if not rows:
+            return []
+        sources: dict[uuid.UUID, list[Source]] = defaultdict(list)
+        for move_id, source_id, qty in self.tx.session.execute(
+            sa.select(Allocation.move_id, Allocation.source_id, Allocation.quantity)
+            .where(Allocation.move_id.in_([r.id for r in rows]))
+            .order_by(Allocation.id)
+        ):
+            sources[move_id].append(Source(source_id=source_id, quantity=qty))
+        return [
+            MoveRead.model_validate({**r.__dict__, "sources": tuple(sources[r.id])}) for r in rows
+        ]
+
+    def _take(
+        self,
+        item: Item,
+        location: Location,
+        quantity: Decimal,
+        lot: Lot | None,
+        *,
+        only_sources: dict[uuid.UUID | None, Decimal] | None = None,
+    ) -> list[_Portion]:
+        """Take ``quantity`` out of ``location``: guarded stock decrements, then FIFO layers.
+
+        Without a lot, tracked items are picked first-expiring-first-out. ``only_sources``
+        (for reversals) takes exactly those sources' quantities instead of FIFO.
+        """
+        if lot is not None or not item.tracked_by_lot:
+            candidates = [(_lot_key(lot.id if lot else None), ZERO)]
+        else:
+            candidates = self._fefo_candidates(item, location)
+            available = sum((q for _, q in candidates), ZERO)
+            if available < quantity and not item.allow_negative:
+                raise InsufficientStock(requested=quantity, available=available)
+        portions: list[_Portion] = []
+        remaining = quantity
+        for lot_key, seen in candidates:
+            if remaining <= 0:
+                break
+            want = remaining if not seen else min(remaining, seen)
+            if item.allow_negative and lot_key == candidates[-1][0]:
+                want = remaining
+            taken = self._decrement_stock(item, location, lot_key, want, len(candidates) == 1)
+            if taken <= 0:
+                continue
+            portion = _Portion(lot_key, _lot_id(lot_key), taken)
+            portion.sources = self._take_layers(item, location, lot_key, taken, only_sources)
+            portions.append(portion)
+            remaining -= taken
+        if remaining > 0:
+            available = quantity - remaining
+            raise InsufficientStock(requested=quantity, available=available)
+        return portions
+
+    def _fefo_candidates(self, item: Item, location: Location) -> list[tuple[str, Decimal]]:
+        tx = self.tx
+        rows = tx.session.execute(
+            sa.select(Stock.lot_key, Stock.quantity)
+            .join(Lot, Lot.id == Stock.lot_id)
+            .where(
+                Stock.org_id == tx.org_id,
+                Stock.item_id == item.id,
+                Stock.location_id == location.id,
+                Stock.quantity > 0,
+            )
+            .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.created_at, Lot.code)
+        )
+        return [(k, q) for k, q in rows]
+
+    def _decrement_stock(
+        self, item: Item, location: Location, lot_key: str, want: Decimal, whole: bool
+    ) -> Decimal:
+        """Guarded decrement; returns what was taken (``want`` or, under a race, less)."""
+        tx = self.tx
+        where = (
+            Stock.org_id == tx.org_id,
+            Stock.item_id == item.id,
+            Stock.location_id == location.id,
+            Stock.lot_key == lot_key,
+        )
+        if item.allow_negative:
+            self._ensure_stock_row(item, location, lot_key)
+            tx.session.execute(
+                sa.update(Stock).where(*where).values(quantity=Stock.quantity - want)
+            )
+            return want
+        for _ in range(100):
+            result = tx.session.execute(
+                sa.update(Stock)
+                .where(*where, Stock.quantity >= want)
+                .values(quantity=Stock.quantity - want)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return want
+            have = tx.session.scalar(sa.select(Stock.quantity).where(*where)) or ZERO
+            if whole or have <= 0:
+                if whole:
+                    raise InsufficientStock(requested=want, available=max(have, ZERO))
+                return ZERO
+            want = min(want, have)
+        return ZERO  # pragma: no cover - a hundred lost races in a row
+
+    def _take_layers(
+        self,
+        item: Item,
+        location: Location,
+        lot_key: str,
+        quantity: Decimal,
+        only_sources: dict[uuid.UUID | None, Decimal] | None,
+    ) -> list[tuple[uuid.UUID | None, int, Decimal]]:
+        """Consume layers oldest source first (the stock row is locked by our decrement)."""
+        tx = self.tx
+        base = (
+            Layer.org_id == tx.org_id,
+            Layer.item_id == item.id,
+            Layer.location_id == location.id,
+            Layer.lot_key == lot_key,
+        )
+        stmt = sa.select(Layer.id, Layer.source_id, Layer.source_seq, Layer.quantity).where(
+            *base, Layer.quantity > 0
+        )
+        if only_sources is not None:
+            wanted = [s for s in only_sources if s is not None]
+            stmt = stmt.where(Layer.source_id.in_(wanted))
+        out: list[tuple[uuid.UUID | None, int, Decimal]] = []
+        remaining = quantity
+        for layer_id, source_id, source_seq, have in tx.session.execute(
+            stmt.order_by(Layer.source_seq)
+        ):
+            if remaining <= 0:
+                break
+            cap = have if only_sources is None else min(have, only_sources.get(source_id, ZERO))
+            take = min(remaining, cap)
+            if take <= 0:
+                continue
+            result = tx.session.execute(
+                sa.update(Layer)
+                .where(Layer.id == layer_id, Layer.quantity >= take)
+                .values(quantity=Layer.quantity - take)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise InsufficientStock(requested=quantity, available=quantity - remaining)
+            out.append((source_id, source_seq, take))
+            remaining -= take
+        if remaining > 0:
+            if only_sources is not None and not item.allow_negative:
+                raise InsufficientStock(requested=quantity, available=quantity - remaining)
+            out.append((None, 0, remaining))  # stock allowed below zero has no source
+        return out
+
+    def _ensure_stock_row(self, item: Item, location: Location, lot_key: str) -> None:
+        from ngo_kit.db import insert_ignore
+
+        tx = self.tx
+        tx.session.execute(
+            insert_ignore(
+                tx.session,
+                Stock,
+                id=new_id(),
+                org_id=tx.org_id,
+                item_id=item.id,
+                location_id=location.id,
+                lot_key=lot_key,
+                lot_id=_lot_id(lot_key),
+                quantity=ZERO,
+            )
+        )
+
+    def _add_stock(
+        self, item_id: uuid.UUID, location_id: uuid.UUID, lot_key: str, q: Decimal
+    ) -> None:
+        tx = self.tx
+        _upsert_add(
+            tx.session,
+            Stock.__table__,  # type: ignore[arg-type]
+            ("org_id", "item_id", "location_id", "lot_key"),
+            {
+                "id": new_id(),
+                "org_id": tx.org_id,
+                "item_id": item_id,
+                "location_id": location_id,
+                "lot_key": lot_key,
+                "lot_id": _lot_id(lot_key),
+                "quantity": q,
+            },
+        )
+
+    def _add_layers(
+        self,
+        item_id: uuid.UUID,
+        location_id: uuid.UUID,
+        lot_key: str,
+        sources: Iterable[tuple[uuid.UUID | None, int, Decimal]],
+    ) -> None:
+        tx = self.tx
+        for source_id, source_seq, q in sources:
+            if source_id is None:
+                continue
+            _upsert_add(
+                tx.session,
+                Layer.__table__,  # type: ignore[arg-type]
+                ("org_id", "item_id", "location_id", "lot_key", "source_id"),
+                {
+                    "id": new_id(),
+                    "org_id": tx.org_id,
+                    "item_id": item_id,
+                    "location_id": location_id,
+                    "lot_key": lot_key,
+                    "source_id": source_id,
+                    "source_seq": source_seq,
+                    "quantity": q,
+                },
+            )
+
+    def _write(
+        self,
+        kind: str,
+        item: Item,
+        origin: Location,
+        destination: Location,
+        portions: list[_Portion],
+        fields: dict[str, Any],
+        key: str | None,
+        *,
+        self_sourced: bool = False,
+    ) -> Operation:
+        """Append the moves, allocations and destination stock; audit; fire the hooks."""
+        tx = self.tx
+        group_id = new_id()
+        now = utcnow()
+        actor = actor_label(tx.actor)
+        if destination.kind in HOLDING_KINDS:
+            for p in portions:  # lock destination rows before the chain head
+                self._add_stock(item.id, destination.id, p.lot_key, p.quantity)
+        rows: list[dict[str, Any]] = []
+        for i, p in enumerate(portions):
+            rows.append(
+                {
+                    "id": new_id(),
+                    "at": now,
+                    "kind": kind,
+                    "group_id": group_id,
+                    "key": key if i == 0 else None,
+                    "item_id": item.id,
+                    "lot_id": p.lot_id,
+                    "from_location_id": origin.id,
+                    "to_location_id": destination.id,
+                    "quantity": p.quantity,
+                    "unit_value": None,
+                    "donor_ref": None,
+                    "donation_ref": None,
+                    "recipient_ref": None,
+                    "recipient_kind": None,
+                    "approved_by": None,
+                    "second_approved_by": None,
+                    "need_id": None,
+                    "document_id": None,
+                    "reason": "",
+                    "notes": "",
+                    "attachments": [],
+                    "reverses_id": None,
+                    "actor": actor,
+                    **fields,
+                }
+            )
+        written = append_chained_many(tx, CHAIN, Move.__table__, rows, MOVE_FIELDS)  # type: ignore[arg-type]
+        allocations: list[dict[str, Any]] = []
+        for p, row in zip(portions, written, strict=True):
+            if self_sourced:
+                p.sources = [(row["id"], row["seq"], p.quantity)]
+            for source_id, _seq, q in p.sources:
+                allocations.append(
+                    {
+                        "id": new_id(),
+                        "org_id": tx.org_id,
+                        "move_id": row["id"],
+                        "source_id": source_id,
+                        "quantity": q,
+                    }
+                )
+            if destination.kind in HOLDING_KINDS:
+                self._add_layers(item.id, destination.id, p.lot_key, p.sources)
+        if len(allocations) == 1:
+            tx.session.execute(sa.insert(Allocation).values(allocations[0]))
+        else:
+            tx.session.execute(sa.insert(Allocation), allocations)
+        total = sum((p.quantity for p in portions), ZERO)
+        tx.audit(
+            f"inventory.{kind}",
+            "inventory_move",
+            group_id,
+            f"{kind} {total} {item.unit} of {item.code}",
+            {"item": item.code, "quantity": total, "from": origin.code, "to": destination.code},
+        )
+        moves = tuple(
+            MoveRead.model_validate(
+                {
+                    **row,
+                    "sources": tuple(Source(source_id=s, quantity=q) for s, _seq, q in p.sources),
+                }
+            )
+            for p, row in zip(portions, written, strict=True)
+        )
+        for move in moves:
+            tx.emit("ngo_kit_stock_moved", move=move)
+        if origin.kind in HOLDING_KINDS and item.reorder_level is not None:
+            self._check_low(item, total)
+        return Operation(group_id=group_id, moves=moves)
+
+    def _check_low(self, item: Item, taken: Decimal) -> None:
+        assert item.reorder_level is not None
+        after = self._on_hand(item.id)
+        if after <= item.reorder_level < after + taken:
+            self.tx.emit("ngo_kit_stock_low", item=self._item_read(item), on_hand=after)
+
+    def _on_hand(self, item_id: uuid.UUID) -> Decimal:
+        tx = self.tx
+        total = tx.session.scalar(
+            sa.select(sa.func.sum(Stock.quantity))
+            .join(Location, Location.id == Stock.location_id)
+            .where(
+                Stock.org_id == tx.org_id,
+                Stock.item_id == item_id,
+                Location.kind == "internal",
+            )
+        )
+        return Decimal(total or 0).quantize(Decimal("0.0001"))
+
+    def _virtual(self, code: str) -> Location:
+        return self._location(code)
+
+    # ------------------------------------------------------------------------------------
+    # operations
+
+    def receive(
+        self, data: ReceiveIn | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> Operation:
+        """Goods in (入库) from a donor or supplier into a location (``inventory.receive``).
+
+        Records donor, donation reference, lot and expiry, unit value, notes and attachment
+        references. A repeated ``key`` returns the first result and writes nothing. Raises
+        ``NotFound`` (item, location), ``ValidationFailed`` (lot rules, unknown pack unit).
+        """
+        tx = self.tx
+        spec = coerce(ReceiveIn, data, kwargs)
+        tx.require("inventory.receive")
+        return self._receive(spec, None)
+
+    def _receive(self, spec: ReceiveIn, document_id: uuid.UUID | None) -> Operation:
+        done = self._existing(spec.key)
+        if done is not None:
+            return done
+        item = self._item(spec.item)
+        locs = self._location_map(spec.to, "donors")
+        to = locs[spec.to]
+        if to.kind not in HOLDING_KINDS:
+            raise ValidationFailed("to", "not_a_stock_location")
+        quantity = self._base_quantity(item, spec.quantity, spec.unit)
+        unit_value = spec.unit_value
+        if unit_value is not None and quantity != spec.quantity:
+            unit_value = (unit_value * spec.quantity / quantity).quantize(Decimal("0.0001"))
+        lot = self._lot_for_receipt(item, spec.lot, spec.expires_on)
+        portion = _Portion(_lot_key(lot.id if lot else None), lot.id if lot else None, quantity)
+        fields = {
+            "donor_ref": spec.donor,
+            "donation_ref": spec.donation,
+            "unit_value": unit_value,
+            "notes": spec.notes,
+            "attachments": list(spec.attachments),
+            "document_id": document_id,
+        }
+        return self._idempotent(
+            spec.key,
+            lambda: self._write(
+                "receive", item, locs["donors"], to, [portion], fields, spec.key, self_sourced=True
+            ),
+        )
+
+    def _idempotent(self, key: str | None, write: Any) -> Operation:
+        """Run ``write``; with a ``key``, a concurrent twin's win returns the twin's result."""
+        if key is None:
+            result: Operation = write()
+            return result
+        tx = self.tx
+        try:
+            with tx.savepoint():
+                result = write()
+            return result
+        except sa.exc.IntegrityError:
+            existing = self._existing(key)
+            if existing is None:
+                raise
+            return existing
+
+    def issue(self, data: IssueIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
+        """Goods out (出库) to a beneficiary, household, project, activity or site.
+
+        Picks lots first-expiring-first-out unless ``lot`` is named, and allocates the quantity
+        to the receipts it came from (FIFO). ``need`` links the issue to a need. Needs
+        ``inventory.issue``. Raises ``InsufficientStock`` (nothing written), ``NotFound``,
+        ``ValidationFailed`` (``needs_second_approval`` above the organisation's threshold:
+        use a dispatch document with two approvers).
+        """
+        tx = self.tx
+        spec = coerce(IssueIn, data, kwargs)
+        tx.require("inventory.issue")
+        threshold = self._second_approval_threshold()
+        second = spec.second_approved_by
+        if (
+            threshold is not None
+            and spec.quantity > threshold
+            and (second is None or second == spec.approved_by)
+        ):
+            raise ValidationFailed(
+                "second_approved_by", "needs_second_approval", threshold=threshold
+            )
+        return self._issue(spec, None)
+
+    def _issue(self, spec: IssueIn, document_id: uuid.UUID | None) -> Operation:
+        tx = self.tx
+        done = self._existing(spec.key)
+        if done is not None:
+            return done
+        item = self._item(spec.item)
+        locs = self._location_map(spec.from_, "beneficiaries")
+        origin = locs[spec.from_]
+        if origin.kind not in HOLDING_KINDS:
+            raise ValidationFailed("from_", "not_a_stock_location")
+        quantity = self._base_quantity(item, spec.quantity, spec.unit)
+        lot = self._lot(item, spec.lot) if spec.lot is not None else None
+        need = self._open_need(spec.need, item) if spec.need is not None else None
+
+        def write() -> Operation:
+            portions = self._take(item, origin, quantity, lot)
+            fields = {
+                "recipient_ref": spec.recipient,
+                "recipient_kind": spec.recipient_kind,
+                "approved_by": spec.approved_by or actor_label(tx.actor),
+                "second_approved_by": spec.second_approved_by,
+                "need_id": spec.need,
+                "document_id": document_id,
+                "notes": spec.notes,
+            }
+            op = self._write(
+                "issue", item, origin, locs["beneficiaries"], portions, fields, spec.key
+            )
+            if need is not None:
+                self._fulfil(need, quantity)
+            return op
+
+        return self._idempotent(spec.key, write)
+
+    def transfer(
+        self, data: TransferIn | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> Operation:
+        """Move stock between the organisation's own locations (调拨), ``inventory.issue``.
+
+        The sources (donations) travel with the goods, so the trace stays exact.
+        """
+        tx = self.tx
+        spec = coerce(TransferIn, data, kwargs)
+        tx.require("inventory.issue")
+        done = self._existing(spec.key)
+        if done is not None:
+            return done
+        item = self._item(spec.item)
+        origin = self._holding(spec.from_, "from_")
+        to = self._holding(spec.to, "to")
+        if origin.id == to.id:
+            raise ValidationFailed("to", "same_location")
+        quantity = self._base_quantity(item, spec.quantity, spec.unit)
+        lot = self._lot(item, spec.lot) if spec.lot is not None else None
+
+        def write() -> Operation:
+            portions = self._take(item, origin, quantity, lot)
+            return self._write(
+                "transfer", item, origin, to, portions, {"notes": spec.notes}, spec.key
+            )
+
+        return self._idempotent(spec.key, write)
+
+    def scrap(self, data: ScrapIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
+        """Write off goods that expired, broke or were lost (报损), ``inventory.adjust``."""
+        tx = self.tx
+        spec = coerce(ScrapIn, data, kwargs)
+        tx.require("inventory.adjust")
+        done = self._existing(spec.key)
+        if done is not None:
+            return done
+        item = self._item(spec.item)
+        locs = self._location_map(spec.from_, "scrap")
+        origin = locs[spec.from_]
+        if origin.kind not in HOLDING_KINDS:
+            raise ValidationFailed("from_", "not_a_stock_location")
+        quantity = self._base_quantity(item, spec.quantity, spec.unit)
+        lot = self._lot(item, spec.lot) if spec.lot is not None else None
+
+        def write() -> Operation:
+            portions = self._take(item, origin, quantity, lot)
+            fields = {"reason": spec.reason, "notes": spec.notes}
+            return self._write("scrap", item, origin, locs["scrap"], portions, fields, spec.key)
+
+        return self._idempotent(spec.key, write)
+
+    def adjust(self, data: AdjustIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
+        """A stocktake (盘点): set the books to ``counted``, posting the difference (``inventory.adjust``).
+
+        Counted more than the books: the surplus is found stock, a source of its own. Counted
+        less: the shortfall leaves oldest sources first. No difference: no move, an empty
+        ``Operation``.
+        """
+        tx = self.tx
+        spec = coerce(AdjustIn, data, kwargs)
+        tx.require("inventory.adjust")
+        done = self._existing(spec.key)
+        if done is not None:
+            return done
+        item = self._item(spec.item)
+        locs = self._location_map(spec.location, "adjustment")
+        loc = locs[spec.location]
+        if loc.kind not in HOLDING_KINDS:
+            raise ValidationFailed("location", "not_a_stock_location")
+        lot = self._lot_for_receipt(item, spec.lot, spec.expires_on)
+        lot_key = _lot_key(lot.id if lot else None)
+        self._ensure_stock_row(item, loc, lot_key)
+        books = tx.session.scalar(  # locked: the count must meet the books it corrects
+            sa.select(Stock.quantity)
+            .where(
+                Stock.org_id == tx.org_id,
+                Stock.item_id == item.id,
+                Stock.location_id == loc.id,
+                Stock.lot_key == lot_key,
+            )
+            .with_for_update()
+        )
+        difference = spec.counted - (books or ZERO)
+        if difference == 0:
+            return Operation(group_id=new_id(), moves=())
+        fields = {"reason": spec.reason}
+
+        def write() -> Operation:
+            if difference > 0:
+                portion = _Portion(lot_key, _lot_id(lot_key), difference)
+                return self._write(
+                    "adjust",
+                    item,
+                    locs["adjustment"],
+                    loc,
+                    [portion],
+                    fields,
+                    spec.key,
+                    self_sourced=True,
+                )
+            portions = self._take(item, loc, -difference, lot)
+            return self._write("adjust", item, loc, locs["adjustment"], portions, fields, spec.key)
+
+        return self._idempotent(spec.key, write)
+
+    def reverse(
+        self, move_id: uuid.UUID | str, *, reason: str, key: str | None = None
+    ) -> Operation:
+        """Correct a mistake with a reversing move that points at the original (``inventory.adjust``).
+
+        The reversal carries the original's sources back, so traces net out. Raises
+        ``NotFound``, ``ValidationFailed`` (``already_reversed``, ``not_reversible``) and
+        ``InsufficientStock`` when the goods have moved on (reverse the later moves first).
+        """
+        tx = self.tx
+        tx.require("inventory.adjust")
+        if not reason or not reason.strip():
+            raise ValidationFailed("reason", "blank")
+        done = self._existing(key)
+        if done is not None:
+            return done
+        original: Move = tx.get_owned(Move, move_id, "Move")
+        if original.kind == "reverse":
+            raise ValidationFailed("move_id", "not_reversible")
+        taken = tx.session.scalar(
+            sa.select(Move.id).where(Move.org_id == tx.org_id, Move.reverses_id == original.id)
+        )
+        if taken is not None:
+            raise ValidationFailed("move_id", "already_reversed")
+        item = self._item(original.item_id)
+        locs = self._location_map(original.from_location_id, original.to_location_id)
+        origin = locs[str(original.to_location_id)]
+        destination = locs[str(original.from_location_id)]
+        lot_key = _lot_key(original.lot_id)
+        allocated: dict[uuid.UUID | None, Decimal] = defaultdict(lambda: ZERO)
+        for source_id, qty in tx.session.execute(
+            sa.select(Allocation.source_id, Allocation.quantity).where(
+                Allocation.move_id == original.id
+            )
+        ):
+            allocated[source_id] += qty
+        seqs = dict(
+            tx.session.execute(
+                sa.select(Move.id, Move.seq).where(
+                    Move.org_id == tx.org_id,
+                    Move.id.in_([s for s in allocated if s is not None]),
+                )
+            ).all()
+        )
+
+        def write() -> Operation:
+            portion = _Portion(lot_key, original.lot_id, original.quantity)
+            if origin.kind in HOLDING_KINDS:
+                got = self._decrement_stock(item, origin, lot_key, original.quantity, True)
+                assert got == original.quantity
+                portion.sources = self._take_layers(
+                    item, origin, lot_key, original.quantity, dict(allocated)
+                )
+            else:
+                portion.sources = [(s, seqs.get(s, 0) if s else 0, q) for s, q in allocated.items()]
+            fields = {
+                "reverses_id": original.id,
+                "reason": reason.strip()[:500],
+                "donor_ref": original.donor_ref,
+                "donation_ref": original.donation_ref,
+                "recipient_ref": original.recipient_ref,
+                "recipient_kind": original.recipient_kind,
+                "need_id": original.need_id,
+            }
+            op = self._write("reverse", item, origin, destination, [portion], fields, key)
+            if original.need_id is not None and original.kind == "issue":
+                self._unfulfil(original.need_id, original.quantity)
+            return op
+
+        try:
+            return self._idempotent(key, write)
+        except sa.exc.IntegrityError:  # a concurrent reversal of the same move won
+            raise ValidationFailed("move_id", "already_reversed") from None
+
+    # ------------------------------------------------------------------------------------
+    # stock levels and reports
+
+    def stock_level(
+        self, item: str | uuid.UUID, location: str | uuid.UUID, lot: str | None = None
+    ) -> Decimal:
+        """Stock of an item (and lot) at one location: one indexed row read (``inventory.view``)."""
+        tx = self.tx
+        tx.require("inventory.view")
+        it = self._item(item)
+        loc = self._location(location)
+        lot_row = self._lot(it, lot) if lot is not None else None
+        qty = tx.session.scalar(
+            sa.select(Stock.quantity).where(
+                Stock.org_id == tx.org_id,
+                Stock.item_id == it.id,
+                Stock.location_id == loc.id,
+                Stock.lot_key == _lot_key(lot_row.id if lot_row else None),
+            )
+        )
+        return qty if qty is not None else ZERO.quantize(Decimal("0.0001"))
+
+    def on_hand(self, item: str | uuid.UUID) -> Decimal:
+        """An item's stock at all real locations, every lot (``inventory.view``)."""
+        self.tx.require("inventory.view")
+        return self._on_hand(self._item(item).id)
+
+    def stock_on_hand(
+        self, *, location: str | None = None, category: str | None = None
+    ) -> list[StockLine]:
+        """Stock by item, location and lot, with value where unit values exist (``inventory.view``).
+
+        ``location`` includes the locations inside it (a warehouse and its rooms and shelves).
+        """
+        tx = self.tx
+        tx.require("inventory.view")
+        stmt = (
+            sa.select(
+                Stock.item_id,
+                Item.code,
+                Category.code,
+                Stock.location_id,
+                Location.code,
+                Stock.lot_id,
+                Lot.code,
+                Lot.expires_on,
+                Stock.quantity,
+            )
+            .join(Item, Item.id == Stock.item_id)
+            .join(Location, Location.id == Stock.location_id)
+            .outerjoin(Category, Category.id == Item.category_id)
+            .outerjoin(Lot, Lot.id == Stock.lot_id)
+            .where(Stock.org_id == tx.org_id, Stock.quantity != 0)
+            .order_by(Location.code, Item.code, Lot.expires_on, Lot.code)
+        )
+        if location is not None:
+            stmt = stmt.where(Stock.location_id.in_(self._subtree(location)))
+        if category is not None:
+            stmt = stmt.where(Category.code == category)
+        values = self._layer_values()
+        return [
+            StockLine(
+                item_id=r[0],
+                item_code=r[1],
+                category_code=r[2],
+                location_id=r[3],
+                location_code=r[4],
+                lot_id=r[5],
+                lot_code=r[6],
+                expires_on=r[7],
+                quantity=r[8],
+                value=values.get((r[0], r[3], _lot_key(r[5]))),
+            )
+            for r in tx.session.execute(stmt)
+        ]
+
+    def _subtree(self, location: str) -> list[uuid.UUID]:
+        tx = self.tx
+        root = self._location(location)
+        children: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
+        for loc_id, parent in tx.session.execute(
+            sa.select(Location.id, Location.parent_id).where(Location.org_id == tx.org_id)
+        ):
+            children[parent].append(loc_id)
+        out, todo = [], [root.id]
+        while todo:
+            current = todo.pop()
+            out.append(current)
+            todo.extend(children.get(current, []))
+        return out
+
+    def _layer_values(self) -> dict[tuple[uuid.UUID, uuid.UUID, str], Decimal]:
+        tx = self.tx
+        source = aliased(Move)
+        rows = tx.session.execute(
+            sa.select(
+                Layer.item_id, Layer.location_id, Layer.lot_key, Layer.quantity, source.unit_value
+            )
+            .join(source, source.id == Layer.source_id)
+            .where(Layer.org_id == tx.org_id, Layer.quantity > 0, source.unit_value.is_not(None))
+        )
+        out: dict[tuple[uuid.UUID, uuid.UUID, str], Decimal] = defaultdict(lambda: ZERO)
+        for item_id, loc_id, lot_key, qty, unit_value in rows:
+            out[(item_id, loc_id, lot_key)] += (qty * (unit_value or ZERO)).quantize(
+                Decimal("0.01")
+            )
+        return dict(out)
+
+    def valuation(self) -> Decimal:
+        """The value of all stock on hand, from the unit values recorded at receipt."""
+        self.tx.require("inventory.view")
+        return sum(self._layer_values().values(), ZERO)
+
+    def history(
+        self, data: HistoryFilter | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> list[MoveRead]:
+        """Movement history, newest first, filtered by item, location, kind, donation,
+        recipient and time (``inventory.view``)."""
+        tx = self.tx
+        spec = coerce(HistoryFilter, data, kwargs)
+        tx.require("inventory.view")
+        stmt = sa.select(Move).where(Move.org_id == tx.org_id)
+        if spec.item is not None:
+            stmt = stmt.where(Move.item_id == self._item(spec.item).id)
+        if spec.location is not None:
+            loc = self._location(spec.location).id
+            stmt = stmt.where(sa.or_(Move.from_location_id == loc, Move.to_location_id == loc))
+        if spec.kind is not None:
+            stmt = stmt.where(Move.kind == spec.kind)
+        if spec.donation is not None:
+            stmt = stmt.where(Move.donation_ref == spec.donation)
+        if spec.recipient is not None:
+            stmt = stmt.where(Move.recipient_ref == spec.recipient)
+        if spec.since is not None:
+            stmt = stmt.where(Move.at >= spec.since)
+        if spec.until is not None:
+            stmt = stmt.where(Move.at < spec.until)
+        rows = list(
+            tx.session.scalars(stmt.order_by(Move.seq.desc()).limit(spec.limit).offset(spec.offset))
+        )
+        return self._move_reads(rows)
+
+    def trace_donation(self, donation: str, *, donor_facing: bool = False) -> TraceReport:
+        """Where a donation's goods went, exact to the unit (物资流向追溯报告), ``inventory.view``.
+
+        Follows the goods through transfers and lots using the allocation rows (an indexed
+        lookup, not a replay). Lines are moves of the donation's goods out of the organisation
+        (and reversals of them, with negative quantities). ``donor_facing=True`` replaces the
+        references of beneficiaries and households with "Beneficiary 1", "Household 2"...
+        """
+        tx = self.tx
+        tx.require("inventory.view")
+        sources = tx.session.execute(
+            sa.select(Move.id, Move.quantity, Move.donor_ref).where(
+                Move.org_id == tx.org_id,
+                Move.donation_ref == donation,
+                Move.kind == "receive",
+            )
+        ).all()
+        if not sources:
+            raise NotFound("Donation", donation)
+        source_ids = [s[0] for s in sources]
+        received = sum((s[1] for s in sources), ZERO)
+        donor = next((s[2] for s in sources if s[2]), None)
+        on_hand = tx.session.scalar(
+            sa.select(sa.func.sum(Layer.quantity)).where(
+                Layer.org_id == tx.org_id, Layer.source_id.in_(source_ids)
+            )
+        )
+        src, dst = aliased(Location), aliased(Location)
+        rows = tx.session.execute(
+            sa.select(
+                Allocation.quantity,
+                Move.id,
+                Move.at,
+                Move.kind,
+                Item.code,
+                Lot.code,
+                src.kind,
+                dst.kind,
+                dst.code,
+                src.code,
+                Move.recipient_kind,
+                Move.recipient_ref,
+                Move.approved_by,
+                Move.second_approved_by,
+                Move.reverses_id,
+                Move.seq,
+            )
+            .join(Move, Move.id == Allocation.move_id)
+            .join(Item, Item.id == Move.item_id)
+            .outerjoin(Lot, Lot.id == Move.lot_id)
+            .join(src, src.id == Move.from_location_id)
+            .join(dst, dst.id == Move.to_location_id)
+            .where(Allocation.org_id == tx.org_id, Allocation.source_id.in_(source_ids))
+            .order_by(Move.seq)
+        ).all()
+        per_move: dict[uuid.UUID, dict[str, Any]] = {}
+        totals: dict[str, Decimal] = defaultdict(lambda: Q0)
+        for r in rows:
+            qty, move_id, at, kind, item_code, lot_code, src_kind, dst_kind = r[:8]
+            out_of_stock = src_kind in HOLDING_KINDS and dst_kind not in HOLDING_KINDS
+            into_stock = src_kind not in HOLDING_KINDS and dst_kind in HOLDING_KINDS
+            if kind == "receive" or not (out_of_stock or into_stock):
+                continue
+            if kind == "adjust" and into_stock:
+                continue  # found stock is its own source, never part of a donation
+            signed = qty if out_of_stock else -qty
+            bucket = dst_kind if out_of_stock else src_kind
+            totals[bucket] += signed
+            line = per_move.get(move_id)
+            if line is None:
+                per_move[move_id] = line = {
+                    "move_id": move_id,
+                    "at": at,
+                    "kind": kind,
+                    "item_code": item_code,
+                    "lot_code": lot_code,
+                    "quantity": ZERO,
+                    "destination": r[8] if out_of_stock else r[9],
+                    "recipient_kind": r[10],
+                    "recipient": r[11],
+                    "approved_by": r[12],
+                    "second_approved_by": r[13],
+                    "reverses_id": r[14],
+                }
+            line["quantity"] += signed
+        lines = list(per_move.values())
+        if donor_facing:
+            _mask(lines)
+        return TraceReport(
+            donation=donation,
+            donor=donor,
+            donor_facing=donor_facing,
+            received=received,
+            returned=totals["donor"],
+            on_hand=Decimal(on_hand or 0).quantize(Decimal("0.0001")),
+            distributed=totals["beneficiary"],
+            scrapped=totals["scrap"],
+            adjusted=totals["adjustment"],
+            lines=tuple(TraceLine.model_validate(line) for line in lines),
+        )
+
+    def trace_issue(self, move_or_group: uuid.UUID | str) -> list[IssueSource]:
+        """For an issue (a move id or an operation's ``group_id``): the donations it came from."""
+        tx = self.tx
+        tx.require("inventory.view")
+        ident = _as_uuid(move_or_group)
+        if ident is None:
+            raise NotFound("Move", move_or_group)
+        move_ids = list(
+            tx.session.scalars(
+                sa.select(Move.id).where(
+                    Move.org_id == tx.org_id, sa.or_(Move.id == ident, Move.group_id == ident)
+                )
+            )
+        )
+        if not move_ids:
+            raise NotFound("Move", move_or_group)
+        source = aliased(Move)
+        rows = tx.session.execute(
+            sa.select(
+                Allocation.source_id,
+                source.kind,
+                source.donor_ref,
+                source.donation_ref,
+                Lot.code,
+                source.at,
+                sa.func.sum(Allocation.quantity),
+            )
+            .outerjoin(source, source.id == Allocation.source_id)
+            .outerjoin(Lot, Lot.id == source.lot_id)
+            .where(Allocation.move_id.in_(move_ids))
+            .group_by(
+                Allocation.source_id,
+                source.kind,
+                source.donor_ref,
+                source.donation_ref,
+                Lot.code,
+                source.at,
+                source.seq,
+            )
+            .order_by(source.seq)
+        )
+        return [
+            IssueSource(
+                source_id=r[0],
+                kind=r[1],
+                donor=r[2],
+                donation=r[3],
+                lot_code=r[4],
+                received_at=r[5],
+                quantity=Decimal(r[6]).quantize(Decimal("0.0001")),
+            )
+            for r in rows
+        ]
+
+    def expiring(self, *, within_days: int = 30, today: dt.date | None = None) -> list[ExpiringLot]:
+        """Lots with stock that expire within ``within_days`` (or have expired), soonest first."""
+        tx = self.tx
+        tx.require("inventory.view")
+        return self._expiring(within_days, today or utcnow().date())
+
+    def _expiring(self, within_days: int, today: dt.date) -> list[ExpiringLot]:
+        tx = self.tx
+        limit = today + dt.timedelta(days=within_days)
+        rows = tx.session.execute(
+            sa.select(
+                Lot.id,
+                Lot.code,
+                Lot.item_id,
+                Item.code,
+                Lot.expires_on,
+                sa.func.sum(Stock.quantity),
+            )
+            .join(Stock, Stock.lot_id == Lot.id)
+            .join(Item, Item.id == Lot.item_id)
+            .join(Location, Location.id == Stock.location_id)
+            .where(
+                Lot.org_id == tx.org_id,
+                Lot.expires_on.is_not(None),
+                Lot.expires_on <= limit,
+                Location.kind.in_(HOLDING_KINDS),
+            )
+            .group_by(Lot.id, Lot.code, Lot.item_id, Item.code, Lot.expires_on)
+            .having(sa.func.sum(Stock.quantity) > 0)
+            .order_by(Lot.expires_on, Item.code, Lot.code)
+        )
+        return [
+            ExpiringLot(
+                lot_id=r[0],
+                lot_code=r[1],
+                item_id=r[2],
+                item_code=r[3],
+                expires_on=r[4],
+                days_left=(r[4] - today).days if r[4] else 0,
+                quantity=Decimal(r[5]).quantize(Decimal("0.0001")),
+            )
+            for r in rows
+        ]
+
+    def warn_expiring(
+        self, *, within_days: int = 30, today: dt.date | None = None
+    ) -> list[ExpiringLot]:
+        """Fire ``ngo_kit_lot_expiring`` for each expiring lot not yet warned today.
+
+        Run daily by ``ngo-kit inventory warn-expiring`` (cron-friendly: running it twice on
+        one day warns once). Needs ``inventory.view``. Returns the lots warned about.
+        """
+        tx = self.tx
+        tx.require("inventory.view")
+        day = today or utcnow().date()
+        warned: list[ExpiringLot] = []
+        for lot in self._expiring(within_days, day):
+            claimed = tx.session.execute(
+                sa.update(Lot)
+                .where(
+                    Lot.id == lot.lot_id,
+                    Lot.org_id == tx.org_id,
+                    sa.or_(Lot.warned_on.is_(None), Lot.warned_on < day),
+                )
+                .values(warned_on=day)
+            )
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                tx.emit("ngo_kit_lot_expiring", lot=lot)
+                warned.append(lot)
+        return warned
+
+    def low_stock(self) -> list[LowStock]:
+        """Items at or below their reorder level, by code (``inventory.view``)."""
+        tx = self.tx
+        tx.require("inventory.view")
+        on_hand = sa.func.coalesce(sa.func.sum(Stock.quantity), 0)
+        rows = tx.session.execute(
+            sa.select(Item.id, Item.code, on_hand, Item.reorder_level)
+            .outerjoin(
+                Stock,
+                sa.and_(
+                    Stock.item_id == Item.id,
+                    Stock.location_id.in_(
+                        sa.select(Location.id).where(
+                            Location.org_id == tx.org_id, Location.kind == "internal"
+                        )
+                    ),
+                ),
+            )
+            .where(Item.org_id == tx.org_id, Item.reorder_level.is_not(None))
+            .group_by(Item.id, Item.code, Item.reorder_level)
+            .having(on_hand <= Item.reorder_level)
+            .order_by(Item.code)
+        )
+        return [
+            LowStock(
+                item_id=r[0],
+                item_code=r[1],
+                on_hand=Decimal(r[2]).quantize(Decimal("0.0001")),
+                reorder_level=r[3],
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------------------------
+    # needs
+
+    def create_need(
+        self, data: NeedIn | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> NeedRead:
+        """Record a need (需求) for an item by a beneficiary, site or project (``inventory.issue``)."""
+        tx = self.tx
+        spec = coerce(NeedIn, data, kwargs)
+        tx.require("inventory.issue")
+        item = self._item(spec.item)
+        values = {
+            "id": new_id(),
+            "org_id": tx.org_id,
+            "item_id": item.id,
+            "quantity": self._base_quantity(item, spec.quantity, None),
+            "fulfilled": ZERO,
+            "requester_ref": spec.requester,
+            "requester_kind": spec.requester_kind,
+            "priority": spec.priority,
+            "state": "open",
+            "note": spec.note,
+            "created_at": utcnow(),
+        }
+        tx.session.execute(sa.insert(Need).values(values))
+        tx.audit("inventory.need_created", "inventory_need", values["id"], f"need of {item.code}")
+        return NeedRead.model_validate(values)
+
+    def need(self, need_id: uuid.UUID | str) -> NeedRead:
+        """One need (``inventory.view``)."""
+        self.tx.require("inventory.view")
+        return NeedRead.model_validate(self.tx.get_owned(Need, need_id, "Need"))
+
+    def needs(self, *, state: str | None = "open") -> list[NeedRead]:
+        """Needs by priority (1 first), then age (``inventory.view``)."""
+        tx = self.tx
+        tx.require("inventory.view")
+        stmt = sa.select(Need).where(Need.org_id == tx.org_id)
+        if state is not None:
+            stmt = stmt.where(Need.state == state)
+        rows = tx.session.scalars(stmt.order_by(Need.priority, Need.created_at, Need.id))
+        return [NeedRead.model_validate(r) for r in rows]
+
+    def cancel_need(self, need_id: uuid.UUID | str) -> NeedRead:
+        """Close an open need without fulfilling it (``inventory.issue``)."""
+        tx = self.tx
+        tx.require("inventory.issue")
+        row: Need = tx.get_owned(Need, need_id, "Need")
+        done = tx.session.execute(
+            sa.update(Need).where(Need.id == row.id, Need.state == "open").values(state="cancelled")
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise ValidationFailed("need", "need_closed")
+        tx.audit("inventory.need_cancelled", "inventory_need", row.id, "need cancelled")
+        tx.session.refresh(row)
+        return NeedRead.model_validate(row)
+
+    def needs_vs_stock(self) -> list[NeedGap]:
+        """Open needs against stock on hand, per item: the shortfall is what to ask donors for."""
+        tx = self.tx
+        tx.require("inventory.view")
+        rows = tx.session.execute(
+            sa.select(Need.item_id, Item.code, sa.func.sum(Need.quantity - Need.fulfilled))
+            .join(Item, Item.id == Need.item_id)
+            .where(Need.org_id == tx.org_id, Need.state == "open")
+            .group_by(Need.item_id, Item.code)
+            .order_by(Item.code)
+        )
+        out = []
+        for item_id, code, needed in rows:
+            needed = Decimal(needed).quantize(Decimal("0.0001"))
+            have = self._on_hand(item_id)
+            out.append(
+                NeedGap(
+                    item_id=item_id,
+                    item_code=code,
+                    needed=needed,
+                    on_hand=have,
+                    shortfall=max(needed - have, ZERO),
+                )
+            )
+        return out
+
+    def _open_need(self, need_id: uuid.UUID, item: Item) -> Need:
+        need: Need = self.tx.get_owned(Need, need_id, "Need")
+        if need.state != "open":
+            raise ValidationFailed("need", "need_closed")
+        if need.item_id != item.id:
+            raise ValidationFailed("need", "need_other_item")
+        return need
+
+    def _fulfil(self, need: Need, quantity: Decimal) -> None:
+        tx = self.tx
+        done = tx.session.execute(
+            sa.update(Need)
+            .where(Need.id == need.id, Need.state == "open")
+            .values(fulfilled=Need.fulfilled + quantity)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise ValidationFailed("need", "need_closed")
+        closed = tx.session.execute(
+            sa.update(Need)
+            .where(Need.id == need.id, Need.state == "open", Need.fulfilled >= Need.quantity)
+            .values(state="fulfilled")
+        )
+        if closed.rowcount == 1:  # type: ignore[attr-defined]
+            tx.session.refresh(need)
+            tx.emit("ngo_kit_need_fulfilled", need=NeedRead.model_validate(need))
+
+    def _unfulfil(self, need_id: uuid.UUID, quantity: Decimal) -> None:
+        tx = self.tx
+        tx.session.execute(
+            sa.update(Need)
+            .where(Need.id == need_id, Need.org_id == tx.org_id)
+            .values(
+                fulfilled=Need.fulfilled - quantity,
+                state=sa.case((Need.state == "fulfilled", "open"), else_=Need.state),
+            )
+        )
+
+    # ------------------------------------------------------------------------------------
+    # documents: multi-line receipts and dispatches
+
+    def _second_approval_threshold(self) -> Decimal | None:
+        raw = self.tx.require_org().settings.get(SECOND_APPROVAL_SETTING)
+        return None if raw is None else Decimal(str(raw))
+
+    def create_document(
+        self, data: DocumentIn | dict[str, Any] | None = None, /, **kwargs: Any
+    ) -> DocumentRead:
+        """A draft receipt (``inventory.receive``) or dispatch (``inventory.issue``)."""
+        tx = self.tx
+        spec = coerce(DocumentIn, data, kwargs)
+        tx.require("inventory.receive" if spec.kind == "receipt" else "inventory.issue")
+        loc = self._holding(spec.location, "location")
+        if spec.kind == "dispatch" and spec.recipient is None:
+            raise ValidationFailed("recipient", "missing")
+        doc_id = new_id()
+        lines = []
+        for n, line in enumerate(spec.lines, start=1):
+            item = self._item(line.item)
+            if line.lot is None and item.tracked_by_lot and spec.kind == "receipt":
+                raise ValidationFailed(f"lines.{n - 1}.lot", "lot_required")
+            if line.lot is not None and not item.tracked_by_lot:
+                raise ValidationFailed(f"lines.{n - 1}.lot", "lot_not_tracked")
+            lines.append(
+                {
+                    "id": new_id(),
+                    "org_id": tx.org_id,
+                    "document_id": doc_id,
+                    "line_no": n,
+                    "item_id": item.id,
+                    "quantity": self._base_quantity(item, line.quantity, line.unit),
+                    "lot_code": line.lot,
+                    "expires_on": line.expires_on,
+                    "unit_value": line.unit_value,
+                }
+            )
+        values = {
+            "id": doc_id,
+            "org_id": tx.org_id,
+            "kind": spec.kind,
+            "reference": spec.reference,
+            "state": "draft",
+            "location_id": loc.id,
+            "donor_ref": spec.donor,
+            "donation_ref": spec.donation,
+            "recipient_ref": spec.recipient,
+            "recipient_kind": spec.recipient_kind or ("beneficiary" if spec.recipient else None),
+            "need_id": spec.need,
+            "created_by": actor_label(tx.actor),
+            "notes": spec.notes,
+            "created_at": utcnow(),
+        }
+        with tx.translate_integrity(AlreadyExists("Document", spec.reference)):
+            tx.session.execute(sa.insert(Document).values(values))
+        tx.session.execute(sa.insert(DocumentLine), lines)
+        tx.audit(f"inventory.{spec.kind}_drafted", "inventory_document", doc_id, spec.reference)
+        return self.document(doc_id)
+
+    def document(self, doc_id: uuid.UUID | str) -> DocumentRead:
+        """A document with its lines and, once done, the operations it posted."""
+        tx = self.tx
+        tx.require("inventory.view")
+        doc: Document = tx.get_owned(Document, doc_id, "Document")
+        tx.session.refresh(doc)
+        lines = tx.session.scalars(
+            sa.select(DocumentLine)
+            .where(DocumentLine.document_id == doc.id)
+            .order_by(DocumentLine.line_no)
+        )
+        groups = tx.session.scalars(
+            sa.select(Move.group_id)
+            .where(Move.org_id == tx.org_id, Move.document_id == doc.id)
+            .group_by(Move.group_id)
+            .order_by(sa.func.min(Move.seq))
+        )
+        return DocumentRead.model_validate(
+            {
+                **doc.__dict__,
+                "lines": tuple(DocumentLineRead.model_validate(x) for x in lines),
+                "group_ids": tuple(groups),
+            }
+        )
+
+    def _set_state(
+        self, doc: Document, expected: tuple[str, ...], state: str, **extra: Any
+    ) -> None:
+        tx = self.tx
+        done = tx.session.execute(
+            sa.update(Document)
+            .where(Document.id == doc.id, Document.state.in_(expected))
+            .values(state=state, **extra)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise ValidationFailed(
+                "state", "wrong_state", state=doc.state, expected=" or ".join(expected)
+            )
+
+    def confirm_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
+        """draft -> confirmed: the lines are final (same permission as creating it)."""
+        tx = self.tx
+        doc: Document = tx.get_owned(Document, doc_id, "Document")
+        tx.require("inventory.receive" if doc.kind == "receipt" else "inventory.issue")
+        self._set_state(doc, ("draft",), "confirmed")
+        tx.audit("inventory.document_confirmed", "inventory_document", doc.id, doc.reference)
+        return self.document(doc.id)
+
+    def approve_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
+        """Approve a confirmed dispatch (``inventory.approve``).
+
+        The first call records the approver; above the organisation's threshold a second,
+        different person must approve too (``same_approver`` otherwise).
+        """
+        tx = self.tx
+        tx.require("inventory.approve")
+        doc: Document = tx.get_owned(Document, doc_id, "Document")
+        if doc.state != "confirmed":
+            raise ValidationFailed("state", "wrong_state", state=doc.state, expected="confirmed")
+        me = actor_label(tx.actor)
+        if doc.approved_by is None:
+            column = Document.approved_by
+        elif doc.approved_by == me:
+            raise ValidationFailed("approved_by", "same_approver")
+        else:
+            column = Document.second_approved_by
+        done = tx.session.execute(
+            sa.update(Document).where(Document.id == doc.id, column.is_(None)).values({column: me})
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise ValidationFailed("approved_by", "same_approver")
+        tx.audit("inventory.document_approved", "inventory_document", doc.id, doc.reference)
+        return self.document(doc.id)
+
+    def complete_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
+        """confirmed -> done: post every line as a receive or issue, all or nothing.
+
+        A dispatch needs an approver, and a second one above the threshold.
+        """
+        tx = self.tx
+        doc: Document = tx.get_owned(Document, doc_id, "Document")
+        tx.require("inventory.receive" if doc.kind == "receipt" else "inventory.issue")
+        lines = list(
+            tx.session.scalars(
+                sa.select(DocumentLine)
+                .where(DocumentLine.document_id == doc.id)
+                .order_by(DocumentLine.line_no)
+            )
+        )
+        if doc.kind == "dispatch":
+            total = sum((x.quantity for x in lines), ZERO)
+            threshold = self._second_approval_threshold()
+            if doc.approved_by is None:
+                raise ValidationFailed("approved_by", "missing")
+            if threshold is not None and total > threshold and doc.second_approved_by is None:
+                raise ValidationFailed(
+                    "second_approved_by", "needs_second_approval", threshold=threshold
+                )
+        self._set_state(doc, ("confirmed",), "done")
+        loc = self._location(doc.location_id)
+        for line in lines:
+            item = self._item(line.item_id)
+            if doc.kind == "receipt":
+                receipt = ReceiveIn(
+                    item=item.code,
+                    quantity=line.quantity,
+                    to=loc.code,
+                    lot=line.lot_code,
+                    expires_on=line.expires_on,
+                    unit_value=line.unit_value,
+                    donor=doc.donor_ref,
+                    donation=doc.donation_ref,
+                )
+                self._receive(receipt, doc.id)
+            else:
+                spec = IssueIn(
+                    item=item.code,
+                    quantity=line.quantity,
+                    from_=loc.code,
+                    lot=line.lot_code,
+                    recipient=doc.recipient_ref or "",
+                    recipient_kind=doc.recipient_kind or "beneficiary",
+                    approved_by=doc.approved_by,
+                    second_approved_by=doc.second_approved_by,
+                    need=doc.need_id,
+                )
+                self._issue(spec, doc.id)
+        tx.audit("inventory.document_done", "inventory_document", doc.id, doc.reference)
+        return self.document(doc.id)
+
+    def cancel_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
+        """draft or confirmed -> cancelled; nothing was posted, so nothing is undone."""
+        tx = self.tx
+        doc: Document = tx.get_owned(Document, doc_id, "Document")
+        tx.require("inventory.receive" if doc.kind == "receipt" else "inventory.issue")
+        self._set_state(doc, ("draft", "confirmed"), "cancelled")
+        tx.audit("inventory.document_cancelled", "inventory_document", doc.id, doc.reference)
+        return self.document(doc.id)
+
+
+def _mask(lines: list[dict[str, Any]]) -> None:
+    """Replace personal references with "Beneficiary 1", "Household 2"... (stable per report)."""
+    numbers: dict[tuple[str, str], int] = {}
+    counters: dict[str, int] = defaultdict(int)
+    for line in lines:
+        kind, ref = line["recipient_kind"], line["recipient"]
+        if kind not in ("beneficiary", "household") or ref is None:
+            continue
+        if (kind, ref) not in numbers:
+            counters[kind] += 1
+            numbers[(kind, ref)] = counters[kind]
+        line["recipient"] = f"{kind.capitalize()} {numbers[(kind, ref)]}"
+
+
+def _upsert_add(
+    session: Any, table: sa.Table, keys: tuple[str, ...], values: dict[str, Any]
+) -> None:
+    """INSERT the row, or add its ``quantity`` to the existing row with the same key."""
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        pg = pg_insert(table).values(values)
+        stmt = pg.on_conflict_do_update(
+            index_elements=list(keys), set_={"quantity": table.c.quantity + pg.excluded.quantity}
+        )
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite = sqlite_insert(table).values(values)
+        stmt = lite.on_conflict_do_update(
+            index_elements=list(keys), set_={"quantity": table.c.quantity + lite.excluded.quantity}
+        )
+    else:
+        from sqlalchemy.dialects.mysql import insert as my_insert
+
+        my = my_insert(table).values(values)
+        stmt = my.on_duplicate_key_update(quantity=table.c.quantity + my.inserted.quantity)
+    session.execute(stmt)
