@@ -290,6 +290,13 @@ class ChainCheck:
                 return self._problem(
                     org, ident, f"row {seq} (id {ident}) was inserted: seq {seq} appears twice"
                 )
+            linked_back = data["prev_hash"] != running and data["prev_hash"] in seen
+            if linked_back:
+                return self._problem(
+                    org,
+                    previous_id,
+                    f"row {seq - 1} (id {previous_id}) was inserted: row {seq} links past it to row {seen[data['prev_hash']]}",
+                )
             if chain_hash(data["prev_hash"], payload) != data["hash"]:
                 return self._problem(
                     org,
@@ -297,12 +304,6 @@ class ChainCheck:
                     f"row {seq} (id {ident}) was altered: its content no longer matches its hash",
                 )
             if data["prev_hash"] != running:
-                if data["prev_hash"] in seen:
-                    return self._problem(
-                        org,
-                        previous_id,
-                        f"row {seq - 1} (id {previous_id}) was inserted: row {seq} links past it to row {seen[data['prev_hash']]}",
-                    )
                 return self._problem(
                     org,
                     ident,

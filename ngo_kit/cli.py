@@ -6,6 +6,7 @@ and exit with status 2, or 1 for a failed verification; never a traceback.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import sys
@@ -29,7 +30,8 @@ class CliState:
 
     def __init__(self, database_url: str | None, modules: tuple[str, ...], autoload: bool) -> None:
         self.database_url = database_url
-        self.modules = list(modules) or None
+        # "--module core" alone means core without optional modules
+        self.modules = [m for m in modules if m != "core"] if modules else None
         self.autoload = autoload
         self._kit: Kit | None = None
 
@@ -58,7 +60,12 @@ def pass_kit(func: F) -> F:
     envvar="NGO_KIT_DATABASE_URL",
     help="Database URL (default sqlite:///ngo_kit.db).",
 )
-@click.option("--module", "modules", multiple=True, help="Enable only these modules (repeatable).")
+@click.option(
+    "--module",
+    "modules",
+    multiple=True,
+    help="Enable only these modules (repeatable; 'core' alone: no optional module).",
+)
 @click.option("--no-autoload", is_flag=True, help="Load only ngo-kit's own plugins.")
 @click.pass_context
 def cli(
@@ -127,9 +134,10 @@ def db_current(kit: Kit) -> None:
     """Show the revisions the database is at, and whether it is behind."""
     from ngo_kit import migrations
 
-    now, heads = migrations.current(kit), migrations.heads(kit)
+    now = migrations.current(kit)
     click.echo(f"current: {', '.join(now) or 'base (empty)'}")
-    click.echo("up to date" if set(now) == set(heads) else f"behind; heads: {', '.join(heads)}")
+    behind = migrations.pending_heads(kit)
+    click.echo("up to date" if not behind else f"behind; to apply: {', '.join(behind)}")
 
 
 @db_group.command("history")
@@ -237,7 +245,6 @@ def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
     pm: pluggy.PluginManager = new_plugin_manager()
     autoload = "--no-autoload" not in argv and not KitSettings().disable_plugin_autoload
     load_entry_points(pm, autoload=autoload)
-    before = set(group.commands)
     for impl in reversed(pm.hook.ngo_kit_register_commands.get_hookimpls()):
         scratch = click.Group()
         impl.function(cli=scratch)
@@ -249,15 +256,16 @@ def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
                     name=name,
                 )
             group.add_command(command, name)
-    del before
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; ngo-kit errors become one line on stderr and exit status 2."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        _add_plugin_commands(cli, args)
-        cli.main(args=args, prog_name="ngo-kit", standalone_mode=False)
+        root = copy.copy(cli)  # plugins' commands go on a copy: main() may run twice in a process
+        root.commands = dict(cli.commands)
+        _add_plugin_commands(root, args)
+        root.main(args=args, prog_name="ngo-kit", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)

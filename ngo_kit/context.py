@@ -243,15 +243,23 @@ class Context:
 
 def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
     """The one place driver errors become ngo-kit errors."""
+    detail = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else str(exc)[:200]
     if isinstance(exc, sa.exc.IntegrityError):
         return Conflict(
-            "The change clashes with data that exists already ({detail}).",
-            detail=str(exc.orig).splitlines()[0][:200],
+            "The change clashes with data that exists already ({detail}).", detail=detail
         )
-    return Conflict(
-        "The database refused the change, try again ({detail}).",
-        detail=str(exc.orig).splitlines()[0][:200],
-    )
+    lowered = detail.lower()
+    if "no such table" in lowered or "does not exist" in lowered or "doesn't exist" in lowered:
+        return ConfigurationError(
+            "core.E015",
+            "the database is not migrated ({error}): run 'ngo-kit db upgrade'",
+            error=detail,
+        )
+    if exc.connection_invalidated or "connect" in lowered:
+        return ConfigurationError(
+            "core.E016", "the database cannot be reached: {error}", error=detail
+        )
+    return Conflict("The database refused the change, try again ({detail}).", detail=detail)
 
 
 __all__ = ["SYSTEM", "Context", "translate_database_errors"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 import uuid_utils.compat as uuid_compat
@@ -95,7 +95,7 @@ class Base(DeclarativeBase):
     """The base of every ngo-kit table. Table names are ``<module>_<noun>``."""
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         dt.datetime: UTCDateTime(),
         uuid.UUID: sa.Uuid(),
         Decimal: Quantity(),

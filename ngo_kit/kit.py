@@ -147,15 +147,16 @@ class Kit:
                 "core.E012",
                 "the default secret key is refused outside development; set NGO_KIT_SECRET_KEYS",
             )
-        if s.environment == "production" and any(m.sends_messages for m in self.modules.values()):
-            if not any(c.production_ready for c in self.channels.values()):
-                senders = ", ".join(m.name for m in self.modules.values() if m.sends_messages)
-                raise ConfigurationError(
-                    "core.E007",
-                    "modules {senders} send messages but no production-ready channel is installed "
-                    "(the console channel is for development)",
-                    senders=senders,
-                )
+        senders_enabled = any(m.sends_messages for m in self.modules.values())
+        has_channel = any(c.production_ready for c in self.channels.values())
+        if s.environment == "production" and senders_enabled and not has_channel:
+            senders = ", ".join(m.name for m in self.modules.values() if m.sends_messages)
+            raise ConfigurationError(
+                "core.E007",
+                "modules {senders} send messages but no production-ready channel is installed "
+                "(the console channel is for development)",
+                senders=senders,
+            )
 
     # --- units of work ----------------------------------------------------------------------
 

@@ -201,9 +201,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Load the built-in modules' own fixture plugins (``ngo_kit.modules.<name>.testing``)."""
     for name in BUILTIN_MODULES:
         dotted = f"ngo_kit.modules.{name}.testing"
-        if importlib.util.find_spec(f"ngo_kit.modules.{name}") and importlib.util.find_spec(dotted):
-            if not config.pluginmanager.has_plugin(dotted):
-                config.pluginmanager.import_plugin(dotted)
+        present = importlib.util.find_spec(f"ngo_kit.modules.{name}") and importlib.util.find_spec(
+            dotted
+        )
+        if present and not config.pluginmanager.has_plugin(dotted):
+            config.pluginmanager.import_plugin(dotted)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -255,7 +257,7 @@ def kit_factory(
     autoloaded; pass the test's plugin objects in ``plugins``. Settings overrides are keyword
     arguments (``outbox_max_attempts=2``).
     """
-    made: list[tuple[Kit, tuple[Any, ...], str]] = []
+    made: list[tuple[Kit, tuple[Any, ...] | None, str]] = []
 
     def make(
         modules: Sequence[str] | None = None,
@@ -281,23 +283,21 @@ def kit_factory(
             builder.upgrade()
             builder.dispose()
 
-        if upgrade:
-            url = ngo_kit_databases.acquire(key, build)
-        else:
-            url = ngo_kit_databases.empty_url()
+        url = ngo_kit_databases.acquire(key, build) if upgrade else ngo_kit_databases.empty_url()
         kit = Kit(
             settings=settings_for_tests(url, **overrides),
             modules=modules,
             plugins=all_plugins,
             autoload=False,
         )
-        made.append((kit, key, url))
+        made.append((kit, key if upgrade else None, url))
         return kit
 
     yield make
-    for kit, key, url in made:
+    for kit, pooled_key, url in made:
         kit.dispose()
-        ngo_kit_databases.release(key, url)
+        if pooled_key is not None:  # only migrated databases go back to the pool
+            ngo_kit_databases.release(pooled_key, url)
 
 
 def _plugin_key(plugin: object) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from alembic import command
 from alembic.config import Config
@@ -26,7 +26,7 @@ HERE = Path(__file__).parent
 VERSION_TABLE = "alembic_version"
 
 
-def config(kit: Kit, *, stdout: io.TextIOBase | None = None) -> Config:
+def config(kit: Kit, *, stdout: TextIO | None = None) -> Config:
     """An Alembic ``Config`` for the kit's enabled modules (no ini file needed)."""
     cfg = Config(stdout=stdout) if stdout is not None else Config()
     cfg.set_main_option("script_location", str(HERE))
@@ -64,10 +64,21 @@ def heads(kit: Kit) -> list[str]:
     return sorted(ScriptDirectory.from_config(config(kit)).get_heads())
 
 
+def pending_heads(kit: Kit) -> list[str]:
+    """The enabled branches' heads that the database has not reached yet (empty: up to date)."""
+    script = ScriptDirectory.from_config(config(kit))
+    applied = {
+        rev.revision
+        for rev in script.iterate_revisions(tuple(current(kit)), "base")
+        if rev is not None
+    }
+    return sorted(set(script.get_heads()) - applied)
+
+
 def history(kit: Kit) -> str:
     """Every revision of the enabled branches, newest first, as text."""
     out = io.StringIO()
-    command.history(config(kit, stdout=out))  # type: ignore[arg-type]
+    command.history(config(kit, stdout=out))
     return out.getvalue()
 
 

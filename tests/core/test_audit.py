@@ -1,0 +1,179 @@
+"""The audit log: append-only, hash-chained per organisation, and tamper-evident."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from ngo_kit import SYSTEM, Kit
+from ngo_kit.audit import AuditEntry, ChainHead, chain_hash
+from ngo_kit.cli import main
+from ngo_kit.tenancy import OrgRead
+
+
+def write_entries(kit: Kit, org: OrgRead, count: int) -> None:
+    for i in range(count):
+        with kit.begin(org=org, actor=SYSTEM) as tx:
+            tx.audit("test.wrote", "thing", i, f"entry {i}", data={"i": i})
+
+
+def rows(kit: Kit, org: OrgRead) -> list[AuditEntry]:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        return list(
+            tx.session.scalars(
+                sa.select(AuditEntry).where(AuditEntry.org_id == org.id).order_by(AuditEntry.seq)
+            )
+        )
+
+
+def test_entries_record_who_what_when_and_chain_per_organisation(
+    kit: Kit, org: OrgRead, other_org: OrgRead
+) -> None:
+    person = uuid.uuid4()
+    with kit.begin(org=org, actor=person) as tx:
+        tx.audit("thing.done", "thing", "t-1", "did the thing", data={"n": 1})
+    entries = rows(kit, org)
+    last = entries[-1]
+    assert (last.actor, last.action, last.target_id, last.summary) == (
+        str(person),
+        "thing.done",
+        "t-1",
+        "did the thing",
+    )
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    assert entries[0].prev_hash == "0" * 64
+    for before, after in itertools.pairwise(entries):
+        assert after.prev_hash == before.hash
+    assert rows(kit, other_org)[0].seq == 1  # each organisation has its own chain
+    assert kit.verify() == []
+
+
+def test_an_altered_row_is_named(kit: Kit, org: OrgRead) -> None:
+    write_entries(kit, org, 5)
+    victim = rows(kit, org)[3]
+    with kit.engine.begin() as conn:
+        conn.execute(
+            sa.update(AuditEntry).where(AuditEntry.id == victim.id).values(summary="nothing to see")
+        )
+    problems = kit.verify()
+    assert len(problems) == 1
+    assert f"row {victim.seq} (id {victim.id}) was altered" in problems[0].message
+
+
+def test_a_deleted_row_is_named(kit: Kit, org: OrgRead) -> None:
+    write_entries(kit, org, 5)
+    victim = rows(kit, org)[2]
+    with kit.engine.begin() as conn:
+        conn.execute(sa.delete(AuditEntry).where(AuditEntry.id == victim.id))
+    problems = kit.verify()
+    assert len(problems) == 1
+    assert f"row(s) {victim.seq}..{victim.seq} were deleted" in problems[0].message
+
+
+def test_deleting_the_newest_row_is_caught_by_the_chain_head(kit: Kit, org: OrgRead) -> None:
+    write_entries(kit, org, 3)
+    newest = rows(kit, org)[-1]
+    with kit.engine.begin() as conn:
+        conn.execute(sa.delete(AuditEntry).where(AuditEntry.id == newest.id))
+    [problem] = kit.verify()
+    assert f"row(s) {newest.seq}..{newest.seq} were deleted from the end" in problem.message
+
+
+def test_a_row_inserted_in_the_middle_is_named(kit: Kit, org: OrgRead) -> None:
+    write_entries(kit, org, 4)
+    entries = rows(kit, org)
+    place = entries[2]  # insert a forged row before this one, renumbering the rest
+    forged_id = uuid.uuid4()
+    with kit.engine.begin() as conn:
+        for e in reversed(entries[2:]):
+            conn.execute(sa.update(AuditEntry).where(AuditEntry.id == e.id).values(seq=e.seq + 1))
+        payload = {
+            "id": forged_id,
+            "org_id": org.id,
+            "seq": place.seq,
+            "at": place.at,
+            "actor": "system",
+            "action": "forged",
+            "target_type": "thing",
+            "target_id": "x",
+            "summary": "forged",
+            "data": {},
+        }
+        prev = entries[1].hash
+        conn.execute(
+            sa.insert(AuditEntry).values(**payload, prev_hash=prev, hash=chain_hash(prev, payload))
+        )
+    [problem] = kit.verify()
+    assert f"(id {forged_id}) was inserted" in problem.message
+
+
+def test_a_row_appended_past_the_chain_head_is_named(kit: Kit, org: OrgRead) -> None:
+    write_entries(kit, org, 2)
+    last = rows(kit, org)[-1]
+    payload = {
+        "id": uuid.uuid4(),
+        "org_id": org.id,
+        "seq": last.seq + 1,
+        "at": last.at,
+        "actor": "system",
+        "action": "forged",
+        "target_type": "thing",
+        "target_id": "x",
+        "summary": "forged",
+        "data": {},
+    }
+    with kit.engine.begin() as conn:
+        conn.execute(
+            sa.insert(AuditEntry).values(
+                **payload, prev_hash=last.hash, hash=chain_hash(last.hash, payload)
+            )
+        )
+    [problem] = kit.verify()
+    assert "inserted after the chain head" in problem.message
+
+
+def test_ngo_kit_verify_exits_non_zero_on_tampering(
+    kit: Kit, org: OrgRead, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_entries(kit, org, 2)
+    url = kit.engine.url.render_as_string(hide_password=False)
+    main(["--database-url", url, "--no-autoload", "--module", "core", "verify"])
+    assert capsys.readouterr().out.startswith("ok:")
+    with kit.engine.begin() as conn:
+        conn.execute(sa.update(AuditEntry).where(AuditEntry.seq == 2).values(action="rewritten"))
+    with pytest.raises(SystemExit) as failed:
+        main(["--database-url", url, "--no-autoload", "--module", "core", "verify"])
+    assert failed.value.code == 1
+    assert "FAILED audit" in capsys.readouterr().err
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(kit: Kit, org: OrgRead) -> None:
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                with kit.begin(org=org, actor=SYSTEM) as tx:
+                    tx.audit("test.concurrent", "thing", f"{n}-{i}", "written concurrently")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    entries = rows(kit, org)
+    assert sum(1 for e in entries if e.action == "test.concurrent") == 80
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        head = tx.session.scalar(
+            sa.select(ChainHead.seq).where(ChainHead.org_id == org.id, ChainHead.chain == "audit")
+        )
+    assert head == len(entries)
+    assert kit.verify() == []

@@ -1,0 +1,184 @@
+"""The transactional outbox: nothing lost, nothing sent for a rollback, retries, parallel workers."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ngo_kit import SYSTEM, Kit, hookimpl
+from ngo_kit.outbox import DEAD, PENDING, SENT, OutboxMessage, OutboxRow
+from ngo_kit.tenancy import OrgRead
+from ngo_kit.testing import KitFactory
+
+
+class Flaky:
+    """A channel that fails its first ``failures`` attempts for each message."""
+
+    ngo_kit_plugin_name = "flaky-channel"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts: collections.Counter[str] = collections.Counter()
+        self.delivered: list[OutboxMessage] = []
+
+    @hookimpl(tryfirst=True)
+    def ngo_kit_deliver_message(self, message: OutboxMessage) -> str | None:
+        if message.channel != "sms":
+            return None
+        self.attempts[str(message.id)] += 1
+        if self.attempts[str(message.id)] <= self.failures:
+            raise ConnectionError("gateway unreachable")
+        self.delivered.append(message)
+        return "sms-gateway"
+
+
+def status_of(kit: Kit, message_id: Any) -> OutboxRow:
+    with kit.begin(actor=SYSTEM) as tx:
+        return tx.session.scalars(sa.select(OutboxRow).where(OutboxRow.id == message_id)).one()
+
+
+def test_a_message_is_delivered_after_commit(
+    kit: Kit, org: OrgRead, delivered_messages: list[OutboxMessage]
+) -> None:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        message_id = tx.send("email", "ada@example.org", "Welcome", "Hello Ada", data={"n": 1})
+        assert delivered_messages == []  # nothing leaves before the commit
+    assert [m.id for m in delivered_messages] == [message_id]
+    assert delivered_messages[0].org_id == org.id
+    row = status_of(kit, message_id)
+    assert (row.status, row.attempts, row.receipt) == (SENT, 1, "captured")
+
+
+def test_a_rolled_back_transaction_sends_nothing(
+    kit: Kit, org: OrgRead, delivered_messages: list[OutboxMessage]
+) -> None:
+    with pytest.raises(RuntimeError), kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.send("email", "ada@example.org", "Welcome", "Hello")
+        raise RuntimeError("the change failed")
+    assert delivered_messages == []
+    with kit.begin(actor=SYSTEM) as tx:
+        assert tx.session.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 0
+
+
+def test_failed_deliveries_are_retried_with_backoff_and_recorded(
+    kit_factory: KitFactory,
+) -> None:
+    flaky = Flaky(failures=2)
+    kit = kit_factory(
+        modules=[], plugins=[flaky], outbox_backoff_seconds=0.05, catch_messages=False
+    )
+    with kit.begin(actor=SYSTEM) as tx:
+        message_id = tx.send("sms", "+8613800000000", body="code 123456")
+    row = status_of(kit, message_id)
+    assert (row.status, row.attempts) == (PENDING, 1)
+    assert row.last_error == "ConnectionError: gateway unreachable"
+    first_retry_at = row.next_attempt_at
+    assert kit.outbox.work().handled == 0  # not due yet: backoff
+    time.sleep(0.06)
+    assert kit.outbox.work().failed == 1
+    row = status_of(kit, message_id)
+    assert row.attempts == 2
+    assert row.next_attempt_at - first_retry_at >= kit.outbox.backoff(1)
+    time.sleep(0.11)
+    assert kit.outbox.work().sent == 1
+    row = status_of(kit, message_id)
+    assert (row.status, row.attempts, row.last_error, row.receipt) == (SENT, 3, None, "sms-gateway")
+    assert [m.id for m in flaky.delivered] == [message_id]
+
+
+def test_a_message_that_keeps_failing_is_kept_as_dead_and_can_be_requeued(
+    kit_factory: KitFactory,
+) -> None:
+    flaky = Flaky(failures=10)
+    kit = kit_factory(
+        modules=[],
+        plugins=[flaky],
+        outbox_max_attempts=2,
+        outbox_backoff_seconds=0.001,
+        catch_messages=False,
+    )
+    with kit.begin(actor=SYSTEM) as tx:
+        message_id = tx.send("sms", "+8613800000000", body="hello")
+    time.sleep(0.01)
+    assert kit.outbox.work().dead == 1
+    assert status_of(kit, message_id).status == DEAD
+    assert kit.outbox.retry_dead() == 1
+    assert kit.outbox.status(message_id).status == PENDING
+
+
+def test_a_message_no_channel_takes_is_not_lost(kit_factory: KitFactory) -> None:
+    kit = kit_factory(modules=[], catch_messages=False)
+    kit.pm.unregister(name="console")
+    with kit.begin(actor=SYSTEM) as tx:
+        message_id = tx.send("pigeon", "loft 7", body="coo")
+    status = kit.outbox.status(message_id)
+    assert status.status == PENDING
+    assert "no plugin delivers channel 'pigeon'" in (status.last_error or "")
+
+
+def test_the_console_channel_prints_in_development(
+    kit_factory: KitFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kit = kit_factory(modules=[], catch_messages=False)
+    with kit.begin(actor=SYSTEM) as tx:
+        tx.send("email", "ada@example.org", "Your code", "123456")
+    out = capsys.readouterr().out
+    assert "[ngo-kit email -> ada@example.org] Your code" in out and "123456" in out
+
+
+def test_two_workers_deliver_every_message_exactly_once(kit_factory: KitFactory) -> None:
+    delivered: collections.Counter[str] = collections.Counter()
+    by_worker: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+
+    class Slow:
+        ngo_kit_plugin_name = "slow-channel"
+
+        @hookimpl(tryfirst=True)
+        def ngo_kit_deliver_message(self, message: OutboxMessage) -> str:
+            time.sleep(0.002)
+            with lock:
+                delivered[str(message.id)] += 1
+                by_worker[threading.current_thread().name] += 1
+            return "ok"
+
+    kit = kit_factory(
+        modules=[], plugins=[Slow()], outbox_dispatch_after_commit=False, catch_messages=False
+    )
+    with kit.begin(actor=SYSTEM) as tx:
+        ids = [tx.send("email", f"p{i}@example.org", body="hi") for i in range(120)]
+    workers = [
+        threading.Thread(target=kit.outbox.work, kwargs={"batch": 10}, name=f"w{n}")
+        for n in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert sorted(delivered) == sorted(str(i) for i in ids)
+    assert set(delivered.values()) == {1}
+    assert kit.outbox.pending() == 0
+    if kit.engine.dialect.name != "sqlite":  # SKIP LOCKED lets both work side by side
+        assert set(by_worker) == {"w0", "w1"}
+
+
+def test_a_failing_dispatch_after_commit_keeps_the_commit(kit_factory: KitFactory) -> None:
+    class Broken:
+        ngo_kit_plugin_name = "broken-channel"
+
+        @hookimpl(tryfirst=True)
+        def ngo_kit_deliver_message(self, message: OutboxMessage) -> str:
+            raise RuntimeError("smtp down")
+
+    kit = kit_factory(modules=[], plugins=[Broken()], catch_messages=False)
+    org = kit.create_organisation("dispatch", "Dispatch")
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.audit("thing.done", "thing", 1, "done")
+        message_id = tx.send("email", "a@example.org", body="x")
+    assert kit.outbox.status(message_id).attempts == 1
+    assert kit.verify() == []

@@ -1,0 +1,46 @@
+"""Start-up refuses unsafe or broken settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from ngo_kit import ConfigurationError, Kit, KitSettings, Module, hookimpl
+from ngo_kit.testing import KitFactory
+
+
+def test_the_default_secret_is_refused_outside_development(tmp_path: object) -> None:
+    settings = KitSettings(environment="production", database_url="sqlite://")
+    with pytest.raises(ConfigurationError) as info:
+        Kit(settings=settings, modules=[], autoload=False)
+    assert info.value.check == "core.E012"
+
+
+def test_the_default_secret_is_fine_in_development() -> None:
+    kit = Kit(
+        settings=KitSettings(environment="development", database_url="sqlite://"),
+        modules=[],
+        autoload=False,
+    )
+    assert kit.settings.uses_default_secret
+
+
+def test_secret_keys_come_from_the_environment_newest_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NGO_KIT_SECRET_KEYS", "new-key, old-key")
+    keys = [k.get_secret_value() for k in KitSettings().secret_keys]
+    assert keys == ["new-key", "old-key"]
+
+
+def test_production_refuses_to_start_with_only_the_console_channel(kit_factory: KitFactory) -> None:
+    class Sender:
+        ngo_kit_plugin_name = "sender"
+
+        @hookimpl
+        def ngo_kit_register_modules(self, register: object) -> None:
+            register(Module("sender", sends_messages=True))  # type: ignore[operator]
+
+    with pytest.raises(ConfigurationError) as info:
+        kit_factory(modules=["sender"], plugins=[Sender()], upgrade=False, environment="production")
+    assert info.value.check == "core.E007"
+    assert "sender" in str(info.value)
