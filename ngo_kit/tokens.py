@@ -65,7 +65,7 @@ class TokenSigner:
 
         Raises ``TokenExpired``, ``TokenWrongPurpose`` or ``TokenTampered``.
         """
-        seconds = max_age.total_seconds() if isinstance(max_age, dt.timedelta) else max_age
+        seconds = int(max_age.total_seconds()) if isinstance(max_age, dt.timedelta) else max_age
         serializer = self._serializer(purpose)
         try:
             payload = serializer.loads(str(token), max_age=seconds)

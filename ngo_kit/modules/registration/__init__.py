@@ -1,19 +1,43 @@
-"""The registration module (being built: see its issue)."""
+"""The registration module: accounts, verification, sign-in, organisation membership, custom
+registration fields, consent and personal-data rights (PIPL / GDPR).
+
+``tx.registration`` is :class:`~ngo_kit.modules.registration.service.RegistrationService`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ngo_kit.hookspecs import hookimpl
-from ngo_kit.plugins import Module, Registrar
+from ngo_kit.plugins import Module, Permission, Registrar
+
+from . import hookspecs
+from .service import RegistrationService
 
 HERE = Path(__file__).parent
 
 MODULE = Module(
     name="registration",
     version="0.1.0",
+    description="accounts, sign-in, membership, custom fields, consent, personal-data rights",
     requires=(),
+    service=RegistrationService,
+    models="ngo_kit.modules.registration.models",
+    hookspecs=hookspecs,
     migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
+    sends_messages=True,
+)
+
+# ``members.view`` is core's (ngo_kit.core); these are the registration module's own.
+PERMISSIONS = (
+    Permission("members.invite", "invite people to join, list and revoke invitations", ("staff",)),
+    Permission("members.approve", "approve or reject requests to join", ("staff",)),
+    Permission("members.manage_roles", "change members' roles; invite or approve as staff/admin"),
+    Permission("members.remove", "end other people's membership"),
+    Permission("members.export", "export a member's personal data (access requests)"),
+    Permission("members.erase", "erase a member who belongs to no other organisation"),
+    Permission("registration.manage", "define custom registration fields and consent documents"),
 )
 
 
@@ -21,3 +45,10 @@ MODULE = Module(
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the registration module."""
     register(MODULE)
+
+
+@hookimpl
+def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
+    """The registration module's permissions."""
+    for permission in PERMISSIONS:
+        register(permission)

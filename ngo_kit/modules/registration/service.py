@@ -1,0 +1,1899 @@
+"""``tx.registration``: accounts, verification, sign-in, membership, custom fields, consent and
+personal-data rights. The only place with the registration module's rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import pydantic
+import sqlalchemy as sa
+from pydantic import AfterValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ngo_kit.db import insert_ignore, new_id, utcnow
+from ngo_kit.errors import (
+    AlreadyExists,
+    ConfigurationError,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    TokenExpired,
+    TokenInvalid,
+    TokenUsed,
+    ValidationFailed,
+)
+from ngo_kit.outbox import OutboxRow
+from ngo_kit.plugins import Registrar, collect
+from ngo_kit.schemas import coerce, no_control_characters, validation_failed
+from ngo_kit.tenancy import Membership, Organisation, OrgRead, Role
+from ngo_kit.tokens import tokens_for
+
+from .errors import AccountSuspended, JoiningClosed, SignInFailed, TooManyAttempts, WrongPassword
+from .models import (
+    Account,
+    Consent,
+    ConsentDocument,
+    FieldDefinition,
+    FieldValues,
+    Invitation,
+    JoinRequest,
+    OneTimeCode,
+    SignInSession,
+    Throttle,
+)
+from .passwords import Passwords, RegistrationSettings, for_kit, normalise_password
+from .schemas import (
+    ConsentDocumentIn,
+    ConsentDocumentRead,
+    ConsentRead,
+    FieldIn,
+    FieldRead,
+    GuardianIn,
+    InvitationRead,
+    JoinRequestRead,
+    NewPasswordIn,
+    RegisterIn,
+    SignIn,
+    SignInIn,
+    UserRead,
+    normalise_email,
+    normalise_phone,
+)
+
+if TYPE_CHECKING:
+    from ngo_kit.context import Context
+
+ERASED_NAME = "(erased)"
+PURPOSE_VERIFY_EMAIL = "registration.verify-email"
+PURPOSE_RESET = "registration.password-reset"
+PURPOSE_INVITATION = "registration.invitation"
+PURPOSE_CHANGE_EMAIL = "registration.change-email"
+CODE_VERIFY_PHONE = "verify-phone"
+CODE_SIGN_IN = "sign-in"
+CODE_CHANGE_PHONE = "change-phone"
+BASIC_ROLES = ("member", "volunteer")
+
+
+class RegistrationService:
+    """``tx.registration``: one per transaction; every query is filtered by ``tx``'s organisation
+    except those on accounts, which are shared across organisations and reached through a
+    membership of ``tx``'s organisation."""
+
+    def __init__(self, tx: Context) -> None:
+        self.tx = tx
+        self.settings: RegistrationSettings
+        self.passwords: Passwords
+        self.settings, self.passwords = for_kit(tx.kit)
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    def register(self, data: RegisterIn | dict[str, Any] | None = None, /, **kw: Any) -> UserRead:
+        """Register a person in ``tx``'s organisation; returns the account.
+
+        Creates the account when the email / phone is new, and a membership with role
+        ``member`` (or the invitation's role). An existing account is joined to this
+        organisation only when the system actor or the account itself acts, or the right
+        password is given; otherwise ``AlreadyExists``. The organisation's ``joining`` setting
+        (``open`` by default, ``approval`` or ``invitation``) decides whether a stranger becomes
+        a member at once, files a join request, or needs an invitation token.
+
+        Records consents (current document versions, how, when; a guardian's for a minor),
+        validates custom fields, sends verification messages, audits, and fires
+        ``ngo_kit_user_registered`` and ``ngo_kit_member_joined``.
+        Raises ``ValidationFailed`` naming the field, ``AlreadyExists``, ``JoiningClosed``,
+        ``TokenInvalid`` subclasses for a bad invitation.
+        """
+        tx = self.tx
+        spec = coerce(RegisterIn, data, kw)
+        org = tx.require_org()
+        phone = self._phone(spec.phone) if spec.phone is not None else None
+        invitation = self._open_invitation(spec.invitation) if spec.invitation else None
+        joining = str(org.settings.get("joining", "open"))
+        if invitation is None and joining == "invitation" and not tx.is_system:
+            raise JoiningClosed(how="by invitation only")
+        values = self.validate_fields("registration", spec.fields)
+        documents = self._consent_plan(spec.consents, spec.birth_date, spec.guardian)
+        existing = self._find_account(spec.email, phone)
+        now = utcnow()
+        if existing is not None:
+            account_id = existing.id
+            self._may_join_existing(existing, spec.password)
+            if self._is_member(account_id):
+                raise AlreadyExists("Membership", account_id)
+        else:
+            account_id = new_id()
+            password_hash = self.passwords.hash(spec.password) if spec.password else None
+            ident = spec.email or phone
+            with tx.translate_integrity(AlreadyExists("Account", ident)):
+                tx.session.execute(
+                    sa.insert(Account).values(
+                        id=account_id,
+                        email=spec.email,
+                        phone=phone,
+                        display_name=spec.display_name,
+                        birth_date=spec.birth_date,
+                        status="pending",
+                        password_hash=password_hash,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        if invitation is not None:
+            self._use_invitation(invitation, account_id)
+            self._add_member(account_id, invitation.role)
+        elif joining == "approval" and not tx.is_system:
+            self._file_join_request(account_id, None)
+        else:
+            self._add_member(account_id, "member")
+        if values:
+            self._store_fields(account_id, "registration", values)
+        self._record_consents(account_id, documents, spec.consent_method, spec.guardian, now)
+        tx.audit(
+            "user.registered",
+            "account",
+            account_id,
+            "account registered" if existing is None else "existing account registered",
+            data={"new_account": existing is None, "consents": sorted(spec.consents)},
+        )
+        user = self._read(account_id)
+        if existing is None:
+            self._send_verifications(user)
+        tx.emit("ngo_kit_user_registered", user=user)
+        return user
+
+    def get_user(self, user_id: uuid.UUID | str) -> UserRead:
+        """A member of ``tx``'s organisation; ``NotFound`` for anyone else.
+
+        Contact details (email, phone, birth date) are shown to the person, the system actor
+        and holders of ``members.view``; others get them as ``None``.
+        """
+        key = _uuid(user_id, "User")
+        if not self._is_member(key):
+            raise NotFound("User", user_id)
+        return self._mask(self._read(key))
+
+    def users(self, ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, UserRead]:
+        """The members of ``tx``'s organisation among ``ids`` (others are left out), by id."""
+        keys = {_uuid(i, "User") for i in ids}
+        if not keys:
+            return {}
+        rows = self.tx.session.scalars(
+            sa.select(Account)
+            .join(Membership, Membership.actor_id == Account.id)
+            .where(Membership.org_id == self.tx.org_id, Account.id.in_(keys))
+        )
+        return {row.id: self._mask(_user(row)) for row in rows}
+
+    def members(self, *, limit: int = 100, offset: int = 0) -> list[UserRead]:
+        """The organisation's members, oldest membership first (``members.view``)."""
+        self.tx.require("members.view")
+        rows = self.tx.session.scalars(
+            sa.select(Account)
+            .join(Membership, Membership.actor_id == Account.id)
+            .where(Membership.org_id == self.tx.org_id)
+            .order_by(Membership.created_at, Account.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_user(r) for r in rows]
+
+    def find_user(self, *, email: str | None = None, phone: str | None = None) -> UserRead:
+        """A member found by email or phone (``members.view``); ``NotFound`` otherwise."""
+        self.tx.require("members.view")
+        e = _boundary("email", normalise_email, email) if email else None
+        p = self._phone(phone) if phone else None
+        row = self._find_account(e, p)
+        if row is None or not self._is_member(row.id):
+            raise NotFound("User", email or phone or "")
+        return _user(row)
+
+    def suspend(self, user_id: uuid.UUID | str) -> UserRead:
+        """Suspend an account (system actor only: accounts span organisations); signs it out."""
+        self.tx.require_system("registration.suspend")
+        key = _uuid(user_id, "User")
+        self._account(key)
+        self.tx.session.execute(
+            sa.update(Account)
+            .where(Account.id == key, Account.status != "erased")
+            .values(status="suspended", updated_at=utcnow())
+        )
+        self._revoke_sessions(key)
+        if self.tx.org is not None:
+            self.tx.audit("user.suspended", "account", key, "account suspended")
+        return self._read(key)
+
+    # --- sign-in ------------------------------------------------------------------------------
+
+    def authenticate(self, data: SignInIn | dict[str, Any] | None = None, /, **kw: Any) -> SignIn:
+        """Sign in by email or phone with a password, or by phone with a one-time code.
+
+        Returns a ``SignIn`` with an opaque session token (256 random bits; only its SHA-256 is
+        stored). Any wrong identifier, password or code raises the same ``SignInFailed`` in
+        comparable time (an unknown account is checked against a dummy hash). Throttling:
+        ``TooManyAttempts`` once an identifier has ``account_failures`` (5) failures, or a
+        ``client`` key ``client_failures`` (20), within ``throttle_window_seconds`` (15 min);
+        the lock lasts ``lockout_seconds`` (15 min). A success clears the identifier's count.
+        A hash with old parameters or an old scheme (bcrypt) is replaced on success.
+        Needs no organisation; with one, the sign-in is audited there.
+        """
+        tx = self.tx
+        spec = coerce(SignInIn, data, kw)
+        phone = None
+        if spec.phone is not None:
+            try:
+                phone = self._phone(spec.phone)
+            except ValidationFailed:
+                phone = "invalid:" + spec.phone
+        identifier = spec.email or phone or ""
+        keys = ["a:" + _digest(identifier)]
+        if spec.client:
+            keys.append("c:" + _digest(spec.client))
+        now = utcnow()
+        if self._locked(keys, now):
+            raise TooManyAttempts()
+        row = self._find_account(spec.email, phone)
+        new_hash: str | None = None
+        if spec.code is not None:
+            ok = (
+                row is not None
+                and spec.email is None
+                and self._code_matches(row.id, CODE_SIGN_IN, spec.code)
+            )
+        else:
+            assert spec.password is not None
+            stored = row.password_hash if row is not None else None
+            ok, new_hash = self.passwords.verify(normalise_password(spec.password), stored)
+        if not ok or row is None:
+            self._record_failure(keys, now)
+            raise SignInFailed()
+        if row.status in ("suspended", "erased"):
+            raise AccountSuspended()
+        tx.session.execute(sa.delete(Throttle).where(Throttle.key == keys[0]))
+        if new_hash is not None:
+            tx.session.execute(
+                sa.update(Account).where(Account.id == row.id).values(password_hash=new_hash)
+            )
+        signed_in = self._open_session(row.id, now)
+        if tx.org is not None:
+            tx.audit(
+                "user.signed_in",
+                "account",
+                row.id,
+                "signed in",
+                data={"method": "code" if spec.code else "password", "rehashed": bool(new_hash)},
+            )
+        return signed_in
+
+    def session_user(self, token: str) -> UserRead:
+        """The account a session token belongs to; ``TokenInvalid`` / ``TokenExpired`` if not valid."""
+        row = self.tx.session.execute(
+            sa.select(
+                SignInSession.account_id, SignInSession.expires_at, SignInSession.revoked_at
+            ).where(SignInSession.token_hash == _digest(str(token)))
+        ).first()
+        if row is None or row.revoked_at is not None:
+            raise TokenInvalid()
+        if row.expires_at <= utcnow():
+            raise TokenExpired()
+        user = self._read(row.account_id)
+        if user.status in ("suspended", "erased"):
+            raise TokenInvalid()
+        return user
+
+    def sign_out(self, token: str) -> None:
+        """Revoke one session (its holder signs out). Unknown tokens are ignored."""
+        self.tx.session.execute(
+            sa.update(SignInSession)
+            .where(
+                SignInSession.token_hash == _digest(str(token)), SignInSession.revoked_at.is_(None)
+            )
+            .values(revoked_at=utcnow())
+        )
+
+    def sign_out_everywhere(self, user_id: uuid.UUID | str | None = None) -> int:
+        """Revoke every session of the actor (or, for the system actor, of ``user_id``)."""
+        key = self._self_or_system(user_id)
+        return self._revoke_sessions(key)
+
+    def request_sign_in_code(self, phone: str) -> None:
+        """Text a 6-digit sign-in code to ``phone`` if an account has it (says nothing either way)."""
+        p = self._phone(phone)
+        row = self._find_account(None, p)
+        if row is None or row.status in ("suspended", "erased") or row.phone is None:
+            return
+        code = self._issue_code(row.id, CODE_SIGN_IN, row.phone)
+        self._send(
+            "sms",
+            row.phone,
+            "Sign-in code",
+            f"Your sign-in code is {code}. It is valid for {self.settings.code_minutes} minutes.",
+            {"purpose": CODE_SIGN_IN, "code": code},
+        )
+
+    # --- verification -------------------------------------------------------------------------
+
+    def send_email_verification(self, user_id: uuid.UUID | str | None = None) -> None:
+        """Email a verification link to the account's address (the person or the system actor)."""
+        key = self._self_or_system(user_id)
+        user = self._read(key)
+        if user.email is None or user.email_verified:
+            raise Conflict("There is no unverified email address to verify.")
+        self._send_email_link(user)
+
+    def verify_email(self, token: str) -> UserRead:
+        """Mark the email verified from a link token; activates a pending account.
+
+        ``TokenExpired`` after ``verify_email_hours``, ``TokenUsed`` once verified or when the
+        address has changed since, ``TokenTampered`` / ``TokenWrongPurpose`` for other tokens.
+        Fires ``ngo_kit_user_verified(channel="email")``.
+        """
+        tx = self.tx
+        tx.require_org()
+        data = tokens_for(tx.kit).load(
+            PURPOSE_VERIFY_EMAIL,
+            token,
+            max_age=dt.timedelta(hours=self.settings.verify_email_hours),
+        )
+        key = _uuid(_get(data, "a"), "User")
+        row = self._account(key)
+        if row.email is None or row.email != _get(data, "e") or row.email_verified_at is not None:
+            raise TokenUsed()
+        return self._mark_verified(key, "email")
+
+    def send_phone_code(self, user_id: uuid.UUID | str | None = None) -> None:
+        """Text a 6-digit verification code to the account's phone (valid ``code_minutes``)."""
+        key = self._self_or_system(user_id)
+        row = self._account(key)
+        if row.phone is None or row.phone_verified_at is not None:
+            raise Conflict("There is no unverified phone number to verify.")
+        self._send_phone_code(key, row.phone)
+
+    def verify_phone(self, code: str, user_id: uuid.UUID | str | None = None) -> UserRead:
+        """Mark the phone verified with the latest code sent to it.
+
+        ``TokenInvalid`` for a wrong code (each counts; after ``code_attempts`` (5) the code is
+        dead: ``TooManyAttempts``), ``TokenExpired`` after ``code_minutes`` (10), ``TokenUsed``
+        once used. Fires ``ngo_kit_user_verified(channel="phone")``.
+        """
+        self.tx.require_org()
+        key = self._self_or_system(user_id)
+        self._use_code(key, CODE_VERIFY_PHONE, code)
+        return self._mark_verified(key, "phone")
+
+    # --- passwords ------------------------------------------------------------------------------
+
+    def request_password_reset(self, *, email: str | None = None, phone: str | None = None) -> None:
+        """Send a reset link (30 minutes, single use) if an account has this email or phone.
+
+        Says nothing about whether one does.
+        """
+        e = _boundary("email", normalise_email, email) if email else None
+        p = self._phone(phone) if phone else None
+        if e is None and p is None:
+            raise ValidationFailed("email", "identifier_required")
+        row = self._find_account(e, p)
+        if row is None or row.status in ("suspended", "erased"):
+            return
+        token = tokens_for(self.tx.kit).sign(
+            PURPOSE_RESET, {"a": str(row.id), "h": _fingerprint(row.password_hash)}
+        )
+        channel, recipient = ("email", row.email) if e else ("sms", row.phone)
+        assert recipient is not None
+        self._send(
+            channel,
+            recipient,
+            "Reset your password",
+            f"Use this link within {self.settings.reset_minutes} minutes to choose a new "
+            f"password: {token}",
+            {"purpose": PURPOSE_RESET, "token": token},
+        )
+
+    def reset_password(self, token: str, password: str) -> UserRead:
+        """Set a new password from a reset token; signs the account out everywhere.
+
+        The token dies on first use and on any password change (it is bound to the current
+        hash): ``TokenUsed``. ``TokenExpired`` after 30 minutes. The person is notified.
+        """
+        tx = self.tx
+        new = coerce(NewPasswordIn, None, {"password": password}).password
+        data = tokens_for(tx.kit).load(
+            PURPOSE_RESET, token, max_age=dt.timedelta(minutes=self.settings.reset_minutes)
+        )
+        key = _uuid(_get(data, "a"), "User")
+        row = self._account(key)
+        if row.status in ("suspended", "erased"):
+            raise TokenInvalid()
+        new_hash = self.passwords.hash(new)
+        done = tx.session.execute(
+            sa.update(Account)
+            .where(Account.id == key, _same_hash(row.password_hash, _get(data, "h")))
+            .values(password_hash=new_hash, updated_at=utcnow())
+        )
+        if _changed(done) != 1:
+            raise TokenUsed()
+        self._revoke_sessions(key)
+        self._notify(row, "Your password was changed", "Your password was reset.")
+        if tx.org is not None:
+            tx.audit("user.password_reset", "account", key, "password reset; signed out everywhere")
+        return self._read(key)
+
+    def change_password(self, current_password: str, new_password: str) -> None:
+        """The signed-in person changes their password; the current one is needed.
+
+        ``WrongPassword`` when it is not right; ``ValidationFailed`` for a weak new one.
+        Other sessions stay signed in; the person is notified.
+        """
+        tx = self.tx
+        key = tx.actor_id
+        if key is None:
+            raise PermissionDenied("registration.change_password")
+        new = coerce(NewPasswordIn, None, {"password": new_password}).password
+        row = self._account(key)
+        ok, _ = self.passwords.verify(normalise_password(current_password), row.password_hash)
+        if not ok:
+            raise WrongPassword()
+        tx.session.execute(
+            sa.update(Account)
+            .where(Account.id == key)
+            .values(password_hash=self.passwords.hash(new), updated_at=utcnow())
+        )
+        self._notify(row, "Your password was changed", "Your password was changed.")
+        if tx.org is not None:
+            tx.audit("user.password_changed", "account", key, "password changed")
+
+    def request_email_change(self, new_email: str) -> None:
+        """Send a confirmation link to ``new_email``; the address changes when it is followed.
+
+        The old address is told. ``AlreadyExists`` when another account has the address.
+        """
+        tx = self.tx
+        key = self._self_or_system(None)
+        e = _boundary("email", normalise_email, new_email)
+        row = self._account(key)
+        other = self._find_account(e, None)
+        if other is not None and other.id != key:
+            raise AlreadyExists("Account", e)
+        token = tokens_for(tx.kit).sign(
+            PURPOSE_CHANGE_EMAIL, {"a": str(key), "e": e, "h": _fingerprint(row.email)}
+        )
+        self._send(
+            "email",
+            e,
+            "Confirm your new email address",
+            f"Follow this link to confirm your new address: {token}",
+            {"purpose": PURPOSE_CHANGE_EMAIL, "token": token},
+        )
+        if row.email:
+            self._send(
+                "email",
+                row.email,
+                "Your email address is being changed",
+                "A change of the email address of your account was requested.",
+                {"purpose": "notice"},
+            )
+
+    def confirm_email_change(self, token: str) -> UserRead:
+        """Switch to the new address from the link; it counts as verified. Single use."""
+        tx = self.tx
+        tx.require_org()
+        data = tokens_for(tx.kit).load(
+            PURPOSE_CHANGE_EMAIL,
+            token,
+            max_age=dt.timedelta(hours=self.settings.verify_email_hours),
+        )
+        key = _uuid(_get(data, "a"), "User")
+        new_email = str(_get(data, "e"))
+        row = self._account(key)
+        if _fingerprint(row.email) != _get(data, "h") or row.status == "erased":
+            raise TokenUsed()
+        now = utcnow()
+        with tx.translate_integrity(AlreadyExists("Account", new_email)):
+            tx.session.execute(
+                sa.update(Account)
+                .where(Account.id == key)
+                .values(email=new_email, email_verified_at=now, updated_at=now)
+            )
+        if row.email:
+            self._send(
+                "email",
+                row.email,
+                "Your email address was changed",
+                "The email address of your account was changed.",
+                {"purpose": "notice"},
+            )
+        tx.audit("user.email_changed", "account", key, "email address changed")
+        return self._mark_verified(key, "email", already=True)
+
+    def request_phone_change(self, new_phone: str) -> None:
+        """Text a code to ``new_phone``; the number changes when the code is confirmed."""
+        key = self._self_or_system(None)
+        p = self._phone(new_phone)
+        row = self._account(key)
+        other = self._find_account(None, p)
+        if other is not None and other.id != key:
+            raise AlreadyExists("Account", p)
+        code = self._issue_code(key, CODE_CHANGE_PHONE, p)
+        self._send(
+            "sms",
+            p,
+            "Confirm your new number",
+            f"Your confirmation code is {code}.",
+            {"purpose": CODE_CHANGE_PHONE, "code": code},
+        )
+        if row.phone:
+            self._send(
+                "sms",
+                row.phone,
+                "Number change requested",
+                "A change of your account's phone number was requested.",
+                {"purpose": "notice"},
+            )
+
+    def confirm_phone_change(self, code: str) -> UserRead:
+        """Switch to the new number with the code sent to it; it counts as verified."""
+        tx = self.tx
+        tx.require_org()
+        key = self._self_or_system(None)
+        target = self._use_code(key, CODE_CHANGE_PHONE, code)
+        row = self._account(key)
+        now = utcnow()
+        with tx.translate_integrity(AlreadyExists("Account", target or "")):
+            tx.session.execute(
+                sa.update(Account)
+                .where(Account.id == key)
+                .values(phone=target, phone_verified_at=now, updated_at=now)
+            )
+        if row.phone:
+            self._send(
+                "sms",
+                row.phone,
+                "Number changed",
+                "Your account's phone number was changed.",
+                {"purpose": "notice"},
+            )
+        tx.audit("user.phone_changed", "account", key, "phone number changed")
+        return self._mark_verified(key, "phone", already=True)
+
+    # --- membership ----------------------------------------------------------------------------
+
+    def invite(
+        self,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        role: str = "member",
+        days: int | None = None,
+    ) -> InvitationRead:
+        """Invite a person to join with ``role`` (``members.invite``; roles other than member
+        and volunteer also need ``members.manage_roles``). Sends the signed link; the returned
+        ``InvitationRead.token`` is the same link token."""
+        tx = self.tx
+        tx.require("members.invite")
+        if role not in BASIC_ROLES:
+            tx.require("members.manage_roles")
+        e = _boundary("email", normalise_email, email) if email else None
+        p = self._phone(phone) if phone else None
+        if e is None and p is None:
+            raise ValidationFailed("email", "identifier_required")
+        self._role_exists(role)
+        lifetime = days if days is not None else self.settings.invitation_days
+        if not 1 <= lifetime <= 90:
+            raise ValidationFailed("days", "less_than_equal", le=90)
+        now = utcnow()
+        inv_id = new_id()
+        expires = now + dt.timedelta(days=lifetime)
+        tx.session.execute(
+            sa.insert(Invitation).values(
+                id=inv_id,
+                org_id=tx.org_id,
+                email=e,
+                phone=p,
+                role=role,
+                status="pending",
+                invited_by=_actor(tx),
+                expires_at=expires,
+                created_at=now,
+            )
+        )
+        token = tokens_for(tx.kit).sign(PURPOSE_INVITATION, {"i": str(inv_id), "o": str(tx.org_id)})
+        org = tx.require_org()
+        self._send(
+            "email" if e else "sms",
+            e or p or "",
+            f"Invitation to join {org.name}",
+            f"You are invited to join {org.name}. Accept with this link: {token}",
+            {"purpose": PURPOSE_INVITATION, "token": token},
+        )
+        tx.audit("member.invited", "invitation", inv_id, f"invited as {role}", data={"role": role})
+        return InvitationRead(
+            id=inv_id,
+            email=e,
+            phone=p,
+            role=role,
+            status="pending",
+            expires_at=expires,
+            created_at=now,
+            token=token,
+        )
+
+    def accept_invitation(self, token: str) -> UserRead:
+        """The signed-in person accepts an invitation and becomes a member with its role.
+
+        Single use: ``TokenUsed`` the second time; ``TokenExpired`` after its lifetime;
+        ``TokenInvalid`` once revoked. Fires ``ngo_kit_member_joined``.
+        """
+        tx = self.tx
+        key = tx.actor_id
+        if key is None:
+            raise PermissionDenied("registration.accept_invitation")
+        invitation = self._open_invitation(token)
+        self._account(key)
+        if self._is_member(key):
+            raise AlreadyExists("Membership", key)
+        self._use_invitation(invitation, key)
+        self._add_member(key, invitation.role)
+        return self._read(key)
+
+    def revoke_invitation(self, invitation_id: uuid.UUID | str) -> InvitationRead:
+        """Withdraw a pending invitation (``members.invite``)."""
+        tx = self.tx
+        tx.require("members.invite")
+        row = tx.get_owned(Invitation, invitation_id, "Invitation")
+        done = tx.session.execute(
+            sa.update(Invitation)
+            .where(Invitation.id == row.id, Invitation.status == "pending")
+            .values(status="revoked", decided_at=utcnow())
+        )
+        if _changed(done) != 1:
+            raise Conflict("The invitation is no longer pending.")
+        tx.audit("member.invitation_revoked", "invitation", row.id, "invitation revoked")
+        return _invitation(row, status="revoked")
+
+    def invitations(self, status: str | None = "pending") -> list[InvitationRead]:
+        """The organisation's invitations, newest first (``members.invite``)."""
+        tx = self.tx
+        tx.require("members.invite")
+        stmt = sa.select(Invitation).where(Invitation.org_id == tx.org_id)
+        if status is not None:
+            stmt = stmt.where(Invitation.status == status)
+        rows = tx.session.scalars(stmt.order_by(Invitation.created_at.desc()))
+        return [_invitation(r) for r in rows]
+
+    def join(self) -> UserRead:
+        """The signed-in person joins an organisation whose ``joining`` setting is ``open``."""
+        tx = self.tx
+        key = self._signed_in()
+        joining = str(tx.require_org().settings.get("joining", "open"))
+        if joining != "open":
+            raise JoiningClosed(
+                how="by approval" if joining == "approval" else "by invitation only"
+            )
+        if self._is_member(key):
+            raise AlreadyExists("Membership", key)
+        self._add_member(key, "member")
+        return self._read(key)
+
+    def request_to_join(self, message: str | None = None) -> JoinRequestRead:
+        """The signed-in person asks to join; an administrator approves or rejects it."""
+        tx = self.tx
+        key = self._signed_in()
+        joining = str(tx.require_org().settings.get("joining", "open"))
+        if joining == "invitation":
+            raise JoiningClosed(how="by invitation only")
+        if message is not None:
+            message = _boundary("message", no_control_characters, message.strip())[:1000] or None
+        if self._is_member(key):
+            raise AlreadyExists("Membership", key)
+        return self._file_join_request(key, message)
+
+    def join_requests(self, status: str | None = "pending") -> list[JoinRequestRead]:
+        """Join requests, oldest first (``members.approve``)."""
+        tx = self.tx
+        tx.require("members.approve")
+        stmt = sa.select(JoinRequest).where(JoinRequest.org_id == tx.org_id)
+        if status is not None:
+            stmt = stmt.where(JoinRequest.status == status)
+        return [
+            JoinRequestRead.model_validate(r)
+            for r in tx.session.scalars(stmt.order_by(JoinRequest.created_at))
+        ]
+
+    def approve_join(self, request_id: uuid.UUID | str, role: str = "member") -> UserRead:
+        """Approve a pending request (``members.approve``): the person becomes a member."""
+        tx = self.tx
+        tx.require("members.approve")
+        if role not in BASIC_ROLES:
+            tx.require("members.manage_roles")
+        row = self._decide(request_id, "approved")
+        self._add_member(row.account_id, role)
+        return self._read(row.account_id)
+
+    def reject_join(self, request_id: uuid.UUID | str) -> JoinRequestRead:
+        """Reject a pending request (``members.approve``)."""
+        self.tx.require("members.approve")
+        row = self._decide(request_id, "rejected")
+        return JoinRequestRead.model_validate(row).model_copy(update={"status": "rejected"})
+
+    def set_role(self, user_id: uuid.UUID | str, role: str) -> None:
+        """Change a member's role (``members.manage_roles``); the last owner stays an owner."""
+        tx = self.tx
+        tx.require("members.manage_roles")
+        key = _uuid(user_id, "User")
+        with tx.elevated():
+            tx.tenancy.set_role(key, role)
+
+    def leave(self) -> None:
+        """The signed-in person ends their membership. Fires ``ngo_kit_member_left``."""
+        key = self._signed_in()
+        self._end_membership(key)
+
+    def remove_member(self, user_id: uuid.UUID | str) -> None:
+        """End someone's membership (``members.remove``). Fires ``ngo_kit_member_left``."""
+        self.tx.require("members.remove")
+        self._end_membership(_uuid(user_id, "User"))
+
+    # --- custom fields ---------------------------------------------------------------------------
+
+    def define_field(self, data: FieldIn | dict[str, Any] | None = None, /, **kw: Any) -> FieldRead:
+        """Add a custom field to one of the organisation's forms (``registration.manage``)."""
+        tx = self.tx
+        tx.require("registration.manage")
+        spec = coerce(FieldIn, data, kw)
+        for limit in ("min_value", "max_value"):
+            value = getattr(spec, limit)
+            if value is not None:
+                _check_limit(spec.kind, limit, value)
+        if any(f.name == spec.name for f in self._plugin_fields(spec.form)):
+            raise AlreadyExists("Field", spec.name)
+        with tx.translate_integrity(AlreadyExists("Field", spec.name)):
+            tx.session.execute(
+                sa.insert(FieldDefinition).values(
+                    id=new_id(), org_id=tx.org_id, created_at=utcnow(), **spec.model_dump()
+                )
+            )
+        tx.audit("field.defined", "field", f"{spec.form}.{spec.name}", f"field {spec.name} added")
+        return FieldRead(**spec.model_dump(), source="organisation")
+
+    def remove_field(self, form: str, name: str) -> None:
+        """Remove an organisation's field (``registration.manage``); stored answers stay."""
+        tx = self.tx
+        tx.require("registration.manage")
+        done = tx.session.execute(
+            sa.delete(FieldDefinition).where(
+                FieldDefinition.org_id == tx.org_id,
+                FieldDefinition.form == form,
+                FieldDefinition.name == name,
+            )
+        )
+        if _changed(done) != 1:
+            raise NotFound("Field", name)
+        tx.audit("field.removed", "field", f"{form}.{name}", f"field {name} removed")
+
+    def fields(self, form: str = "registration") -> list[FieldRead]:
+        """The fields of ``form``: plugins' (``ngo_kit_register_fields``) and the organisation's."""
+        rows = self.tx.session.scalars(
+            sa.select(FieldDefinition).where(
+                FieldDefinition.org_id == self.tx.org_id, FieldDefinition.form == form
+            )
+        )
+        own = [
+            FieldRead(
+                form=r.form,
+                name=r.name,
+                kind=r.kind,
+                required=r.required,
+                label_en=r.label_en,
+                label_zh=r.label_zh,
+                choices=tuple(r.choices or ()),
+                min_value=r.min_value,
+                max_value=r.max_value,
+                max_length=r.max_length,
+                position=r.position,
+            )
+            for r in rows
+        ]
+        return sorted([*self._plugin_fields(form), *own], key=lambda f: (f.position, f.name))
+
+    def validate_fields(
+        self, form: str, values: dict[str, Any] | None, *, prefix: str = "fields"
+    ) -> dict[str, Any]:
+        """Check answers against ``form``'s fields; return them cleaned and JSON-ready.
+
+        A pydantic model is built from the definitions. Numbers come back as exact decimal
+        strings, dates as ``YYYY-MM-DD``, phones in E.164, emails normalised; fields left out
+        that are not required are omitted. Errors are ``ValidationFailed`` naming
+        ``<prefix>.<field name>``; unknown names are refused (``extra_forbidden``). The
+        volunteer module reuses this for its profile form.
+        """
+        definitions = self.fields(form)
+        if not isinstance(values, dict):
+            if values is None:
+                values = {}
+            else:
+                raise ValidationFailed(prefix, "dict_type", "must be a mapping of field names")
+        if not definitions and not values:
+            return {}
+        model = self._form_model(definitions)
+        try:
+            checked = model.model_validate(values)
+        except pydantic.ValidationError as exc:
+            failed = validation_failed(exc)
+            problems = [
+                ValidationFailed(f"{prefix}.{e.field}", e.rule, **_params(e)) for e in failed.errors
+            ]
+            first = problems[0]
+            raise ValidationFailed(
+                first.field, first.rule, errors=problems, **_params(first)
+            ) from None
+        dumped = checked.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {k: v for k, v in dumped.items() if k in values or v is not None}
+
+    def field_values(self, user_id: uuid.UUID | str, form: str = "registration") -> dict[str, Any]:
+        """A member's stored answers to ``form`` (the person, the system or ``members.view``)."""
+        key = _uuid(user_id, "User")
+        if not self._visible(key):
+            raise PermissionDenied("members.view")
+        found = self.tx.session.scalar(
+            sa.select(FieldValues.values).where(
+                FieldValues.org_id == self.tx.org_id,
+                FieldValues.account_id == key,
+                FieldValues.form == form,
+            )
+        )
+        return dict(found or {})
+
+    def save_field_values(
+        self,
+        values: dict[str, Any],
+        *,
+        user_id: uuid.UUID | str | None = None,
+        form: str = "registration",
+    ) -> dict[str, Any]:
+        """Validate and store the person's answers to ``form`` (the person or the system)."""
+        key = self._self_or_system(user_id)
+        if not self._is_member(key):
+            raise NotFound("User", key)
+        cleaned = self.validate_fields(form, values)
+        self._store_fields(key, form, cleaned)
+        self.tx.audit("fields.saved", "account", key, f"answers to {form} saved")
+        return cleaned
+
+    # --- consent -----------------------------------------------------------------------------
+
+    def publish_consent(
+        self, data: ConsentDocumentIn | dict[str, Any] | None = None, /, **kw: Any
+    ) -> ConsentDocumentRead:
+        """Publish the next version of the consent document for a purpose (``registration.manage``)."""
+        tx = self.tx
+        tx.require("registration.manage")
+        spec = coerce(ConsentDocumentIn, data, kw)
+        latest = tx.session.scalar(
+            sa.select(sa.func.max(ConsentDocument.version)).where(
+                ConsentDocument.org_id == tx.org_id, ConsentDocument.purpose == spec.purpose
+            )
+        )
+        version = int(latest or 0) + 1
+        doc_id, now = new_id(), utcnow()
+        with tx.translate_integrity(Conflict("Another version was published at the same time.")):
+            tx.session.execute(
+                sa.insert(ConsentDocument).values(
+                    id=doc_id,
+                    org_id=tx.org_id,
+                    version=version,
+                    created_at=now,
+                    **spec.model_dump(),
+                )
+            )
+        tx.audit(
+            "consent.published",
+            "consent_document",
+            doc_id,
+            f"{spec.purpose} version {version} published",
+        )
+        return ConsentDocumentRead(id=doc_id, version=version, created_at=now, **spec.model_dump())
+
+    def consent_documents(self) -> list[ConsentDocumentRead]:
+        """The current (newest) version of each purpose's document."""
+        return list(self._current_documents().values())
+
+    def give_consent(
+        self,
+        purpose: str,
+        *,
+        user_id: uuid.UUID | str | None = None,
+        method: str = "web",
+        guardian: GuardianIn | dict[str, Any] | None = None,
+    ) -> ConsentRead:
+        """Record the person's agreement to the current version of ``purpose``'s document."""
+        key = self._self_or_system(user_id)
+        if not self._is_member(key):
+            raise NotFound("User", key)
+        docs = self._current_documents()
+        if purpose not in docs:
+            raise ValidationFailed("purpose", "unknown_consent", purpose=purpose)
+        g = coerce(GuardianIn, guardian, {}) if guardian is not None else None
+        method = _boundary("method", no_control_characters, method)[:63] or "web"
+        self._record_consents(key, [docs[purpose]], method, g, utcnow())
+        return [c for c in self.consents(key) if c.purpose == purpose][-1]
+
+    def withdraw_consent(self, purpose: str, *, user_id: uuid.UUID | str | None = None) -> int:
+        """Record withdrawal of every active consent to ``purpose``; returns how many."""
+        tx = self.tx
+        key = self._self_or_system(user_id)
+        done = tx.session.execute(
+            sa.update(Consent)
+            .where(
+                Consent.org_id == tx.org_id,
+                Consent.account_id == key,
+                Consent.purpose == purpose,
+                Consent.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=utcnow())
+        )
+        count = _changed(done)
+        if count:
+            tx.audit("consent.withdrawn", "account", key, f"consent to {purpose} withdrawn")
+        return count
+
+    def consents(self, user_id: uuid.UUID | str) -> list[ConsentRead]:
+        """A person's consent records here, oldest first (the person, system or ``members.view``)."""
+        key = _uuid(user_id, "User")
+        if not self._visible(key):
+            raise PermissionDenied("members.view")
+        rows = self.tx.session.scalars(
+            sa.select(Consent)
+            .where(Consent.org_id == self.tx.org_id, Consent.account_id == key)
+            .order_by(Consent.accepted_at, Consent.id)
+        )
+        return [ConsentRead.model_validate(r) for r in rows]
+
+    # --- personal data -------------------------------------------------------------------------
+
+    def export_personal_data(self, user_id: uuid.UUID | str) -> dict[str, Any]:
+        """Everything the kit holds about a person, as JSON-ready data.
+
+        The person themselves and the system actor get every organisation the person belongs
+        to; a holder of ``members.export`` gets the account and this organisation. Each
+        module adds its section through ``ngo_kit_export_personal_data``.
+        """
+        tx = self.tx
+        key = _uuid(user_id, "User")
+        everywhere = tx.is_system or tx.actor_id == key
+        if not everywhere:
+            tx.require("members.export")
+        if not self._is_member(key):
+            raise NotFound("User", user_id)
+        row = self._account(key)
+        sessions = tx.session.execute(
+            sa.select(SignInSession.created_at, SignInSession.expires_at, SignInSession.revoked_at)
+            .where(SignInSession.account_id == key)
+            .order_by(SignInSession.created_at)
+        )
+        result: dict[str, Any] = {
+            "account": {
+                "id": str(row.id),
+                "email": row.email,
+                "phone": row.phone,
+                "display_name": row.display_name,
+                "birth_date": row.birth_date.isoformat() if row.birth_date else None,
+                "status": row.status,
+                "created_at": _iso(row.created_at),
+                "email_verified_at": _iso(row.email_verified_at),
+                "phone_verified_at": _iso(row.phone_verified_at),
+                "has_password": row.password_hash is not None,
+            },
+            "sessions": [
+                {"created_at": _iso(c), "expires_at": _iso(e), "revoked_at": _iso(r)}
+                for c, e, r in sessions
+            ],
+            "organisations": {},
+        }
+        orgs = self._orgs_of(key) if everywhere else [tx.require_org()]
+        with self._each_org(orgs) as visit:
+            for org in visit():
+                section: dict[str, Any] = {"registration": self._export_here(key)}
+                for part in tx.emit("ngo_kit_export_personal_data", user_id=key):
+                    if part:
+                        section.update(part)
+                result["organisations"][org.slug] = section
+        if tx.org is not None:
+            tx.audit("user.exported", "account", key, "personal data exported")
+        return result
+
+    def erase(self, user_id: uuid.UUID | str) -> None:
+        """Erase (pseudonymise) a person: personal fields removed, ids kept.
+
+        The person themselves or the system actor may erase; a holder of ``members.erase`` may
+        when the person belongs to no other organisation (``Conflict`` otherwise). Email,
+        phone, name, birth date, password, sessions, codes, custom-field answers, guardian
+        names, join-request messages, invitations sent to the person and delivered messages'
+        contents are removed; ledgers and the audit chain keep the bare id and stay whole.
+        ``ngo_kit_user_erased`` runs in each organisation the person belongs to.
+        """
+        tx = self.tx
+        key = _uuid(user_id, "User")
+        if not (tx.is_system or tx.actor_id == key):
+            tx.require("members.erase")
+            if not self._is_member(key):
+                raise NotFound("User", user_id)
+            if any(o.id != tx.org_id for o in self._orgs_of(key)):
+                raise Conflict(
+                    "The person belongs to other organisations too; remove their membership "
+                    "here, or let them (or the system) erase the account."
+                )
+        row = self._account(key)
+        if row.status == "erased":
+            return
+        now = utcnow()
+        identifiers = [i for i in (row.email, row.phone) if i]
+        session = tx.session
+        session.execute(
+            sa.update(Account)
+            .where(Account.id == key)
+            .values(
+                email=None,
+                phone=None,
+                display_name=ERASED_NAME,
+                birth_date=None,
+                password_hash=None,
+                email_verified_at=None,
+                phone_verified_at=None,
+                status="erased",
+                updated_at=now,
+                erased_at=now,
+            )
+        )
+        session.execute(sa.delete(SignInSession).where(SignInSession.account_id == key))
+        session.execute(sa.delete(OneTimeCode).where(OneTimeCode.account_id == key))
+        session.execute(sa.delete(FieldValues).where(FieldValues.account_id == key))
+        session.execute(
+            sa.update(Consent)
+            .where(Consent.account_id == key)
+            .values(guardian_name=None, guardian_relationship=None)
+        )
+        session.execute(
+            sa.update(JoinRequest).where(JoinRequest.account_id == key).values(message=None)
+        )
+        if identifiers:
+            session.execute(
+                sa.update(Invitation)
+                .where(sa.or_(Invitation.email.in_(identifiers), Invitation.phone.in_(identifiers)))
+                .values(email=None, phone=None)
+            )
+            session.execute(
+                sa.update(OutboxRow)
+                .where(OutboxRow.recipient.in_(identifiers))
+                .values(recipient="erased", subject="", body="", data={})
+            )
+            session.execute(
+                sa.delete(Throttle).where(
+                    Throttle.key.in_(["a:" + _digest(i) for i in identifiers])
+                )
+            )
+        with self._each_org(self._orgs_of(key)) as visit:
+            for _org in visit():
+                tx.audit("user.erased", "account", key, "personal data erased")
+                tx.emit("ngo_kit_user_erased", user_id=key)
+
+    # --- internals: accounts --------------------------------------------------------------------
+
+    def _read(self, key: uuid.UUID) -> UserRead:
+        return _user(self._account(key))
+
+    def _account(self, key: uuid.UUID) -> Account:
+        row = self.tx.session.get(Account, key, populate_existing=True)
+        if row is None:
+            raise NotFound("User", key)
+        return row
+
+    def _find_account(self, email: str | None, phone: str | None) -> Account | None:
+        conditions = []
+        if email is not None:
+            conditions.append(Account.email == email)
+        if phone is not None:
+            conditions.append(Account.phone == phone)
+        if not conditions:
+            return None
+        rows = list(
+            self.tx.session.scalars(
+                sa.select(Account)
+                .where(sa.or_(*conditions))
+                .execution_options(populate_existing=True)
+            )
+        )
+        if len(rows) > 1:
+            raise AlreadyExists("Account", email or phone or "")
+        return rows[0] if rows else None
+
+    def _may_join_existing(self, existing: Account, password: str | None) -> None:
+        tx = self.tx
+        if existing.status in ("suspended", "erased"):
+            raise AlreadyExists("Account", existing.email or existing.phone or existing.id)
+        if tx.is_system or tx.actor_id == existing.id:
+            return
+        if password is not None and self.passwords.verify(password, existing.password_hash)[0]:
+            return
+        raise AlreadyExists("Account", existing.email or existing.phone or existing.id)
+
+    def _is_member(self, key: uuid.UUID) -> bool:
+        return (
+            self.tx.session.scalar(
+                sa.select(Membership.id).where(
+                    Membership.org_id == self.tx.org_id, Membership.actor_id == key
+                )
+            )
+            is not None
+        )
+
+    def _visible(self, key: uuid.UUID) -> bool:
+        tx = self.tx
+        return tx.is_system or tx.actor_id == key or tx.can("members.view")
+
+    def _mask(self, user: UserRead) -> UserRead:
+        if self._visible(user.id):
+            return user
+        return user.model_copy(update={"email": None, "phone": None, "birth_date": None})
+
+    def _self_or_system(self, user_id: uuid.UUID | str | None) -> uuid.UUID:
+        tx = self.tx
+        if user_id is None:
+            if tx.actor_id is None:
+                raise PermissionDenied("registration.self")
+            return tx.actor_id
+        key = _uuid(user_id, "User")
+        if tx.actor_id != key and not tx.is_system:
+            raise PermissionDenied("registration.self")
+        return key
+
+    def _signed_in(self) -> uuid.UUID:
+        key = self.tx.actor_id
+        if key is None:
+            raise PermissionDenied("registration.self")
+        self._account(key)
+        return key
+
+    def _phone(self, value: str) -> str:
+        org = self.tx.org
+        region = org.settings.get("phone_region") if org is not None else None
+        return _boundary("phone", lambda v: normalise_phone(v, region), value)
+
+    def _mark_verified(self, key: uuid.UUID, channel: str, *, already: bool = False) -> UserRead:
+        tx = self.tx
+        now = utcnow()
+        column = "email_verified_at" if channel == "email" else "phone_verified_at"
+        values: dict[str, Any] = {"updated_at": now}
+        if not already:
+            values[column] = now
+        tx.session.execute(sa.update(Account).where(Account.id == key).values(**values))
+        tx.session.execute(
+            sa.update(Account)
+            .where(Account.id == key, Account.status == "pending")
+            .values(status="active")
+        )
+        if not already:
+            tx.audit("user.verified", "account", key, f"{channel} verified")
+        user = self._read(key)
+        tx.emit("ngo_kit_user_verified", user=user, channel=channel)
+        return user
+
+    def _send_verifications(self, user: UserRead) -> None:
+        if user.email is not None:
+            self._send_email_link(user)
+        if user.phone is not None:
+            self._send_phone_code(user.id, user.phone)
+
+    def _send_email_link(self, user: UserRead) -> None:
+        assert user.email is not None
+        token = tokens_for(self.tx.kit).sign(
+            PURPOSE_VERIFY_EMAIL, {"a": str(user.id), "e": user.email}
+        )
+        self._send(
+            "email",
+            user.email,
+            "Confirm your email address",
+            f"Follow this link to confirm your address: {token}",
+            {"purpose": PURPOSE_VERIFY_EMAIL, "token": token},
+        )
+
+    def _send_phone_code(self, key: uuid.UUID, phone: str) -> None:
+        code = self._issue_code(key, CODE_VERIFY_PHONE, phone)
+        self._send(
+            "sms",
+            phone,
+            "Verification code",
+            f"Your verification code is {code}. It is valid for "
+            f"{self.settings.code_minutes} minutes.",
+            {"purpose": CODE_VERIFY_PHONE, "code": code},
+        )
+
+    def _send(
+        self, channel: str, recipient: str, subject: str, body: str, data: dict[str, Any]
+    ) -> None:
+        self.tx.send(channel, recipient, subject, body, data=data)
+
+    def _notify(self, row: Account, subject: str, body: str) -> None:
+        if row.email:
+            self._send("email", row.email, subject, body, {"purpose": "notice"})
+        elif row.phone:
+            self._send("sms", row.phone, subject, body, {"purpose": "notice"})
+
+    # --- internals: sessions, throttles, codes -------------------------------------------------
+
+    def _open_session(self, key: uuid.UUID, now: dt.datetime) -> SignIn:
+        token = secrets.token_urlsafe(32)
+        expires = now + dt.timedelta(days=self.settings.session_days)
+        self.tx.session.execute(
+            sa.insert(SignInSession).values(
+                id=new_id(),
+                account_id=key,
+                token_hash=_digest(token),
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+        return SignIn(token=token, user=self._read(key), expires_at=expires)
+
+    def _revoke_sessions(self, key: uuid.UUID) -> int:
+        done = self.tx.session.execute(
+            sa.update(SignInSession)
+            .where(SignInSession.account_id == key, SignInSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        return _changed(done)
+
+    def _locked(self, keys: list[str], now: dt.datetime) -> bool:
+        found = self.tx.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Throttle)
+            .where(Throttle.key.in_(keys), Throttle.locked_until > now)
+        )
+        return bool(found)
+
+    def _record_failure(self, keys: list[str], now: dt.datetime) -> None:
+        """Count a failure in this transaction, and again on its own if this one rolls back."""
+        limits = {
+            k: self.settings.account_failures
+            if k.startswith("a:")
+            else self.settings.client_failures
+            for k in keys
+        }
+        window = dt.timedelta(seconds=self.settings.throttle_window_seconds)
+        lock = dt.timedelta(seconds=self.settings.lockout_seconds)
+
+        def write(conn: Any) -> None:
+            for key, limit in limits.items():
+                _count_failure(conn, key, limit, now, window, lock)
+
+        write(self.tx.session)
+        engine = self.tx.kit.engine
+
+        def after_rollback() -> None:
+            with engine.begin() as conn:
+                write(conn)
+
+        _on_rollback(self.tx, after_rollback)
+
+    def _issue_code(self, key: uuid.UUID, purpose: str, target: str | None) -> str:
+        now = utcnow()
+        self.tx.session.execute(
+            sa.update(OneTimeCode)
+            .where(
+                OneTimeCode.account_id == key,
+                OneTimeCode.purpose == purpose,
+                OneTimeCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        code = f"{secrets.randbelow(10**6):06d}"
+        code_id = new_id()
+        self.tx.session.execute(
+            sa.insert(OneTimeCode).values(
+                id=code_id,
+                account_id=key,
+                purpose=purpose,
+                target=target,
+                code_hash=self._code_hash(code_id, code, 0),
+                attempts=0,
+                created_at=now,
+                expires_at=now + dt.timedelta(minutes=self.settings.code_minutes),
+            )
+        )
+        return code
+
+    def _code_hash(self, code_id: uuid.UUID, code: str, key_index: int) -> str:
+        secret = self.tx.kit.settings.secret_keys[key_index].get_secret_value()
+        return hmac.new(secret.encode(), f"{code_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    def _latest_code(self, key: uuid.UUID, purpose: str) -> OneTimeCode | None:
+        return self.tx.session.scalars(
+            sa.select(OneTimeCode)
+            .where(OneTimeCode.account_id == key, OneTimeCode.purpose == purpose)
+            .order_by(OneTimeCode.created_at.desc(), OneTimeCode.id.desc())
+            .limit(1)
+            .execution_options(populate_existing=True)
+        ).first()
+
+    def _code_matches(self, key: uuid.UUID, purpose: str, code: str) -> bool:
+        """True, and the code used up, when ``code`` is the live one; any failure is False."""
+        try:
+            self._use_code(key, purpose, code)
+        except (TokenInvalid, TooManyAttempts):
+            return False
+        return True
+
+    def _use_code(self, key: uuid.UUID, purpose: str, code: str) -> str | None:
+        """Check and use up the latest code; returns its target. Wrong codes are counted."""
+        row = self._latest_code(key, purpose)
+        if row is None:
+            raise TokenInvalid()
+        if row.used_at is not None:
+            raise TokenUsed()
+        if row.expires_at <= utcnow():
+            raise TokenExpired()
+        if row.attempts >= self.settings.code_attempts:
+            raise TooManyAttempts()
+        code = str(code).strip()
+        keys = range(len(self.tx.kit.settings.secret_keys))
+        if not any(
+            hmac.compare_digest(self._code_hash(row.id, code, i), row.code_hash) for i in keys
+        ):
+            self._count_wrong_code(row.id)
+            raise TokenInvalid()
+        done = self.tx.session.execute(
+            sa.update(OneTimeCode)
+            .where(OneTimeCode.id == row.id, OneTimeCode.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        if _changed(done) != 1:
+            raise TokenUsed()
+        return row.target
+
+    def _count_wrong_code(self, code_id: uuid.UUID) -> None:
+        stmt = (
+            sa.update(OneTimeCode)
+            .where(OneTimeCode.id == code_id)
+            .values(attempts=OneTimeCode.attempts + 1)
+        )
+        self.tx.session.execute(stmt)
+        engine = self.tx.kit.engine
+
+        def after_rollback() -> None:
+            with engine.begin() as conn:
+                conn.execute(stmt)
+
+        _on_rollback(self.tx, after_rollback)
+
+    # --- internals: membership ------------------------------------------------------------------
+
+    def _add_member(self, key: uuid.UUID, role: str) -> None:
+        tx = self.tx
+        with tx.elevated():
+            tx.tenancy.add_member(key, role)
+        tx.emit("ngo_kit_member_joined", user_id=key, role=role)
+
+    def _end_membership(self, key: uuid.UUID) -> None:
+        tx = self.tx
+        if not self._is_member(key):
+            raise NotFound("Member", key)
+        with tx.elevated():
+            tx.tenancy.remove_member(key)
+        tx.emit("ngo_kit_member_left", user_id=key)
+
+    def _role_exists(self, role: str) -> None:
+        found = self.tx.session.scalar(
+            sa.select(Role.id).where(Role.org_id == self.tx.org_id, Role.name == role)
+        )
+        if found is None:
+            raise NotFound("Role", role)
+
+    def _open_invitation(self, token: str) -> Invitation:
+        tx = self.tx
+        data = tokens_for(tx.kit).load(PURPOSE_INVITATION, token, max_age=dt.timedelta(days=90))
+        if str(_get(data, "o")) != str(tx.org_id):
+            raise TokenInvalid()
+        row: Invitation = tx.get_owned(Invitation, _get(data, "i"), "Invitation")
+        if row.status == "accepted":
+            raise TokenUsed()
+        if row.status != "pending":
+            raise TokenInvalid()
+        if row.expires_at <= utcnow():
+            raise TokenExpired()
+        return row
+
+    def _use_invitation(self, invitation: Invitation, key: uuid.UUID) -> None:
+        tx = self.tx
+        done = tx.session.execute(
+            sa.update(Invitation)
+            .where(Invitation.id == invitation.id, Invitation.status == "pending")
+            .values(status="accepted", accepted_by=key, decided_at=utcnow())
+        )
+        if _changed(done) != 1:
+            raise TokenUsed()
+        tx.audit("member.invitation_accepted", "invitation", invitation.id, "invitation accepted")
+
+    def _file_join_request(self, key: uuid.UUID, message: str | None) -> JoinRequestRead:
+        tx = self.tx
+        pending = tx.session.scalar(
+            sa.select(JoinRequest.id).where(
+                JoinRequest.org_id == tx.org_id,
+                JoinRequest.account_id == key,
+                JoinRequest.status == "pending",
+            )
+        )
+        if pending is not None:
+            raise AlreadyExists("JoinRequest", pending)
+        req_id, now = new_id(), utcnow()
+        tx.session.execute(
+            sa.insert(JoinRequest).values(
+                id=req_id,
+                org_id=tx.org_id,
+                account_id=key,
+                message=message,
+                status="pending",
+                created_at=now,
+            )
+        )
+        tx.audit("member.join_requested", "join_request", req_id, "asked to join")
+        return JoinRequestRead(
+            id=req_id, account_id=key, message=message, status="pending", created_at=now
+        )
+
+    def _decide(self, request_id: uuid.UUID | str, status: str) -> JoinRequest:
+        tx = self.tx
+        row: JoinRequest = tx.get_owned(JoinRequest, request_id, "JoinRequest")
+        done = tx.session.execute(
+            sa.update(JoinRequest)
+            .where(JoinRequest.id == row.id, JoinRequest.status == "pending")
+            .values(status=status, decided_by=_actor(tx), decided_at=utcnow())
+        )
+        if _changed(done) != 1:
+            raise Conflict("The join request was decided already.")
+        tx.audit(f"member.join_{status}", "join_request", row.id, f"join request {status}")
+        return row
+
+    def _orgs_of(self, key: uuid.UUID) -> list[OrgRead]:
+        rows = self.tx.session.scalars(
+            sa.select(Organisation)
+            .join(Membership, Membership.org_id == Organisation.id)
+            .where(Membership.actor_id == key)
+            .order_by(Organisation.slug)
+        )
+        return [OrgRead.model_validate(r) for r in rows]
+
+    @contextmanager
+    def _each_org(self, orgs: list[OrgRead]) -> Iterator[Callable[[], Iterator[OrgRead]]]:
+        """Visit organisations with ``tx`` bound to each; the original binding is restored."""
+        tx = self.tx
+        original = tx.org
+
+        def visit() -> Iterator[OrgRead]:
+            for org in orgs:
+                tx.bind_org(org)
+                yield org
+
+        try:
+            yield visit
+        finally:
+            if original is not None:
+                tx.bind_org(original)
+            else:
+                tx.org = None
+                tx.forget_permissions()
+
+    def _export_here(self, key: uuid.UUID) -> dict[str, Any]:
+        tx = self.tx
+        member = tx.tenancy.member(key)
+        values = {
+            form: vals
+            for form, vals in tx.session.execute(
+                sa.select(FieldValues.form, FieldValues.values).where(
+                    FieldValues.org_id == tx.org_id, FieldValues.account_id == key
+                )
+            )
+        }
+        consents = tx.session.scalars(
+            sa.select(Consent).where(Consent.org_id == tx.org_id, Consent.account_id == key)
+        )
+        requests = tx.session.scalars(
+            sa.select(JoinRequest).where(
+                JoinRequest.org_id == tx.org_id, JoinRequest.account_id == key
+            )
+        )
+        return {
+            "membership": {"role": member.role, "joined_at": _iso(member.joined_at)},
+            "fields": values,
+            "consents": [
+                {
+                    "purpose": c.purpose,
+                    "version": c.version,
+                    "given_by": c.given_by,
+                    "guardian_name": c.guardian_name,
+                    "guardian_relationship": c.guardian_relationship,
+                    "method": c.method,
+                    "accepted_at": _iso(c.accepted_at),
+                    "withdrawn_at": _iso(c.withdrawn_at),
+                }
+                for c in consents
+            ],
+            "join_requests": [
+                {"message": r.message, "status": r.status, "created_at": _iso(r.created_at)}
+                for r in requests
+            ],
+        }
+
+    # --- internals: fields and consent ---------------------------------------------------------
+
+    def _plugin_fields(self, form: str) -> list[FieldRead]:
+        return [f for f in _plugin_field_registry(self.tx.kit) if f.form == form]
+
+    def _form_model(self, definitions: list[FieldRead]) -> type[pydantic.BaseModel]:
+        specs: dict[str, Any] = {}
+        for i, f in enumerate(definitions):
+            annotation = _field_type(f, self.tx)
+            default = ... if f.required else None
+            specs[f"f{i}"] = (
+                annotation if f.required else annotation | None,
+                Field(default=default, alias=f.name),
+            )
+        config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=False)
+        return pydantic.create_model("CustomFields", __config__=config, **specs)
+
+    def _store_fields(self, key: uuid.UUID, form: str, values: dict[str, Any]) -> None:
+        tx = self.tx
+        now = utcnow()
+        done = tx.session.execute(
+            sa.update(FieldValues)
+            .where(
+                FieldValues.org_id == tx.org_id,
+                FieldValues.account_id == key,
+                FieldValues.form == form,
+            )
+            .values(values=values, updated_at=now)
+        )
+        if _changed(done) == 0:
+            tx.session.execute(
+                sa.insert(FieldValues).values(
+                    id=new_id(),
+                    org_id=tx.org_id,
+                    account_id=key,
+                    form=form,
+                    values=values,
+                    updated_at=now,
+                )
+            )
+
+    def _current_documents(self) -> dict[str, ConsentDocumentRead]:
+        rows = self.tx.session.scalars(
+            sa.select(ConsentDocument)
+            .where(ConsentDocument.org_id == self.tx.org_id)
+            .order_by(ConsentDocument.purpose, ConsentDocument.version)
+        )
+        return {r.purpose: ConsentDocumentRead.model_validate(r) for r in rows}
+
+    def _consent_plan(
+        self, purposes: list[str], birth_date: dt.date | None, guardian: GuardianIn | None
+    ) -> list[ConsentDocumentRead]:
+        docs = self._current_documents()
+        for purpose in purposes:
+            if purpose not in docs:
+                raise ValidationFailed("consents", "unknown_consent", purpose=purpose)
+        for purpose, doc in docs.items():
+            if doc.required and purpose not in purposes:
+                raise ValidationFailed("consents", "consent_required", purpose=purpose)
+        if (
+            birth_date is not None
+            and _age(birth_date) < self.settings.guardian_age
+            and guardian is None
+        ):
+            raise ValidationFailed("guardian", "guardian_required", age=self.settings.guardian_age)
+        return [docs[p] for p in dict.fromkeys(purposes)]
+
+    def _record_consents(
+        self,
+        key: uuid.UUID,
+        documents: list[ConsentDocumentRead],
+        method: str,
+        guardian: GuardianIn | None,
+        now: dt.datetime,
+    ) -> None:
+        if not documents:
+            return
+        rows = []
+        for doc in documents:
+            base = {
+                "org_id": self.tx.org_id,
+                "account_id": key,
+                "document_id": doc.id,
+                "purpose": doc.purpose,
+                "version": doc.version,
+                "method": method,
+                "accepted_at": now,
+            }
+            rows.append({**base, "id": new_id(), "given_by": "self"})
+            if guardian is not None:
+                rows.append(
+                    {
+                        **base,
+                        "id": new_id(),
+                        "given_by": "guardian",
+                        "guardian_name": guardian.name,
+                        "guardian_relationship": guardian.relationship,
+                    }
+                )
+        self.tx.session.execute(sa.insert(Consent), rows)
+        self.tx.audit(
+            "consent.given",
+            "account",
+            key,
+            "consent recorded",
+            data={
+                "documents": [f"{d.purpose}@{d.version}" for d in documents],
+                "guardian": guardian is not None,
+                "method": method,
+            },
+        )
+
+
+# --- module-level helpers -------------------------------------------------------------------
+
+
+def _user(row: Account) -> UserRead:
+    return UserRead(
+        id=row.id,
+        email=row.email,
+        phone=row.phone,
+        display_name=row.display_name,
+        status=row.status,
+        created_at=row.created_at,
+        birth_date=row.birth_date,
+        email_verified=row.email_verified_at is not None,
+        phone_verified=row.phone_verified_at is not None,
+    )
+
+
+def _invitation(row: Invitation, **update: Any) -> InvitationRead:
+    read = InvitationRead(
+        id=row.id,
+        email=row.email,
+        phone=row.phone,
+        role=row.role,
+        status=row.status,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+    )
+    return read.model_copy(update=update) if update else read
+
+
+def _changed(result: Any) -> int:
+    """Rows an UPDATE or DELETE changed."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _uuid(value: uuid.UUID | str | Any, kind: str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(kind, value) from None
+
+
+def _get(data: Any, key: str) -> Any:
+    if not isinstance(data, dict) or key not in data:
+        raise TokenInvalid()
+    return data[key]
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fingerprint(value: str | None) -> str:
+    return _digest("fp:" + (value or ""))[:32]
+
+
+def _same_hash(current: str | None, fingerprint: str) -> sa.ColumnElement[bool]:
+    """A guard that the stored hash is still the one the token was made for."""
+    if _fingerprint(current) != fingerprint:
+        return sa.false()
+    if current is None:
+        return Account.password_hash.is_(None)
+    return Account.password_hash == current
+
+
+def _actor(tx: Context) -> str:
+    from ngo_kit.audit import actor_label
+
+    return actor_label(tx.actor)
+
+
+def _iso(value: dt.datetime | dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _age(birth: dt.date, today: dt.date | None = None) -> int:
+    today = today or dt.date.today()
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _params(error: ValidationFailed) -> dict[str, Any]:
+    return {k: v for k, v in error.params.items() if k not in ("field", "rule", "reason")}
+
+
+def _boundary(field: str, check: Callable[[str], str], value: str) -> str:
+    """Run a validator outside a model, raising ``ValidationFailed`` naming ``field``."""
+    try:
+        return check(value)
+    except PydanticCustomError as exc:
+        raise ValidationFailed(field, exc.type) from None
+
+
+def _on_rollback(tx: Context, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once if ``tx``'s transaction is rolled back (never after a commit)."""
+
+    def listener(_session: Any) -> None:
+        callback()
+
+    event.listen(tx.session, "after_rollback", listener, once=True)
+
+
+class _Bound:
+    """Lets ``insert_ignore`` pick the dialect of a bare connection."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def get_bind(self) -> Any:
+        return self.engine
+
+
+def _count_failure(
+    conn: Any,
+    key: str,
+    limit: int,
+    now: dt.datetime,
+    window: dt.timedelta,
+    lock: dt.timedelta,
+) -> None:
+    """Add one failure to ``key``'s window (starting a new window when the old one ended)."""
+    bumped = conn.execute(
+        sa.update(Throttle)
+        .where(Throttle.key == key, Throttle.window_started_at > now - window)
+        .values(failures=Throttle.failures + 1)
+    )
+    if not _changed(bumped):
+        restarted = conn.execute(
+            sa.update(Throttle)
+            .where(Throttle.key == key)
+            .values(failures=1, window_started_at=now, locked_until=None)
+        )
+        if not _changed(restarted):
+            bind = conn if isinstance(conn, Session) else _Bound(conn.engine)
+            conn.execute(insert_ignore(bind, Throttle, key=key, failures=1, window_started_at=now))
+    conn.execute(
+        sa.update(Throttle)
+        .where(Throttle.key == key, Throttle.failures >= limit)
+        .values(locked_until=now + lock)
+    )
+
+
+_FIELD_REGISTRIES: weakref.WeakKeyDictionary[Any, list[FieldRead]] = weakref.WeakKeyDictionary()
+
+
+def _plugin_field_registry(kit: Any) -> list[FieldRead]:
+    """Fields registered through ``ngo_kit_register_fields``, collected once per kit."""
+    found = _FIELD_REGISTRIES.get(kit)
+    if found is not None:
+        return found
+    registrar: Registrar[FieldRead] = Registrar("field", FieldRead, lambda f: f"{f.form}.{f.name}")
+    collect(kit.pm, "ngo_kit_register_fields", registrar)
+    fields = []
+    for reg in registrar:
+        item = reg.item
+        try:
+            FieldIn(**item.model_dump(exclude={"source"}))
+        except ValidationFailed as exc:
+            raise ConfigurationError(
+                "registration.E002",
+                "plugin '{plugin}' registered an invalid field {name}: {error}",
+                plugin=reg.plugin,
+                name=item.name,
+                error=exc.message_in("en"),
+            ) from exc
+        fields.append(item.model_copy(update={"source": reg.plugin}))
+    _FIELD_REGISTRIES[kit] = fields
+    return fields
+
+
+def _check_limit(kind: str, limit: str, value: str) -> None:
+    if kind == "number":
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            raise ValidationFailed(limit, "decimal_parsing") from None
+    elif kind == "date":
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValidationFailed(limit, "date_parsing") from None
+    else:
+        raise ValidationFailed(limit, "invalid")
+
+
+def _field_type(f: FieldRead, tx: Context) -> Any:
+    """The pydantic type of one custom field, with its limits."""
+    if f.kind in ("text", "long_text"):
+        length = f.max_length or (200 if f.kind == "text" else 5000)
+        checks = [AfterValidator(_one_line)] if f.kind == "text" else []
+        return Annotated[str, Field(min_length=1 if f.required else 0, max_length=length), *checks]
+    if f.kind == "number":
+        return Annotated[
+            Decimal,
+            Field(
+                allow_inf_nan=False,
+                ge=Decimal(f.min_value) if f.min_value is not None else None,
+                le=Decimal(f.max_value) if f.max_value is not None else None,
+                max_digits=18,
+                decimal_places=4,
+            ),
+        ]
+    if f.kind == "date":
+        return Annotated[
+            dt.date,
+            Field(
+                ge=dt.date.fromisoformat(f.min_value) if f.min_value else None,
+                le=dt.date.fromisoformat(f.max_value) if f.max_value else None,
+            ),
+        ]
+    if f.kind == "choice":
+        return Literal.__getitem__(tuple(f.choices))
+    if f.kind == "multiple_choice":
+        return Annotated[
+            list[Literal.__getitem__(tuple(f.choices))],  # type: ignore[misc]
+            Field(max_length=len(f.choices)),
+            AfterValidator(lambda v: list(dict.fromkeys(v))),
+        ]
+    if f.kind == "phone":
+        org = tx.org
+        region = org.settings.get("phone_region") if org is not None else None
+        return Annotated[
+            str, Field(max_length=40), AfterValidator(lambda v: normalise_phone(v, region))
+        ]
+    if f.kind == "email":
+        return Annotated[str, Field(max_length=320), AfterValidator(normalise_email)]
+    return Annotated[bool, Field(strict=False)]
+
+
+def _one_line(value: str) -> str:
+    return no_control_characters(value)
