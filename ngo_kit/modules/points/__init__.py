@@ -1,19 +1,73 @@
-"""The points module (being built: see its issue)."""
+"""The points module: a double-entry points ledger, earning rules, rewards, expiry and recognition.
+
+Enable it with ``Kit(..., modules=["points", ...])``; its service is ``tx.points``. It needs no
+other module: members are account ids (core membership ``actor_id``s), and a member's points
+account is opened on the first award.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import click
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ngo_kit.audit import ChainCheck, Problem
+from ngo_kit.cli import pass_kit
 from ngo_kit.hookspecs import hookimpl
-from ngo_kit.plugins import Module, Registrar
+from ngo_kit.kit import Kit
+from ngo_kit.modules.points import hookspecs
+from ngo_kit.modules.points.models import (
+    ENTRY_FIELDS,
+    MEMBER,
+    PointsAccount,
+    PointsEntry,
+    PointsLot,
+)
+from ngo_kit.modules.points.service import (
+    BUILTIN_RULE_TYPES,
+    CHAIN,
+    LimitReached,
+    NotReversible,
+    PointsService,
+    RewardUnavailable,
+    RuleType,
+    TransfersDisabled,
+    WrongStatus,
+    seed_organisation,
+)
+from ngo_kit.plugins import Module, Permission, Registrar
+
+if TYPE_CHECKING:
+    from ngo_kit.context import Context
+    from ngo_kit.tenancy import OrgRead
 
 HERE = Path(__file__).parent
 
 MODULE = Module(
     name="points",
     version="0.1.0",
+    description="points ledger, earning rules, rewards, expiry, levels, badges, leaderboards",
     requires=(),
+    service=PointsService,
+    models="ngo_kit.modules.points.models",
+    hookspecs=hookspecs,
     migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
+    sends_messages=False,
+)
+
+PERMISSIONS = (
+    Permission("points.award", "award points and grant badges by hand", ("staff",)),
+    Permission("points.adjust", "deduct points, reverse operations and run expiry"),
+    Permission("points.view", "see any member's balance, statement and badges", ("staff",)),
+    Permission("points.configure", "set expiry and transfers, earning rules, levels and badges"),
+    Permission("rewards.manage", "add and change rewards in the catalogue"),
+    Permission("rewards.fulfil", "redeem for members, fulfil and cancel redemptions", ("staff",)),
 )
 
 
@@ -21,3 +75,179 @@ MODULE = Module(
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the points module."""
     register(MODULE)
+
+
+@hookimpl
+def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
+    """The points module's permissions."""
+    for permission in PERMISSIONS:
+        register(permission)
+
+
+@hookimpl
+def ngo_kit_register_points_rules(register: Registrar[RuleType]) -> None:
+    """The built-in rule types: welcome bonus, daily check-in, manual award."""
+    for rule_type in BUILTIN_RULE_TYPES:
+        register(rule_type)
+
+
+class BalanceCheck:
+    """``ngo-kit verify``: every account's balance equals the sum of its entries, every
+    operation's entries sum to zero, no member is negative, and a member's open lots add up to
+    the balance."""
+
+    name = "points.balances"
+
+    def run(self, session: Session) -> list[Problem]:
+        """Return one problem per account or operation that is off."""
+        problems: list[Problem] = []
+        sums = (
+            sa.select(PointsEntry.account_id, sa.func.sum(PointsEntry.amount).label("total"))
+            .group_by(PointsEntry.account_id)
+            .subquery()
+        )
+        lots = (
+            sa.select(PointsLot.account_id, sa.func.sum(PointsLot.remaining).label("open"))
+            .group_by(PointsLot.account_id)
+            .subquery()
+        )
+        rows = session.execute(
+            sa.select(
+                PointsAccount.org_id,
+                PointsAccount.id,
+                PointsAccount.kind,
+                PointsAccount.balance,
+                sa.func.coalesce(sums.c.total, 0),
+                sa.func.coalesce(lots.c.open, 0),
+            )
+            .outerjoin(sums, sums.c.account_id == PointsAccount.id)
+            .outerjoin(lots, lots.c.account_id == PointsAccount.id)
+        )
+        for org_id, account_id, kind, balance, total, open_lots in rows:
+            if int(balance) != int(total):
+                problems.append(
+                    Problem(
+                        self.name,
+                        org_id,
+                        f"account {account_id} ({kind}) has balance {balance} "
+                        f"but its entries sum to {total}",
+                        str(account_id),
+                    )
+                )
+            if kind == MEMBER and int(balance) < 0:
+                problems.append(
+                    Problem(self.name, org_id, f"account {account_id} is negative", str(account_id))
+                )
+            if kind == MEMBER and int(open_lots) != int(balance):
+                problems.append(
+                    Problem(
+                        self.name,
+                        org_id,
+                        f"account {account_id} has balance {balance} but open lots of {open_lots}",
+                        str(account_id),
+                    )
+                )
+        unbalanced = session.execute(
+            sa.select(PointsEntry.org_id, PointsEntry.txn_id, sa.func.sum(PointsEntry.amount))
+            .group_by(PointsEntry.org_id, PointsEntry.txn_id)
+            .having(sa.func.sum(PointsEntry.amount) != 0)
+        )
+        for org_id, txn_id, total in unbalanced:
+            problems.append(
+                Problem(
+                    self.name,
+                    org_id,
+                    f"operation {txn_id} is unbalanced: its entries sum to {total}",
+                    str(txn_id),
+                )
+            )
+        return problems
+
+
+POINTS_CHAIN_CHECK = ChainCheck("points.ledger", CHAIN, PointsEntry.__table__, ENTRY_FIELDS)  # type: ignore[arg-type]
+BALANCE_CHECK = BalanceCheck()
+
+
+@hookimpl
+def ngo_kit_register_checks(register: Registrar[object]) -> None:
+    """The points ledger's hash chain and its balances."""
+    register(POINTS_CHAIN_CHECK)
+    register(BALANCE_CHECK)
+
+
+@hookimpl
+def ngo_kit_org_created(tx: Context, org: OrgRead) -> None:
+    """Open the new organisation's system accounts (issuance, redemption, expiry, adjustment)."""
+    seed_organisation(tx)
+
+
+@hookimpl(optionalhook=True)
+def ngo_kit_user_registered(tx: Context, user: Any) -> None:
+    """Welcome bonus: fire the organisation's ``user_registered`` rules for the new account."""
+    if tx.org is None or "points" not in tx.kit.modules:
+        return
+    user_id = user.id if isinstance(user.id, uuid.UUID) else uuid.UUID(str(user.id))
+    tx.points.apply_rules("user_registered", user_id, key=f"user_registered:{user_id}")
+
+
+@hookimpl
+def ngo_kit_register_commands(cli: click.Group) -> None:
+    """``ngo-kit points expire``."""
+    cli.add_command(points_group)
+
+
+@click.group("points")
+def points_group() -> None:
+    """The points ledger."""
+
+
+@points_group.command("expire")
+@click.option("--org", "org_slug", default=None, help="Only this organisation (default: all).")
+@click.option(
+    "--as-of",
+    default=None,
+    help="Expire what is due at this UTC time (ISO 8601; default: now).",
+)
+@pass_kit
+def expire_command(kit: Kit, org_slug: str | None, as_of: str | None) -> None:
+    """Expire points whose date has passed (idempotent; run it daily from cron)."""
+    when = None
+    if as_of:
+        when = dt.datetime.fromisoformat(as_of)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+    for slug, points in expire_all(kit, org_slug, when):
+        click.echo(f"{slug}: {points} points expired")
+
+
+def expire_all(
+    kit: Kit, org_slug: str | None = None, now: dt.datetime | None = None
+) -> list[tuple[str, int]]:
+    """Run expiry for one organisation or all, each in its own transaction."""
+    from ngo_kit.tenancy import SYSTEM
+
+    with kit.begin(actor=SYSTEM) as tx:
+        slugs = [o.slug for o in tx.tenancy.list_organisations()]
+    if org_slug is not None:
+        slugs = [org_slug]
+    done: list[tuple[str, int]] = []
+    for slug in slugs:
+        with kit.begin(org=slug, actor=SYSTEM) as tx:
+            done.append((slug, tx.points.expire(now)))
+    return done
+
+
+__all__ = [
+    "BALANCE_CHECK",
+    "MODULE",
+    "PERMISSIONS",
+    "POINTS_CHAIN_CHECK",
+    "LimitReached",
+    "NotReversible",
+    "PointsService",
+    "RewardUnavailable",
+    "RuleType",
+    "TransfersDisabled",
+    "WrongStatus",
+    "expire_all",
+]
