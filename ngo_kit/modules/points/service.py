@@ -423,8 +423,12 @@ class PointsService:
         row.update(values)
         return row
 
-    def _post(self, plan: _Plan) -> None:
-        """Change balances (sorted account order, guarded debits), then append the entries."""
+    def _post(self, plan: _Plan, before_entries: Callable[[], None] | None = None) -> None:
+        """Change balances (sorted account order, guarded debits), then append the entries.
+
+        ``before_entries`` runs between the two, for rows that must be locked after the
+        accounts and before the chain head (a reward's stock).
+        """
         deltas: dict[uuid.UUID, list[int]] = {}
         guarded: set[uuid.UUID] = set()
         for leg in plan.legs:
@@ -434,6 +438,8 @@ class PointsService:
             if leg.guarded:
                 guarded.add(leg.account_id)
         finals = self._apply_deltas(deltas, guarded)
+        if before_entries is not None:
+            before_entries()
         running = dict(finals)
         for leg in reversed(plan.legs):
             leg.balance_after = running[leg.account_id]
@@ -942,6 +948,7 @@ class PointsService:
         reference: str,
         key: str | None,
         txn_id: uuid.UUID | None = None,
+        before_entries: Callable[[], None] | None = None,
     ) -> TransactionRead:
         self._precheck(member_id, points)
         txn = self._new_txn(
@@ -957,7 +964,7 @@ class PointsService:
         i = plan.add_txn(txn)
         plan.legs.append(_Leg(i, account, -points, kind, guarded=True))
         plan.legs.append(_Leg(i, system[system_kind], points, kind))
-        self._post(plan)
+        self._post(plan, before_entries)
         self._consume(account, points, txn["id"])
         self.tx.audit(
             f"points.{kind}",
@@ -1701,6 +1708,32 @@ class PointsService:
             found = self._redemption_by_key(spec.key)
             assert found is not None
             return found
+
+        def take_reward() -> None:
+            if reward.per_member_limit is not None:
+                # The member's account is locked now, so this count cannot race another redemption.
+                taken = self.session.scalar(
+                    sa.select(sa.func.coalesce(sa.func.sum(PointsRedemption.quantity), 0)).where(
+                        PointsRedemption.org_id == self.tx.org_id,
+                        PointsRedemption.reward_id == reward.id,
+                        PointsRedemption.member_id == spec.member_id,
+                        PointsRedemption.status != "cancelled",
+                    )
+                )
+                if int(taken or 0) > reward.per_member_limit:
+                    raise LimitReached(limit=reward.per_member_limit, what=reward.code)
+            if reward.stock is not None:
+                moved = self.session.execute(
+                    sa.update(PointsReward)
+                    .where(PointsReward.id == reward.id, PointsReward.stock >= spec.quantity)
+                    .values(stock=PointsReward.stock - spec.quantity)
+                ).rowcount  # type: ignore[attr-defined]
+                if moved != 1:
+                    left = self.session.scalar(
+                        sa.select(PointsReward.stock).where(PointsReward.id == reward.id)
+                    )
+                    raise InsufficientStock(requested=spec.quantity, available=left)
+
         self._spend(
             "redeem",
             spec.member_id,
@@ -1710,30 +1743,8 @@ class PointsService:
             reference=str(redemption_id),
             key=None,
             txn_id=txn_id,
+            before_entries=take_reward,
         )
-        if reward.per_member_limit is not None:
-            # The member's account is locked now, so this count cannot race another redemption.
-            taken = self.session.scalar(
-                sa.select(sa.func.coalesce(sa.func.sum(PointsRedemption.quantity), 0)).where(
-                    PointsRedemption.org_id == self.tx.org_id,
-                    PointsRedemption.reward_id == reward.id,
-                    PointsRedemption.member_id == spec.member_id,
-                    PointsRedemption.status != "cancelled",
-                )
-            )
-            if int(taken or 0) > reward.per_member_limit:
-                raise LimitReached(limit=reward.per_member_limit, what=reward.code)
-        if reward.stock is not None:
-            moved = self.session.execute(
-                sa.update(PointsReward)
-                .where(PointsReward.id == reward.id, PointsReward.stock >= spec.quantity)
-                .values(stock=PointsReward.stock - spec.quantity)
-            ).rowcount  # type: ignore[attr-defined]
-            if moved != 1:
-                left = self.session.scalar(
-                    sa.select(PointsReward.stock).where(PointsReward.id == reward.id)
-                )
-                raise InsufficientStock(requested=spec.quantity, available=left)
         self.tx.audit(
             "reward.redeemed",
             "redemption",
@@ -1842,13 +1853,16 @@ class PointsService:
         i = plan.add_txn(refund)
         plan.legs.append(_Leg(i, account, read.points, "refund"))
         plan.legs.append(_Leg(i, system["redemption"], -read.points, "refund"))
-        self._post(plan)
+
+        def return_stock() -> None:
+            self.session.execute(
+                sa.update(PointsReward)
+                .where(PointsReward.id == read.reward_id, PointsReward.stock.is_not(None))
+                .values(stock=PointsReward.stock + read.quantity)
+            )
+
+        self._post(plan, return_stock)
         self._restore_lots(read.txn_id, account, refund["id"])
-        self.session.execute(
-            sa.update(PointsReward)
-            .where(PointsReward.id == read.reward_id, PointsReward.stock.is_not(None))
-            .values(stock=PointsReward.stock + read.quantity)
-        )
         self.tx.audit(
             "reward.cancelled",
             "redemption",
@@ -1924,6 +1938,16 @@ class PointsService:
         )
         if badge is None:
             raise NotFound("Badge", code)
+        # Lock the member's account first, as awards do, so the two never wait on each other.
+        self.session.execute(
+            sa.select(PointsAccount.id)
+            .where(
+                PointsAccount.org_id == self.tx.org_id,
+                PointsAccount.kind == MEMBER,
+                PointsAccount.member_id == member_id,
+            )
+            .with_for_update()
+        ).first()
         awarded = self._give_badge(
             badge.id, badge.code, member_id, {"evidence": evidence, "by": "manual"}
         )
