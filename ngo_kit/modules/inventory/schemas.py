@@ -7,7 +7,8 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from ngo_kit.errors import register_rule_messages
 from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
@@ -30,13 +31,24 @@ register_rule_messages(
         "bad_file": "could not be read: {error}",
         "duplicate_in_file": "appears twice in the file: {value}",
         "empty_document": "has no lines",
+        "float_not_allowed": "must be a decimal number given as Decimal, int or text, not a float",
     }
 )
 
 Code = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")]
 Ref = Annotated[str, Field(min_length=1, max_length=200)]
-PositiveQuantity = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4)]
-NonNegativeQuantity = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
+
+
+def _no_float(value: Any) -> Any:
+    """Quantities are exact: a float (0.1 + 0.2) is refused at the boundary."""
+    if isinstance(value, float):
+        raise PydanticCustomError("float_not_allowed", "must not be a float")
+    return value
+
+
+NoFloat = BeforeValidator(_no_float)
+PositiveQuantity = Annotated[Decimal, NoFloat, Field(gt=0, max_digits=18, decimal_places=4)]
+NonNegativeQuantity = Annotated[Decimal, NoFloat, Field(ge=0, max_digits=18, decimal_places=4)]
 RecipientKind = Literal["beneficiary", "household", "project", "activity", "site"]
 
 

@@ -706,7 +706,8 @@ class InventoryService:
         )
         for move in moves:
             tx.emit("ngo_kit_stock_moved", move=move)
-        if origin.kind in HOLDING_KINDS and item.reorder_level is not None:
+        leaves_stock = origin.kind in HOLDING_KINDS and destination.kind not in HOLDING_KINDS
+        if leaves_stock and item.reorder_level is not None:
             self._check_low(item, total)
         return Operation(group_id=group_id, moves=moves)
 
