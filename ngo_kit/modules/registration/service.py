@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 import weakref
@@ -74,6 +75,7 @@ from .schemas import (
 if TYPE_CHECKING:
     from ngo_kit.context import Context
 
+log = logging.getLogger("ngo_kit.registration")
 ERASED_NAME = "(erased)"
 PURPOSE_VERIFY_EMAIL = "registration.verify-email"
 PURPOSE_RESET = "registration.password-reset"
@@ -1759,13 +1761,37 @@ def _boundary(field: str, check: Callable[[str], str], value: str) -> str:
         raise ValidationFailed(field, exc.type) from None
 
 
+_PENDING = "ngo_kit.registration.after_rollback"
+_HOOKED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def _on_rollback(tx: Context, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once if ``tx``'s transaction is rolled back (never after a commit)."""
+    """Run ``callback`` once if ``tx``'s transaction rolls back (never after a commit).
 
-    def listener(_session: Any) -> None:
-        callback()
+    A failed sign-in raises, which rolls the transaction back, yet the failure must count.
+    The callback is parked on the connection; a commit drops it, and when the connection goes
+    back to the pool still holding it (so the transaction was rolled back and its locks are
+    free) it runs, writing on a connection of its own.
+    """
+    engine = tx.kit.engine
+    if engine not in _HOOKED:
+        event.listen(engine, "commit", _drop_pending)
+        event.listen(engine.pool, "checkin", _run_pending)
+        _HOOKED.add(engine)
+    tx.session.connection().info.setdefault(_PENDING, []).append(callback)
 
-    event.listen(tx.session, "after_rollback", listener, once=True)
+
+def _drop_pending(conn: Any) -> None:
+    conn.info.pop(_PENDING, None)
+
+
+def _run_pending(_dbapi_conn: Any, record: Any) -> None:
+    callbacks = record.info.pop(_PENDING, None) if record is not None else None
+    for callback in callbacks or ():
+        try:
+            callback()
+        except Exception:  # a lost counter must not hide the caller's own error
+            log.exception("recording a failed attempt after rollback failed")
 
 
 class _Bound:

@@ -1,0 +1,56 @@
+"""Fixtures for the registration module's tests: a kit with only this module enabled."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from registration_helpers import PASSWORD, Register
+
+from ngo_kit import SYSTEM, Kit
+from ngo_kit.modules.registration.schemas import UserRead
+from ngo_kit.tenancy import OrgRead
+from ngo_kit.testing import KitFactory
+
+
+@pytest.fixture
+def rkit(kit_factory: KitFactory) -> Kit:
+    """A kit with the registration module only."""
+    return kit_factory(modules=["registration"])
+
+
+@pytest.fixture
+def rorg(rkit: Kit) -> OrgRead:
+    """An open organisation whose national phone numbers are Chinese."""
+    return rkit.create_organisation("rainbow", "Rainbow", settings={"phone_region": "CN"})
+
+
+@pytest.fixture
+def rother(rkit: Kit) -> OrgRead:
+    """A second organisation for isolation tests."""
+    return rkit.create_organisation("sunshine", "Sunshine", settings={"phone_region": "CN"})
+
+
+@pytest.fixture
+def admin(rkit: Kit, rorg: OrgRead) -> uuid.UUID:
+    """An account that is an admin of ``rorg``."""
+    with rkit.begin(org=rorg, actor=SYSTEM) as tx:
+        user: UserRead = tx.registration.register(
+            email="admin@example.org", password=PASSWORD, display_name="Admin"
+        )
+        tx.registration.set_role(user.id, "admin")
+    return user.id
+
+
+@pytest.fixture
+def register(rkit: Kit, rorg: OrgRead) -> Register:
+    """``register(email=..., **fields)`` -> the new account's id, registered anonymously in rorg."""
+
+    def make(org: OrgRead | None = None, **fields: object) -> uuid.UUID:
+        fields.setdefault("password", PASSWORD)
+        fields.setdefault("display_name", "Someone")
+        with rkit.begin(org=org or rorg) as tx:
+            user: UserRead = tx.registration.register(**fields)
+            return user.id
+
+    return make

@@ -1,0 +1,312 @@
+"""Sign-in: one error for unknown accounts and wrong passwords, in comparable time; throttling;
+sessions; rehashing; codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from registration_helpers import PASSWORD, Register, last_data
+
+from ngo_kit import Kit, TokenExpired, TokenInvalid, TokenUsed
+from ngo_kit.modules.registration.errors import (
+    AccountSuspended,
+    SignInFailed,
+    TooManyAttempts,
+    WrongPassword,
+)
+from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession
+from ngo_kit.tenancy import SYSTEM, OrgRead
+from ngo_kit.testing import KitFactory, MessageCatcher
+
+
+def _fail(kit: Kit, org: OrgRead | None, **credentials: str) -> BaseException:
+    with pytest.raises((SignInFailed, TooManyAttempts)) as info, kit.begin(org=org) as tx:
+        tx.registration.authenticate(**credentials)
+    return info.value
+
+
+def test_sign_in_returns_an_opaque_session_stored_only_as_a_digest(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    uid = register(email="ana@example.org")
+    with rkit.begin() as tx:  # no organisation needed
+        signed = tx.registration.authenticate(email="ANA@example.org", password=PASSWORD)
+    assert signed.user.id == uid
+    assert len(signed.token) >= 43  # 256 random bits, URL-safe
+    with rkit.begin() as tx:
+        stored = list(tx.session.scalars(sa.select(SignInSession.token_hash)))
+        assert signed.token not in stored and len(stored) == 1
+        assert tx.registration.session_user(signed.token).id == uid
+        tx.registration.sign_out(signed.token)
+    with pytest.raises(TokenInvalid), rkit.begin() as tx:
+        tx.registration.session_user(signed.token)
+
+
+def test_unknown_account_and_wrong_password_give_the_same_error(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org")
+    unknown = _fail(rkit, rorg, email="nobody@example.org", password="whatever it is")
+    wrong = _fail(rkit, rorg, email="ana@example.org", password="whatever it is")
+    assert type(unknown) is type(wrong) is SignInFailed
+    assert str(unknown) == str(wrong)
+    assert unknown.to_dict() == wrong.to_dict()
+
+
+def test_sign_in_time_for_an_unknown_account_matches_a_wrong_password(
+    owasp_hashing: None, kit_factory: KitFactory
+) -> None:
+    kit = kit_factory(modules=["registration"], secret_keys=["timing-test-secret"])
+    org = kit.create_organisation("timing", "Timing")
+    with kit.begin(org=org) as tx:
+        tx.registration.register(email="known@example.org", password=PASSWORD, display_name="K")
+
+    def attempt(email: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(SignInFailed), kit.begin() as tx:
+            tx.registration.authenticate(email=email, password="not the password", client=None)
+        return time.perf_counter() - start
+
+    ratios = []
+    for round_ in range(3):
+        unknown: list[float] = []
+        wrong: list[float] = []
+        for i in range(8):
+            # new identifiers each time so throttling never kicks in; interleaved order
+            pair = [("u", f"nobody{round_}-{i}@example.org"), ("w", "known@example.org")]
+            for kind, email in pair if i % 2 else reversed(pair):
+                (unknown if kind == "u" else wrong).append(attempt(email))
+            with kit.begin() as tx:  # keep the known account under its throttle limit
+                tx.session.execute(sa.text("DELETE FROM registration_throttle"))
+        ratios.append(statistics.median(unknown) / statistics.median(wrong))
+    ratio = statistics.median(ratios)
+    assert 0.8 <= ratio <= 1.25, ratios
+
+
+def test_an_account_is_locked_after_repeated_failures_even_when_each_rolled_back(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org")
+    for _ in range(5):
+        assert isinstance(
+            _fail(rkit, rorg, email="ana@example.org", password="wrong guess!"), SignInFailed
+        )
+    locked = _fail(rkit, rorg, email="ana@example.org", password=PASSWORD)
+    assert isinstance(locked, TooManyAttempts)
+    # an unknown identifier locks the same way, so locking tells nothing either
+    for _ in range(5):
+        _fail(rkit, rorg, email="ghost@example.org", password="wrong guess!")
+    assert isinstance(
+        _fail(rkit, rorg, email="ghost@example.org", password="x" * 8), TooManyAttempts
+    )
+
+
+def test_a_failure_caught_inside_a_committed_transaction_counts_once(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org")
+    with rkit.begin(org=rorg) as tx:
+        for _ in range(4):
+            with pytest.raises(SignInFailed):
+                tx.registration.authenticate(email="ana@example.org", password="wrong guess!")
+    with rkit.begin() as tx:
+        failures = tx.session.scalar(sa.text("SELECT failures FROM registration_throttle"))
+    assert failures == 4
+    assert isinstance(
+        _fail(rkit, rorg, email="ana@example.org", password="wrong again"), SignInFailed
+    )
+    assert isinstance(
+        _fail(rkit, rorg, email="ana@example.org", password=PASSWORD), TooManyAttempts
+    )
+
+
+def test_a_success_clears_the_account_failure_count(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org")
+    for _ in range(4):
+        _fail(rkit, rorg, email="ana@example.org", password="wrong guess!")
+    with rkit.begin() as tx:
+        tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    for _ in range(4):
+        assert isinstance(
+            _fail(rkit, rorg, email="ana@example.org", password="nope nope"), SignInFailed
+        )
+
+
+def test_a_client_key_is_locked_after_failures_across_accounts(
+    kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NGO_KIT_REGISTRATION_CLIENT_FAILURES", "3")
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with kit.begin(org=org) as tx:
+        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="A")
+    for n in range(3):
+        _fail(kit, org, email=f"p{n}@example.org", password="guess guess", client="203.0.113.9")
+    blocked = _fail(kit, org, email="ana@example.org", password=PASSWORD, client="203.0.113.9")
+    assert isinstance(blocked, TooManyAttempts)
+    with kit.begin() as tx:  # another client is not affected
+        tx.registration.authenticate(
+            email="ana@example.org", password=PASSWORD, client="198.51.100.1"
+        )
+
+
+def test_suspended_accounts_cannot_sign_in(rkit: Kit, rorg: OrgRead, register: Register) -> None:
+    uid = register(email="ana@example.org")
+    with rkit.begin() as tx:
+        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    with rkit.begin(org=rorg, actor=SYSTEM) as tx:
+        tx.registration.suspend(uid)
+    with pytest.raises(AccountSuspended), rkit.begin() as tx:
+        tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    with pytest.raises(TokenInvalid), rkit.begin() as tx:
+        tx.registration.session_user(signed.token)
+
+
+def test_password_reset_signs_out_everywhere_and_notifies(
+    rkit: Kit, rorg: OrgRead, register: Register, message_catcher: MessageCatcher
+) -> None:
+    register(email="ana@example.org")
+    with rkit.begin() as tx:
+        one = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+        two = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    with rkit.begin(org=rorg) as tx:
+        tx.registration.request_password_reset(email="ana@example.org")
+    token = last_data(message_catcher, "ana@example.org", "token")
+    with rkit.begin(org=rorg) as tx:
+        tx.registration.reset_password(token, "a brand new secret")
+    for session in (one, two):
+        with pytest.raises(TokenInvalid), rkit.begin() as tx:
+            tx.registration.session_user(session.token)
+    assert message_catcher.to("ana@example.org")[-1].subject == "Your password was changed"
+
+
+def test_reset_requests_say_nothing_about_unknown_accounts(
+    rkit: Kit, rorg: OrgRead, message_catcher: MessageCatcher
+) -> None:
+    with rkit.begin(org=rorg) as tx:
+        assert tx.registration.request_password_reset(email="nobody@example.org") is None
+    assert message_catcher.to("nobody@example.org") == []
+
+
+def test_change_password_needs_the_current_one(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    uid = register(email="ana@example.org")
+    with pytest.raises(WrongPassword), rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.change_password("not my password", "a brand new secret")
+    with rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.change_password(PASSWORD, "a brand new secret")
+    with rkit.begin() as tx:
+        tx.registration.authenticate(email="ana@example.org", password="a brand new secret")
+
+
+def test_old_parameters_are_rehashed_on_sign_in(
+    kit_factory: KitFactory, owasp_hashing: None
+) -> None:
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with kit.begin(org=org) as tx:
+        uid = tx.registration.register(
+            email="a@example.org", password=PASSWORD, display_name="A"
+        ).id
+        weak = (
+            tx.registration.passwords.context.handler("argon2")
+            .using(memory_cost=1024, rounds=1)
+            .hash(PASSWORD)
+        )
+        tx.session.execute(sa.update(Account).where(Account.id == uid).values(password_hash=weak))
+    with kit.begin() as tx:
+        tx.registration.authenticate(email="a@example.org", password=PASSWORD)
+        stored = tx.session.scalar(sa.select(Account.password_hash).where(Account.id == uid))
+    assert stored is not None and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_a_legacy_bcrypt_hash_verifies_and_is_replaced_by_argon2id(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    pytest.importorskip("bcrypt")
+    uid = register(email="a@example.org")
+    with rkit.begin() as tx:
+        legacy = tx.registration.passwords.context.handler("bcrypt").hash(PASSWORD)
+        tx.session.execute(sa.update(Account).where(Account.id == uid).values(password_hash=legacy))
+    with rkit.begin() as tx:
+        tx.registration.authenticate(email="a@example.org", password=PASSWORD)
+        stored = tx.session.scalar(sa.select(Account.password_hash).where(Account.id == uid))
+    assert stored is not None and stored.startswith("$argon2id$")
+
+
+def test_phone_sign_in_with_a_one_time_code(
+    rkit: Kit, rorg: OrgRead, register: Register, message_catcher: MessageCatcher
+) -> None:
+    uid = register(phone="13800138000", password=None)
+    with rkit.begin(org=rorg) as tx:
+        tx.registration.request_sign_in_code("+86 138 0013 8000")
+        stored = tx.session.scalars(sa.select(OneTimeCode.code_hash)).all()
+    code = last_data(message_catcher, "+8613800138000", "code")
+    assert code not in stored and len(code) == 6
+    with rkit.begin(org=rorg) as tx:
+        assert tx.registration.authenticate(phone="13800138000", code=code).user.id == uid
+    # single use
+    assert isinstance(_fail(rkit, rorg, phone="13800138000", code=code), SignInFailed)
+
+
+def test_phone_verification_code_allows_five_attempts_then_dies(
+    rkit: Kit, rorg: OrgRead, register: Register, message_catcher: MessageCatcher
+) -> None:
+    uid = register(phone="13800138000", email=None)
+    code = last_data(message_catcher, "+8613800138000", "code")
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(5):
+        with pytest.raises(TokenInvalid), rkit.begin(org=rorg, actor=uid) as tx:
+            tx.registration.verify_phone(wrong)
+    with pytest.raises(TooManyAttempts), rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.verify_phone(code)
+
+
+def test_phone_verification_code_expires_after_ten_minutes(
+    rkit: Kit, rorg: OrgRead, register: Register, message_catcher: MessageCatcher
+) -> None:
+    uid = register(phone="13800138000", email=None)
+    code = last_data(message_catcher, "+8613800138000", "code")
+    with rkit.begin() as tx:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        tx.session.execute(sa.update(OneTimeCode).values(expires_at=past))
+    with pytest.raises(TokenExpired), rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.verify_phone(code)
+
+
+def test_phone_verification_activates_and_is_single_use(
+    rkit: Kit, rorg: OrgRead, register: Register, message_catcher: MessageCatcher
+) -> None:
+    uid = register(phone="13800138000", email=None)
+    code = last_data(message_catcher, "+8613800138000", "code")
+    with rkit.begin(org=rorg, actor=uid) as tx:
+        user = tx.registration.verify_phone(code)
+    assert user.phone_verified and user.status == "active"
+    with pytest.raises(TokenUsed), rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.verify_phone(code)
+
+
+def test_sign_out_everywhere_is_for_the_person_or_the_system(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    from ngo_kit import PermissionDenied
+
+    ana = register(email="ana@example.org")
+    bo = register(email="bo@example.org")
+    with pytest.raises(PermissionDenied), rkit.begin(org=rorg, actor=bo) as tx:
+        tx.registration.sign_out_everywhere(ana)
+    with rkit.begin() as tx:
+        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    with rkit.begin(org=rorg, actor=ana) as tx:
+        assert tx.registration.sign_out_everywhere() == 1
+    with pytest.raises(TokenInvalid), rkit.begin() as tx:
+        tx.registration.session_user(signed.token)
+    assert isinstance(uuid.uuid4(), uuid.UUID)
