@@ -1,19 +1,60 @@
-"""The volunteer module (being built: see its issue)."""
+"""The volunteer module: profiles, shifts, sign-ups with waitlists, attendance, hours,
+certificates, matching and tasks. Reached as ``tx.volunteer``; see docs/modules/volunteer.md.
+"""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ngo_kit.hookspecs import hookimpl
-from ngo_kit.plugins import Module, Registrar
+from ngo_kit.modules.volunteer import hookspecs
+from ngo_kit.modules.volunteer.service import (
+    AlreadyReversed,
+    CancellationClosed,
+    CheckInClosed,
+    DoubleBooked,
+    NotEligible,
+    ShiftClosed,
+    TaskOverAssigned,
+    TokenForAnotherShift,
+    VolunteerService,
+    WrongState,
+)
+from ngo_kit.plugins import Module, Permission, Registrar
+
+if TYPE_CHECKING:
+    import click
+
+    from ngo_kit.context import Context
 
 HERE = Path(__file__).parent
 
 MODULE = Module(
     name="volunteer",
     version="0.1.0",
+    description="Volunteers, shifts, sign-ups, attendance, service hours, certificates, tasks",
     requires=("registration",),
+    service=VolunteerService,
+    models="ngo_kit.modules.volunteer.models",
+    hookspecs=hookspecs,
     migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
+    sends_messages=True,
+)
+
+PERMISSIONS = (
+    Permission("volunteer.view", "see volunteer profiles, sign-ups, hours and reports", ("staff",)),
+    Permission(
+        "volunteer.manage", "approve volunteers, edit profiles, run tasks and imports", ("staff",)
+    ),
+    Permission("shifts.manage", "create activities and shifts, sign others up, match", ("staff",)),
+    Permission("attendance.record", "check volunteers in and out, complete shifts", ("staff",)),
+    Permission(
+        "hours.approve", "approve or reject hours claims, enter and reverse hours", ("staff",)
+    ),
+    Permission("certificates.issue", "issue and revoke certificates of service hours", ("staff",)),
 )
 
 
@@ -21,3 +62,96 @@ MODULE = Module(
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the volunteer module."""
     register(MODULE)
+
+
+@hookimpl
+def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
+    """Declare the volunteer module's permissions (staff get them all by default)."""
+    for permission in PERMISSIONS:
+        register(permission)
+
+
+@hookimpl
+def ngo_kit_register_checks(register: Registrar[Any]) -> None:
+    """The hours ledger's hash chain and the profile totals that must equal it."""
+    from ngo_kit.audit import ChainCheck
+    from ngo_kit.modules.volunteer.models import HOURS_FIELDS, HoursEntry
+    from ngo_kit.modules.volunteer.service import HOURS_CHAIN
+
+    register(ChainCheck("volunteer_hours", HOURS_CHAIN, HoursEntry.__table__, HOURS_FIELDS))  # type: ignore[arg-type]
+    register(HoursTotalsCheck())
+
+
+class HoursTotalsCheck:
+    """Each profile's ``hours_total`` equals the sum of its hours ledger entries."""
+
+    name = "volunteer_hours_totals"
+
+    def run(self, session: Any) -> list[Any]:
+        """Compare every profile's total with its ledger; one problem per difference."""
+        import sqlalchemy as sa
+
+        from ngo_kit.audit import Problem
+        from ngo_kit.modules.volunteer.models import HoursEntry, Profile
+
+        sums = (
+            sa.select(
+                HoursEntry.org_id, HoursEntry.user_id, sa.func.sum(HoursEntry.hours).label("total")
+            )
+            .group_by(HoursEntry.org_id, HoursEntry.user_id)
+            .subquery()
+        )
+        rows = session.execute(
+            sa.select(Profile.org_id, Profile.user_id, Profile.hours_total, sums.c.total).outerjoin(
+                sums, sa.and_(sums.c.org_id == Profile.org_id, sums.c.user_id == Profile.user_id)
+            )
+        )
+        problems = []
+        for org_id, user_id, total, ledger in rows:
+            ledger = ledger or 0
+            if total != ledger:
+                problems.append(
+                    Problem(
+                        self.name,
+                        org_id,
+                        f"volunteer {user_id} shows {total} hours but the ledger adds up to {ledger}",
+                        str(user_id),
+                    )
+                )
+        return problems
+
+
+@hookimpl
+def ngo_kit_register_commands(cli: click.Group) -> None:
+    """``ngo-kit volunteer import|export-hours``."""
+    from ngo_kit.modules.volunteer.commands import volunteer_group
+
+    cli.add_command(volunteer_group)
+
+
+@hookimpl(optionalhook=True)
+def ngo_kit_user_erased(tx: Context, user_id: uuid.UUID) -> None:
+    """Registration erased a person: drop their emergency contact, area and name index."""
+    tx.volunteer.erase_person(user_id)
+
+
+@hookimpl(optionalhook=True)
+def ngo_kit_export_personal_data(tx: Context, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """Registration exports a person's data: add their volunteer profiles and hours."""
+    data: dict[str, Any] | None = tx.volunteer.personal_data(user_id)
+    return data
+
+
+__all__ = [
+    "MODULE",
+    "AlreadyReversed",
+    "CancellationClosed",
+    "CheckInClosed",
+    "DoubleBooked",
+    "NotEligible",
+    "ShiftClosed",
+    "TaskOverAssigned",
+    "TokenForAnotherShift",
+    "VolunteerService",
+    "WrongState",
+]

@@ -1,0 +1,213 @@
+"""File formats of the volunteer module: CSV/XLSX rows in and out, and the certificate PDF.
+
+Readers are generators (one row at a time, XLSX in read-only mode) so an import's memory does
+not grow with the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ngo_kit.modules.volunteer.schemas import CertificateRead
+
+STATUSES = ("applicant", "approved", "inactive")
+
+
+def read_rows(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Rows of a ``.csv`` (UTF-8, BOM allowed) or ``.xlsx`` file as dicts keyed by the header."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        yield from _xlsx_rows(path)
+        return
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        yield from csv.DictReader(fh)
+
+
+def _xlsx_rows(path: Path) -> Iterator[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = [str(h or "").strip() for h in next(rows, ())]
+        for values in rows:
+            if values is None or all(v is None for v in values):
+                continue
+            yield {h: ("" if v is None else v) for h, v in zip(header, values, strict=False) if h}
+    finally:
+        book.close()
+
+
+def count_rows(path: str | Path) -> int:
+    """How many data rows a file has (for a progress bar), reading it once without keeping it."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return sum(1 for _ in _xlsx_rows(path))
+    with path.open("rb") as fh:
+        return max(0, sum(1 for _ in fh) - 1)
+
+
+def parse_profile_row(row: Mapping[str, Any], known_skills: set[str], line: int) -> dict[str, Any]:
+    """One import row as profile column values; ``ValueError`` says what is wrong with it."""
+    raw_id = str(row.get("user_id") or "").strip()
+    try:
+        user_id = uuid.UUID(raw_id)
+    except ValueError:
+        raise ValueError(f"user_id: not an account id: {raw_id[:40]!r}") from None
+    status = str(row.get("status") or "applicant").strip() or "applicant"
+    if status not in STATUSES:
+        raise ValueError(f"status: must be one of {', '.join(STATUSES)}")
+    skills: dict[str, int] = {}
+    for part in str(row.get("skills") or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        code, _, level = part.partition(":")
+        code = code.strip()
+        if code not in known_skills:
+            raise ValueError(f"skills: {code!r} is not on the organisation's skill list")
+        try:
+            skills[code] = int(level or 1)
+        except ValueError:
+            raise ValueError(f"skills: level of {code!r} must be 1..5") from None
+        if not 1 <= skills[code] <= 5:
+            raise ValueError(f"skills: level of {code!r} must be 1..5")
+    values: dict[str, Any] = {
+        "_line": line,
+        "user_id": user_id,
+        "status": status,
+        "skills": skills,
+        "languages": [x.strip() for x in str(row.get("languages") or "").split(";") if x.strip()],
+        "city": _text(row, "city", 100),
+        "district": _text(row, "district", 100),
+        "emergency_contact_name": _text(row, "emergency_contact_name", 200),
+        "emergency_contact_phone": _text(row, "emergency_contact_phone", 40),
+        "latitude": _coordinate(row, "latitude", 90),
+        "longitude": _coordinate(row, "longitude", 180),
+    }
+    return values
+
+
+def _text(row: Mapping[str, Any], name: str, limit: int) -> str:
+    value = str(row.get(name) or "").strip()
+    if len(value) > limit:
+        raise ValueError(f"{name}: must be at most {limit} characters long")
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError(f"{name}: must not contain control characters")
+    return value
+
+
+def _coordinate(row: Mapping[str, Any], name: str, bound: int) -> Decimal | None:
+    value = str(row.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{name}: must be a number") from None
+    if not number.is_finite() or abs(number) > bound:
+        raise ValueError(f"{name}: must be between -{bound} and {bound}")
+    return number
+
+
+def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Write rows to ``.csv`` or ``.xlsx`` (by the suffix); returns how many were written."""
+    path = Path(path)
+    header = list(rows[0]) if rows else []
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet()
+        sheet.append(header)
+        for row in rows:
+            sheet.append([_cell(row[h]) for h in header])
+        book.save(path)
+        return len(rows)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row[h] for h in header])
+    return len(rows)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value) if isinstance(value, uuid.UUID) else value
+    return value
+
+
+def certificate_pdf(cert: CertificateRead, *, name: str, organisation: str) -> bytes:
+    """A one-page A4 certificate of service hours in Chinese and English with a QR code.
+
+    Uses reportlab's built-in CID font ``STSong-Light`` for Chinese, so no font file is needed;
+    the QR code is drawn as vector squares from segno's matrix.
+    """
+    import segno
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=A4)
+    pdf.setTitle("志愿服务时长证明 Certificate of Service Hours")
+    width, height = A4
+    pdf.setFont("STSong-Light", 26)
+    pdf.drawCentredString(width / 2, height - 40 * mm, "志愿服务时长证明")
+    pdf.setFont("Helvetica-Bold", 16)
+    pdf.drawCentredString(width / 2, height - 50 * mm, "Certificate of Service Hours")
+    hours = f"{cert.hours.normalize():f}"
+    period = ""
+    if cert.period_from or cert.period_to:
+        period = f"{cert.period_from or '…'} – {cert.period_to or '…'}"
+    lines_zh = [
+        f"兹证明 {name} 在 {organisation} 参加志愿服务，",
+        f"累计志愿服务时长 {hours} 小时。" + (f"（{period}）" if period else ""),
+    ]
+    lines_en = [
+        f"This certifies that {name} served as a volunteer with {organisation}",
+        f"for a total of {hours} hours" + (f" ({period})." if period else "."),
+    ]
+    y = height - 75 * mm
+    pdf.setFont("STSong-Light", 14)
+    for line in lines_zh:
+        pdf.drawString(25 * mm, y, line)
+        y -= 9 * mm
+    y -= 4 * mm
+    pdf.setFont("Helvetica", 12)
+    for line in lines_en:
+        pdf.drawString(25 * mm, y, line)
+        y -= 7 * mm
+    issued = cert.issued_at.date().isoformat()
+    pdf.setFont("STSong-Light", 11)
+    pdf.drawString(25 * mm, 60 * mm, f"出具日期 Issued: {issued}")
+    pdf.drawString(25 * mm, 53 * mm, f"证明编号 No.: {cert.id}")
+    pdf.setFont("Helvetica", 7)
+    pdf.drawString(25 * mm, 20 * mm, f"Verify: {cert.verify_url[:150]}")
+    qr = segno.make(cert.verify_url, error="m")
+    size = 40 * mm
+    cell = size / (len(qr.matrix) + 8)
+    left, top = width - 25 * mm - size, 75 * mm
+    pdf.setFillColorRGB(0, 0, 0)
+    for r, row in enumerate(qr.matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                pdf.rect(left + (c + 4) * cell, top - (r + 4) * cell, cell, cell, stroke=0, fill=1)
+    pdf.setFont("STSong-Light", 9)
+    pdf.drawString(left, top - size - 4 * mm, "扫码验证 Scan to verify")
+    pdf.showPage()
+    pdf.save()
+    return out.getvalue()
