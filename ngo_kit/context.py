@@ -31,15 +31,19 @@ if TYPE_CHECKING:
 class Context:
     """What ``kit.begin()`` yields: the transaction and everything a service needs.
 
-    * ``tx.session``: the SQLAlchemy ``Session`` of this transaction;
+    * ``tx.connection``: the SQLAlchemy ``Connection`` in this transaction (Core statements);
+    * ``tx.session``: an ORM ``Session`` on that same connection and transaction (made on first use);
     * ``tx.org`` / ``tx.org_id``: the organisation, ``tx.actor``: who acts;
     * ``tx.<module>`` (``tx.points``...) or ``tx.service(name)``: module services;
     * ``tx.require(permission)``, ``tx.audit(...)``, ``tx.send(...)``, ``tx.emit(hook, ...)``.
     """
 
-    def __init__(self, kit: Kit, session: Session, org: OrgRead | None, actor: Actor) -> None:
+    def __init__(
+        self, kit: Kit, connection: sa.Connection, org: OrgRead | None, actor: Actor
+    ) -> None:
         self.kit = kit
-        self.session = session
+        self.connection = connection
+        self._session: Session | None = None
         self.org = org
         self.actor = actor
         self._services: dict[str, Any] = {}
@@ -47,6 +51,24 @@ class Context:
         self._elevated = 0
         self.sent: list[uuid.UUID] = []
         self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def session(self) -> Session:
+        """The ORM session of this transaction (bound to ``tx.connection``)."""
+        if self._session is None:
+            self._session = Session(bind=self.connection, autoflush=False, expire_on_commit=False)
+        return self._session
+
+    def finish(self) -> None:
+        """Flush ORM changes before the kit commits the connection's transaction."""
+        if self._session is not None:
+            self._session.flush()
+
+    def close(self) -> None:
+        """Release the ORM session, if one was made."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     # organisation and actor
 
@@ -180,7 +202,7 @@ class Context:
     ) -> uuid.UUID:
         """Record a message for delivery after this transaction commits; returns its id."""
         message_id = outbox.record(
-            self.session,
+            self.connection,
             org_id=self.org.id if self.org else None,
             channel=channel,
             recipient=recipient,

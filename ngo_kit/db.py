@@ -114,7 +114,7 @@ class OrgMixin:
     """The tenant column every tenant-owned table has."""
 
     org_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("core_organisation.id", ondelete="RESTRICT"), index=True
+        sa.Uuid, sa.ForeignKey("core_organisation.id", ondelete="RESTRICT"), index=True
     )
 
 
@@ -124,9 +124,12 @@ class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-def insert_ignore(session: Any, table: Any, **values: Any) -> sa.Executable:
-    """An INSERT that does nothing when the row's key exists already, on every dialect."""
-    dialect = session.get_bind().dialect.name
+def insert_ignore(bind: Any, table: Any, **values: Any) -> sa.Executable:
+    """An INSERT that does nothing when the row's key exists already, on every dialect.
+
+    ``bind`` is a Session, Connection or Engine (only its dialect is read).
+    """
+    dialect = (bind.get_bind() if hasattr(bind, "get_bind") else bind).dialect.name
     target = getattr(table, "__table__", table)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert

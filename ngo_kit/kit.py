@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,6 +108,7 @@ class Kit:
         self._check_settings()
         self.engine = engine or create_engine(self.settings)
         self.outbox = Outbox(self)
+        self._org_cache: dict[object, tuple[float, OrgRead]] = {}
 
     # --- start-up --------------------------------------------------------------------------
 
@@ -180,19 +182,23 @@ class Kit:
         """
         actor = _actor(actor)
         token = i18n.set_locale(locale or self.settings.default_locale)
+        tx: Context | None = None
         try:
-            with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
-                try:
-                    with session.begin():
-                        org_read = self._resolve_org(session, org)
-                        if org_read is not None and locale is None:
-                            i18n.set_locale(org_read.locale)
-                        tx = Context(self, session, org_read, actor)
-                        yield tx
-                except sa.exc.DBAPIError as exc:
-                    raise translate_database_errors(exc) from exc
+            with self.engine.connect() as connection, connection.begin():
+                org_read = self._resolve_org(connection, org)
+                if org_read is not None and locale is None:
+                    i18n.set_locale(org_read.locale)
+                tx = Context(self, connection, org_read, actor)
+                yield tx
+                tx.finish()
+        except sa.exc.DBAPIError as exc:
+            raise translate_database_errors(exc) from exc
+        else:
+            assert tx is not None
             self._after_commit(tx)
         finally:
+            if tx is not None:
+                tx.close()
             i18n.reset_locale(token)
 
     def _after_commit(self, tx: Context) -> None:
@@ -204,21 +210,37 @@ class Kit:
         tx.run_after_commit()
 
     def _resolve_org(
-        self, session: Session, org: str | uuid.UUID | OrgRead | None
+        self, connection: sa.Connection, org: str | uuid.UUID | OrgRead | None
     ) -> OrgRead | None:
+        """Look the organisation up, through a short per-process cache (``org_cache_seconds``).
+
+        Slugs and ids never change, so the cache can only be stale about name, locale, time
+        zone and settings, for at most ``org_cache_seconds``; changes made through this kit
+        refresh it at once.
+        """
         if org is None:
             return None
-        if isinstance(org, OrgRead):
-            org = org.id
-        stmt = sa.select(Organisation)
-        if isinstance(org, uuid.UUID):
-            stmt = stmt.where(Organisation.id == org)
-        else:
-            stmt = stmt.where(Organisation.slug == str(org))
-        row = session.scalar(stmt)
+        key = org.id if isinstance(org, OrgRead) else org
+        now = time.monotonic()
+        cached = self._org_cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        column = Organisation.id if isinstance(key, uuid.UUID) else Organisation.slug
+        row = connection.execute(_ORG_SELECT.where(column == key)).first()
         if row is None:
-            raise NotFound("Organisation", org)
-        return OrgRead.model_validate(row)
+            raise NotFound("Organisation", key)
+        found = OrgRead.model_validate(row._mapping)
+        self.remember_org(found)
+        return found
+
+    def remember_org(self, org: OrgRead) -> None:
+        """Put ``org`` in this process's organisation cache (after a create or an update)."""
+        ttl = self.settings.org_cache_seconds
+        if ttl <= 0:
+            return
+        expires = time.monotonic() + ttl
+        self._org_cache[org.id] = (expires, org)
+        self._org_cache[org.slug] = (expires, org)
 
     def create_organisation(
         self, slug: str, name: str, *, owner: uuid.UUID | None = None, **fields: Any
@@ -299,6 +321,14 @@ class Kit:
         self.engine.dispose()
 
 
+_ORG_SELECT = sa.select(*Organisation.__table__.c)
+_BEGIN = {
+    "IMMEDIATE": "BEGIN IMMEDIATE",
+    "DEFERRED": "BEGIN DEFERRED",
+    "EXCLUSIVE": "BEGIN EXCLUSIVE",
+}
+
+
 def _plugin_name(plugin: object) -> str:
     name = getattr(plugin, "ngo_kit_plugin_name", None) or getattr(plugin, "__name__", None)
     return str(name or f"{type(plugin).__module__}.{type(plugin).__qualname__}@{id(plugin):x}")
@@ -374,4 +404,4 @@ def _sqlite_events(engine: Engine, settings: KitSettings, *, in_memory: bool) ->
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        conn.connection.dbapi_connection.execute(_BEGIN[mode])  # straight to the driver: hot path

@@ -113,7 +113,7 @@ class NoChannel(Exception):
 
 
 def record(
-    session: Session,
+    connection: sa.Connection,
     *,
     org_id: uuid.UUID | None,
     channel: str,
@@ -127,8 +127,9 @@ def record(
     """Write a message row in the caller's transaction; used through ``tx.send``."""
     message_id = new_id()
     now = utcnow()
-    session.execute(
-        sa.insert(OutboxRow).values(
+    connection.execute(
+        _INSERT,
+        dict(
             id=message_id,
             org_id=org_id,
             channel=channel,
@@ -142,9 +143,12 @@ def record(
             attempts=0,
             next_attempt_at=now,
             created_at=now,
-        )
+        ),
     )
     return message_id
+
+
+_INSERT = sa.insert(OutboxRow.__table__)
 
 
 class Outbox:

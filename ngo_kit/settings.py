@@ -36,6 +36,9 @@ class KitSettings(BaseSettings):
     outbox_backoff_seconds: float = Field(default=5.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     pool_size: int = Field(default=5, ge=1)
+    pool_pre_ping: bool = False
+    pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    org_cache_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("secret_keys", mode="before")
     @classmethod

@@ -246,6 +246,7 @@ class TenancyService:
             created_at=now,
         )
         tx.bind_org(org)
+        tx.on_commit(lambda: tx.kit.remember_org(org))
         self._seed_roles(org_id)
         tx.audit("org.created", "organisation", org_id, f"organisation {spec.slug} created")
         if isinstance(tx.actor, uuid.UUID):
@@ -305,6 +306,7 @@ class TenancyService:
             tx.audit("org.updated", "organisation", org.id, "organisation updated", data=changes)
         updated = org.model_copy(update=changes)
         tx.bind_org(updated)
+        tx.on_commit(lambda: tx.kit.remember_org(updated))
         return updated
 
     # members

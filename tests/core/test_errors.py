@@ -53,7 +53,9 @@ def test_validation_names_the_field_and_the_rule_in_both_languages() -> None:
 
 def test_every_problem_is_listed_not_only_the_first() -> None:
     with pytest.raises(ValidationFailed) as info:
-        OrgIn.model_validate({"slug": "ok-slug", "name": "", "timezone": "Mars/Olympus", "unknown": 1})
+        OrgIn.model_validate(
+            {"slug": "ok-slug", "name": "", "timezone": "Mars/Olympus", "unknown": 1}
+        )
     found = {(e.field, e.rule) for e in info.value.errors}
     assert found == {
         ("name", "string_too_short"),
