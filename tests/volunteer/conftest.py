@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from volunteer_helpers import World
 
 from ngo_kit import Kit
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
-
-from volunteer_helpers import World
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import uuid
 
+from volunteer_helpers import World
+
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.modules.volunteer.schemas import SignUpRead
-
-from volunteer_helpers import World
 
 THREADS = 50
 CAPACITY = 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from volunteer_helpers import World
 
 from ngo_kit import AlreadyExists, NotFound, PermissionDenied, ShiftFull
 from ngo_kit.modules.volunteer import (
@@ -14,8 +15,6 @@ from ngo_kit.modules.volunteer import (
     ShiftClosed,
 )
 from ngo_kit.outbox import OutboxMessage
-
-from volunteer_helpers import World
 
 
 def test_sign_up_confirms_until_full_then_waitlists_in_arrival_order(world: World) -> None:

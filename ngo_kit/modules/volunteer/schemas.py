@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ngo_kit.errors import register_rule_messages
@@ -47,7 +47,13 @@ def _text(value: str) -> str:
     return no_control_characters(value)
 
 
-class AvailabilityWindow(InputModel):
+class _Part(BaseModel):
+    """Base of models nested inside an input model (errors then keep their full location)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class AvailabilityWindow(_Part):
     """A weekly window in the organisation's time zone: ``weekday`` 0 = Monday."""
 
     weekday: int = Field(ge=0, le=6)
@@ -110,7 +116,7 @@ class ActivityIn(InputModel):
     _title = field_validator("title", "place")(lambda cls, v: _text(v))
 
 
-class RoleIn(InputModel):
+class RoleIn(_Part):
     """A role within a shift: ``name`` and how many people it needs."""
 
     name: str = Field(min_length=1, max_length=63)
