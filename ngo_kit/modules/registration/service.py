@@ -341,6 +341,7 @@ class RegistrationService:
             "Sign-in code",
             f"Your sign-in code is {code}. It is valid for {self.settings.code_minutes} minutes.",
             {"purpose": CODE_SIGN_IN, "code": code},
+            about=row.id,
         )
 
     # --- verification -------------------------------------------------------------------------
@@ -419,6 +420,7 @@ class RegistrationService:
             f"Use this link within {self.settings.reset_minutes} minutes to choose a new "
             f"password: {token}",
             {"purpose": PURPOSE_RESET, "token": token},
+            about=row.id,
         )
 
     def reset_password(self, token: str, password: str) -> UserRead:
@@ -495,6 +497,7 @@ class RegistrationService:
             "Confirm your new email address",
             f"Follow this link to confirm your new address: {token}",
             {"purpose": PURPOSE_CHANGE_EMAIL, "token": token},
+            about=key,
         )
         if row.email:
             self._send(
@@ -503,6 +506,7 @@ class RegistrationService:
                 "Your email address is being changed",
                 "A change of the email address of your account was requested.",
                 {"purpose": "notice"},
+                about=key,
             )
 
     def confirm_email_change(self, token: str) -> UserRead:
@@ -533,6 +537,7 @@ class RegistrationService:
                 "Your email address was changed",
                 "The email address of your account was changed.",
                 {"purpose": "notice"},
+                about=key,
             )
         tx.audit("user.email_changed", "account", key, "email address changed")
         return self._mark_verified(key, "email", already=True)
@@ -552,6 +557,7 @@ class RegistrationService:
             "Confirm your new number",
             f"Your confirmation code is {code}.",
             {"purpose": CODE_CHANGE_PHONE, "code": code},
+            about=key,
         )
         if row.phone:
             self._send(
@@ -560,6 +566,7 @@ class RegistrationService:
                 "Number change requested",
                 "A change of your account's phone number was requested.",
                 {"purpose": "notice"},
+                about=key,
             )
 
     def confirm_phone_change(self, code: str) -> UserRead:
@@ -583,6 +590,7 @@ class RegistrationService:
                 "Number changed",
                 "Your account's phone number was changed.",
                 {"purpose": "notice"},
+                about=key,
             )
         tx.audit("user.phone_changed", "account", key, "phone number changed")
         return self._mark_verified(key, "phone", already=True)
@@ -1103,6 +1111,11 @@ class RegistrationService:
                     Throttle.key.in_(["a:" + _digest(i) for i in identifiers])
                 )
             )
+        session.execute(  # messages about the account sent elsewhere (a new address, say)
+            sa.update(OutboxRow)
+            .where(sa.cast(OutboxRow.data, sa.Text).like(f"%{key}%"))
+            .values(recipient="erased", subject="", body="", data={})
+        )
         with self._each_org(self._orgs_of(key)) as visit:
             for _org in visit():
                 tx.audit("user.erased", "account", key, "personal data erased")
@@ -1226,6 +1239,7 @@ class RegistrationService:
             "Confirm your email address",
             f"Follow this link to confirm your address: {token}",
             {"purpose": PURPOSE_VERIFY_EMAIL, "token": token},
+            about=user.id,
         )
 
     def _send_phone_code(self, key: uuid.UUID, phone: str) -> None:
@@ -1237,18 +1251,29 @@ class RegistrationService:
             f"Your verification code is {code}. It is valid for "
             f"{self.settings.code_minutes} minutes.",
             {"purpose": CODE_VERIFY_PHONE, "code": code},
+            about=key,
         )
 
     def _send(
-        self, channel: str, recipient: str, subject: str, body: str, data: dict[str, Any]
+        self,
+        channel: str,
+        recipient: str,
+        subject: str,
+        body: str,
+        data: dict[str, Any],
+        *,
+        about: uuid.UUID | None = None,
     ) -> None:
+        """Record a message in the outbox; ``about`` tags it with the account, for erasure."""
+        if about is not None:
+            data = {**data, "account": str(about)}
         self.tx.send(channel, recipient, subject, body, data=data)
 
     def _notify(self, row: Account, subject: str, body: str) -> None:
         if row.email:
-            self._send("email", row.email, subject, body, {"purpose": "notice"})
+            self._send("email", row.email, subject, body, {"purpose": "notice"}, about=row.id)
         elif row.phone:
-            self._send("sms", row.phone, subject, body, {"purpose": "notice"})
+            self._send("sms", row.phone, subject, body, {"purpose": "notice"}, about=row.id)
 
     # --- internals: sessions, throttles, codes -------------------------------------------------
 
@@ -1907,7 +1932,7 @@ def _field_type(f: FieldRead, tx: Context) -> Any:
     if f.kind == "multiple_choice":
         return Annotated[
             list[Literal.__getitem__(tuple(f.choices))],  # type: ignore[misc]
-            Field(max_length=len(f.choices)),
+            Field(max_length=200),
             AfterValidator(lambda v: list(dict.fromkeys(v))),
         ]
     if f.kind == "phone":
