@@ -148,7 +148,7 @@ def record(
     return message_id
 
 
-_INSERT = sa.insert(OutboxRow.__table__)
+_INSERT = sa.insert(OutboxRow)
 
 
 class Outbox:

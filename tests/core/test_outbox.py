@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import threading
 import time
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from ngo_kit import SYSTEM, Kit, hookimpl
+from ngo_kit.db import utcnow
 from ngo_kit.outbox import DEAD, PENDING, SENT, OutboxMessage, OutboxRow
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
@@ -65,30 +67,43 @@ def test_a_rolled_back_transaction_sends_nothing(
         assert tx.session.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 0
 
 
-def test_failed_deliveries_are_retried_with_backoff_and_recorded(
-    kit_factory: KitFactory,
-) -> None:
+def make_due(kit: Kit, message_id: Any) -> None:
+    """Let the backoff pass without waiting for it."""
+    with kit.engine.begin() as conn:
+        conn.execute(
+            sa.update(OutboxRow).where(OutboxRow.id == message_id).values(next_attempt_at=utcnow())
+        )
+
+
+def test_failed_deliveries_are_retried_with_backoff_and_recorded(kit_factory: KitFactory) -> None:
     flaky = Flaky(failures=2)
-    kit = kit_factory(
-        modules=[], plugins=[flaky], outbox_backoff_seconds=0.05, catch_messages=False
-    )
+    kit = kit_factory(modules=[], plugins=[flaky], outbox_backoff_seconds=30, catch_messages=False)
+    before = utcnow()
     with kit.begin(actor=SYSTEM) as tx:
         message_id = tx.send("sms", "+8613800000000", body="code 123456")
     row = status_of(kit, message_id)
     assert (row.status, row.attempts) == (PENDING, 1)
     assert row.last_error == "ConnectionError: gateway unreachable"
-    first_retry_at = row.next_attempt_at
-    assert kit.outbox.work().handled == 0  # not due yet: backoff
-    time.sleep(0.06)
+    assert row.next_attempt_at >= before + dt.timedelta(seconds=30)  # base backoff
+    assert kit.outbox.work().handled == 0  # not due yet
+    make_due(kit, message_id)
+    retried_at = utcnow()
     assert kit.outbox.work().failed == 1
     row = status_of(kit, message_id)
     assert row.attempts == 2
-    assert row.next_attempt_at - first_retry_at >= kit.outbox.backoff(1)
-    time.sleep(0.11)
+    assert row.next_attempt_at >= retried_at + dt.timedelta(seconds=60)  # doubled
+    make_due(kit, message_id)
     assert kit.outbox.work().sent == 1
     row = status_of(kit, message_id)
     assert (row.status, row.attempts, row.last_error, row.receipt) == (SENT, 3, None, "sms-gateway")
     assert [m.id for m in flaky.delivered] == [message_id]
+
+
+def test_backoff_doubles_up_to_its_cap(kit_factory: KitFactory) -> None:
+    kit = kit_factory(
+        modules=[], upgrade=False, outbox_backoff_seconds=5, outbox_backoff_max_seconds=60
+    )
+    assert [kit.outbox.backoff(n).total_seconds() for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
 
 
 def test_a_message_that_keeps_failing_is_kept_as_dead_and_can_be_requeued(
@@ -99,12 +114,11 @@ def test_a_message_that_keeps_failing_is_kept_as_dead_and_can_be_requeued(
         modules=[],
         plugins=[flaky],
         outbox_max_attempts=2,
-        outbox_backoff_seconds=0.001,
         catch_messages=False,
     )
     with kit.begin(actor=SYSTEM) as tx:
         message_id = tx.send("sms", "+8613800000000", body="hello")
-    time.sleep(0.01)
+    make_due(kit, message_id)
     assert kit.outbox.work().dead == 1
     assert status_of(kit, message_id).status == DEAD
     assert kit.outbox.retry_dead() == 1
