@@ -95,7 +95,7 @@ def check_password(value: str) -> str:
         raise PydanticCustomError("password_too_short", "must be at least 8 characters long")
     if len(value) > MAX_LENGTH:
         raise PydanticCustomError("password_too_long", "must be at most 128 characters long")
-    if "\x00" in value:
+    if any(ch == "\x00" or unicodedata.category(ch) == "Cs" for ch in value):
         raise PydanticCustomError("control_characters", "must not contain control characters")
     if is_common(value):
         raise PydanticCustomError("common_password", "is one of the most common passwords")
