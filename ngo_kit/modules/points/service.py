@@ -525,7 +525,12 @@ class PointsService:
     # --- lots -------------------------------------------------------------------------------
 
     def _open_lots(
-        self, account_id: uuid.UUID, expires_at: dt.datetime | None, amount: int, txn_id: uuid.UUID
+        self,
+        account_id: uuid.UUID,
+        expires_at: dt.datetime | None,
+        amount: int,
+        txn_id: uuid.UUID,
+        earned_at: dt.datetime | None = None,
     ) -> dict[str, Any]:
         return {
             "id": new_id(),
@@ -534,7 +539,7 @@ class PointsService:
             "txn_id": txn_id,
             "amount": amount,
             "remaining": amount,
-            "earned_at": utcnow(),
+            "earned_at": earned_at or utcnow(),
             "expires_at": expires_at,
         }
 
@@ -784,7 +789,11 @@ class PointsService:
         self.session.execute(
             sa.insert(PointsLot).values(
                 self._open_lots(
-                    account, self._expiry_date(settings, txn["created_at"]), points, txn["id"]
+                    account,
+                    self._expiry_date(settings, txn["created_at"]),
+                    points,
+                    txn["id"],
+                    txn["created_at"],
                 )
             )
         )
@@ -869,7 +878,7 @@ class PointsService:
         self.session.execute(
             sa.insert(PointsLot),
             [
-                self._open_lots(accounts[t["member_id"]], expires, t["points"], t["id"])
+                self._open_lots(accounts[t["member_id"]], expires, t["points"], t["id"], now)
                 for t in txns
             ],
         )
@@ -1316,8 +1325,8 @@ class PointsService:
     def check_in(self, member_id: uuid.UUID) -> list[TransactionRead]:
         """A member's daily check-in: fires ``check_in`` rules once per local day.
 
-        The actor must be the member or hold ``points.award``. Returns the awards made (none
-        on a second check-in the same day).
+        The actor must be the member or hold ``points.award``. Returns the day's awards; a
+        second check-in the same day returns them again and writes nothing.
         """
         if self.tx.actor_id != member_id:
             self.tx.require("points.award")

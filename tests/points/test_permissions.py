@@ -1,0 +1,76 @@
+"""Who may do what: staff award, admins adjust, members see and spend their own points."""
+
+from __future__ import annotations
+
+import pytest
+from points_helpers import member
+
+from ngo_kit import SYSTEM, Kit, PermissionDenied
+from ngo_kit.modules.points import PERMISSIONS
+from ngo_kit.tenancy import OrgRead
+
+
+@pytest.fixture
+def people(pkit: Kit, porg: OrgRead) -> dict[str, object]:
+    ids = {"admin": member(), "staff": member(), "member": member(), "other": member()}
+    with pkit.begin(org=porg, actor=SYSTEM) as tx:
+        for role in ("admin", "staff", "member"):
+            tx.tenancy.add_member(ids[role], role)
+        tx.tenancy.add_member(ids["other"], "member")
+        tx.points.configure(transfers_allowed=True)
+        tx.points.award(ids["member"], 100)
+    return ids
+
+
+def test_staff_award_but_only_admins_adjust_and_configure(
+    pkit: Kit, porg: OrgRead, people: dict[str, object]
+) -> None:
+    m = people["member"]
+    with pkit.begin(org=porg, actor=people["staff"]) as tx:
+        award = tx.points.award(m, 5)
+        assert tx.points.balance(m) == 105  # type: ignore[arg-type]
+        for call in (
+            lambda: tx.points.deduct(m, 1),
+            lambda: tx.points.reverse(award.id),
+            lambda: tx.points.configure(expiry_months=3),
+            lambda: tx.points.add_reward(code="x", name="X", price=1),
+            lambda: tx.points.add_rule(name="r", rule_type="manual"),
+            lambda: tx.points.expire(),
+        ):
+            with pytest.raises(PermissionDenied):
+                call()
+    with pkit.begin(org=porg, actor=people["admin"]) as tx:
+        tx.points.deduct(m, 5)
+        tx.points.configure(expiry_months=3)
+
+
+def test_members_see_and_spend_only_their_own_points(
+    pkit: Kit, porg: OrgRead, people: dict[str, object]
+) -> None:
+    me, other = people["member"], people["other"]
+    with pkit.begin(org=porg, actor=me) as tx:
+        assert tx.points.balance(me) == 100  # type: ignore[arg-type]
+        assert tx.points.statement(me)  # type: ignore[arg-type]
+        tx.points.transfer(from_member=me, to_member=other, points=10)
+        for call in (
+            lambda: tx.points.award(me, 1),
+            lambda: tx.points.balance(other),
+            lambda: tx.points.statement(other),
+            lambda: tx.points.transfer(from_member=other, to_member=me, points=1),
+            lambda: tx.points.export_csv(),
+            lambda: tx.points.redemptions(),
+        ):
+            with pytest.raises(PermissionDenied):
+                call()
+    with pkit.begin(org=porg) as tx, pytest.raises(PermissionDenied):  # anonymous
+        tx.points.award(me, 1)
+
+
+def test_every_declared_permission_is_checked_by_the_service() -> None:
+    import inspect
+
+    from ngo_kit.modules.points import service
+
+    source = inspect.getsource(service)
+    for permission in PERMISSIONS:
+        assert f'"{permission.name}"' in source, permission.name
