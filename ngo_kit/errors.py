@@ -20,6 +20,8 @@ class NgoKitError(Exception):
 
     def __init__(self, message: str | None = None, /, **params: Any) -> None:
         self.params = params
+        #: the locale current where the error was raised (the call's or the organisation's)
+        self.locale = i18n.current_locale()
         if message is not None:
             self.template_override: str | None = message
         else:
@@ -38,8 +40,8 @@ class NgoKitError(Exception):
 
     @property
     def message(self) -> str:
-        """The message in the current locale."""
-        return self.message_in(i18n.current_locale())
+        """The message in the locale of the call that raised it."""
+        return self.message_in(self.locale)
 
     def translations(self) -> dict[str, str]:
         """The message in every supported locale."""
@@ -47,7 +49,7 @@ class NgoKitError(Exception):
 
     def to_dict(self, locale: str | None = None) -> dict[str, Any]:
         """A JSON-ready description: code, message, and the parameters that are plain values."""
-        loc = i18n.normalise_locale(locale) if locale else i18n.current_locale()
+        loc = i18n.normalise_locale(locale) if locale else self.locale
         data: dict[str, Any] = {"code": self.code, "message": self.message_in(loc)}
         for key, value in self.params.items():
             if isinstance(value, str | int | float | bool) or value is None:
@@ -118,7 +120,7 @@ class ValidationFailed(NgoKitError):
 
     def to_dict(self, locale: str | None = None) -> dict[str, Any]:
         data = super().to_dict(locale)
-        loc = i18n.normalise_locale(locale) if locale else i18n.current_locale()
+        loc = i18n.normalise_locale(locale) if locale else self.locale
         data.pop("reason", None)
         if len(self.errors) > 1 or self.errors[0] is not self:
             data["errors"] = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import uuid
 import pkgutil
 
 import pytest
@@ -72,6 +73,9 @@ def test_errors_render_in_the_organisations_locale(kit: Kit) -> None:
         assert str(err) == "未找到成员 42。"
     with kit.begin(org=org, actor=SYSTEM, locale="en") as tx:
         assert str(NotFound("Member", "42")) == "Member 42 was not found."
+    with pytest.raises(NotFound) as info, kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.tenancy.member(uuid.uuid4())
+    assert str(info.value).startswith("未找到成员")  # rendered in the locale it was raised in
 
 
 def test_to_dict_carries_code_message_and_parameters() -> None:
