@@ -287,3 +287,17 @@ def test_every_declared_permission_is_checked_by_some_service(rkit: Kit) -> None
     source = inspect.getsource(service)
     for permission in registration.PERMISSIONS:
         assert f'"{permission.name}"' in source, permission.name
+
+
+def test_errors_speak_chinese_for_a_chinese_organisation(rkit: Kit) -> None:
+    org = rkit.create_organisation(
+        "hongqiao", "虹桥", locale="zh_CN", settings={"joining": "invitation"}
+    )
+    with pytest.raises(JoiningClosed) as info, rkit.begin(org=org) as tx:
+        tx.registration.register(email="a@example.org", password=PASSWORD, display_name="甲")
+    assert info.value.message_in("zh_CN") == "本机构仅通过邀请接收新成员。"
+    with pytest.raises(ValidationFailed) as failed, rkit.begin(org=org, actor=SYSTEM) as tx:
+        tx.registration.register(email="a@example.org", password="password", display_name="甲")
+    assert (
+        failed.value.message_in("zh_CN") == "password：是最常见的密码之一，请换一个不易猜到的密码"
+    )

@@ -13,6 +13,9 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from pathlib import Path
+
+from ngo_kit import i18n
 from ngo_kit.errors import register_rule_messages
 from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
 
@@ -40,6 +43,9 @@ register_rule_messages(
         "invalid_code": "must be 6 digits",
     }
 )
+
+# The rules above are translated in this module's catalogue: load it with them.
+i18n.load_catalogues(Path(__file__).parent / "i18n")
 
 FIELD_KINDS = (
     "text",

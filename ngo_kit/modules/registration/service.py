@@ -27,6 +27,7 @@ from ngo_kit.errors import (
     AlreadyExists,
     ConfigurationError,
     Conflict,
+    LocalisedText,
     NotFound,
     PermissionDenied,
     TokenExpired,
@@ -123,7 +124,7 @@ class RegistrationService:
         invitation = self._open_invitation(spec.invitation) if spec.invitation else None
         joining = str(org.settings.get("joining", "open"))
         if invitation is None and joining == "invitation" and not tx.is_system:
-            raise JoiningClosed(how="by invitation only")
+            raise JoiningClosed(how=LocalisedText("by invitation only"))
         values = self.validate_fields("registration", spec.fields)
         documents = self._consent_plan(spec.consents, spec.birth_date, spec.guardian)
         existing = self._find_account(spec.email, phone)
@@ -706,9 +707,8 @@ class RegistrationService:
         key = self._signed_in()
         joining = str(tx.require_org().settings.get("joining", "open"))
         if joining != "open":
-            raise JoiningClosed(
-                how="by approval" if joining == "approval" else "by invitation only"
-            )
+            how = "by approval" if joining == "approval" else "by invitation only"
+            raise JoiningClosed(how=LocalisedText(how))
         if self._is_member(key):
             raise AlreadyExists("Membership", key)
         self._add_member(key, "member")
@@ -720,7 +720,7 @@ class RegistrationService:
         key = self._signed_in()
         joining = str(tx.require_org().settings.get("joining", "open"))
         if joining == "invitation":
-            raise JoiningClosed(how="by invitation only")
+            raise JoiningClosed(how=LocalisedText("by invitation only"))
         if message is not None:
             message = _boundary("message", no_control_characters, message.strip())[:1000] or None
         if self._is_member(key):
