@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
-
-from pathlib import Path
 
 from ngo_kit import i18n
 from ngo_kit.errors import register_rule_messages
