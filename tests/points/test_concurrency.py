@@ -87,7 +87,8 @@ def test_racing_calls_with_one_key_award_once(kit_factory: Callable[..., Kit]) -
 
     def award(_: int) -> uuid.UUID:
         with kit.begin(org=org, actor=SYSTEM) as tx:
-            return tx.points.award(m, 25, key="once").id
+            got: uuid.UUID = tx.points.award(m, 25, key="once").id
+            return got
 
     results = run_threads(8, award)
     assert all(isinstance(r, uuid.UUID) for r in results), results

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+
 import pytest
 from points_helpers import member
 
@@ -11,7 +14,7 @@ from ngo_kit.tenancy import OrgRead
 
 
 @pytest.fixture
-def people(pkit: Kit, porg: OrgRead) -> dict[str, object]:
+def people(pkit: Kit, porg: OrgRead) -> dict[str, uuid.UUID]:
     ids = {"admin": member(), "staff": member(), "member": member(), "other": member()}
     with pkit.begin(org=porg, actor=SYSTEM) as tx:
         for role in ("admin", "staff", "member"):
@@ -23,20 +26,21 @@ def people(pkit: Kit, porg: OrgRead) -> dict[str, object]:
 
 
 def test_staff_award_but_only_admins_adjust_and_configure(
-    pkit: Kit, porg: OrgRead, people: dict[str, object]
+    pkit: Kit, porg: OrgRead, people: dict[str, uuid.UUID]
 ) -> None:
     m = people["member"]
     with pkit.begin(org=porg, actor=people["staff"]) as tx:
         award = tx.points.award(m, 5)
-        assert tx.points.balance(m) == 105  # type: ignore[arg-type]
-        for call in (
+        assert tx.points.balance(m) == 105
+        calls: list[Callable[[], object]] = [
             lambda: tx.points.deduct(m, 1),
             lambda: tx.points.reverse(award.id),
             lambda: tx.points.configure(expiry_months=3),
             lambda: tx.points.add_reward(code="x", name="X", price=1),
             lambda: tx.points.add_rule(name="r", rule_type="manual"),
             lambda: tx.points.expire(),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(PermissionDenied):
                 call()
     with pkit.begin(org=porg, actor=people["admin"]) as tx:
@@ -45,21 +49,22 @@ def test_staff_award_but_only_admins_adjust_and_configure(
 
 
 def test_members_see_and_spend_only_their_own_points(
-    pkit: Kit, porg: OrgRead, people: dict[str, object]
+    pkit: Kit, porg: OrgRead, people: dict[str, uuid.UUID]
 ) -> None:
     me, other = people["member"], people["other"]
     with pkit.begin(org=porg, actor=me) as tx:
-        assert tx.points.balance(me) == 100  # type: ignore[arg-type]
-        assert tx.points.statement(me)  # type: ignore[arg-type]
+        assert tx.points.balance(me) == 100
+        assert tx.points.statement(me)
         tx.points.transfer(from_member=me, to_member=other, points=10)
-        for call in (
+        calls: list[Callable[[], object]] = [
             lambda: tx.points.award(me, 1),
             lambda: tx.points.balance(other),
             lambda: tx.points.statement(other),
             lambda: tx.points.transfer(from_member=other, to_member=me, points=1),
             lambda: tx.points.export_csv(),
             lambda: tx.points.redemptions(),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(PermissionDenied):
                 call()
     with pkit.begin(org=porg) as tx, pytest.raises(PermissionDenied):  # anonymous

@@ -118,7 +118,7 @@ def test_leaderboards_rank_ties_together_and_page(sys_tx: Context) -> None:
     ]
     assert sys_tx.points.leaderboard("month", offset=10) == []
     with pytest.raises(ValidationFailed):
-        sys_tx.points.leaderboard("decade")  # type: ignore[arg-type]
+        sys_tx.points.leaderboard("decade")
 
 
 def test_leaderboards_count_earned_points_per_period_and_reversals_take_them_back(

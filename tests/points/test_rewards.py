@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -169,14 +170,15 @@ def test_rewards_and_redemptions_of_another_organisation_are_not_found(
         red = tx.points.redeem(reward_id=mug.id, member_id=m)
     with pkit.begin(org=other, actor=SYSTEM) as tx:
         tx.points.award(m, 20)
-        for call in (
+        calls: list[Callable[[], object]] = [
             lambda: tx.points.reward(mug.id),
             lambda: tx.points.redeem(reward_id=mug.id, member_id=m),
             lambda: tx.points.update_reward(mug.id, price=1),
             lambda: tx.points.redemption(red.id),
             lambda: tx.points.fulfil(red.id),
             lambda: tx.points.cancel_redemption(red.id),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(NotFound):
                 call()
         assert tx.points.rewards() == [] and tx.points.redemptions() == []
