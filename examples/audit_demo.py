@@ -29,8 +29,11 @@ def main() -> None:
 
     owner, staff = uuid.uuid4(), uuid.uuid4()
     org = kit.create_organisation(
-        "rainbow", "彩虹儿童关爱中心 Rainbow Children's Charity", owner=owner,
-        timezone="Asia/Shanghai", locale="zh_CN",
+        "rainbow",
+        "彩虹儿童关爱中心 Rainbow Children's Charity",
+        owner=owner,
+        timezone="Asia/Shanghai",
+        locale="zh_CN",
     )
     print(f"organisation: {org.name} ({org.slug}, {org.timezone}, {org.locale})")
 
@@ -58,10 +61,12 @@ def main() -> None:
         print(f"  #{seq:<2} {who:<8} {action:<20} {summary}")
 
     problems = kit.verify()
-    print(f"verify: {'ok, the chain is whole' if not problems else problems}")
+    print(f"verify: {problems or 'ok, the chain is whole'}")
 
     with kit.engine.begin() as conn:  # what someone with database access might try
-        conn.execute(sa.update(AuditEntry).where(AuditEntry.seq == 2).values(summary="nothing happened"))
+        conn.execute(
+            sa.update(AuditEntry).where(AuditEntry.seq == 2).values(summary="nothing happened")
+        )
     print("tampered with audit row #2 directly in the database...")
     for problem in kit.verify():
         print(f"verify: {problem}")

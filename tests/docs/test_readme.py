@@ -14,11 +14,15 @@ def test_readme_starts_with_make_demo_and_make_test() -> None:
     text = README.read_text(encoding="utf-8")
     first_block = re.search(r"```[a-z]*\n(.*?)```", text, re.S)
     assert first_block is not None
-    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines() if line.strip()]
+    commands = [
+        line.split("#")[0].strip() for line in first_block.group(1).splitlines() if line.strip()
+    ]
     assert commands == ["make demo", "make test"]
 
 
-def test_readme_python_example_runs_as_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_python_example_runs_as_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NGO_KIT_DATABASE_URL", raising=False)
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
