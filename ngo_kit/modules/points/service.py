@@ -113,7 +113,7 @@ class RewardUnavailable(Conflict):
 class LimitReached(Conflict):
     """A per-member limit (reward limit or rule cap) would be exceeded."""
 
-    code = "limit_reached"
+    code = "points_limit_reached"
     template = "The limit of {limit} for {what} is reached."
 
 
@@ -134,7 +134,7 @@ class NotReversible(Conflict):
 class WrongStatus(Conflict):
     """A redemption is not in the state the step needs."""
 
-    code = "wrong_status"
+    code = "redemption_wrong_status"
     template = "Redemption {redemption} is {status}; this needs {needed}."
 
 
