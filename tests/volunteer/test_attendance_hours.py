@@ -13,6 +13,7 @@ from volunteer_helpers import World
 from ngo_kit import (
     Kit,
     PermissionDenied,
+    PluginError,
     TokenTampered,
     TokenWrongPurpose,
     ValidationFailed,
@@ -340,7 +341,7 @@ def test_a_failing_hours_hook_rolls_the_whole_check_out_back(kit_factory: KitFac
     kit = kit_factory(modules=["registration", "volunteer"], plugins=[Broken()])
     world = World(kit, kit.create_organisation("bb", "B"))
     person = world.person()
-    with pytest.raises(Exception) as info, world.as_(world.coordinator) as tx:
+    with pytest.raises(PluginError) as info, world.as_(world.coordinator) as tx:
         tx.volunteer.record_hours(person, "2", served_on=dt.date.today())
     assert "broken-bridge" in str(info.value)
     with world.as_(world.coordinator) as tx:
@@ -359,5 +360,5 @@ def test_sign_up_cancel_promote_and_approve_events_fire(rworld: World, recorder:
     names = recorder.names()
     assert names.count("approved") == 2  # A and B (the coordinator has no profile)
     assert names[-4:] == ["signed_up", "signed_up", "cancelled", "promoted"]
-    promoted = [e for n, e in recorder.events if n == "promoted"][0]
+    promoted = next(e for n, e in recorder.events if n == "promoted")
     assert promoted.user_id == b and promoted.status == "confirmed"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from volunteer_helpers import World
 
-from ngo_kit import AlreadyExists, NotFound, PermissionDenied, ShiftFull
+from ngo_kit import AlreadyExists, NotFound, PermissionDenied, ShiftFull, ValidationFailed
 from ngo_kit.modules.volunteer import (
     CancellationClosed,
     DoubleBooked,
@@ -114,7 +114,7 @@ def test_roles_have_their_own_capacity(world: World) -> None:
 def test_a_role_must_be_named_on_a_shift_with_roles(world: World) -> None:
     shift = world.shift(capacity=None, roles=[{"name": "packer", "capacity": 2}])
     person = world.person()
-    with pytest.raises(Exception) as info, world.as_(person) as tx:
+    with pytest.raises(ValidationFailed) as info, world.as_(person) as tx:
         tx.volunteer.sign_up(shift.id)
     assert getattr(info.value, "field", None) == "role"
     with pytest.raises(NotFound), world.as_(person) as tx:

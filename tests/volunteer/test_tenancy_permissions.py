@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from volunteer_helpers import World
 
-from ngo_kit import NgoKitError, NotFound, PermissionDenied
+from ngo_kit import NgoKitError, NotFound, PermissionDenied, ValidationFailed
 
 
 def test_another_organisations_things_are_not_found(world: World, other_world: World) -> None:
@@ -69,14 +69,15 @@ def test_a_volunteer_sees_only_their_own_things(world: World) -> None:
     a, b = world.person("A"), world.person("B")
     with world.as_(a) as tx:
         assert tx.volunteer.profile().user_id == a
-        for call in (
+        calls: list[Callable[[], Any]] = [
             lambda: tx.volunteer.profile(b),
             lambda: tx.volunteer.hours(b),
             lambda: tx.volunteer.my_signups(b),
             lambda: tx.volunteer.search("B"),
             lambda: tx.volunteer.hours_report(),
             lambda: tx.volunteer.recommend(b),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(PermissionDenied):
                 call()
 
@@ -119,7 +120,7 @@ def test_each_permission_guards_its_calls(
 
 def test_an_anonymous_caller_can_do_nothing(world: World) -> None:
     shift = world.shift()
-    with pytest.raises(Exception), world.kit.begin(org=world.org) as tx:
+    with pytest.raises(ValidationFailed), world.kit.begin(org=world.org) as tx:
         tx.volunteer.sign_up(shift.id)
     with pytest.raises(PermissionDenied), world.kit.begin(org=world.org) as tx:
         tx.volunteer.profile(uuid.uuid4())

@@ -59,7 +59,8 @@ class World:
                 tx.volunteer.save_profile(user_id=user.id, **fields)
                 if approve:
                     tx.volunteer.approve(user.id)
-        return user.id
+        new_id: uuid.UUID = user.id
+        return new_id
 
     def shift(self, hours_from_now: float = 24, length: float = 3, **fields: Any) -> ShiftRead:
         """A shift of the world's activity."""

@@ -199,14 +199,20 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def name_keys(name: str) -> tuple[str, str, str]:
-    """Search keys for a name: lowercase without spaces, full pinyin, pinyin initials."""
+    """Search keys for a name: lowercase without spaces, full pinyin, initials.
+
+    ``张三丰`` gives ``("张三丰", "zhangsanfeng", "zsf")``; ``Anna Smith`` gives
+    ``("annasmith", "annasmith", "as")``.
+    """
     from pypinyin import Style, lazy_pinyin
 
-    compact = "".join(name.split()).lower()
-    full = "".join(lazy_pinyin(compact, errors="default")).lower()
-    initials = "".join(
-        p[0] for p in lazy_pinyin(compact, style=Style.FIRST_LETTER, errors="default") if p
-    ).lower()
+    words = name.lower().split()
+    compact = "".join(words)
+    full = "".join(lazy_pinyin(compact, errors="default"))
+    initials = ""
+    for word in words:
+        letters = lazy_pinyin(word, style=Style.FIRST_LETTER, errors=lambda chars: chars[0])
+        initials += "".join(p[0] for p in letters if p)
     return compact[:300], full[:600], initials[:100]
 
 
@@ -1955,7 +1961,7 @@ class VolunteerService:
 
         local = self._aware(available_at).astimezone(self.zone) if available_at else None
         for user_id, windows, unavailable in tx.session.execute(stmt.order_by(Profile.user_id)):
-            if local is not None and available(windows, unavailable, local, local) <= 0:
+            if local is not None and available(windows, unavailable, local, local) < 1:
                 continue
             found.append(user_id)
             if len(found) >= limit:
