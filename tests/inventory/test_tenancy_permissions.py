@@ -57,12 +57,18 @@ CROSS_ORG_CALLS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
 }
 
 
-@pytest.mark.parametrize("call", sorted(CROSS_ORG_CALLS))
 def test_another_organisations_things_are_not_found(
-    kit: Kit, other_org: OrgRead, theirs: dict[str, Any], call: str
+    kit: Kit, other_org: OrgRead, theirs: dict[str, Any]
 ) -> None:
-    with pytest.raises(NotFound), kit.begin(org=other_org, actor=SYSTEM) as tx:
-        CROSS_ORG_CALLS[call](tx.inventory, theirs)
+    leaked = []
+    for name, call in sorted(CROSS_ORG_CALLS.items()):  # one database set-up for every call
+        try:
+            with kit.begin(org=other_org, actor=SYSTEM) as tx:
+                call(tx.inventory, theirs)
+        except NotFound:
+            continue
+        leaked.append(name)
+    assert leaked == []
 
 
 def test_lists_and_reports_show_only_the_own_organisation(
@@ -108,17 +114,20 @@ PERMISSION_CALLS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-@pytest.mark.parametrize("call", sorted(PERMISSION_CALLS))
 def test_a_member_without_inventory_permissions_is_refused(
-    kit: Kit, catalogue: OrgRead, worked: Worked, call: str
+    kit: Kit, catalogue: OrgRead, worked: Worked
 ) -> None:
     member = uuid.uuid4()
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         tx.tenancy.add_member(member, "member")
-    permission, action = PERMISSION_CALLS[call]
-    with pytest.raises(PermissionDenied) as info, kit.begin(org=catalogue, actor=member) as tx:
-        action(tx.inventory)
-    assert info.value.permission == permission
+    refused = {}
+    for name, (_permission, action) in sorted(PERMISSION_CALLS.items()):
+        try:
+            with kit.begin(org=catalogue, actor=member) as tx:
+                action(tx.inventory)
+        except PermissionDenied as exc:
+            refused[name] = exc.permission
+    assert refused == {name: perm for name, (perm, _) in PERMISSION_CALLS.items()}
 
 
 def test_staff_may_view_receive_and_issue_but_not_adjust_approve_or_manage(
