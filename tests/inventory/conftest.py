@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from inventory_helpers import Recorder, Worked, run_worked_example
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.context import Context
+from ngo_kit.modules.inventory.testing import Recorder, Worked, run_worked_example
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from inventory_helpers import Recorder
 
 from ngo_kit import SYSTEM, InsufficientStock, Kit, PluginError, ValidationFailed, hookimpl
 from ngo_kit.context import Context
+from ngo_kit.modules.inventory.testing import Recorder
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 

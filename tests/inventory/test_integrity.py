@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import sqlalchemy as sa
-from inventory_helpers import Worked
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.modules.inventory.models import Layer, Move, Stock
+from ngo_kit.modules.inventory.testing import Worked
 from ngo_kit.tenancy import OrgRead
 
 

@@ -25,9 +25,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from inventory_helpers import Recorder, Worked
-
 from ngo_kit import SYSTEM, Kit
+from ngo_kit.modules.inventory.testing import Recorder, Worked
 from ngo_kit.tenancy import OrgRead
 
 D = Decimal

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from inventory_helpers import Worked
 
 from ngo_kit import SYSTEM, Kit, NotFound, PermissionDenied
+from ngo_kit.modules.inventory.testing import Worked
 from ngo_kit.tenancy import OrgRead
 
 

@@ -1,4 +1,10 @@
-"""Helpers shared by the inventory tests: an event recorder and the worked example."""
+"""Test helpers for the inventory module, for our tests and plugin authors' alike.
+
+* :class:`Recorder`: a plugin that records every inventory event;
+* :func:`run_worked_example`: the children's cancer charity story as data, two donations split
+  across lots, locations and beneficiaries (the hand-computed answers are in
+  ``tests/inventory/test_reports.py`` and the module's docs page).
+"""
 
 from __future__ import annotations
 
