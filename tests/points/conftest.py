@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.context import Context
 from ngo_kit.tenancy import OrgRead
+
+# Helpers live beside the tests (points_helpers, registration_stand_in); with
+# --import-mode=importlib the folder is not on sys.path by itself.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture

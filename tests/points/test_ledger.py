@@ -227,3 +227,16 @@ def test_system_accounts_are_opened_for_an_organisation_created_before_points(
     with kit.begin(org=org, actor=SYSTEM) as tx:
         assert tx.points.award(uuid.uuid4(), 3).balance_after == 3
     ledger_invariants(kit)
+
+
+def test_ngo_kit_org_created_opens_the_four_system_accounts(pkit: Kit, porg: OrgRead) -> None:
+    with pkit.begin(org=porg, actor=SYSTEM) as tx:
+        kinds = tx.session.scalars(
+            sa.select(PointsAccount.kind).where(PointsAccount.org_id == porg.id)
+        ).all()
+    assert sorted(kinds) == ["adjustment", "expiry", "issuance", "redemption"]
+
+
+def test_ngo_kit_register_checks_adds_the_chain_and_balance_checks(pkit: Kit) -> None:
+    names = {getattr(check, "name", None) for check in pkit.checks}
+    assert {"points.ledger", "points.balances"} <= names
