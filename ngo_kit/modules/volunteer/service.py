@@ -967,14 +967,14 @@ class VolunteerService:
         )
         if not roles:
             if role is not None:
-                raise NotFound("Role", role)
+                raise NotFound("Shift role", role)
             return None
         if role is None:
             raise ValidationFailed("role", "missing")
         for row in roles:
             if row.name == role:
                 return row
-        raise NotFound("Role", role)
+        raise NotFound("Shift role", role)
 
     def _arrive(self, shift_id: uuid.UUID) -> int:
         """Number this arrival; the UPDATE also locks the shift row until commit."""
