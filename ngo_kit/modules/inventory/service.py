@@ -83,6 +83,10 @@ VIRTUAL_LOCATIONS: dict[str, tuple[str, str]] = {
     "adjustment": ("adjustment", "Inventory adjustment"),
     "transit": ("transit", "In transit"),
 }
+#: Rows read with Core (attribute access like the ORM objects, without the ORM's cost).
+ItemRow = Any
+LocationRow = Any
+LotRow = Any
 #: Organisation setting (``org.settings``): dispatches above this many base units need two
 #: different approvers, and direct ``issue`` calls above it are refused.
 SECOND_APPROVAL_SETTING = "inventory.second_approval_above"
@@ -120,13 +124,14 @@ class InventoryService:
 
     def __init__(self, tx: Context) -> None:
         self.tx = tx
-        self._items: dict[str, Item] = {}
-        self._locations: dict[str, Location] = {}
+        self.db: sa.Connection = tx.connection
+        self._items: dict[str, ItemRow] = {}
+        self._locations: dict[str, LocationRow] = {}
 
     # ------------------------------------------------------------------------------------
     # lookups
 
-    def _item(self, ref: str | uuid.UUID) -> Item:
+    def _item(self, ref: str | uuid.UUID) -> ItemRow:
         key = str(ref)
         cached = self._items.get(key)
         if cached is not None:
@@ -134,25 +139,27 @@ class InventoryService:
         tx = self.tx
         ident = _as_uuid(ref)
         cond = Item.id == ident if ident is not None else Item.code == key
-        row = tx.session.scalar(sa.select(Item).where(Item.org_id == tx.org_id, cond))
+        row = self.db.execute(
+            sa.select(*Item.__table__.c).where(Item.org_id == tx.org_id, cond)
+        ).first()
         if row is None:
             raise NotFound("Item", ref)
         self._items[str(row.id)] = self._items[row.code] = row
         return row
 
-    def _location_map(self, *refs: str | uuid.UUID) -> dict[str, Location]:
+    def _location_map(self, *refs: str | uuid.UUID) -> dict[str, LocationRow]:
         missing = [str(r) for r in refs if str(r) not in self._locations]
         if missing:
             ids = [u for u in (_as_uuid(r) for r in missing) if u is not None]
             codes = [r for r in missing if _as_uuid(r) is None]
             tx = self.tx
-            stmt = sa.select(Location).where(
+            stmt = sa.select(*Location.__table__.c).where(
                 Location.org_id == tx.org_id,
                 sa.or_(Location.code.in_(codes), Location.id.in_(ids)),
             )
-            for row in tx.session.scalars(stmt):
+            for row in self.db.execute(stmt):
                 self._locations[row.code] = self._locations[str(row.id)] = row
-        out: dict[str, Location] = {}
+        out: dict[str, LocationRow] = {}
         for ref in refs:
             found = self._locations.get(str(ref))
             if found is None:
@@ -160,16 +167,16 @@ class InventoryService:
             out[str(ref)] = found
         return out
 
-    def _location(self, ref: str | uuid.UUID) -> Location:
+    def _location(self, ref: str | uuid.UUID) -> LocationRow:
         return self._location_map(ref)[str(ref)]
 
-    def _holding(self, ref: str | uuid.UUID, field_name: str) -> Location:
+    def _holding(self, ref: str | uuid.UUID, field_name: str) -> LocationRow:
         loc = self._location(ref)
         if loc.kind not in HOLDING_KINDS:
             raise ValidationFailed(field_name, "not_a_stock_location")
         return loc
 
-    def _lot(self, item: Item, code: str | None, field_name: str = "lot") -> Lot | None:
+    def _lot(self, item: ItemRow, code: str | None, field_name: str = "lot") -> LotRow | None:
         if code is None:
             if item.tracked_by_lot:
                 raise ValidationFailed(field_name, "lot_required")
@@ -177,16 +184,18 @@ class InventoryService:
         if not item.tracked_by_lot:
             raise ValidationFailed(field_name, "lot_not_tracked")
         tx = self.tx
-        row = tx.session.scalar(
-            sa.select(Lot).where(Lot.org_id == tx.org_id, Lot.item_id == item.id, Lot.code == code)
-        )
+        row = self.db.execute(
+            sa.select(*Lot.__table__.c).where(
+                Lot.org_id == tx.org_id, Lot.item_id == item.id, Lot.code == code
+            )
+        ).first()
         if row is None:
             raise NotFound("Lot", code)
         return row
 
     def _lot_for_receipt(
-        self, item: Item, code: str | None, expires_on: dt.date | None, field_name: str = "lot"
-    ) -> Lot | None:
+        self, item: ItemRow, code: str | None, expires_on: dt.date | None, field_name: str = "lot"
+    ) -> LotRow | None:
         if code is None:
             if item.tracked_by_lot:
                 raise ValidationFailed(field_name, "lot_required")
@@ -194,19 +203,19 @@ class InventoryService:
         if not item.tracked_by_lot:
             raise ValidationFailed(field_name, "lot_not_tracked")
         tx = self.tx
-        stmt = sa.select(Lot).where(
+        stmt = sa.select(*Lot.__table__.c).where(
             Lot.org_id == tx.org_id, Lot.item_id == item.id, Lot.code == code
         )
-        row = tx.session.scalar(stmt)
+        row = self.db.execute(stmt).first()
         if row is not None:
             return row
         if expires_on is None and item.perishable and item.shelf_life_days:
             expires_on = utcnow().date() + dt.timedelta(days=item.shelf_life_days)
         from ngo_kit.db import insert_ignore
 
-        tx.session.execute(
+        self.db.execute(
             insert_ignore(
-                tx.session,
+                self.db,
                 Lot,
                 id=new_id(),
                 org_id=tx.org_id,
@@ -216,13 +225,13 @@ class InventoryService:
                 created_at=utcnow(),
             )
         )
-        return tx.session.scalar(stmt)
+        return self.db.execute(stmt).first()
 
-    def _base_quantity(self, item: Item, quantity: Decimal, unit: str | None) -> Decimal:
+    def _base_quantity(self, item: ItemRow, quantity: Decimal, unit: str | None) -> Decimal:
         if unit is None or unit == item.unit:
             return quantity
         tx = self.tx
-        factor = tx.session.scalar(
+        factor = self.db.scalar(
             sa.select(PackUnit.factor).where(
                 PackUnit.org_id == tx.org_id, PackUnit.item_id == item.id, PackUnit.name == unit
             )
@@ -243,7 +252,7 @@ class InventoryService:
         tx.require("inventory.manage")
         values = {"id": new_id(), "org_id": tx.org_id, **spec.model_dump()}
         with tx.translate_integrity(AlreadyExists("Category", spec.code)):
-            tx.session.execute(sa.insert(Category).values(values))
+            self.db.execute(sa.insert(Category).values(values))
         tx.audit("inventory.category_created", "inventory_category", values["id"], spec.code)
         return CategoryRead.model_validate(values)
 
@@ -263,7 +272,7 @@ class InventoryService:
         tx = self.tx
         category_id = None
         if spec.category is not None:
-            category_id = tx.session.scalar(
+            category_id = self.db.scalar(
                 sa.select(Category.id).where(
                     Category.org_id == tx.org_id, Category.code == spec.category
                 )
@@ -273,9 +282,9 @@ class InventoryService:
         values = spec.model_dump(exclude={"category", "pack_units"})
         values.update(id=new_id(), org_id=tx.org_id, category_id=category_id, created_at=utcnow())
         with tx.translate_integrity(AlreadyExists("Item", spec.code)):
-            tx.session.execute(sa.insert(Item).values(values))
+            self.db.execute(sa.insert(Item).values(values))
         if spec.pack_units:
-            tx.session.execute(
+            self.db.execute(
                 sa.insert(PackUnit),
                 [
                     {
@@ -297,16 +306,16 @@ class InventoryService:
         row = self._item(ref)
         return self._item_read(row)
 
-    def _item_read(self, row: Item) -> ItemRead:
+    def _item_read(self, row: ItemRow) -> ItemRead:
         tx = self.tx
         packs = dict(
-            tx.session.execute(
+            self.db.execute(
                 sa.select(PackUnit.name, PackUnit.factor).where(
                     PackUnit.org_id == tx.org_id, PackUnit.item_id == row.id
                 )
             ).all()
         )
-        return ItemRead.model_validate({**row.__dict__, "pack_units": packs})
+        return ItemRead.model_validate({**row._mapping, "pack_units": packs})
 
     def items(self) -> list[ItemRead]:
         """Every item of the catalogue by code (``inventory.view``)."""
@@ -339,7 +348,7 @@ class InventoryService:
             "parent_id": parent_id,
         }
         with tx.translate_integrity(AlreadyExists("Location", spec.code)):
-            tx.session.execute(sa.insert(Location).values(values))
+            self.db.execute(sa.insert(Location).values(values))
         tx.audit("inventory.location_created", "inventory_location", values["id"], spec.code)
         return LocationRead.model_validate(values)
 
@@ -362,7 +371,7 @@ class InventoryService:
     def seed_locations(self) -> None:
         """Create this organisation's virtual locations (called when it is created)."""
         tx = self.tx
-        tx.session.execute(
+        self.db.execute(
             sa.insert(Location),
             [
                 {
@@ -384,7 +393,7 @@ class InventoryService:
         if key is None:
             return None
         tx = self.tx
-        group = tx.session.scalar(
+        group = self.db.scalar(
             sa.select(Move.group_id).where(Move.org_id == tx.org_id, Move.key == key)
         )
         return None if group is None else self._operation(group)
@@ -392,34 +401,34 @@ class InventoryService:
     def _operation(self, group_id: uuid.UUID) -> Operation:
         tx = self.tx
         rows = list(
-            tx.session.scalars(
-                sa.select(Move)
+            self.db.execute(
+                sa.select(*Move.__table__.c)
                 .where(Move.org_id == tx.org_id, Move.group_id == group_id)
                 .order_by(Move.seq)
             )
         )
         return Operation(group_id=group_id, moves=tuple(self._move_reads(rows)))
 
-    def _move_reads(self, rows: Sequence[Move]) -> list[MoveRead]:
+    def _move_reads(self, rows: Sequence[Any]) -> list[MoveRead]:
         if not rows:
             return []
         sources: dict[uuid.UUID, list[Source]] = defaultdict(list)
-        for move_id, source_id, qty in self.tx.session.execute(
+        for move_id, source_id, qty in self.db.execute(
             sa.select(Allocation.move_id, Allocation.source_id, Allocation.quantity)
             .where(Allocation.move_id.in_([r.id for r in rows]))
             .order_by(Allocation.id)
         ):
             sources[move_id].append(Source(source_id=source_id, quantity=qty))
         return [
-            MoveRead.model_validate({**r.__dict__, "sources": tuple(sources[r.id])}) for r in rows
+            MoveRead.model_validate({**r._mapping, "sources": tuple(sources[r.id])}) for r in rows
         ]
 
     def _take(
         self,
-        item: Item,
-        location: Location,
+        item: ItemRow,
+        location: LocationRow,
         quantity: Decimal,
-        lot: Lot | None,
+        lot: LotRow | None,
         *,
         only_sources: dict[uuid.UUID | None, Decimal] | None = None,
     ) -> list[_Portion]:
@@ -455,9 +464,9 @@ class InventoryService:
             raise InsufficientStock(requested=quantity, available=available)
         return portions
 
-    def _fefo_candidates(self, item: Item, location: Location) -> list[tuple[str, Decimal]]:
+    def _fefo_candidates(self, item: ItemRow, location: LocationRow) -> list[tuple[str, Decimal]]:
         tx = self.tx
-        rows = tx.session.execute(
+        rows = self.db.execute(
             sa.select(Stock.lot_key, Stock.quantity)
             .join(Lot, Lot.id == Stock.lot_id)
             .where(
@@ -471,7 +480,7 @@ class InventoryService:
         return [(k, q) for k, q in rows]
 
     def _decrement_stock(
-        self, item: Item, location: Location, lot_key: str, want: Decimal, whole: bool
+        self, item: ItemRow, location: LocationRow, lot_key: str, want: Decimal, whole: bool
     ) -> Decimal:
         """Guarded decrement; returns what was taken (``want`` or, under a race, less)."""
         tx = self.tx
@@ -483,19 +492,17 @@ class InventoryService:
         )
         if item.allow_negative:
             self._ensure_stock_row(item, location, lot_key)
-            tx.session.execute(
-                sa.update(Stock).where(*where).values(quantity=Stock.quantity - want)
-            )
+            self.db.execute(sa.update(Stock).where(*where).values(quantity=Stock.quantity - want))
             return want
         for _ in range(100):
-            result = tx.session.execute(
+            result = self.db.execute(
                 sa.update(Stock)
                 .where(*where, Stock.quantity >= want)
                 .values(quantity=Stock.quantity - want)
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
+            if result.rowcount == 1:
                 return want
-            have = tx.session.scalar(sa.select(Stock.quantity).where(*where)) or ZERO
+            have = self.db.scalar(sa.select(Stock.quantity).where(*where)) or ZERO
             if whole or have <= 0:
                 if whole:
                     raise InsufficientStock(requested=want, available=max(have, ZERO))
@@ -505,8 +512,8 @@ class InventoryService:
 
     def _take_layers(
         self,
-        item: Item,
-        location: Location,
+        item: ItemRow,
+        location: LocationRow,
         lot_key: str,
         quantity: Decimal,
         only_sources: dict[uuid.UUID | None, Decimal] | None,
@@ -527,7 +534,7 @@ class InventoryService:
             stmt = stmt.where(Layer.source_id.in_(wanted))
         out: list[tuple[uuid.UUID | None, int, Decimal]] = []
         remaining = quantity
-        for layer_id, source_id, source_seq, have in tx.session.execute(
+        for layer_id, source_id, source_seq, have in self.db.execute(
             stmt.order_by(Layer.source_seq)
         ):
             if remaining <= 0:
@@ -536,12 +543,12 @@ class InventoryService:
             take = min(remaining, cap)
             if take <= 0:
                 continue
-            result = tx.session.execute(
+            result = self.db.execute(
                 sa.update(Layer)
                 .where(Layer.id == layer_id, Layer.quantity >= take)
                 .values(quantity=Layer.quantity - take)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if result.rowcount != 1:
                 raise InsufficientStock(requested=quantity, available=quantity - remaining)
             out.append((source_id, source_seq, take))
             remaining -= take
@@ -551,13 +558,13 @@ class InventoryService:
             out.append((None, 0, remaining))  # stock allowed below zero has no source
         return out
 
-    def _ensure_stock_row(self, item: Item, location: Location, lot_key: str) -> None:
+    def _ensure_stock_row(self, item: ItemRow, location: LocationRow, lot_key: str) -> None:
         from ngo_kit.db import insert_ignore
 
         tx = self.tx
-        tx.session.execute(
+        self.db.execute(
             insert_ignore(
-                tx.session,
+                self.db,
                 Stock,
                 id=new_id(),
                 org_id=tx.org_id,
@@ -574,7 +581,7 @@ class InventoryService:
     ) -> None:
         tx = self.tx
         _upsert_add(
-            tx.session,
+            self.db,
             Stock.__table__,  # type: ignore[arg-type]
             ("org_id", "item_id", "location_id", "lot_key"),
             {
@@ -600,7 +607,7 @@ class InventoryService:
             if source_id is None:
                 continue
             _upsert_add(
-                tx.session,
+                self.db,
                 Layer.__table__,  # type: ignore[arg-type]
                 ("org_id", "item_id", "location_id", "lot_key", "source_id"),
                 {
@@ -618,9 +625,9 @@ class InventoryService:
     def _write(
         self,
         kind: str,
-        item: Item,
-        origin: Location,
-        destination: Location,
+        item: ItemRow,
+        origin: LocationRow,
+        destination: LocationRow,
         portions: list[_Portion],
         fields: dict[str, Any],
         key: str | None,
@@ -684,9 +691,9 @@ class InventoryService:
             if destination.kind in HOLDING_KINDS:
                 self._add_layers(item.id, destination.id, p.lot_key, p.sources)
         if len(allocations) == 1:
-            tx.session.execute(sa.insert(Allocation).values(allocations[0]))
+            self.db.execute(sa.insert(Allocation).values(allocations[0]))
         else:
-            tx.session.execute(sa.insert(Allocation), allocations)
+            self.db.execute(sa.insert(Allocation), allocations)
         total = sum((p.quantity for p in portions), ZERO)
         tx.audit(
             f"inventory.{kind}",
@@ -711,7 +718,7 @@ class InventoryService:
             self._check_low(item, total)
         return Operation(group_id=group_id, moves=moves)
 
-    def _check_low(self, item: Item, taken: Decimal) -> None:
+    def _check_low(self, item: ItemRow, taken: Decimal) -> None:
         assert item.reorder_level is not None
         after = self._on_hand(item.id)
         if after <= item.reorder_level < after + taken:
@@ -719,7 +726,7 @@ class InventoryService:
 
     def _on_hand(self, item_id: uuid.UUID) -> Decimal:
         tx = self.tx
-        total = tx.session.scalar(
+        total = self.db.scalar(
             sa.select(sa.func.sum(Stock.quantity))
             .join(Location, Location.id == Stock.location_id)
             .where(
@@ -730,7 +737,7 @@ class InventoryService:
         )
         return Decimal(total or 0).quantize(Decimal("0.0001"))
 
-    def _virtual(self, code: str) -> Location:
+    def _virtual(self, code: str) -> LocationRow:
         return self._location(code)
 
     # ------------------------------------------------------------------------------------
@@ -927,7 +934,7 @@ class InventoryService:
         lot = self._lot_for_receipt(item, spec.lot, spec.expires_on)
         lot_key = _lot_key(lot.id if lot else None)
         self._ensure_stock_row(item, loc, lot_key)
-        books = tx.session.scalar(  # locked: the count must meet the books it corrects
+        books = self.db.scalar(  # locked: the count must meet the books it corrects
             sa.select(Stock.quantity)
             .where(
                 Stock.org_id == tx.org_id,
@@ -979,7 +986,7 @@ class InventoryService:
         original: Move = tx.get_owned(Move, move_id, "Move")
         if original.kind == "reverse":
             raise ValidationFailed("move_id", "not_reversible")
-        taken = tx.session.scalar(
+        taken = self.db.scalar(
             sa.select(Move.id).where(Move.org_id == tx.org_id, Move.reverses_id == original.id)
         )
         if taken is not None:
@@ -990,14 +997,14 @@ class InventoryService:
         destination = locs[str(original.from_location_id)]
         lot_key = _lot_key(original.lot_id)
         allocated: dict[uuid.UUID | None, Decimal] = defaultdict(lambda: ZERO)
-        for source_id, qty in tx.session.execute(
+        for source_id, qty in self.db.execute(
             sa.select(Allocation.source_id, Allocation.quantity).where(
                 Allocation.move_id == original.id
             )
         ):
             allocated[source_id] += qty
         seqs = dict(
-            tx.session.execute(
+            self.db.execute(
                 sa.select(Move.id, Move.seq).where(
                     Move.org_id == tx.org_id,
                     Move.id.in_([s for s in allocated if s is not None]),
@@ -1046,7 +1053,7 @@ class InventoryService:
         it = self._item(item)
         loc = self._location(location)
         lot_row = self._lot(it, lot) if lot is not None else None
-        qty = tx.session.scalar(
+        qty = self.db.scalar(
             sa.select(Stock.quantity).where(
                 Stock.org_id == tx.org_id,
                 Stock.item_id == it.id,
@@ -1107,14 +1114,14 @@ class InventoryService:
                 quantity=r[8],
                 value=values.get((r[0], r[3], _lot_key(r[5]))),
             )
-            for r in tx.session.execute(stmt)
+            for r in self.db.execute(stmt)
         ]
 
     def _subtree(self, location: str) -> list[uuid.UUID]:
         tx = self.tx
         root = self._location(location)
         children: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
-        for loc_id, parent in tx.session.execute(
+        for loc_id, parent in self.db.execute(
             sa.select(Location.id, Location.parent_id).where(Location.org_id == tx.org_id)
         ):
             children[parent].append(loc_id)
@@ -1128,7 +1135,7 @@ class InventoryService:
     def _layer_values(self) -> dict[tuple[uuid.UUID, uuid.UUID, str], Decimal]:
         tx = self.tx
         source = aliased(Move)
-        rows = tx.session.execute(
+        rows = self.db.execute(
             sa.select(
                 Layer.item_id, Layer.location_id, Layer.lot_key, Layer.quantity, source.unit_value
             )
@@ -1155,7 +1162,7 @@ class InventoryService:
         tx = self.tx
         spec = coerce(HistoryFilter, data, kwargs)
         tx.require("inventory.view")
-        stmt = sa.select(Move).where(Move.org_id == tx.org_id)
+        stmt = sa.select(*Move.__table__.c).where(Move.org_id == tx.org_id)
         if spec.item is not None:
             stmt = stmt.where(Move.item_id == self._item(spec.item).id)
         if spec.location is not None:
@@ -1172,7 +1179,7 @@ class InventoryService:
         if spec.until is not None:
             stmt = stmt.where(Move.at < spec.until)
         rows = list(
-            tx.session.scalars(stmt.order_by(Move.seq.desc()).limit(spec.limit).offset(spec.offset))
+            self.db.execute(stmt.order_by(Move.seq.desc()).limit(spec.limit).offset(spec.offset))
         )
         return self._move_reads(rows)
 
@@ -1186,7 +1193,7 @@ class InventoryService:
         """
         tx = self.tx
         tx.require("inventory.view")
-        sources = tx.session.execute(
+        sources = self.db.execute(
             sa.select(Move.id, Move.quantity, Move.donor_ref).where(
                 Move.org_id == tx.org_id,
                 Move.donation_ref == donation,
@@ -1198,13 +1205,13 @@ class InventoryService:
         source_ids = [s[0] for s in sources]
         received = sum((s[1] for s in sources), ZERO)
         donor = next((s[2] for s in sources if s[2]), None)
-        on_hand = tx.session.scalar(
+        on_hand = self.db.scalar(
             sa.select(sa.func.sum(Layer.quantity)).where(
                 Layer.org_id == tx.org_id, Layer.source_id.in_(source_ids)
             )
         )
         src, dst = aliased(Location), aliased(Location)
-        rows = tx.session.execute(
+        rows = self.db.execute(
             sa.select(
                 Allocation.quantity,
                 Move.id,
@@ -1294,7 +1301,7 @@ class InventoryService:
         if not move_ids:
             raise NotFound("Move", move_or_group)
         source = aliased(Move)
-        rows = tx.session.execute(
+        rows = self.db.execute(
             sa.select(
                 Allocation.source_id,
                 source.kind,
@@ -1340,7 +1347,7 @@ class InventoryService:
     def _expiring(self, within_days: int, today: dt.date) -> list[ExpiringLot]:
         tx = self.tx
         limit = today + dt.timedelta(days=within_days)
-        rows = tx.session.execute(
+        rows = self.db.execute(
             sa.select(
                 Lot.id,
                 Lot.code,
@@ -1388,7 +1395,7 @@ class InventoryService:
         day = today or utcnow().date()
         warned: list[ExpiringLot] = []
         for lot in self._expiring(within_days, day):
-            claimed = tx.session.execute(
+            claimed = self.db.execute(
                 sa.update(Lot)
                 .where(
                     Lot.id == lot.lot_id,
@@ -1397,7 +1404,7 @@ class InventoryService:
                 )
                 .values(warned_on=day)
             )
-            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            if claimed.rowcount == 1:
                 tx.emit("ngo_kit_lot_expiring", lot=lot)
                 warned.append(lot)
         return warned
@@ -1407,7 +1414,7 @@ class InventoryService:
         tx = self.tx
         tx.require("inventory.view")
         on_hand = sa.func.coalesce(sa.func.sum(Stock.quantity), 0)
-        rows = tx.session.execute(
+        rows = self.db.execute(
             sa.select(Item.id, Item.code, on_hand, Item.reorder_level)
             .outerjoin(
                 Stock,
@@ -1459,7 +1466,7 @@ class InventoryService:
             "note": spec.note,
             "created_at": utcnow(),
         }
-        tx.session.execute(sa.insert(Need).values(values))
+        self.db.execute(sa.insert(Need).values(values))
         tx.audit("inventory.need_created", "inventory_need", values["id"], f"need of {item.code}")
         return NeedRead.model_validate(values)
 
@@ -1483,10 +1490,10 @@ class InventoryService:
         tx = self.tx
         tx.require("inventory.issue")
         row: Need = tx.get_owned(Need, need_id, "Need")
-        done = tx.session.execute(
+        done = self.db.execute(
             sa.update(Need).where(Need.id == row.id, Need.state == "open").values(state="cancelled")
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if done.rowcount != 1:
             raise ValidationFailed("need", "need_closed")
         tx.audit("inventory.need_cancelled", "inventory_need", row.id, "need cancelled")
         tx.session.refresh(row)
@@ -1496,7 +1503,7 @@ class InventoryService:
         """Open needs against stock on hand, per item: the shortfall is what to ask donors for."""
         tx = self.tx
         tx.require("inventory.view")
-        rows = tx.session.execute(
+        rows = self.db.execute(
             sa.select(Need.item_id, Item.code, sa.func.sum(Need.quantity - Need.fulfilled))
             .join(Item, Item.id == Need.item_id)
             .where(Need.org_id == tx.org_id, Need.state == "open")
@@ -1518,7 +1525,7 @@ class InventoryService:
             )
         return out
 
-    def _open_need(self, need_id: uuid.UUID, item: Item) -> Need:
+    def _open_need(self, need_id: uuid.UUID, item: ItemRow) -> Need:
         need: Need = self.tx.get_owned(Need, need_id, "Need")
         if need.state != "open":
             raise ValidationFailed("need", "need_closed")
@@ -1528,25 +1535,25 @@ class InventoryService:
 
     def _fulfil(self, need: Need, quantity: Decimal) -> None:
         tx = self.tx
-        done = tx.session.execute(
+        done = self.db.execute(
             sa.update(Need)
             .where(Need.id == need.id, Need.state == "open")
             .values(fulfilled=Need.fulfilled + quantity)
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if done.rowcount != 1:
             raise ValidationFailed("need", "need_closed")
-        closed = tx.session.execute(
+        closed = self.db.execute(
             sa.update(Need)
             .where(Need.id == need.id, Need.state == "open", Need.fulfilled >= Need.quantity)
             .values(state="fulfilled")
         )
-        if closed.rowcount == 1:  # type: ignore[attr-defined]
+        if closed.rowcount == 1:
             tx.session.refresh(need)
             tx.emit("ngo_kit_need_fulfilled", need=NeedRead.model_validate(need))
 
     def _unfulfil(self, need_id: uuid.UUID, quantity: Decimal) -> None:
         tx = self.tx
-        tx.session.execute(
+        self.db.execute(
             sa.update(Need)
             .where(Need.id == need_id, Need.org_id == tx.org_id)
             .values(
@@ -1610,8 +1617,8 @@ class InventoryService:
             "created_at": utcnow(),
         }
         with tx.translate_integrity(AlreadyExists("Document", spec.reference)):
-            tx.session.execute(sa.insert(Document).values(values))
-        tx.session.execute(sa.insert(DocumentLine), lines)
+            self.db.execute(sa.insert(Document).values(values))
+        self.db.execute(sa.insert(DocumentLine), lines)
         tx.audit(f"inventory.{spec.kind}_drafted", "inventory_document", doc_id, spec.reference)
         return self.document(doc_id)
 
@@ -1643,13 +1650,12 @@ class InventoryService:
     def _set_state(
         self, doc: Document, expected: tuple[str, ...], state: str, **extra: Any
     ) -> None:
-        tx = self.tx
-        done = tx.session.execute(
+        done = self.db.execute(
             sa.update(Document)
             .where(Document.id == doc.id, Document.state.in_(expected))
             .values(state=state, **extra)
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if done.rowcount != 1:
             raise ValidationFailed(
                 "state", "wrong_state", state=doc.state, expected=" or ".join(expected)
             )
@@ -1681,10 +1687,10 @@ class InventoryService:
             raise ValidationFailed("approved_by", "same_approver")
         else:
             column = Document.second_approved_by
-        done = tx.session.execute(
+        done = self.db.execute(
             sa.update(Document).where(Document.id == doc.id, column.is_(None)).values({column: me})
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if done.rowcount != 1:
             raise ValidationFailed("approved_by", "same_approver")
         tx.audit("inventory.document_approved", "inventory_document", doc.id, doc.reference)
         return self.document(doc.id)
@@ -1770,10 +1776,10 @@ def _mask(lines: list[dict[str, Any]]) -> None:
 
 
 def _upsert_add(
-    session: Any, table: sa.Table, keys: tuple[str, ...], values: dict[str, Any]
+    connection: sa.Connection, table: sa.Table, keys: tuple[str, ...], values: dict[str, Any]
 ) -> None:
     """INSERT the row, or add its ``quantity`` to the existing row with the same key."""
-    dialect = session.get_bind().dialect.name
+    dialect = connection.dialect.name
     stmt: Any
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -1794,4 +1800,4 @@ def _upsert_add(
 
         my = my_insert(table).values(values)
         stmt = my.on_duplicate_key_update(quantity=table.c.quantity + my.inserted.quantity)
-    session.execute(stmt)
+    connection.execute(stmt)
