@@ -97,3 +97,23 @@ def ngo_kit_deliver_message(message: OutboxMessage) -> str | None:
     report a failed attempt: the outbox records the error and retries with backoff. The
     message's ``id`` is stable across retries, so a channel can drop duplicates.
     """
+
+
+@hookspec
+def ngo_kit_register_routes(register: Registrar[Any], kit: Any) -> None:
+    """Collect: web routes, ``register(Routes("points", router))``, for ``ngo_kit.web.create_app``.
+
+    Called once per ``create_app(kit)`` with the kit whose services the routes will use.
+    ``Routes.org_scoped`` routers are mounted under ``/api/orgs/{org}/<name>``, the others under
+    ``/api/<name>``. Route functions open a unit of work with ``ctx.begin()`` and call services.
+    """
+
+
+@hookspec(firstresult=True)
+def ngo_kit_session_actor(kit: Any, token: str) -> Any:
+    """Decision: the account id (``uuid.UUID``) a session token signs in, or ``None``.
+
+    Called by the web layer for each request that carries a bearer token or session cookie.
+    The plugin that issues sessions (the registration module) answers; an unknown, expired or
+    revoked token answers ``None`` and the request is anonymous.
+    """

@@ -132,12 +132,19 @@ class Registrar(Generic[T]):
         return iter(self.items.values())
 
 
-def collect(pm: pluggy.PluginManager, hook_name: str, registrar: Registrar[T]) -> Registrar[T]:
-    """Call collect hook ``hook_name`` one plugin at a time so each item is tagged with its plugin."""
+def collect(
+    pm: pluggy.PluginManager, hook_name: str, registrar: Registrar[T], **extra: Any
+) -> Registrar[T]:
+    """Call collect hook ``hook_name`` one plugin at a time so each item is tagged with its plugin.
+
+    ``extra`` are further hook arguments (``kit`` for routes); an implementation may take any
+    subset of them, as pluggy allows.
+    """
     caller = getattr(pm.hook, hook_name)
     for impl in reversed(caller.get_hookimpls()):
         registrar.current_plugin = impl.plugin_name
-        impl.function(register=registrar)
+        offered = {"register": registrar, **extra}
+        impl.function(**{name: offered[name] for name in impl.argnames})
     registrar.current_plugin = "?"
     return registrar
 

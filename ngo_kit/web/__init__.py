@@ -1,0 +1,301 @@
+"""The optional web layer (extra ``web``): a FastAPI app that mounts every enabled module's routes.
+
+``create_app(kit)`` builds the app. Modules contribute routers through the collect hook
+``ngo_kit_register_routes(register, kit)``; organisation-scoped routers are mounted under
+``/api/orgs/{org}/<name>``, others under ``/api/<name>``. Routes hold no business rule: they
+open a unit of work with ``ctx.begin()`` and call services. Errors become RFC 9457 problem
+details (``application/problem+json``) with the error's stable code and a message in the
+``Accept-Language`` locale. Route functions are plain ``def`` so FastAPI runs them in its
+thread pool: slow work such as password hashing never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from babel.core import negotiate_locale
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from ngo_kit import errors, i18n
+from ngo_kit.context import Context
+from ngo_kit.errors import NgoKitError
+from ngo_kit.kit import Kit
+from ngo_kit.plugins import Registrar, collect
+from ngo_kit.schemas import ReadModel
+from ngo_kit.tenancy import Actor, OrgRead
+
+ORG_HEADER = "X-NGO-Kit-Org"
+SESSION_COOKIE = "ngo_kit_session"
+PROBLEM_JSON = "application/problem+json"
+
+#: HTTP status for each error class (the most specific class wins).
+STATUS: dict[type[NgoKitError], int] = {
+    errors.ValidationFailed: 422,
+    errors.NotFound: 404,
+    errors.PermissionDenied: 403,
+    errors.Conflict: 409,
+    errors.TokenInvalid: 400,
+    errors.ConfigurationError: 500,
+}
+
+
+class AuthenticationRequired(NgoKitError):
+    """The route needs a signed-in account and the request carries no valid session."""
+
+    code = "authentication_required"
+    template = "Please sign in first."
+
+
+STATUS[AuthenticationRequired] = 401
+
+
+@dataclass(frozen=True)
+class Routes:
+    """A module's router, as registered through ``ngo_kit_register_routes``.
+
+    ``org_scoped`` routers are mounted under ``/api/orgs/{org}/<name>`` (the organisation comes
+    from the path); the others under ``/api/<name>`` (the organisation, if any, from the
+    ``X-NGO-Kit-Org`` header).
+    """
+
+    name: str
+    router: APIRouter
+    org_scoped: bool = True
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with ngo-kit's stable ``code`` and bilingual-ready message."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+    rule: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
+    for status in (400, 401, 403, 404, 409, 422)
+}
+
+
+def request_locale(request: Request) -> str:
+    """The best supported locale for the request's ``Accept-Language`` (default ``en``)."""
+    header = request.headers.get("accept-language", "")
+    wanted: list[tuple[float, str]] = []
+    for part in header.split(","):
+        tag, _, q = part.strip().partition(";q=")
+        if not tag:
+            continue
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            weight = 0.0
+        wanted.append((weight, tag.strip().replace("-", "_")))
+    preferred = [tag for _, tag in sorted(wanted, key=lambda item: -item[0])]
+    preferred = [("zh_CN" if t.lower().startswith("zh") else t) for t in preferred]
+    found = negotiate_locale(preferred, list(i18n.SUPPORTED_LOCALES), sep="_")
+    return i18n.normalise_locale(found)
+
+
+def session_token(request: Request) -> str | None:
+    """The session token from ``Authorization: Bearer ...`` or the session cookie."""
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+class RequestContext:
+    """What a route needs from the request: the kit, organisation, actor and locale.
+
+    ``ctx.begin()`` opens the unit of work; ``ctx.actor`` is the signed-in account id or
+    ``None``; ``ctx.require_actor()`` raises 401 when nobody is signed in.
+    """
+
+    def __init__(
+        self, kit: Kit, org: str | None, actor: Actor, locale: str, token: str | None
+    ) -> None:
+        self.kit = kit
+        self.org = org
+        self.actor = actor
+        self.locale = locale
+        self.token = token
+
+    def require_actor(self) -> uuid.UUID:
+        """The signed-in account id; 401 when there is none."""
+        if not isinstance(self.actor, uuid.UUID):
+            raise AuthenticationRequired()
+        return self.actor
+
+    @contextmanager
+    def begin(self, *, org: str | Literal[False] | None = None) -> Iterator[Context]:
+        """One transaction for this request (``org=False`` for none)."""
+        chosen = None if org is False else (org or self.org)
+        with self.kit.begin(org=chosen, actor=self.actor, locale=self.locale) as tx:
+            yield tx
+
+
+def request_context(request: Request) -> RequestContext:
+    """FastAPI dependency: the request's organisation, actor and locale."""
+    kit: Kit = request.app.state.kit
+    locale = request_locale(request)
+    org = request.path_params.get("org") or request.headers.get(ORG_HEADER) or None
+    token = session_token(request)
+    actor: Actor = None
+    if token:
+        token_locale = i18n.set_locale(locale)
+        try:
+            actor = kit.hook.ngo_kit_session_actor(kit=kit, token=token)
+        finally:
+            i18n.reset_locale(token_locale)
+    return RequestContext(kit, org, actor, locale, token)
+
+
+def problem(error: NgoKitError, locale: str, instance: str | None = None) -> JSONResponse:
+    """The problem-details response for ``error`` in ``locale``."""
+    status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            status = STATUS[cls]
+            break
+    body = error.to_dict(locale)
+    payload: dict[str, Any] = {
+        "type": f"https://ngo-kit.org/problems/{error.code}",
+        "title": error.code.replace("_", " "),
+        "status": status,
+        "detail": body.pop("message"),
+        "code": body.pop("code"),
+    }
+    if instance:
+        payload["instance"] = instance
+    payload.update({k: v for k, v in body.items() if k not in payload})
+    return JSONResponse(payload, status_code=status, media_type=PROBLEM_JSON)
+
+
+def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None = None) -> FastAPI:
+    """A FastAPI app with the routes of every enabled module and problem-details errors.
+
+    ``secure_cookies`` (default: on outside development) marks the session cookie ``Secure``.
+    """
+    app = FastAPI(title=title, version="0.1.0", responses=PROBLEM_RESPONSES)
+    app.state.kit = kit
+    app.state.secure_cookies = (
+        kit.settings.environment != "development" if secure_cookies is None else secure_cookies
+    )
+
+    @app.exception_handler(NgoKitError)
+    def _ngo_kit_error(request: Request, exc: NgoKitError) -> JSONResponse:
+        return problem(exc, request_locale(request), str(request.url.path))
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            _translate_request_errors(exc), request_locale(request), str(request.url.path)
+        )
+
+    app.include_router(_core_router())
+    registrar: Registrar[Routes] = Registrar("routes", Routes, lambda r: r.name)
+    for routes in collect(kit.pm, "ngo_kit_register_routes", registrar, kit=kit).values():
+        prefix = f"/api/orgs/{{org}}/{routes.name}" if routes.org_scoped else f"/api/{routes.name}"
+        app.include_router(routes.router, prefix=prefix, tags=[routes.name])
+    return app
+
+
+def _translate_request_errors(exc: RequestValidationError) -> errors.ValidationFailed:
+    problems: list[errors.ValidationFailed] = []
+    for item in exc.errors():
+        loc = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        ctx: dict[str, Any] = {
+            k: str(v) for k, v in (item.get("ctx") or {}).items() if k not in ("field", "rule")
+        }
+        problems.append(
+            errors.ValidationFailed(
+                ".".join(loc) or "body", str(item.get("type", "invalid")), **ctx
+            )
+        )
+    if not problems:
+        return errors.ValidationFailed("body", "invalid")
+    first = problems[0]
+    extra = {k: v for k, v in first.params.items() if k not in ("field", "rule", "reason")}
+    return errors.ValidationFailed(first.field, first.rule, errors=problems, **extra)
+
+
+class OrgSummary(ReadModel):
+    """An organisation as the API lists it."""
+
+    slug: str
+    name: str
+    timezone: str
+    locale: str
+
+
+def _core_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["core"])
+
+    @router.get("/health")
+    def health() -> dict[str, str]:
+        """Liveness: the app is up (does not touch the database)."""
+        return {"status": "ok"}
+
+    @router.get("/orgs")
+    def list_orgs(ctx: RequestContext = Depends(request_context)) -> list[OrgSummary]:
+        """Organisations the signed-in account is a member of."""
+        ctx.require_actor()
+        with ctx.begin(org=False) as tx:
+            return [
+                OrgSummary.model_validate(o, from_attributes=True)
+                for o in tx.tenancy.list_organisations()
+            ]
+
+    @router.get("/orgs/{org}")
+    def get_org(org: str, ctx: RequestContext = Depends(request_context)) -> OrgSummary:
+        """One organisation (public facts only)."""
+        with ctx.begin() as tx:
+            found: OrgRead = tx.tenancy.organisation()
+        return OrgSummary.model_validate(found, from_attributes=True)
+
+    return router
+
+
+def set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
+    """Put the session token in an ``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` outside dev)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=bool(request.app.state.secure_cookies),
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    """Remove the session cookie."""
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+__all__ = [
+    "ORG_HEADER",
+    "SESSION_COOKIE",
+    "AuthenticationRequired",
+    "Problem",
+    "RequestContext",
+    "Routes",
+    "create_app",
+    "problem",
+    "request_context",
+    "set_session_cookie",
+]
