@@ -1162,7 +1162,8 @@ class VolunteerService:
             "email" if email else "sms",
             str(email or phone),
             subject="You have a place on the shift",
-            body=f"A place came free and is yours: shift at {local} ({shift.place}).",
+            body=f"A place came free and is yours: the shift at {local}"
+            + (f", {shift.place}." if shift.place else "."),
             data={"kind": "volunteer.waitlist_promoted", "shift_id": str(shift.id)},
             dedup_key=f"volunteer.promoted:{signup.id}:{signup.seq}:{signup.promoted_at}",
         )
