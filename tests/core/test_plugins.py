@@ -215,3 +215,48 @@ def test_plugin_listing_names_modules_and_hooks(kit: Kit) -> None:
     assert infos["core"].builtin
     assert "ngo_kit_register_permissions" in infos["core"].hooks
     assert infos["console"].hooks == ["ngo_kit_deliver_message", "ngo_kit_register_channels"]
+
+
+def test_org_created_event_lets_a_plugin_seed_the_new_organisation(kit_factory: KitFactory) -> None:
+    seeded: list[str] = []
+
+    class Seeder:
+        ngo_kit_plugin_name = "seeder"
+
+        @hookimpl
+        def ngo_kit_org_created(self, tx: Any, org: Any) -> None:
+            assert tx.org_id == org.id  # the tx is bound to the new organisation
+            tx.audit("seed.done", "organisation", org.id, "seeded")
+            seeded.append(org.slug)
+
+    kit = kit_factory(modules=[], plugins=[Seeder()])
+    org = kit.create_organisation("seeded", "Seeded")
+    assert seeded == ["seeded"]
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        assert (
+            tx.session.scalar(sa.select(sa.func.count()).where(AuditEntry.action == "seed.done"))
+            == 1
+        )
+
+
+def test_a_registered_check_runs_in_verify_and_fails_the_cli(
+    kit_factory: KitFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ngo_kit.audit import Problem
+
+    class AlwaysBroken:
+        name = "always-broken"
+
+        def run(self, session: Any) -> list[Problem]:
+            return [Problem(self.name, None, "the thing is broken")]
+
+    class Checks:
+        ngo_kit_plugin_name = "checks"
+
+        @hookimpl
+        def ngo_kit_register_checks(self, register: Registrar[Any]) -> None:
+            register(AlwaysBroken())
+
+    kit = kit_factory(modules=[], plugins=[Checks()])
+    assert [str(p) for p in kit.verify()] == ["always-broken: the thing is broken"]
+    assert {c.name for c in kit.checks} == {"audit", "always-broken"}  # type: ignore[attr-defined]
