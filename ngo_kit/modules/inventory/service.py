@@ -125,6 +125,7 @@ class InventoryService:
     def __init__(self, tx: Context) -> None:
         self.tx = tx
         self.db: sa.Connection = tx.connection
+        self.sql = _statements(self.db)
         self._items: dict[str, ItemRow] = {}
         self._locations: dict[str, LocationRow] = {}
 
@@ -138,10 +139,11 @@ class InventoryService:
             return cached
         tx = self.tx
         ident = _as_uuid(ref)
-        cond = Item.id == ident if ident is not None else Item.code == key
-        row = self.db.execute(
-            sa.select(*Item.__table__.c).where(Item.org_id == tx.org_id, cond)
-        ).first()
+        if ident is not None:
+            found = self.db.execute(self.sql.item_by_id, {"org": tx.org_id, "id": ident})
+        else:
+            found = self.db.execute(self.sql.item_by_code, {"org": tx.org_id, "code": key})
+        row = found.first()
         if row is None:
             raise NotFound("Item", ref)
         self._items[str(row.id)] = self._items[row.code] = row
@@ -153,11 +155,8 @@ class InventoryService:
             ids = [u for u in (_as_uuid(r) for r in missing) if u is not None]
             codes = [r for r in missing if _as_uuid(r) is None]
             tx = self.tx
-            stmt = sa.select(*Location.__table__.c).where(
-                Location.org_id == tx.org_id,
-                sa.or_(Location.code.in_(codes), Location.id.in_(ids)),
-            )
-            for row in self.db.execute(stmt):
+            params = {"org": tx.org_id, "codes": codes, "ids": ids}
+            for row in self.db.execute(self.sql.locations, params):
                 self._locations[row.code] = self._locations[str(row.id)] = row
         out: dict[str, LocationRow] = {}
         for ref in refs:
@@ -184,11 +183,8 @@ class InventoryService:
         if not item.tracked_by_lot:
             raise ValidationFailed(field_name, "lot_not_tracked")
         tx = self.tx
-        row = self.db.execute(
-            sa.select(*Lot.__table__.c).where(
-                Lot.org_id == tx.org_id, Lot.item_id == item.id, Lot.code == code
-            )
-        ).first()
+        params = {"org": tx.org_id, "item": item.id, "code": code}
+        row = self.db.execute(self.sql.lot_by_code, params).first()
         if row is None:
             raise NotFound("Lot", code)
         return row
@@ -203,10 +199,8 @@ class InventoryService:
         if not item.tracked_by_lot:
             raise ValidationFailed(field_name, "lot_not_tracked")
         tx = self.tx
-        stmt = sa.select(*Lot.__table__.c).where(
-            Lot.org_id == tx.org_id, Lot.item_id == item.id, Lot.code == code
-        )
-        row = self.db.execute(stmt).first()
+        params = {"org": tx.org_id, "item": item.id, "code": code}
+        row = self.db.execute(self.sql.lot_by_code, params).first()
         if row is not None:
             return row
         if expires_on is None and item.perishable and item.shelf_life_days:
@@ -225,7 +219,7 @@ class InventoryService:
                 created_at=utcnow(),
             )
         )
-        return self.db.execute(stmt).first()
+        return self.db.execute(self.sql.lot_by_code, params).first()
 
     def _base_quantity(self, item: ItemRow, quantity: Decimal, unit: str | None) -> Decimal:
         if unit is None or unit == item.unit:
@@ -484,25 +478,16 @@ class InventoryService:
     ) -> Decimal:
         """Guarded decrement; returns what was taken (``want`` or, under a race, less)."""
         tx = self.tx
-        where = (
-            Stock.org_id == tx.org_id,
-            Stock.item_id == item.id,
-            Stock.location_id == location.id,
-            Stock.lot_key == lot_key,
-        )
+        params = {"org": tx.org_id, "item": item.id, "loc": location.id, "lot": lot_key}
         if item.allow_negative:
             self._ensure_stock_row(item, location, lot_key)
-            self.db.execute(sa.update(Stock).where(*where).values(quantity=Stock.quantity - want))
+            self.db.execute(self.sql.stock_take_unguarded, {**params, "q": want})
             return want
         for _ in range(100):
-            result = self.db.execute(
-                sa.update(Stock)
-                .where(*where, Stock.quantity >= want)
-                .values(quantity=Stock.quantity - want)
-            )
+            result = self.db.execute(self.sql.stock_take, {**params, "q": want})
             if result.rowcount == 1:
                 return want
-            have = self.db.scalar(sa.select(Stock.quantity).where(*where)) or ZERO
+            have = self.db.scalar(self.sql.stock_read, params) or ZERO
             if whole or have <= 0:
                 if whole:
                     raise InsufficientStock(requested=want, available=max(have, ZERO))
@@ -520,34 +505,21 @@ class InventoryService:
     ) -> list[tuple[uuid.UUID | None, int, Decimal]]:
         """Consume layers oldest source first (the stock row is locked by our decrement)."""
         tx = self.tx
-        base = (
-            Layer.org_id == tx.org_id,
-            Layer.item_id == item.id,
-            Layer.location_id == location.id,
-            Layer.lot_key == lot_key,
-        )
-        stmt = sa.select(Layer.id, Layer.source_id, Layer.source_seq, Layer.quantity).where(
-            *base, Layer.quantity > 0
-        )
+        params = {"org": tx.org_id, "item": item.id, "loc": location.id, "lot": lot_key}
+        stmt = self.sql.layers_fifo
         if only_sources is not None:
             wanted = [s for s in only_sources if s is not None]
             stmt = stmt.where(Layer.source_id.in_(wanted))
         out: list[tuple[uuid.UUID | None, int, Decimal]] = []
         remaining = quantity
-        for layer_id, source_id, source_seq, have in self.db.execute(
-            stmt.order_by(Layer.source_seq)
-        ):
+        for layer_id, source_id, source_seq, have in self.db.execute(stmt, params).all():
             if remaining <= 0:
                 break
             cap = have if only_sources is None else min(have, only_sources.get(source_id, ZERO))
             take = min(remaining, cap)
             if take <= 0:
                 continue
-            result = self.db.execute(
-                sa.update(Layer)
-                .where(Layer.id == layer_id, Layer.quantity >= take)
-                .values(quantity=Layer.quantity - take)
-            )
+            result = self.db.execute(self.sql.layer_take, {"layer": layer_id, "q": take})
             if result.rowcount != 1:
                 raise InsufficientStock(requested=quantity, available=quantity - remaining)
             out.append((source_id, source_seq, take))
@@ -580,10 +552,8 @@ class InventoryService:
         self, item_id: uuid.UUID, location_id: uuid.UUID, lot_key: str, q: Decimal
     ) -> None:
         tx = self.tx
-        _upsert_add(
-            self.db,
-            Stock.__table__,  # type: ignore[arg-type]
-            ("org_id", "item_id", "location_id", "lot_key"),
+        self.db.execute(
+            self.sql.stock_add,
             {
                 "id": new_id(),
                 "org_id": tx.org_id,
@@ -606,10 +576,8 @@ class InventoryService:
         for source_id, source_seq, q in sources:
             if source_id is None:
                 continue
-            _upsert_add(
-                self.db,
-                Layer.__table__,  # type: ignore[arg-type]
-                ("org_id", "item_id", "location_id", "lot_key", "source_id"),
+            self.db.execute(
+                self.sql.layer_add,
                 {
                     "id": new_id(),
                     "org_id": tx.org_id,
@@ -690,10 +658,9 @@ class InventoryService:
                 )
             if destination.kind in HOLDING_KINDS:
                 self._add_layers(item.id, destination.id, p.lot_key, p.sources)
-        if len(allocations) == 1:
-            self.db.execute(sa.insert(Allocation).values(allocations[0]))
-        else:
-            self.db.execute(sa.insert(Allocation), allocations)
+        self.db.execute(
+            self.sql.allocation, allocations[0] if len(allocations) == 1 else allocations
+        )
         total = sum((p.quantity for p in portions), ZERO)
         tx.audit(
             f"inventory.{kind}",
@@ -1775,29 +1742,105 @@ def _mask(lines: list[dict[str, Any]]) -> None:
         line["recipient"] = f"{kind.capitalize()} {numbers[(kind, ref)]}"
 
 
-def _upsert_add(
-    connection: sa.Connection, table: sa.Table, keys: tuple[str, ...], values: dict[str, Any]
-) -> None:
-    """INSERT the row, or add its ``quantity`` to the existing row with the same key."""
-    dialect = connection.dialect.name
-    stmt: Any
+def _bp(name: str, column: Any = None, **kw: Any) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=column.type if column is not None else None, **kw)
+
+
+class _Statements:
+    """The hot statements, built once per dialect so a move pays for execution only."""
+
+    def __init__(self, dialect: str) -> None:
+        item, loc, lot = Item.__table__.c, Location.__table__.c, Lot.__table__.c
+        stock: sa.Table = Stock.__table__  # type: ignore[assignment]
+        layer: sa.Table = Layer.__table__  # type: ignore[assignment]
+        self.item_by_code = sa.select(*item).where(
+            item.org_id == _bp("org", item.org_id), item.code == _bp("code", item.code)
+        )
+        self.item_by_id = sa.select(*item).where(
+            item.org_id == _bp("org", item.org_id), item.id == _bp("id", item.id)
+        )
+        self.locations = sa.select(*loc).where(
+            loc.org_id == _bp("org", loc.org_id),
+            sa.or_(
+                loc.code.in_(_bp("codes", expanding=True)), loc.id.in_(_bp("ids", expanding=True))
+            ),
+        )
+        self.lot_by_code = sa.select(*lot).where(
+            lot.org_id == _bp("org", lot.org_id),
+            lot.item_id == _bp("item", lot.item_id),
+            lot.code == _bp("code", lot.code),
+        )
+        where = (
+            stock.c.org_id == _bp("org", stock.c.org_id),
+            stock.c.item_id == _bp("item", stock.c.item_id),
+            stock.c.location_id == _bp("loc", stock.c.location_id),
+            stock.c.lot_key == _bp("lot", stock.c.lot_key),
+        )
+        q = _bp("q", stock.c.quantity)
+        self.stock_take = (
+            stock.update()
+            .where(*where, stock.c.quantity >= q)
+            .values(quantity=stock.c.quantity - q)
+        )
+        self.stock_take_unguarded = (
+            stock.update().where(*where).values(quantity=stock.c.quantity - q)
+        )
+        self.stock_read = sa.select(stock.c.quantity).where(*where)
+        self.layers_fifo = (
+            sa.select(layer.c.id, layer.c.source_id, layer.c.source_seq, layer.c.quantity)
+            .where(
+                layer.c.org_id == _bp("org", layer.c.org_id),
+                layer.c.item_id == _bp("item", layer.c.item_id),
+                layer.c.location_id == _bp("loc", layer.c.location_id),
+                layer.c.lot_key == _bp("lot", layer.c.lot_key),
+                layer.c.quantity > 0,
+            )
+            .order_by(layer.c.source_seq)
+        )
+        lq = _bp("q", layer.c.quantity)
+        self.layer_take = (
+            layer.update()
+            .where(layer.c.id == _bp("layer", layer.c.id), layer.c.quantity >= lq)
+            .values(quantity=layer.c.quantity - lq)
+        )
+        self.stock_add = _upsert_add(
+            dialect, stock, ("org_id", "item_id", "location_id", "lot_key")
+        )
+        self.layer_add = _upsert_add(
+            dialect, layer, ("org_id", "item_id", "location_id", "lot_key", "source_id")
+        )
+        self.allocation = sa.insert(Allocation)
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(connection: sa.Connection) -> _Statements:
+    name = connection.dialect.name
+    found = _STATEMENTS.get(name)
+    if found is None:
+        found = _STATEMENTS[name] = _Statements(name)
+    return found
+
+
+def _upsert_add(dialect: str, table: sa.Table, keys: tuple[str, ...]) -> Any:
+    """An INSERT of every column (bound by name) that adds ``quantity`` to an existing row."""
+    values = {c.name: _bp(c.name, c) for c in table.columns}
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         pg = pg_insert(table).values(values)
-        stmt = pg.on_conflict_do_update(
+        return pg.on_conflict_do_update(
             index_elements=list(keys), set_={"quantity": table.c.quantity + pg.excluded.quantity}
         )
-    elif dialect == "sqlite":
+    if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         lite = sqlite_insert(table).values(values)
-        stmt = lite.on_conflict_do_update(
+        return lite.on_conflict_do_update(
             index_elements=list(keys), set_={"quantity": table.c.quantity + lite.excluded.quantity}
         )
-    else:
-        from sqlalchemy.dialects.mysql import insert as my_insert
+    from sqlalchemy.dialects.mysql import insert as my_insert
 
-        my = my_insert(table).values(values)
-        stmt = my.on_duplicate_key_update(quantity=table.c.quantity + my.inserted.quantity)
-    connection.execute(stmt)
+    my = my_insert(table).values(values)
+    return my.on_duplicate_key_update(quantity=table.c.quantity + my.inserted.quantity)
