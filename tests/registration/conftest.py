@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from registration_helpers import PASSWORD, Register
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.modules.registration.schemas import UserRead
+from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 

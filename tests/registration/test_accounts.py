@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from registration_helpers import PASSWORD, Register
 
 from ngo_kit import SYSTEM, AlreadyExists, Kit, NotFound, ValidationFailed
 from ngo_kit.modules.registration.models import Account
 from ngo_kit.modules.registration.passwords import common_passwords
+from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import OrgRead
 
 

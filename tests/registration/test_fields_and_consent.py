@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from registration_helpers import PASSWORD, Register
 
 from ngo_kit import (
     SYSTEM,
@@ -18,6 +17,7 @@ from ngo_kit import (
     hookimpl,
 )
 from ngo_kit.modules.registration.schemas import FieldRead
+from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 

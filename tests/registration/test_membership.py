@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from registration_helpers import PASSWORD, Register
 
 from ngo_kit import (
     SYSTEM,
@@ -25,6 +24,7 @@ from ngo_kit import (
 from ngo_kit.audit import AuditEntry
 from ngo_kit.modules.registration.errors import JoiningClosed
 from ngo_kit.modules.registration.models import Invitation
+from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 

@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from registration_helpers import PASSWORD, Register, last_data
 
 from ngo_kit import Kit, TokenExpired, TokenInvalid, TokenUsed
 from ngo_kit.modules.registration.errors import (
@@ -20,6 +19,7 @@ from ngo_kit.modules.registration.errors import (
     WrongPassword,
 )
 from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession
+from ngo_kit.modules.registration.testing import PASSWORD, Register, last_data
 from ngo_kit.tenancy import SYSTEM, OrgRead
 from ngo_kit.testing import KitFactory, MessageCatcher
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 from pydantic import SecretStr
-from registration_helpers import PASSWORD, Register, last_data
 
 from ngo_kit import Kit, TokenExpired, TokenTampered, TokenUsed, TokenWrongPurpose
+from ngo_kit.modules.registration.testing import PASSWORD, Register, last_data
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory, MessageCatcher
 from ngo_kit.tokens import TokenSigner, tokens_for

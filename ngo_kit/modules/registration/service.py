@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from ngo_kit.db import insert_ignore, new_id, utcnow
 from ngo_kit.errors import (
@@ -127,19 +126,13 @@ class RegistrationService:
             raise JoiningClosed(how=LocalisedText("by invitation only"))
         values = self.validate_fields("registration", spec.fields)
         documents = self._consent_plan(spec.consents, spec.birth_date, spec.guardian)
-        existing = self._find_account(spec.email, phone)
         now = utcnow()
-        if existing is not None:
-            account_id = existing.id
-            self._may_join_existing(existing, spec.password)
-            if self._is_member(account_id):
-                raise AlreadyExists("Membership", account_id)
-        else:
-            account_id = new_id()
-            password_hash = self.passwords.hash(spec.password) if spec.password else None
-            ident = spec.email or phone
-            with tx.translate_integrity(AlreadyExists("Account", ident)):
-                tx.session.execute(
+        account_id = new_id()
+        # New accounts are the common case: insert first, and look up only when that clashes.
+        existing = None
+        try:
+            with tx.savepoint():
+                tx.connection.execute(
                     sa.insert(Account).values(
                         id=account_id,
                         email=spec.email,
@@ -147,11 +140,19 @@ class RegistrationService:
                         display_name=spec.display_name,
                         birth_date=spec.birth_date,
                         status="pending",
-                        password_hash=password_hash,
+                        password_hash=self.passwords.hash(spec.password) if spec.password else None,
                         created_at=now,
                         updated_at=now,
                     )
                 )
+        except sa.exc.IntegrityError:
+            existing = self._find_account(spec.email, phone)
+            if existing is None:  # it clashed with a registration that then rolled back
+                raise AlreadyExists("Account", spec.email or phone) from None
+            account_id = existing.id
+            self._may_join_existing(existing, spec.password)
+            if self._is_member(account_id):
+                raise AlreadyExists("Membership", account_id) from None
         if invitation is not None:
             self._use_invitation(invitation, account_id)
             self._add_member(account_id, invitation.role)
@@ -161,16 +162,33 @@ class RegistrationService:
             self._add_member(account_id, "member")
         if values:
             self._store_fields(account_id, "registration", values)
-        self._record_consents(account_id, documents, spec.consent_method, spec.guardian, now)
-        tx.audit(
+        self._record_consents(
+            account_id, documents, spec.consent_method, spec.guardian, now, audit=False
+        )
+        tx.audit(  # one record for the registration and the consents given with it
             "user.registered",
             "account",
             account_id,
             "account registered" if existing is None else "existing account registered",
-            data={"new_account": existing is None, "consents": sorted(spec.consents)},
+            data={
+                "new_account": existing is None,
+                "consents": [f"{d.purpose}@{d.version}" for d in documents],
+                "guardian": spec.guardian is not None and bool(documents),
+                "method": spec.consent_method if documents else None,
+            },
         )
-        user = self._read(account_id)
-        if existing is None:
+        if existing is not None:
+            user = self._read(account_id)
+        else:
+            user = UserRead(
+                id=account_id,
+                email=spec.email,
+                phone=phone,
+                display_name=spec.display_name,
+                status="pending",
+                created_at=now,
+                birth_date=spec.birth_date,
+            )
             self._send_verifications(user)
         tx.emit("ngo_kit_user_registered", user=user)
         return user
@@ -191,8 +209,8 @@ class RegistrationService:
         keys = {_uuid(i, "User") for i in ids}
         if not keys:
             return {}
-        rows = self.tx.session.scalars(
-            sa.select(Account)
+        rows = self.tx.connection.execute(
+            sa.select(Account.__table__)
             .join(Membership, Membership.actor_id == Account.id)
             .where(Membership.org_id == self.tx.org_id, Account.id.in_(keys))
         )
@@ -201,8 +219,8 @@ class RegistrationService:
     def members(self, *, limit: int = 100, offset: int = 0) -> list[UserRead]:
         """The organisation's members, oldest membership first (``members.view``)."""
         self.tx.require("members.view")
-        rows = self.tx.session.scalars(
-            sa.select(Account)
+        rows = self.tx.connection.execute(
+            sa.select(Account.__table__)
             .join(Membership, Membership.actor_id == Account.id)
             .where(Membership.org_id == self.tx.org_id)
             .order_by(Membership.created_at, Account.id)
@@ -226,7 +244,7 @@ class RegistrationService:
         self.tx.require_system("registration.suspend")
         key = _uuid(user_id, "User")
         self._account(key)
-        self.tx.session.execute(
+        self.tx.connection.execute(
             sa.update(Account)
             .where(Account.id == key, Account.status != "erased")
             .values(status="suspended", updated_at=utcnow())
@@ -263,7 +281,8 @@ class RegistrationService:
         if spec.client:
             keys.append("c:" + _digest(spec.client))
         now = utcnow()
-        if self._locked(keys, now):
+        locked, counted = self._throttles(keys, now)
+        if locked:
             raise TooManyAttempts()
         row = self._find_account(spec.email, phone)
         new_hash: str | None = None
@@ -282,12 +301,13 @@ class RegistrationService:
             raise SignInFailed()
         if row.status in ("suspended", "erased"):
             raise AccountSuspended()
-        tx.session.execute(sa.delete(Throttle).where(Throttle.key == keys[0]))
+        if counted:
+            tx.connection.execute(sa.delete(Throttle).where(Throttle.key == keys[0]))
         if new_hash is not None:
-            tx.session.execute(
+            tx.connection.execute(
                 sa.update(Account).where(Account.id == row.id).values(password_hash=new_hash)
             )
-        signed_in = self._open_session(row.id, now)
+        signed_in = self._open_session(_user(row), now)
         if tx.org is not None:
             tx.audit(
                 "user.signed_in",
@@ -300,7 +320,7 @@ class RegistrationService:
 
     def session_user(self, token: str) -> UserRead:
         """The account a session token belongs to; ``TokenInvalid`` / ``TokenExpired`` if not valid."""
-        row = self.tx.session.execute(
+        row = self.tx.connection.execute(
             sa.select(
                 SignInSession.account_id, SignInSession.expires_at, SignInSession.revoked_at
             ).where(SignInSession.token_hash == _digest(str(token)))
@@ -316,7 +336,7 @@ class RegistrationService:
 
     def sign_out(self, token: str) -> None:
         """Revoke one session (its holder signs out). Unknown tokens are ignored."""
-        self.tx.session.execute(
+        self.tx.connection.execute(
             sa.update(SignInSession)
             .where(
                 SignInSession.token_hash == _digest(str(token)), SignInSession.revoked_at.is_(None)
@@ -440,7 +460,7 @@ class RegistrationService:
         if row.status in ("suspended", "erased"):
             raise TokenInvalid()
         new_hash = self.passwords.hash(new)
-        done = tx.session.execute(
+        done = tx.connection.execute(
             sa.update(Account)
             .where(Account.id == key, _same_hash(row.password_hash, _get(data, "h")))
             .values(password_hash=new_hash, updated_at=utcnow())
@@ -468,7 +488,7 @@ class RegistrationService:
         ok, _ = self.passwords.verify(normalise_password(current_password), row.password_hash)
         if not ok:
             raise WrongPassword()
-        tx.session.execute(
+        tx.connection.execute(
             sa.update(Account)
             .where(Account.id == key)
             .values(password_hash=self.passwords.hash(new), updated_at=utcnow())
@@ -526,7 +546,7 @@ class RegistrationService:
             raise TokenUsed()
         now = utcnow()
         with tx.translate_integrity(AlreadyExists("Account", new_email)):
-            tx.session.execute(
+            tx.connection.execute(
                 sa.update(Account)
                 .where(Account.id == key)
                 .values(email=new_email, email_verified_at=now, updated_at=now)
@@ -579,7 +599,7 @@ class RegistrationService:
         row = self._account(key)
         now = utcnow()
         with tx.translate_integrity(AlreadyExists("Account", target or "")):
-            tx.session.execute(
+            tx.connection.execute(
                 sa.update(Account)
                 .where(Account.id == key)
                 .values(phone=target, phone_verified_at=now, updated_at=now)
@@ -624,7 +644,7 @@ class RegistrationService:
         now = utcnow()
         inv_id = new_id()
         expires = now + dt.timedelta(days=lifetime)
-        tx.session.execute(
+        tx.connection.execute(
             sa.insert(Invitation).values(
                 id=inv_id,
                 org_id=tx.org_id,
@@ -681,7 +701,7 @@ class RegistrationService:
         tx = self.tx
         tx.require("members.invite")
         row = tx.get_owned(Invitation, invitation_id, "Invitation")
-        done = tx.session.execute(
+        done = tx.connection.execute(
             sa.update(Invitation)
             .where(Invitation.id == row.id, Invitation.status == "pending")
             .values(status="revoked", decided_at=utcnow())
@@ -695,10 +715,10 @@ class RegistrationService:
         """The organisation's invitations, newest first (``members.invite``)."""
         tx = self.tx
         tx.require("members.invite")
-        stmt = sa.select(Invitation).where(Invitation.org_id == tx.org_id)
+        stmt = sa.select(Invitation.__table__).where(Invitation.org_id == tx.org_id)
         if status is not None:
             stmt = stmt.where(Invitation.status == status)
-        rows = tx.session.scalars(stmt.order_by(Invitation.created_at.desc()))
+        rows = tx.connection.execute(stmt.order_by(Invitation.created_at.desc()))
         return [_invitation(r) for r in rows]
 
     def join(self) -> UserRead:
@@ -731,12 +751,12 @@ class RegistrationService:
         """Join requests, oldest first (``members.approve``)."""
         tx = self.tx
         tx.require("members.approve")
-        stmt = sa.select(JoinRequest).where(JoinRequest.org_id == tx.org_id)
+        stmt = sa.select(JoinRequest.__table__).where(JoinRequest.org_id == tx.org_id)
         if status is not None:
             stmt = stmt.where(JoinRequest.status == status)
         return [
             JoinRequestRead.model_validate(r)
-            for r in tx.session.scalars(stmt.order_by(JoinRequest.created_at))
+            for r in tx.connection.execute(stmt.order_by(JoinRequest.created_at))
         ]
 
     def approve_join(self, request_id: uuid.UUID | str, role: str = "member") -> UserRead:
@@ -787,7 +807,7 @@ class RegistrationService:
         if any(f.name == spec.name for f in self._plugin_fields(spec.form)):
             raise AlreadyExists("Field", spec.name)
         with tx.translate_integrity(AlreadyExists("Field", spec.name)):
-            tx.session.execute(
+            tx.connection.execute(
                 sa.insert(FieldDefinition).values(
                     id=new_id(), org_id=tx.org_id, created_at=utcnow(), **spec.model_dump()
                 )
@@ -799,7 +819,7 @@ class RegistrationService:
         """Remove an organisation's field (``registration.manage``); stored answers stay."""
         tx = self.tx
         tx.require("registration.manage")
-        done = tx.session.execute(
+        done = tx.connection.execute(
             sa.delete(FieldDefinition).where(
                 FieldDefinition.org_id == tx.org_id,
                 FieldDefinition.form == form,
@@ -812,8 +832,8 @@ class RegistrationService:
 
     def fields(self, form: str = "registration") -> list[FieldRead]:
         """The fields of ``form``: plugins' (``ngo_kit_register_fields``) and the organisation's."""
-        rows = self.tx.session.scalars(
-            sa.select(FieldDefinition).where(
+        rows = self.tx.connection.execute(
+            sa.select(FieldDefinition.__table__).where(
                 FieldDefinition.org_id == self.tx.org_id, FieldDefinition.form == form
             )
         )
@@ -874,7 +894,7 @@ class RegistrationService:
         key = _uuid(user_id, "User")
         if not self._visible(key):
             raise PermissionDenied("members.view")
-        found = self.tx.session.scalar(
+        found = self.tx.connection.scalar(
             sa.select(FieldValues.values).where(
                 FieldValues.org_id == self.tx.org_id,
                 FieldValues.account_id == key,
@@ -908,7 +928,7 @@ class RegistrationService:
         tx = self.tx
         tx.require("registration.manage")
         spec = coerce(ConsentDocumentIn, data, kw)
-        latest = tx.session.scalar(
+        latest = tx.connection.scalar(
             sa.select(sa.func.max(ConsentDocument.version)).where(
                 ConsentDocument.org_id == tx.org_id, ConsentDocument.purpose == spec.purpose
             )
@@ -916,7 +936,7 @@ class RegistrationService:
         version = int(latest or 0) + 1
         doc_id, now = new_id(), utcnow()
         with tx.translate_integrity(Conflict("Another version was published at the same time.")):
-            tx.session.execute(
+            tx.connection.execute(
                 sa.insert(ConsentDocument).values(
                     id=doc_id,
                     org_id=tx.org_id,
@@ -961,7 +981,7 @@ class RegistrationService:
         """Record withdrawal of every active consent to ``purpose``; returns how many."""
         tx = self.tx
         key = self._self_or_system(user_id)
-        done = tx.session.execute(
+        done = tx.connection.execute(
             sa.update(Consent)
             .where(
                 Consent.org_id == tx.org_id,
@@ -981,8 +1001,8 @@ class RegistrationService:
         key = _uuid(user_id, "User")
         if not self._visible(key):
             raise PermissionDenied("members.view")
-        rows = self.tx.session.scalars(
-            sa.select(Consent)
+        rows = self.tx.connection.execute(
+            sa.select(Consent.__table__)
             .where(Consent.org_id == self.tx.org_id, Consent.account_id == key)
             .order_by(Consent.accepted_at, Consent.id)
         )
@@ -1005,7 +1025,7 @@ class RegistrationService:
         if not self._is_member(key):
             raise NotFound("User", user_id)
         row = self._account(key)
-        sessions = tx.session.execute(
+        sessions = tx.connection.execute(
             sa.select(SignInSession.created_at, SignInSession.expires_at, SignInSession.revoked_at)
             .where(SignInSession.account_id == key)
             .order_by(SignInSession.created_at)
@@ -1067,7 +1087,7 @@ class RegistrationService:
             return
         now = utcnow()
         identifiers = [i for i in (row.email, row.phone) if i]
-        session = tx.session
+        session = tx.connection
         session.execute(
             sa.update(Account)
             .where(Account.id == key)
@@ -1126,13 +1146,15 @@ class RegistrationService:
     def _read(self, key: uuid.UUID) -> UserRead:
         return _user(self._account(key))
 
-    def _account(self, key: uuid.UUID) -> Account:
-        row = self.tx.session.get(Account, key, populate_existing=True)
+    def _account(self, key: uuid.UUID) -> Any:
+        row = self.tx.connection.execute(
+            sa.select(Account.__table__).where(Account.id == key)
+        ).first()
         if row is None:
             raise NotFound("User", key)
         return row
 
-    def _find_account(self, email: str | None, phone: str | None) -> Account | None:
+    def _find_account(self, email: str | None, phone: str | None) -> Any:
         conditions = []
         if email is not None:
             conditions.append(Account.email == email)
@@ -1141,11 +1163,7 @@ class RegistrationService:
         if not conditions:
             return None
         rows = list(
-            self.tx.session.scalars(
-                sa.select(Account)
-                .where(sa.or_(*conditions))
-                .execution_options(populate_existing=True)
-            )
+            self.tx.connection.execute(sa.select(Account.__table__).where(sa.or_(*conditions)))
         )
         if len(rows) > 1:
             raise AlreadyExists("Account", email or phone or "")
@@ -1163,7 +1181,7 @@ class RegistrationService:
 
     def _is_member(self, key: uuid.UUID) -> bool:
         return (
-            self.tx.session.scalar(
+            self.tx.connection.scalar(
                 sa.select(Membership.id).where(
                     Membership.org_id == self.tx.org_id, Membership.actor_id == key
                 )
@@ -1210,8 +1228,8 @@ class RegistrationService:
         values: dict[str, Any] = {"updated_at": now}
         if not already:
             values[column] = now
-        tx.session.execute(sa.update(Account).where(Account.id == key).values(**values))
-        tx.session.execute(
+        tx.connection.execute(sa.update(Account).where(Account.id == key).values(**values))
+        tx.connection.execute(
             sa.update(Account)
             .where(Account.id == key, Account.status == "pending")
             .values(status="active")
@@ -1277,35 +1295,35 @@ class RegistrationService:
 
     # --- internals: sessions, throttles, codes -------------------------------------------------
 
-    def _open_session(self, key: uuid.UUID, now: dt.datetime) -> SignIn:
+    def _open_session(self, user: UserRead, now: dt.datetime) -> SignIn:
         token = secrets.token_urlsafe(32)
         expires = now + dt.timedelta(days=self.settings.session_days)
-        self.tx.session.execute(
+        self.tx.connection.execute(
             sa.insert(SignInSession).values(
                 id=new_id(),
-                account_id=key,
+                account_id=user.id,
                 token_hash=_digest(token),
                 created_at=now,
                 expires_at=expires,
             )
         )
-        return SignIn(token=token, user=self._read(key), expires_at=expires)
+        return SignIn(token=token, user=user, expires_at=expires)
 
     def _revoke_sessions(self, key: uuid.UUID) -> int:
-        done = self.tx.session.execute(
+        done = self.tx.connection.execute(
             sa.update(SignInSession)
             .where(SignInSession.account_id == key, SignInSession.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
         return _changed(done)
 
-    def _locked(self, keys: list[str], now: dt.datetime) -> bool:
-        found = self.tx.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Throttle)
-            .where(Throttle.key.in_(keys), Throttle.locked_until > now)
-        )
-        return bool(found)
+    def _throttles(self, keys: list[str], now: dt.datetime) -> tuple[bool, bool]:
+        """``(locked, counted)``: is any key locked now; has the account key failures on record."""
+        rows = self.tx.connection.execute(
+            sa.select(Throttle.key, Throttle.locked_until).where(Throttle.key.in_(keys))
+        ).all()
+        locked = any(r.locked_until is not None and r.locked_until > now for r in rows)
+        return locked, any(r.key == keys[0] for r in rows)
 
     def _record_failure(self, keys: list[str], now: dt.datetime) -> None:
         """Count a failure in this transaction, and again on its own if this one rolls back."""
@@ -1322,7 +1340,7 @@ class RegistrationService:
             for key, limit in limits.items():
                 _count_failure(conn, key, limit, now, window, lock)
 
-        write(self.tx.session)
+        write(self.tx.connection)
         engine = self.tx.kit.engine
 
         def after_rollback() -> None:
@@ -1333,7 +1351,7 @@ class RegistrationService:
 
     def _issue_code(self, key: uuid.UUID, purpose: str, target: str | None) -> str:
         now = utcnow()
-        self.tx.session.execute(
+        self.tx.connection.execute(
             sa.update(OneTimeCode)
             .where(
                 OneTimeCode.account_id == key,
@@ -1344,7 +1362,7 @@ class RegistrationService:
         )
         code = f"{secrets.randbelow(10**6):06d}"
         code_id = new_id()
-        self.tx.session.execute(
+        self.tx.connection.execute(
             sa.insert(OneTimeCode).values(
                 id=code_id,
                 account_id=key,
@@ -1362,13 +1380,12 @@ class RegistrationService:
         secret = self.tx.kit.settings.secret_keys[key_index].get_secret_value()
         return hmac.new(secret.encode(), f"{code_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
-    def _latest_code(self, key: uuid.UUID, purpose: str) -> OneTimeCode | None:
-        return self.tx.session.scalars(
-            sa.select(OneTimeCode)
+    def _latest_code(self, key: uuid.UUID, purpose: str) -> Any:
+        return self.tx.connection.execute(
+            sa.select(OneTimeCode.__table__)
             .where(OneTimeCode.account_id == key, OneTimeCode.purpose == purpose)
             .order_by(OneTimeCode.created_at.desc(), OneTimeCode.id.desc())
             .limit(1)
-            .execution_options(populate_existing=True)
         ).first()
 
     def _code_matches(self, key: uuid.UUID, purpose: str, code: str) -> bool:
@@ -1397,14 +1414,15 @@ class RegistrationService:
         ):
             self._count_wrong_code(row.id)
             raise TokenInvalid()
-        done = self.tx.session.execute(
+        done = self.tx.connection.execute(
             sa.update(OneTimeCode)
             .where(OneTimeCode.id == row.id, OneTimeCode.used_at.is_(None))
             .values(used_at=utcnow())
         )
         if _changed(done) != 1:
             raise TokenUsed()
-        return row.target
+        target: str | None = row.target
+        return target
 
     def _count_wrong_code(self, code_id: uuid.UUID) -> None:
         stmt = (
@@ -1412,7 +1430,7 @@ class RegistrationService:
             .where(OneTimeCode.id == code_id)
             .values(attempts=OneTimeCode.attempts + 1)
         )
-        self.tx.session.execute(stmt)
+        self.tx.connection.execute(stmt)
         engine = self.tx.kit.engine
 
         def after_rollback() -> None:
@@ -1438,7 +1456,7 @@ class RegistrationService:
         tx.emit("ngo_kit_member_left", user_id=key)
 
     def _role_exists(self, role: str) -> None:
-        found = self.tx.session.scalar(
+        found = self.tx.connection.scalar(
             sa.select(Role.id).where(Role.org_id == self.tx.org_id, Role.name == role)
         )
         if found is None:
@@ -1460,7 +1478,7 @@ class RegistrationService:
 
     def _use_invitation(self, invitation: Invitation, key: uuid.UUID) -> None:
         tx = self.tx
-        done = tx.session.execute(
+        done = tx.connection.execute(
             sa.update(Invitation)
             .where(Invitation.id == invitation.id, Invitation.status == "pending")
             .values(status="accepted", accepted_by=key, decided_at=utcnow())
@@ -1471,7 +1489,7 @@ class RegistrationService:
 
     def _file_join_request(self, key: uuid.UUID, message: str | None) -> JoinRequestRead:
         tx = self.tx
-        pending = tx.session.scalar(
+        pending = tx.connection.scalar(
             sa.select(JoinRequest.id).where(
                 JoinRequest.org_id == tx.org_id,
                 JoinRequest.account_id == key,
@@ -1481,7 +1499,7 @@ class RegistrationService:
         if pending is not None:
             raise AlreadyExists("JoinRequest", pending)
         req_id, now = new_id(), utcnow()
-        tx.session.execute(
+        tx.connection.execute(
             sa.insert(JoinRequest).values(
                 id=req_id,
                 org_id=tx.org_id,
@@ -1499,7 +1517,7 @@ class RegistrationService:
     def _decide(self, request_id: uuid.UUID | str, status: str) -> JoinRequest:
         tx = self.tx
         row: JoinRequest = tx.get_owned(JoinRequest, request_id, "JoinRequest")
-        done = tx.session.execute(
+        done = tx.connection.execute(
             sa.update(JoinRequest)
             .where(JoinRequest.id == row.id, JoinRequest.status == "pending")
             .values(status=status, decided_by=_actor(tx), decided_at=utcnow())
@@ -1510,8 +1528,8 @@ class RegistrationService:
         return row
 
     def _orgs_of(self, key: uuid.UUID) -> list[OrgRead]:
-        rows = self.tx.session.scalars(
-            sa.select(Organisation)
+        rows = self.tx.connection.execute(
+            sa.select(Organisation.__table__)
             .join(Membership, Membership.org_id == Organisation.id)
             .where(Membership.actor_id == key)
             .order_by(Organisation.slug)
@@ -1543,17 +1561,19 @@ class RegistrationService:
         member = tx.tenancy.member(key)
         values = {
             form: vals
-            for form, vals in tx.session.execute(
+            for form, vals in tx.connection.execute(
                 sa.select(FieldValues.form, FieldValues.values).where(
                     FieldValues.org_id == tx.org_id, FieldValues.account_id == key
                 )
             )
         }
-        consents = tx.session.scalars(
-            sa.select(Consent).where(Consent.org_id == tx.org_id, Consent.account_id == key)
+        consents = tx.connection.execute(
+            sa.select(Consent.__table__).where(
+                Consent.org_id == tx.org_id, Consent.account_id == key
+            )
         )
-        requests = tx.session.scalars(
-            sa.select(JoinRequest).where(
+        requests = tx.connection.execute(
+            sa.select(JoinRequest.__table__).where(
                 JoinRequest.org_id == tx.org_id, JoinRequest.account_id == key
             )
         )
@@ -1599,7 +1619,7 @@ class RegistrationService:
     def _store_fields(self, key: uuid.UUID, form: str, values: dict[str, Any]) -> None:
         tx = self.tx
         now = utcnow()
-        done = tx.session.execute(
+        done = tx.connection.execute(
             sa.update(FieldValues)
             .where(
                 FieldValues.org_id == tx.org_id,
@@ -1609,7 +1629,7 @@ class RegistrationService:
             .values(values=values, updated_at=now)
         )
         if _changed(done) == 0:
-            tx.session.execute(
+            tx.connection.execute(
                 sa.insert(FieldValues).values(
                     id=new_id(),
                     org_id=tx.org_id,
@@ -1621,8 +1641,8 @@ class RegistrationService:
             )
 
     def _current_documents(self) -> dict[str, ConsentDocumentRead]:
-        rows = self.tx.session.scalars(
-            sa.select(ConsentDocument)
+        rows = self.tx.connection.execute(
+            sa.select(ConsentDocument.__table__)
             .where(ConsentDocument.org_id == self.tx.org_id)
             .order_by(ConsentDocument.purpose, ConsentDocument.version)
         )
@@ -1653,6 +1673,8 @@ class RegistrationService:
         method: str,
         guardian: GuardianIn | None,
         now: dt.datetime,
+        *,
+        audit: bool = True,
     ) -> None:
         if not documents:
             return
@@ -1667,7 +1689,15 @@ class RegistrationService:
                 "method": method,
                 "accepted_at": now,
             }
-            rows.append({**base, "id": new_id(), "given_by": "self"})
+            rows.append(
+                {
+                    **base,
+                    "id": new_id(),
+                    "given_by": "self",
+                    "guardian_name": None,
+                    "guardian_relationship": None,
+                }
+            )
             if guardian is not None:
                 rows.append(
                     {
@@ -1678,7 +1708,9 @@ class RegistrationService:
                         "guardian_relationship": guardian.relationship,
                     }
                 )
-        self.tx.session.execute(sa.insert(Consent), rows)
+        self.tx.connection.execute(sa.insert(Consent), rows)
+        if not audit:
+            return
         self.tx.audit(
             "consent.given",
             "account",
@@ -1695,7 +1727,8 @@ class RegistrationService:
 # --- module-level helpers -------------------------------------------------------------------
 
 
-def _user(row: Account) -> UserRead:
+def _user(row: Any) -> UserRead:
+    """A read model from an account row."""
     return UserRead(
         id=row.id,
         email=row.email,
@@ -1709,7 +1742,7 @@ def _user(row: Account) -> UserRead:
     )
 
 
-def _invitation(row: Invitation, **update: Any) -> InvitationRead:
+def _invitation(row: Any, **update: Any) -> InvitationRead:
     read = InvitationRead(
         id=row.id,
         email=row.email,
@@ -1803,7 +1836,7 @@ def _on_rollback(tx: Context, callback: Callable[[], None]) -> None:
         event.listen(engine, "commit", _drop_pending)
         event.listen(engine.pool, "checkin", _run_pending)
         _HOOKED.add(engine)
-    tx.session.connection().info.setdefault(_PENDING, []).append(callback)
+    tx.connection.info.setdefault(_PENDING, []).append(callback)
 
 
 def _drop_pending(conn: Any) -> None:
@@ -1850,7 +1883,7 @@ def _count_failure(
             .values(failures=1, window_started_at=now, locked_until=None)
         )
         if not _changed(restarted):
-            bind = conn if isinstance(conn, Session) else _Bound(conn.engine)
+            bind = _Bound(conn.engine)
             conn.execute(insert_ignore(bind, Throttle, key=key, failures=1, window_started_at=now))
     conn.execute(
         sa.update(Throttle)

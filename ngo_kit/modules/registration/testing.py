@@ -8,8 +8,18 @@ values with ``monkeypatch.setenv`` before building their kit (settings are read 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable
 
 import pytest
+
+from ngo_kit.testing import MessageCatcher
+
+#: a password that passes the rules, for tests
+PASSWORD = "correct horse battery"
+
+#: ``register(org=None, **fields) -> account id`` (see the registration tests' conftest)
+Register = Callable[..., uuid.UUID]
 
 CHEAP_PROFILE = {
     "NGO_KIT_REGISTRATION_ARGON2_MEMORY_KIB": "1024",
@@ -33,3 +43,10 @@ def owasp_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Kits built after this fixture hash with the production (OWASP) argon2 parameters."""
     for name, value in OWASP_PROFILE.items():
         monkeypatch.setenv(name, value)
+
+
+def last_data(catcher: MessageCatcher, recipient: str, key: str) -> str:
+    """The ``data[key]`` (a token or code) of the newest message delivered to ``recipient``."""
+    found = [m for m in catcher.to(recipient) if key in m.data]
+    assert found, f"no message with {key!r} was delivered to {recipient}"
+    return str(found[-1].data[key])
