@@ -186,7 +186,7 @@ class Raw:
         cur.execute(
             f"SELECT id, source_id, source_seq, quantity FROM inventory_layer WHERE org_id = {p}"
             f" AND item_id = {p} AND location_id = {p} AND lot_key = '' AND quantity > 0"
-            " ORDER BY source_seq",
+            " ORDER BY source_seq LIMIT 32",
             (self.key(self.org), self.key(self.item), self.key(self.wh)),
         )
         layer_id, source_id, _seq, _have = cur.fetchone()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ if TYPE_CHECKING:
 
 CHAIN = "inventory_move"
 ZERO = Decimal(0)
+#: Layers are read oldest first in pages of this many rows.
+LAYER_PAGE = 32
 Q0 = Decimal("0.0000")
 #: The virtual locations seeded in every organisation: code -> (kind, English name).
 VIRTUAL_LOCATIONS: dict[str, tuple[str, str]] = {
@@ -87,6 +90,13 @@ VIRTUAL_LOCATIONS: dict[str, tuple[str, str]] = {
 ItemRow = Any
 LocationRow = Any
 LotRow = Any
+#: Items and locations are never changed or deleted once created (the service has no call
+#: for it), so a per-kit cache of their rows cannot go stale. A row enters the cache only after
+#: the transaction that read it committed, so a rolled-back creation never does.
+_CATALOGUE: weakref.WeakKeyDictionary[Any, dict[tuple[str, uuid.UUID, str], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_CATALOGUE_LIMIT = 100_000
 #: Organisation setting (``org.settings``): dispatches above this many base units need two
 #: different approvers, and direct ``issue`` calls above it are refused.
 SECOND_APPROVAL_SETTING = "inventory.second_approval_above"
@@ -126,11 +136,24 @@ class InventoryService:
         self.tx = tx
         self.db: sa.Connection = tx.connection
         self.sql = _statements(self.db)
+        self._catalogue = _CATALOGUE.setdefault(tx.kit, {})
         self._items: dict[str, ItemRow] = {}
         self._locations: dict[str, LocationRow] = {}
 
     # ------------------------------------------------------------------------------------
     # lookups
+
+    def _remember(self, kind: str, row: Any) -> None:
+        """Put a catalogue row in the per-kit cache once this transaction has committed."""
+        cache = self._catalogue
+        org = self.tx.org_id
+
+        def keep() -> None:
+            if len(cache) > _CATALOGUE_LIMIT:
+                cache.clear()
+            cache[(kind, org, str(row.id))] = cache[(kind, org, row.code)] = row
+
+        self.tx.on_commit(keep)
 
     def _item(self, ref: str | uuid.UUID) -> ItemRow:
         key = str(ref)
@@ -138,6 +161,10 @@ class InventoryService:
         if cached is not None:
             return cached
         tx = self.tx
+        cached = self._catalogue.get(("item", tx.org_id, key))
+        if cached is not None:
+            self._items[key] = cached
+            return cached
         ident = _as_uuid(ref)
         if ident is not None:
             found = self.db.execute(self.sql.item_by_id, {"org": tx.org_id, "id": ident})
@@ -147,9 +174,15 @@ class InventoryService:
         if row is None:
             raise NotFound("Item", ref)
         self._items[str(row.id)] = self._items[row.code] = row
+        self._remember("item", row)
         return row
 
     def _location_map(self, *refs: str | uuid.UUID) -> dict[str, LocationRow]:
+        org = self.tx.org_id
+        for ref in refs:
+            cached = self._catalogue.get(("location", org, str(ref)))
+            if cached is not None:
+                self._locations[str(ref)] = cached
         missing = [str(r) for r in refs if str(r) not in self._locations]
         if missing:
             ids = [u for u in (_as_uuid(r) for r in missing) if u is not None]
@@ -158,6 +191,7 @@ class InventoryService:
             params = {"org": tx.org_id, "codes": codes, "ids": ids}
             for row in self.db.execute(self.sql.locations, params):
                 self._locations[row.code] = self._locations[str(row.id)] = row
+                self._remember("location", row)
         out: dict[str, LocationRow] = {}
         for ref in refs:
             found = self._locations.get(str(ref))
@@ -512,18 +546,28 @@ class InventoryService:
             stmt = stmt.where(Layer.source_id.in_(wanted))
         out: list[tuple[uuid.UUID | None, int, Decimal]] = []
         remaining = quantity
-        for layer_id, source_id, source_seq, have in self.db.execute(stmt, params).all():
-            if remaining <= 0:
+        while remaining > 0:  # a page of the oldest sources at a time; taken ones drop out
+            page = self.db.execute(stmt, params).all()
+            progressed = False
+            for layer_id, source_id, source_seq, have in page:
+                if remaining <= 0:
+                    break
+                cap = (
+                    have
+                    if only_sources is None
+                    else min(have, only_sources[source_id] - taken(out, source_id))
+                )
+                take = min(remaining, cap)
+                if take <= 0:
+                    continue
+                result = self.db.execute(self.sql.layer_take, {"layer": layer_id, "q": take})
+                if result.rowcount != 1:
+                    raise InsufficientStock(requested=quantity, available=quantity - remaining)
+                out.append((source_id, source_seq, take))
+                remaining -= take
+                progressed = True
+            if len(page) < LAYER_PAGE or not progressed:
                 break
-            cap = have if only_sources is None else min(have, only_sources.get(source_id, ZERO))
-            take = min(remaining, cap)
-            if take <= 0:
-                continue
-            result = self.db.execute(self.sql.layer_take, {"layer": layer_id, "q": take})
-            if result.rowcount != 1:
-                raise InsufficientStock(requested=quantity, available=quantity - remaining)
-            out.append((source_id, source_seq, take))
-            remaining -= take
         if remaining > 0:
             if only_sources is not None and not item.allow_negative:
                 raise InsufficientStock(requested=quantity, available=quantity - remaining)
@@ -1728,6 +1772,11 @@ class InventoryService:
         return self.document(doc.id)
 
 
+def taken(out: list[tuple[uuid.UUID | None, int, Decimal]], source_id: uuid.UUID | None) -> Decimal:
+    """How much of ``source_id`` this operation took already."""
+    return sum((q for s, _seq, q in out if s == source_id), ZERO)
+
+
 def _mask(lines: list[dict[str, Any]]) -> None:
     """Replace personal references with "Beneficiary 1", "Household 2"... (stable per report)."""
     numbers: dict[tuple[str, str], int] = {}
@@ -1796,6 +1845,7 @@ class _Statements:
                 layer.c.quantity > 0,
             )
             .order_by(layer.c.source_seq)
+            .limit(LAYER_PAGE)
         )
         lq = _bp("q", layer.c.quantity)
         self.layer_take = (
