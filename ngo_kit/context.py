@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ngo_kit import audit, outbox
-from ngo_kit.errors import ConfigurationError, Conflict, NgoKitError, NotFound, PermissionDenied
+from ngo_kit.errors import (
+    ConfigurationError,
+    Conflict,
+    DatabaseUnavailable,
+    NgoKitError,
+    NotFound,
+    PermissionDenied,
+)
 from ngo_kit.i18n import current_locale
 from ngo_kit.plugins import call_event
 from ngo_kit.tenancy import (
@@ -277,10 +284,8 @@ def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
             "the database is not migrated ({error}): run 'ngo-kit db upgrade'",
             error=detail,
         )
-    if exc.connection_invalidated or "connect" in lowered:
-        return ConfigurationError(
-            "core.E016", "the database cannot be reached: {error}", error=detail
-        )
+    if exc.connection_invalidated or "connect" in lowered or "closed" in lowered:
+        return DatabaseUnavailable(error=detail)
     return Conflict("The database refused the change, try again ({detail}).", detail=detail)
 
 

@@ -234,6 +234,17 @@ class ShiftFull(Conflict):
     template = "The shift is full."
 
 
+class DatabaseUnavailable(NgoKitError):
+    """The database could not be reached, or the connection was lost mid-transaction.
+
+    Nothing of the failed unit of work was saved; retrying it later is safe (idempotency keys
+    make retries of mutating calls harmless).
+    """
+
+    code = "database_unavailable"
+    template = "The database is unavailable; nothing was saved. Please try again. ({error})"
+
+
 class ConfigurationError(NgoKitError):
     """The kit was set up wrongly: missing module, cycle, duplicate name, default secret...
 

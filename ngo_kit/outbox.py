@@ -219,21 +219,28 @@ class Outbox:
         result = WorkResult()
         if ids is not None and not ids:
             return result
-        with Session(self.kit.engine) as session, session.begin():
-            now = utcnow()
-            stmt = sa.select(OutboxRow).where(
-                OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= now
-            )
-            if ids is not None:
-                stmt = stmt.where(OutboxRow.id.in_(ids))
-            stmt = stmt.order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-            if limit is not None:
-                stmt = stmt.limit(limit)
-            stmt = stmt.with_for_update(skip_locked=True)
-            rows = list(session.scalars(stmt))
-            for row in rows:
-                self._deliver(session, row, result)
+        try:
+            with Session(self.kit.engine) as session, session.begin():
+                self._claim_and_deliver(session, ids, limit, result)
+        except sa.exc.DBAPIError as exc:
+            from ngo_kit.context import translate_database_errors
+
+            raise translate_database_errors(exc) from exc
         return result
+
+    def _claim_and_deliver(
+        self, session: Session, ids: list[uuid.UUID] | None, limit: int | None, result: WorkResult
+    ) -> None:
+        stmt = sa.select(OutboxRow).where(
+            OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= utcnow()
+        )
+        if ids is not None:
+            stmt = stmt.where(OutboxRow.id.in_(ids))
+        stmt = stmt.order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        for row in list(session.scalars(stmt.with_for_update(skip_locked=True))):
+            self._deliver(session, row, result)
 
     def _deliver(self, session: Session, row: OutboxRow, result: WorkResult) -> None:
         message = OutboxMessage.model_validate(row)

@@ -101,7 +101,8 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(
         )
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "[core.E016] the database cannot be reached" in err and err.count("\n") == 1
+    assert err.startswith("error [database_unavailable]: The database is unavailable; nothing was saved.")
+    assert err.count("\n") == 1
 
 
 def test_plugins_lists_builtin_modules(kit: Kit, capsys: pytest.CaptureFixture[str]) -> None:
