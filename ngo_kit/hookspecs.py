@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import click
 
     from ngo_kit.context import Context
+    from ngo_kit.kit import Kit
     from ngo_kit.outbox import OutboxMessage
     from ngo_kit.plugins import Registrar
     from ngo_kit.tenancy import OrgRead
@@ -89,9 +90,11 @@ def ngo_kit_org_created(tx: Context, org: OrgRead) -> None:
 
 
 @hookspec(firstresult=True)
-def ngo_kit_deliver_message(message: OutboxMessage) -> str | None:
+def ngo_kit_deliver_message(message: OutboxMessage, kit: Kit) -> str | None:
     """Decision: deliver one outbox message, after the transaction that sent it committed.
 
+    ``kit`` is the delivering kit, for channels that read their own tables or settings (a
+    webhook endpoint's secret); implementations that need only the message omit it.
     Return a short receipt (a provider id, the channel name) when this plugin delivered the
     message; return ``None`` when the message is not for this plugin's channel. Raise to
     report a failed attempt: the outbox records the error and retries with backoff. The

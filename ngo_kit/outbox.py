@@ -247,7 +247,7 @@ class Outbox:
         now = utcnow()
         values: dict[str, Any] = {"attempts": row.attempts + 1}
         try:
-            receipt = self.kit.hook.ngo_kit_deliver_message(message=message)
+            receipt = self.kit.hook.ngo_kit_deliver_message(message=message, kit=self.kit)
             if receipt is None:
                 raise NoChannel(f"no plugin delivers channel '{row.channel}'")
         except Exception as exc:
