@@ -84,19 +84,20 @@ class Kit:
             if module.locale_dir is not None:
                 i18n.load_catalogues(module.locale_dir)
         self._check_hooks()
-        self.permissions: dict[str, Permission] = {
-            p.name: p
-            for p in collect(
-                self.pm,
-                "ngo_kit_register_permissions",
-                Registrar("permission", Permission, lambda p: p.name),
-            ).values()
-        }
-        self.checks = collect(
-            self.pm,
-            "ngo_kit_register_checks",
-            Registrar("check", object, lambda c: str(getattr(c, "name", c))),
-        ).values()
+        permissions = Registrar("permission", Permission, lambda p: p.name)
+        checks = Registrar("check", object, lambda c: str(getattr(c, "name", c)))
+        for module in ordered:
+            permissions.current_plugin = checks.current_plugin = self.available_modules[
+                module.name
+            ].plugin
+            for permission in module.permissions:
+                permissions(permission)
+            for check in module.checks:
+                checks(check)
+        collect(self.pm, "ngo_kit_register_permissions", permissions)
+        collect(self.pm, "ngo_kit_register_checks", checks)
+        self.permissions: dict[str, Permission] = {p.name: p for p in permissions.values()}
+        self.checks = checks.values()
         self.channels: dict[str, Channel] = {
             c.name: c
             for c in collect(

@@ -28,37 +28,6 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Module:
-    """A module: a named unit with tables, migrations, permissions, hooks and a service.
-
-    ``service`` is a class (or callable) taking the ``tx`` and returning the object reached as
-    ``tx.<name>``. ``models`` is the import path of the module defining its tables, whose names
-    must start with ``<name>_``. ``migrations`` is the folder holding its Alembic versions,
-    branch-labelled ``<name>``. ``hookspecs`` is a Python module of hook specifications that
-    are added when the module is enabled.
-    """
-
-    name: str
-    version: str = "0.0.0"
-    description: str = ""
-    requires: tuple[str, ...] = ()
-    service: Callable[[Context], Any] | None = None
-    models: str | None = None
-    hookspecs: types.ModuleType | None = None
-    migrations: Path | None = None
-    locale_dir: Path | None = None
-    sends_messages: bool = False
-
-    def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ConfigurationError(
-                "core.E001",
-                "module name '{name}' must be 2 to 31 lowercase letters, digits or underscores",
-                name=self.name,
-            )
-
-
-@dataclass(frozen=True)
 class Permission:
     """A permission, ``<area>.<verb>``, with the roles granted it in a new organisation."""
 
@@ -71,6 +40,41 @@ class Permission:
             raise ConfigurationError(
                 "core.E001",
                 "permission name '{name}' must look like 'area.verb' in lowercase",
+                name=self.name,
+            )
+
+
+@dataclass(frozen=True)
+class Module:
+    """A module: a named unit with tables, migrations, permissions, hooks and a service.
+
+    ``service`` is a class (or callable) taking the ``tx`` and returning the object reached as
+    ``tx.<name>``. ``models`` is the import path of the module defining its tables, whose names
+    must start with ``<name>_``. ``migrations`` is the folder holding its Alembic versions,
+    branch-labelled ``<name>``. ``hookspecs`` is a Python module of hook specifications that
+    are added when the module is enabled. ``permissions`` and ``checks`` are registered while
+    the module is enabled, as if its plugin returned them from ``ngo_kit_register_permissions``
+    and ``ngo_kit_register_checks``.
+    """
+
+    name: str
+    version: str = "0.0.0"
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    permissions: tuple[Permission, ...] = ()
+    checks: tuple[Any, ...] = ()
+    service: Callable[[Context], Any] | None = None
+    models: str | None = None
+    hookspecs: types.ModuleType | None = None
+    migrations: Path | None = None
+    locale_dir: Path | None = None
+    sends_messages: bool = False
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigurationError(
+                "core.E001",
+                "module name '{name}' must be 2 to 31 lowercase letters, digits or underscores",
                 name=self.name,
             )
 

@@ -260,3 +260,31 @@ def test_a_registered_check_runs_in_verify_and_fails_the_cli(
     kit = kit_factory(modules=[], plugins=[Checks()])
     assert [str(p) for p in kit.verify()] == ["always-broken: the thing is broken"]
     assert {c.name for c in kit.checks} == {"audit", "always-broken"}  # type: ignore[attr-defined]
+
+
+def test_a_module_declares_permissions_and_checks_that_exist_only_while_enabled(
+    kit_factory: KitFactory,
+) -> None:
+    from ngo_kit import Permission
+    from ngo_kit.audit import Problem
+
+    class StockCheck:
+        name = "declared-check"
+
+        def run(self, session: Any) -> list[Problem]:
+            return []
+
+    declared = Module(
+        "declared",
+        permissions=(Permission("declared.use", "use it", ("staff",)),),
+        checks=(StockCheck(),),
+    )
+    provider = ProvidesModules(declared, name="declared-plugin")
+    enabled = kit_factory(modules=["declared"], plugins=[provider], upgrade=False)
+    assert "declared.use" in enabled.permissions
+    assert "declared-check" in {c.name for c in enabled.checks}  # type: ignore[attr-defined]
+    disabled = kit_factory(
+        modules=[], plugins=[ProvidesModules(declared, name="declared-plugin")], upgrade=False
+    )
+    assert "declared.use" not in disabled.permissions
+    assert "declared-check" not in {getattr(c, "name", "") for c in disabled.checks}
