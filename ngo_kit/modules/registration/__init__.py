@@ -16,19 +16,6 @@ from .service import RegistrationService
 
 HERE = Path(__file__).parent
 
-MODULE = Module(
-    name="registration",
-    version="0.1.0",
-    description="accounts, sign-in, membership, custom fields, consent, personal-data rights",
-    requires=(),
-    service=RegistrationService,
-    models="ngo_kit.modules.registration.models",
-    hookspecs=hookspecs,
-    migrations=HERE / "migrations" / "versions",
-    locale_dir=HERE / "i18n",
-    sends_messages=True,
-)
-
 # ``members.view`` is core's (ngo_kit.core); these are the registration module's own.
 PERMISSIONS = (
     Permission("members.invite", "invite people to join, list and revoke invitations", ("staff",)),
@@ -41,14 +28,22 @@ PERMISSIONS = (
 )
 
 
+MODULE = Module(
+    name="registration",
+    version="0.1.0",
+    description="accounts, sign-in, membership, custom fields, consent, personal-data rights",
+    requires=(),
+    permissions=PERMISSIONS,
+    service=RegistrationService,
+    models="ngo_kit.modules.registration.models",
+    hookspecs=hookspecs,
+    migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
+    sends_messages=True,
+)
+
+
 @hookimpl
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the registration module."""
     register(MODULE)
-
-
-@hookimpl
-def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
-    """The registration module's permissions."""
-    for permission in PERMISSIONS:
-        register(permission)
