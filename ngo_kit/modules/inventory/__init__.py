@@ -28,19 +28,6 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 
-MODULE = Module(
-    name="inventory",
-    version="0.1.0",
-    description="Donated goods in and out with full traceability, lots, expiry and needs.",
-    requires=(),
-    service=InventoryService,
-    models="ngo_kit.modules.inventory.models",
-    hookspecs=hookspecs,
-    migrations=HERE / "migrations" / "versions",
-    locale_dir=HERE / "i18n",
-    sends_messages=False,
-)
-
 PERMISSIONS = (
     Permission("inventory.view", "see the catalogue, stock, moves and reports", ("staff",)),
     Permission("inventory.receive", "receive goods from donors and suppliers", ("staff",)),
@@ -52,26 +39,26 @@ PERMISSIONS = (
 
 MOVE_CHECK = ChainCheck("inventory_move", CHAIN, Move.__table__, MOVE_FIELDS)  # type: ignore[arg-type]
 
+MODULE = Module(
+    name="inventory",
+    version="0.1.0",
+    description="Donated goods in and out with full traceability, lots, expiry and needs.",
+    requires=(),
+    permissions=PERMISSIONS,
+    checks=(MOVE_CHECK, StockCheck(), LayerCheck()),
+    service=InventoryService,
+    models="ngo_kit.modules.inventory.models",
+    hookspecs=hookspecs,
+    migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
+    sends_messages=False,
+)
+
 
 @hookimpl
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the inventory module."""
     register(MODULE)
-
-
-@hookimpl
-def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
-    """The inventory permissions."""
-    for permission in PERMISSIONS:
-        register(permission)
-
-
-@hookimpl
-def ngo_kit_register_checks(register: Registrar[object]) -> None:
-    """The move chain, stock levels == sum of moves, and layers == sum of allocations."""
-    register(MOVE_CHECK)
-    register(StockCheck())
-    register(LayerCheck())
 
 
 @hookimpl

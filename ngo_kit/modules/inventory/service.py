@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,7 @@ from ngo_kit.modules.inventory.schemas import (
     TransferIn,
 )
 from ngo_kit.schemas import coerce
+from ngo_kit.statements import Statements
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -136,6 +137,7 @@ class InventoryService:
         self.tx = tx
         self.db: sa.Connection = tx.connection
         self.sql = _statements(self.db)
+        self.fast = _FAST
         self._catalogue = _CATALOGUE.setdefault(tx.kit, {})
         self._items: dict[str, ItemRow] = {}
         self._locations: dict[str, LocationRow] = {}
@@ -167,10 +169,10 @@ class InventoryService:
             return cached
         ident = _as_uuid(ref)
         if ident is not None:
-            found = self.db.execute(self.sql.item_by_id, {"org": tx.org_id, "id": ident})
+            found = self.fast(tx, "item_by_id").first(tx, org=tx.org_id, id=ident)
         else:
-            found = self.db.execute(self.sql.item_by_code, {"org": tx.org_id, "code": key})
-        row = found.first()
+            found = self.fast(tx, "item_by_code").first(tx, org=tx.org_id, code=key)
+        row = None if found is None else _Row(found)
         if row is None:
             raise NotFound("Item", ref)
         self._items[str(row.id)] = self._items[row.code] = row
@@ -189,7 +191,8 @@ class InventoryService:
             codes = [r for r in missing if _as_uuid(r) is None]
             tx = self.tx
             params = {"org": tx.org_id, "codes": codes, "ids": ids}
-            for row in self.db.execute(self.sql.locations, params):
+            for hit in self.db.execute(self.sql.locations, params):
+                row = _Row(hit._mapping)
                 self._locations[row.code] = self._locations[str(row.id)] = row
                 self._remember("location", row)
         out: dict[str, LocationRow] = {}
@@ -217,11 +220,10 @@ class InventoryService:
         if not item.tracked_by_lot:
             raise ValidationFailed(field_name, "lot_not_tracked")
         tx = self.tx
-        params = {"org": tx.org_id, "item": item.id, "code": code}
-        row = self.db.execute(self.sql.lot_by_code, params).first()
+        row = self.fast(tx, "lot_by_code").first(tx, org=tx.org_id, item=item.id, code=code)
         if row is None:
             raise NotFound("Lot", code)
-        return row
+        return _Row(row)
 
     def _lot_for_receipt(
         self, item: ItemRow, code: str | None, expires_on: dt.date | None, field_name: str = "lot"
@@ -233,10 +235,10 @@ class InventoryService:
         if not item.tracked_by_lot:
             raise ValidationFailed(field_name, "lot_not_tracked")
         tx = self.tx
-        params = {"org": tx.org_id, "item": item.id, "code": code}
-        row = self.db.execute(self.sql.lot_by_code, params).first()
+        lookup = self.fast(tx, "lot_by_code")
+        row = lookup.first(tx, org=tx.org_id, item=item.id, code=code)
         if row is not None:
-            return row
+            return _Row(row)
         if expires_on is None and item.perishable and item.shelf_life_days:
             expires_on = utcnow().date() + dt.timedelta(days=item.shelf_life_days)
         from ngo_kit.db import insert_ignore
@@ -253,7 +255,7 @@ class InventoryService:
                 created_at=utcnow(),
             )
         )
-        return self.db.execute(self.sql.lot_by_code, params).first()
+        return _Row(lookup.first(tx, org=tx.org_id, item=item.id, code=code) or {})
 
     def _base_quantity(self, item: ItemRow, quantity: Decimal, unit: str | None) -> Decimal:
         if unit is None or unit == item.unit:
@@ -515,13 +517,13 @@ class InventoryService:
         params = {"org": tx.org_id, "item": item.id, "loc": location.id, "lot": lot_key}
         if item.allow_negative:
             self._ensure_stock_row(item, location, lot_key)
-            self.db.execute(self.sql.stock_take_unguarded, {**params, "q": want})
+            self.fast(tx, "stock_take_unguarded").changed(tx, **params, q=want)
             return want
         for _ in range(100):
-            result = self.db.execute(self.sql.stock_take, {**params, "q": want})
-            if result.rowcount == 1:
+            if self.fast(tx, "stock_take").changed(tx, **params, q=want) == 1:
                 return want
-            have = self.db.scalar(self.sql.stock_read, params) or ZERO
+            found = self.fast(tx, "stock_read").first(tx, **params)
+            have = found["quantity"] if found else ZERO
             if whole or have <= 0:
                 if whole:
                     raise InsufficientStock(requested=want, available=max(have, ZERO))
@@ -540,14 +542,16 @@ class InventoryService:
         """Consume layers oldest source first (the stock row is locked by our decrement)."""
         tx = self.tx
         params = {"org": tx.org_id, "item": item.id, "loc": location.id, "lot": lot_key}
-        stmt = self.sql.layers_fifo
-        if only_sources is not None:
-            wanted = [s for s in only_sources if s is not None]
-            stmt = stmt.where(Layer.source_id.in_(wanted))
+        fifo = self.fast(tx, "layers_fifo")
+        wanted = [s for s in only_sources or () if s is not None]
         out: list[tuple[uuid.UUID | None, int, Decimal]] = []
         remaining = quantity
         while remaining > 0:  # a page of the oldest sources at a time; taken ones drop out
-            page = self.db.execute(stmt, params).all()
+            if only_sources is None:
+                page = [tuple(r.values()) for r in fifo.all(tx, **params)]
+            else:  # a reversal takes back exactly the sources the original move took
+                stmt = self.sql.layers_fifo.where(Layer.source_id.in_(wanted))
+                page = [tuple(r) for r in self.db.execute(stmt, params).all()]
             progressed = False
             for layer_id, source_id, source_seq, have in page:
                 if remaining <= 0:
@@ -560,8 +564,7 @@ class InventoryService:
                 take = min(remaining, cap)
                 if take <= 0:
                     continue
-                result = self.db.execute(self.sql.layer_take, {"layer": layer_id, "q": take})
-                if result.rowcount != 1:
+                if self.fast(tx, "layer_take").changed(tx, layer=layer_id, q=take) != 1:
                     raise InsufficientStock(requested=quantity, available=quantity - remaining)
                 out.append((source_id, source_seq, take))
                 remaining -= take
@@ -596,17 +599,15 @@ class InventoryService:
         self, item_id: uuid.UUID, location_id: uuid.UUID, lot_key: str, q: Decimal
     ) -> None:
         tx = self.tx
-        self.db.execute(
-            self.sql.stock_add,
-            {
-                "id": new_id(),
-                "org_id": tx.org_id,
-                "item_id": item_id,
-                "location_id": location_id,
-                "lot_key": lot_key,
-                "lot_id": _lot_id(lot_key),
-                "quantity": q,
-            },
+        self.fast(tx, "stock_add").changed(
+            tx,
+            id=new_id(),
+            org_id=tx.org_id,
+            item_id=item_id,
+            location_id=location_id,
+            lot_key=lot_key,
+            lot_id=_lot_id(lot_key),
+            quantity=q,
         )
 
     def _add_layers(
@@ -620,18 +621,16 @@ class InventoryService:
         for source_id, source_seq, q in sources:
             if source_id is None:
                 continue
-            self.db.execute(
-                self.sql.layer_add,
-                {
-                    "id": new_id(),
-                    "org_id": tx.org_id,
-                    "item_id": item_id,
-                    "location_id": location_id,
-                    "lot_key": lot_key,
-                    "source_id": source_id,
-                    "source_seq": source_seq,
-                    "quantity": q,
-                },
+            self.fast(tx, "layer_add").changed(
+                tx,
+                id=new_id(),
+                org_id=tx.org_id,
+                item_id=item_id,
+                location_id=location_id,
+                lot_key=lot_key,
+                source_id=source_id,
+                source_seq=source_seq,
+                quantity=q,
             )
 
     def _write(
@@ -702,9 +701,9 @@ class InventoryService:
                 )
             if destination.kind in HOLDING_KINDS:
                 self._add_layers(item.id, destination.id, p.lot_key, p.sources)
-        self.db.execute(
-            self.sql.allocation, allocations[0] if len(allocations) == 1 else allocations
-        )
+        insert = self.fast(tx, "allocation")
+        for allocation in allocations:
+            insert.changed(tx, **allocation)
         total = sum((p.quantity for p in portions), ZERO)
         tx.audit(
             f"inventory.{kind}",
@@ -1795,6 +1794,20 @@ def _bp(name: str, column: Any = None, **kw: Any) -> sa.BindParameter[Any]:
     return sa.bindparam(name, type_=column.type if column is not None else None, **kw)
 
 
+class _Row(dict[str, Any]):
+    """A row as a dict that also reads as attributes (``item.code``), like an ORM object."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self
+
+
 class _Statements:
     """The hot statements, built once per dialect so a move pays for execution only."""
 
@@ -1863,6 +1876,26 @@ class _Statements:
 
 
 _STATEMENTS: dict[str, _Statements] = {}
+
+
+def _fast_builders() -> dict[str, Callable[[str], Any]]:
+    def pick(name: str) -> Callable[[str], Any]:
+        return lambda dialect: getattr(_Statements(dialect), name)
+
+    names = (
+        "item_by_code", "item_by_id", "lot_by_code", "stock_take", "stock_take_unguarded",
+        "stock_read", "layers_fifo", "layer_take", "stock_add", "layer_add",
+    )  # fmt: skip
+    builders = {name: pick(name) for name in names}
+    allocation: sa.Table = Allocation.__table__  # type: ignore[assignment]
+    builders["allocation"] = lambda dialect: allocation.insert().values(
+        {c.name: _bp(c.name, c) for c in allocation.columns}
+    )
+    return builders
+
+
+#: The hot statements, compiled once per dialect and run on the driver cursor.
+_FAST = Statements(_fast_builders())
 
 
 def _statements(connection: sa.Connection) -> _Statements:
