@@ -51,6 +51,8 @@ class PointsSettings(OrgMixin, Base):
 
     expiry_months: Mapped[int | None] = mapped_column()
     transfers_allowed: Mapped[bool] = mapped_column(default=False)
+    #: True once the organisation has levels or threshold badges: awards then check them.
+    recognition: Mapped[bool] = mapped_column(default=False)
 
 
 class PointsTxn(IdMixin, OrgMixin, Base):

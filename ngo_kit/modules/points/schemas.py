@@ -279,6 +279,8 @@ class SettingsRead(ReadModel):
 
     expiry_months: int | None
     transfers_allowed: bool
+    #: True once levels or threshold badges exist, so awards check them.
+    recognition: bool = False
 
 
 class RuleRead(ReadModel):

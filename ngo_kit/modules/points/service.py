@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from dateutil.relativedelta import relativedelta
 
 from ngo_kit.audit import append_chained_many
@@ -98,6 +99,69 @@ _CHUNK = 2000
 ACCOUNTS: sa.Table = PointsAccount.__table__  # type: ignore[assignment]
 LOTS: sa.Table = PointsLot.__table__  # type: ignore[assignment]
 TALLIES: sa.Table = PointsTally.__table__  # type: ignore[assignment]
+TXNS: sa.Table = PointsTxn.__table__  # type: ignore[assignment]
+SETTINGS: sa.Table = PointsSettings.__table__  # type: ignore[assignment]
+
+
+class _Statements:
+    """The hot-path statements, built once per dialect (building them cost more than running)."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        a, s, t = ACCOUNTS.c, SETTINGS.c, TALLIES.c
+        self.accounts = (
+            sa.select(
+                a.kind, a.member_id, a.id, s.expiry_months, s.transfers_allowed, s.recognition
+            )
+            .select_from(ACCOUNTS.outerjoin(SETTINGS, SETTINGS.c.org_id == a.org_id))
+            .where(
+                a.org_id == sa.bindparam("org"),
+                a.member_id.in_(sa.bindparam("members", expanding=True)),
+            )
+        )
+        change = ACCOUNTS.update().values(
+            balance=a.balance + sa.bindparam("delta", type_=sa.BigInteger()),
+            earned=a.earned + sa.bindparam("earn", type_=sa.BigInteger()),
+        )
+        self.update = change.where(a.id == sa.bindparam("acc"))
+        self.guarded = change.where(
+            a.id == sa.bindparam("acc"), a.balance >= sa.bindparam("need", type_=sa.BigInteger())
+        )
+        self.returning = dialect.update_returning
+        if self.returning:
+            self.update_returning = self.update.returning(a.balance)
+            self.guarded_returning = self.guarded.returning(a.balance)
+        self.insert_txn = TXNS.insert()
+        self.insert_lot = LOTS.insert()
+        self.tally: Any
+        if dialect.name in ("postgresql", "sqlite"):
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            upsert: Any = (postgresql if dialect.name == "postgresql" else sqlite).insert(TALLIES)
+            self.tally = upsert.on_conflict_do_update(
+                index_elements=["org_id", "period", "member_id"],
+                set_={"points": t.points + upsert.excluded.points},
+            )
+            claim: Any = (postgresql if dialect.name == "postgresql" else sqlite).insert(TXNS)
+            self.claim_txn = claim.on_conflict_do_nothing().returning(TXNS.c.id)
+        else:
+            from sqlalchemy.dialects import mysql
+
+            my_upsert: Any = mysql.insert(TALLIES)
+            self.tally = my_upsert.on_duplicate_key_update(
+                points=t.points + my_upsert.inserted.points
+            )
+            self.claim_txn = TXNS.insert().prefix_with("IGNORE")
+
+
+_STATEMENTS: dict[tuple[str, str], _Statements] = {}
+
+
+def _statements(dialect: sa.Dialect) -> _Statements:
+    key = (dialect.name, dialect.driver)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = _Statements(dialect)
+    return found
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -289,7 +353,13 @@ class PointsService:
 
     def __init__(self, tx: Context) -> None:
         self.tx = tx
-        self.session = tx.session
+        self.conn = tx.connection  # Core statements: the ledger's hot paths
+        self.st = _statements(self.conn.dialect)
+
+    @property
+    def session(self) -> Session:
+        """The ORM session, for the rarely written rich objects (rules, rewards, badges)."""
+        return self.tx.session
 
     # --- accounts ---------------------------------------------------------------------------
 
@@ -299,14 +369,14 @@ class PointsService:
         stmt = sa.select(PointsAccount.kind, PointsAccount.id).where(
             PointsAccount.org_id == org_id, PointsAccount.member_id == NO_MEMBER
         )
-        found = dict(self.session.execute(stmt).all())
+        found = dict(self.conn.execute(stmt).all())
         if len(found) < len(SYSTEM_KINDS):
             now = utcnow()
             for kind in SYSTEM_KINDS:
                 if kind not in found:
-                    self.session.execute(
+                    self.conn.execute(
                         insert_ignore(
-                            self.session,
+                            self.conn,
                             PointsAccount,
                             id=new_id(),
                             org_id=org_id,
@@ -317,7 +387,8 @@ class PointsService:
                             created_at=now,
                         )
                     )
-            found = dict(self.session.execute(stmt).all())
+            found = dict(self.conn.execute(stmt).all())
+            self._ensure_settings()
         return found
 
     def _member_accounts(
@@ -328,7 +399,7 @@ class PointsService:
         found: dict[uuid.UUID, uuid.UUID] = {}
         for chunk in _chunks(list(member_ids)):
             found.update(
-                self.session.execute(
+                self.conn.execute(
                     sa.select(PointsAccount.member_id, PointsAccount.id).where(
                         PointsAccount.org_id == org_id,
                         PointsAccount.kind == MEMBER,
@@ -340,9 +411,9 @@ class PointsService:
         if missing and create:
             now = utcnow()
             if len(missing) == 1:
-                self.session.execute(
+                self.conn.execute(
                     insert_ignore(
-                        self.session,
+                        self.conn,
                         PointsAccount,
                         id=new_id(),
                         org_id=org_id,
@@ -368,42 +439,80 @@ class PointsService:
                 ]
                 try:
                     with self.tx.savepoint():
-                        self.session.execute(sa.insert(PointsAccount), rows)
+                        self.conn.execute(sa.insert(PointsAccount), rows)
                 except sa.exc.IntegrityError:  # another transaction opened some of them
                     for row in rows:
-                        self.session.execute(insert_ignore(self.session, PointsAccount, **row))
+                        self.conn.execute(insert_ignore(self.conn, PointsAccount, **row))
             return self._member_accounts(member_ids, create=False)
         return found
 
     def _settings(self) -> SettingsRead:
-        row = self.session.execute(
-            sa.select(PointsSettings.expiry_months, PointsSettings.transfers_allowed).where(
-                PointsSettings.org_id == self.tx.org_id
-            )
+        row = self.conn.execute(
+            sa.select(
+                PointsSettings.expiry_months,
+                PointsSettings.transfers_allowed,
+                PointsSettings.recognition,
+            ).where(PointsSettings.org_id == self.tx.org_id)
         ).first()
-        if row is None:
-            return SettingsRead(expiry_months=None, transfers_allowed=False)
-        return SettingsRead(expiry_months=row[0], transfers_allowed=bool(row[1]))
+        return _settings_read(row)
+
+    def _ledger_context(
+        self, member_ids: Sequence[uuid.UUID], *, create: bool
+    ) -> tuple[dict[str, uuid.UUID], dict[uuid.UUID, uuid.UUID], SettingsRead]:
+        """System accounts, the members' accounts and the settings, in one query.
+
+        Opens what is missing (system accounts of an organisation made before the module was
+        enabled; with ``create``, the members' accounts).
+        """
+        params = {"org": self.tx.org_id, "members": [NO_MEMBER, *member_ids]}
+        for _ in range(2):
+            rows = self.conn.execute(self.st.accounts, params).all()
+            system = {kind: acc for kind, member, acc, *_ in rows if member == NO_MEMBER}
+            members = {member: acc for kind, member, acc, *_ in rows if kind == MEMBER}
+            complete = len(system) == len(SYSTEM_KINDS) and (
+                not create or all(m in members for m in member_ids)
+            )
+            if complete:
+                break
+            system = self._system_accounts()
+            if create:
+                members = self._member_accounts(member_ids, create=True)
+        settings = _settings_read(rows[0][3:] if rows and rows[0][4] is not None else None)
+        return system, members, settings
+
+    def _ensure_settings(self) -> None:
+        self.conn.execute(
+            insert_ignore(
+                self.conn,
+                PointsSettings,
+                org_id=self.tx.org_id,
+                transfers_allowed=False,
+                recognition=False,
+            )
+        )
 
     # --- posting ----------------------------------------------------------------------------
 
     def _claim(self, values: dict[str, Any]) -> bool:
         """Insert an operation row; with a key, False when that key was used already."""
         if values.get("key") is None:
-            self.session.execute(sa.insert(PointsTxn).values(values))
+            self.conn.execute(self.st.insert_txn, values)
             return True
-        return self._insert_new(PointsTxn, values)
+        result = self.conn.execute(self.st.claim_txn, values)
+        if self.conn.dialect.insert_returning:
+            return result.first() is not None
+        return bool(result.rowcount)
 
     def _insert_new(self, model: Any, values: dict[str, Any]) -> bool:
         """INSERT unless a unique key clashes; True when the row was inserted.
 
         (RETURNING where the database has it: psycopg reports no rowcount for ON CONFLICT.)
         """
-        stmt = insert_ignore(self.session, model, **values)
-        if self.session.get_bind().dialect.insert_returning:
+        stmt = insert_ignore(self.conn, model, **values)
+        if self.conn.dialect.insert_returning:
             returning = stmt.returning(model.__table__.c.id)  # type: ignore[attr-defined]
-            return self.session.execute(returning).first() is not None
-        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+            return self.conn.execute(returning).first() is not None
+        return bool(self.conn.execute(stmt).rowcount)
 
     def _new_txn(self, kind: str, **values: Any) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -467,57 +576,50 @@ class PointsService:
     def _apply_deltas(
         self, deltas: dict[uuid.UUID, list[int]], guarded: set[uuid.UUID]
     ) -> dict[uuid.UUID, int]:
-        table = ACCOUNTS
-        c = table.c
-        returning = self.session.get_bind().dialect.update_returning
+        """Add each delta to its account in ascending id order; guarded debits refuse overdrafts.
+
+        Returns the balances after. Many plain credits go in ``executemany`` runs.
+        """
+        st = self.st
         finals: dict[uuid.UUID, int] = {}
         plain: list[dict[str, Any]] = []
-        plain_stmt = (
-            sa.update(table)
-            .where(c.id == sa.bindparam("acc"))
-            .values(
-                balance=c.balance + sa.bindparam("delta"),
-                earned=c.earned + sa.bindparam("earn"),
-            )
-        )
 
         def flush() -> None:
             if plain:
-                self.session.execute(plain_stmt, plain)
+                self.conn.execute(st.update, plain)
                 plain.clear()
 
         many = len(deltas) > 4
         for account_id in sorted(deltas):
             delta, earn = deltas[account_id]
+            params = {"acc": account_id, "delta": delta, "earn": earn}
             if many and account_id not in guarded:
-                plain.append({"acc": account_id, "delta": delta, "earn": earn})
+                plain.append(params)
                 continue
             flush()
-            stmt = (
-                sa.update(table)
-                .where(c.id == account_id)
-                .values(balance=c.balance + delta, earned=c.earned + earn)
-            )
-            if account_id in guarded and delta < 0:
-                stmt = stmt.where(c.balance >= -delta)
-            if returning:
-                row = self.session.execute(stmt.returning(c.balance)).first()
+            guard = account_id in guarded and delta < 0
+            if guard:
+                params["need"] = -delta
+            if st.returning:
+                stmt = st.guarded_returning if guard else st.update_returning
+                row = self.conn.execute(stmt, params).first()
                 if row is None:
                     self._insufficient(account_id, -delta)
                 finals[account_id] = int(row[0])  # type: ignore[index]
-            else:
-                if self.session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
-                    self._insufficient(account_id, -delta)
+            elif self.conn.execute(st.guarded if guard else st.update, params).rowcount != 1:
+                self._insufficient(account_id, -delta)
         flush()
         missing = [a for a in deltas if a not in finals]
         for chunk in _chunks(missing):
             finals.update(
-                self.session.execute(sa.select(c.id, c.balance).where(c.id.in_(chunk))).all()
+                self.conn.execute(
+                    sa.select(ACCOUNTS.c.id, ACCOUNTS.c.balance).where(ACCOUNTS.c.id.in_(chunk))
+                ).all()
             )
         return finals
 
     def _insufficient(self, account_id: uuid.UUID, requested: int) -> None:
-        available = self.session.scalar(
+        available = self.conn.scalar(
             sa.select(PointsAccount.balance).where(PointsAccount.id == account_id)
         )
         raise InsufficientPoints(requested=requested, available=int(available or 0))
@@ -566,7 +668,7 @@ class PointsService:
         taken: list[tuple[dt.datetime | None, int]] = []
         uses: list[dict[str, Any]] = []
         left = amount
-        for lot_id, remaining, expires_at, _ in self.session.execute(stmt.order_by(*order)):
+        for lot_id, remaining, expires_at, _ in self.conn.execute(stmt.order_by(*order)):
             if left <= 0:
                 break
             take = min(left, int(remaining))
@@ -582,14 +684,14 @@ class PointsService:
         if not uses:
             return
         c = LOTS.c
-        self.session.execute(
+        self.conn.execute(
             sa.update(LOTS)
             .where(c.id == sa.bindparam("lot"))
             .values(remaining=c.remaining - sa.bindparam("take")),
             uses,
         )
         org_id = self.tx.org_id
-        self.session.execute(
+        self.conn.execute(
             sa.insert(PointsLotUse),
             [
                 {
@@ -605,7 +707,7 @@ class PointsService:
 
     def _restore_lots(self, original: uuid.UUID, account_id: uuid.UUID, txn_id: uuid.UUID) -> None:
         """Give back what ``original`` took from the account's lots (a refund or a reversal)."""
-        rows = self.session.execute(
+        rows = self.conn.execute(
             sa.select(PointsLotUse.lot_id, sa.func.sum(PointsLotUse.amount))
             .join(PointsLot, PointsLot.id == PointsLotUse.lot_id)
             .where(PointsLotUse.txn_id == original, PointsLot.account_id == account_id)
@@ -642,24 +744,7 @@ class PointsService:
             {"org_id": org_id, "period": p, "member_id": m, "points": n}
             for (p, m), n in sorted(totals.items(), key=lambda kv: (str(kv[0][1]), kv[0][0]))
         ]
-        dialect = self.session.get_bind().dialect.name
-        table = TALLIES
-        stmt: Any
-        if dialect in ("postgresql", "sqlite"):
-            from sqlalchemy.dialects import postgresql, sqlite
-
-            upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = upsert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["org_id", "period", "member_id"],
-                set_={"points": table.c.points + stmt.excluded.points},
-            )
-        else:
-            from sqlalchemy.dialects.mysql import insert as my_insert
-
-            stmt = my_insert(table)
-            stmt = stmt.on_duplicate_key_update(points=table.c.points + stmt.inserted.points)
-        self.session.execute(stmt, rows)
+        self.conn.execute(self.st.tally, rows)
 
     # --- reading operations -------------------------------------------------------------------
 
@@ -669,7 +754,7 @@ class PointsService:
         data = dict(txn._mapping) if isinstance(txn, sa.Row) else txn
         rule = None
         if data.get("rule_id") is not None:
-            rule = self.session.scalar(
+            rule = self.conn.scalar(
                 sa.select(PointsRule.name).where(PointsRule.id == data["rule_id"])
             )
         return TransactionRead(
@@ -689,7 +774,7 @@ class PointsService:
 
     def _existing(self, key: str, kind: str) -> TransactionRead:
         """The first result of an operation whose key was used already."""
-        row = self.session.execute(
+        row = self.conn.execute(
             sa.select(PointsTxn.__table__).where(
                 PointsTxn.org_id == self.tx.org_id, PointsTxn.key == key
             )
@@ -703,7 +788,7 @@ class PointsService:
     def _member_balance_after(self, txn_id: uuid.UUID, member_id: uuid.UUID | None) -> int | None:
         if member_id is None:
             return None
-        return self.session.scalar(
+        return self.conn.scalar(
             sa.select(PointsEntry.balance_after)
             .join(PointsAccount, PointsAccount.id == PointsEntry.account_id)
             .where(
@@ -778,24 +863,22 @@ class PointsService:
         )
         if not self._claim(txn):
             return self._existing(str(key), "award")
-        system = self._system_accounts()
-        account = self._member_accounts([member_id], create=True)[member_id]
+        system, members, settings = self._ledger_context([member_id], create=True)
+        account = members[member_id]
         plan = _Plan()
         i = plan.add_txn(txn)
         plan.legs.append(_Leg(i, system["issuance"], -points, "award"))
         plan.legs.append(_Leg(i, account, points, "award", earned=points))
         self._post(plan)
-        settings = self._settings()
-        self.session.execute(
-            sa.insert(PointsLot).values(
-                self._open_lots(
-                    account,
-                    self._expiry_date(settings, txn["created_at"]),
-                    points,
-                    txn["id"],
-                    txn["created_at"],
-                )
-            )
+        self.conn.execute(
+            self.st.insert_lot,
+            self._open_lots(
+                account,
+                self._expiry_date(settings, txn["created_at"]),
+                points,
+                txn["id"],
+                txn["created_at"],
+            ),
         )
         self._tally([(member_id, points, txn["created_at"])])
         balance = plan.legs[1].balance_after
@@ -818,7 +901,8 @@ class PointsService:
             rule=rule.name if rule else None,
             created_at=txn["created_at"],
         )
-        self._recognise({member_id: points})
+        if settings.recognition:
+            self._recognise({member_id: points})
         self._emit("ngo_kit_points_awarded", award=read)
         return read
 
@@ -862,7 +946,7 @@ class PointsService:
         ]
         try:
             with self.tx.savepoint():
-                self.session.execute(sa.insert(PointsTxn), txns)
+                self.conn.execute(self.st.insert_txn, txns)
         except sa.exc.IntegrityError:  # a twin batch committed some keys meanwhile: retry once
             return self.award_many(spec)
         system = self._system_accounts()
@@ -874,9 +958,10 @@ class PointsService:
             plan.legs.append(_Leg(i, issuance, -points, "award"))
             plan.legs.append(_Leg(i, accounts[txn["member_id"]], points, "award", earned=points))
         self._post(plan)
-        expires = self._expiry_date(self._settings(), now)
-        self.session.execute(
-            sa.insert(PointsLot),
+        settings = self._settings()
+        expires = self._expiry_date(settings, now)
+        self.conn.execute(
+            self.st.insert_lot,
             [
                 self._open_lots(accounts[t["member_id"]], expires, t["points"], t["id"], now)
                 for t in txns
@@ -891,7 +976,8 @@ class PointsService:
             f"{total} points awarded to {len(awards)} members",
             {"members": len(awards), "points": total, "reason": spec.reason, "key": spec.key},
         )
-        self._recognise(awards)
+        if settings.recognition:
+            self._recognise(awards)
         if self._has_hook("ngo_kit_points_awarded"):
             for leg in plan.legs[1::2]:
                 txn = txns[leg.txn]
@@ -915,7 +1001,7 @@ class PointsService:
         used: set[str] = set()
         for chunk in _chunks(keys):
             used.update(
-                self.session.scalars(
+                self.conn.scalars(
                     sa.select(PointsTxn.key).where(
                         PointsTxn.org_id == self.tx.org_id, PointsTxn.key.in_(chunk)
                     )
@@ -967,8 +1053,8 @@ class PointsService:
             txn["id"] = txn_id
         if not self._claim(txn):
             return self._existing(str(key), kind)
-        system = self._system_accounts()
-        account = self._member_accounts([member_id], create=False)[member_id]
+        system, members, _ = self._ledger_context([member_id], create=False)
+        account = members[member_id]
         plan = _Plan()
         i = plan.add_txn(txn)
         plan.legs.append(_Leg(i, account, -points, kind, guarded=True))
@@ -1045,7 +1131,7 @@ class PointsService:
         merged: dict[dt.datetime | None, int] = defaultdict(int)
         for expires_at, amount in portions:
             merged[expires_at] += amount
-        self.session.execute(
+        self.conn.execute(
             sa.insert(PointsLot),
             [self._open_lots(account_id, e, n, txn_id) for e, n in merged.items()],
         )
@@ -1064,17 +1150,17 @@ class PointsService:
         if original.kind not in ("award", "deduct", "transfer"):
             raise NotReversible(txn=txn_id, why=original.kind)
         key = key or f"reverse:{original.id}"
-        done = self.session.scalar(
+        done = self.conn.scalar(
             sa.select(PointsTxn.id).where(
                 PointsTxn.org_id == self.tx.org_id, PointsTxn.reverses_id == original.id
             )
         )
         if done is not None:
-            existing_key = self.session.scalar(sa.select(PointsTxn.key).where(PointsTxn.id == done))
+            existing_key = self.conn.scalar(sa.select(PointsTxn.key).where(PointsTxn.id == done))
             if existing_key == key:
                 return self._existing(key, "reverse")
             raise NotReversible(txn=txn_id, why="already reversed")
-        legs = self.session.execute(
+        legs = self.conn.execute(
             sa.select(PointsEntry.account_id, PointsEntry.amount, PointsAccount.kind)
             .join(PointsAccount, PointsAccount.id == PointsEntry.account_id)
             .where(PointsEntry.txn_id == original.id)
@@ -1082,7 +1168,7 @@ class PointsService:
         ).all()
         for account_id, amount, kind in legs:
             if kind == MEMBER and amount > 0:
-                balance = self.session.scalar(
+                balance = self.conn.scalar(
                     sa.select(PointsAccount.balance).where(PointsAccount.id == account_id)
                 )
                 if int(balance or 0) < amount:
@@ -1175,7 +1261,7 @@ class PointsService:
         values = spec.model_dump()
         values.update(id=rule_id, org_id=self.tx.org_id, event=rtype.event, created_at=utcnow())
         with self.tx.translate_integrity(AlreadyExists("Points rule", spec.name)):
-            self.session.execute(sa.insert(PointsRule).values(values))
+            self.conn.execute(sa.insert(PointsRule).values(values))
         self.tx.audit(
             "points.rule_added",
             "points_rule",
@@ -1189,7 +1275,7 @@ class PointsService:
         """Switch a rule on or off (``points.configure``)."""
         self.tx.require("points.configure")
         rule = self._rule_by_name(name)
-        self.session.execute(
+        self.conn.execute(
             sa.update(PointsRule).where(PointsRule.id == rule.id).values(active=active)
         )
         self.tx.audit("points.rule_changed", "points_rule", rule.id, f"rule {name} active={active}")
@@ -1301,7 +1387,7 @@ class PointsService:
             if cap is None:
                 continue
             since = self._period_start(period)
-            used = self.session.scalar(
+            used = self.conn.scalar(
                 sa.select(sa.func.coalesce(sa.func.sum(PointsTxn.points), 0)).where(
                     PointsTxn.org_id == self.tx.org_id,
                     PointsTxn.rule_id == rule.id,
@@ -1336,7 +1422,7 @@ class PointsService:
     # --- balances, statements, expiry view ----------------------------------------------------
 
     def _balance(self, member_id: uuid.UUID) -> int:
-        value = self.session.scalar(
+        value = self.conn.scalar(
             sa.select(PointsAccount.balance).where(
                 PointsAccount.org_id == self.tx.org_id,
                 PointsAccount.kind == MEMBER,
@@ -1357,7 +1443,7 @@ class PointsService:
     def standing(self, member_id: uuid.UUID) -> StandingRead:
         """Balance, lifetime earned points and level of a member."""
         self._see(member_id)
-        row = self.session.execute(
+        row = self.conn.execute(
             sa.select(PointsAccount.balance, PointsAccount.earned).where(
                 PointsAccount.org_id == self.tx.org_id,
                 PointsAccount.kind == MEMBER,
@@ -1365,7 +1451,7 @@ class PointsService:
             )
         ).first()
         balance, earned = (int(row[0]), int(row[1])) if row else (0, 0)
-        level = self.session.scalar(
+        level = self.conn.scalar(
             sa.select(PointsLevel.name)
             .where(PointsLevel.org_id == self.tx.org_id, PointsLevel.threshold <= earned)
             .order_by(PointsLevel.threshold.desc())
@@ -1393,7 +1479,7 @@ class PointsService:
         accounts = self._member_accounts([member_id], create=False)
         if member_id not in accounts:
             return []
-        rows = self.session.execute(
+        rows = self.conn.execute(
             sa.select(PointsLot.id, PointsLot.remaining, PointsLot.earned_at, PointsLot.expires_at)
             .where(PointsLot.account_id == accounts[member_id], PointsLot.remaining > 0)
             .order_by(
@@ -1455,7 +1541,7 @@ class PointsService:
             reason,
             ref,
             actor,
-        ) in self.session.execute(stmt):
+        ) in self.conn.execute(stmt):
             writer.writerow(
                 [
                     seq,
@@ -1493,12 +1579,8 @@ class PointsService:
         if changes.get("expiry_months") == 0:
             changes["expiry_months"] = None
         merged = current.model_copy(update=changes)
-        self.session.execute(
-            insert_ignore(
-                self.session, PointsSettings, org_id=self.tx.org_id, transfers_allowed=False
-            )
-        )
-        self.session.execute(
+        self._ensure_settings()
+        self.conn.execute(
             sa.update(PointsSettings)
             .where(PointsSettings.org_id == self.tx.org_id)
             .values(expiry_months=merged.expiry_months, transfers_allowed=merged.transfers_allowed)
@@ -1523,7 +1605,7 @@ class PointsService:
         self.tx.require("points.adjust")
         now = now or utcnow()
         due = (
-            self.session.execute(
+            self.conn.execute(
                 sa.select(PointsLot.account_id)
                 .where(
                     PointsLot.org_id == self.tx.org_id,
@@ -1539,14 +1621,14 @@ class PointsService:
             return 0
         system = self._system_accounts()
         ids = sorted({*due, system["expiry"]})
-        locked = self.session.execute(
+        locked = self.conn.execute(
             sa.select(PointsAccount.id, PointsAccount.member_id)
             .where(PointsAccount.id.in_(ids))
             .order_by(PointsAccount.id)
             .with_for_update()
         ).all()
         members = {a: m for a, m in locked if a != system["expiry"]}
-        lots = self.session.execute(
+        lots = self.conn.execute(
             sa.select(PointsLot.account_id, PointsLot.id, PointsLot.remaining)
             .where(
                 PointsLot.org_id == self.tx.org_id,
@@ -1578,7 +1660,7 @@ class PointsService:
                 (txn["id"], [{"lot": lot, "take": r} for lot, r in per_account[account_id]])
             )
             total += amount
-        self.session.execute(sa.insert(PointsTxn), plan.txns)
+        self.conn.execute(sa.insert(PointsTxn), plan.txns)
         self._post(plan)
         for txn_id, lot_uses in uses:
             self._use_lots(lot_uses, txn_id)
@@ -1602,7 +1684,7 @@ class PointsService:
         values = spec.model_dump()
         values.update(id=new_id(), org_id=self.tx.org_id, created_at=utcnow())
         with self.tx.translate_integrity(AlreadyExists("Reward", spec.code)):
-            self.session.execute(sa.insert(PointsReward).values(values))
+            self.conn.execute(sa.insert(PointsReward).values(values))
         self.tx.audit(
             "reward.added",
             "reward",
@@ -1633,7 +1715,7 @@ class PointsService:
             if add < 0:
                 stmt = stmt.where(PointsReward.stock >= -add)
         if changes:
-            if self.session.execute(stmt.values(**changes)).rowcount != 1:  # type: ignore[attr-defined]
+            if self.conn.execute(stmt.values(**changes)).rowcount != 1:
                 raise InsufficientStock(requested=-int(add or 0), available=reward.stock)
             self.tx.audit(
                 "reward.updated",
@@ -1712,7 +1794,7 @@ class PointsService:
             "updated_at": now,
         }
         if spec.key is None:
-            self.session.execute(sa.insert(PointsRedemption).values(row))
+            self.conn.execute(sa.insert(PointsRedemption).values(row))
         elif not self._insert_new(PointsRedemption, row):
             found = self._redemption_by_key(spec.key)
             assert found is not None
@@ -1721,7 +1803,7 @@ class PointsService:
         def take_reward() -> None:
             if reward.per_member_limit is not None:
                 # The member's account is locked now, so this count cannot race another redemption.
-                taken = self.session.scalar(
+                taken = self.conn.scalar(
                     sa.select(sa.func.coalesce(sa.func.sum(PointsRedemption.quantity), 0)).where(
                         PointsRedemption.org_id == self.tx.org_id,
                         PointsRedemption.reward_id == reward.id,
@@ -1732,13 +1814,13 @@ class PointsService:
                 if int(taken or 0) > reward.per_member_limit:
                     raise LimitReached(limit=reward.per_member_limit, what=reward.code)
             if reward.stock is not None:
-                moved = self.session.execute(
+                moved = self.conn.execute(
                     sa.update(PointsReward)
                     .where(PointsReward.id == reward.id, PointsReward.stock >= spec.quantity)
                     .values(stock=PointsReward.stock - spec.quantity)
-                ).rowcount  # type: ignore[attr-defined]
+                ).rowcount
                 if moved != 1:
-                    left = self.session.scalar(
+                    left = self.conn.scalar(
                         sa.select(PointsReward.stock).where(PointsReward.id == reward.id)
                     )
                     raise InsufficientStock(requested=spec.quantity, available=left)
@@ -1783,13 +1865,13 @@ class PointsService:
         values: dict[str, Any] = {"status": status, "note": note, "updated_at": now}
         if refund is not None:
             values["refund_txn_id"] = refund
-        done = self.session.execute(
+        done = self.conn.execute(
             sa.update(PointsRedemption)
             .where(PointsRedemption.id == read.id, PointsRedemption.status == "requested")
             .values(**values)
-        ).rowcount  # type: ignore[attr-defined]
+        ).rowcount
         if done != 1:
-            current = self.session.scalar(
+            current = self.conn.scalar(
                 sa.select(PointsRedemption.status).where(PointsRedemption.id == read.id)
             )
             raise WrongStatus(redemption=read.id, status=current, needed="requested")
@@ -1864,7 +1946,7 @@ class PointsService:
         plan.legs.append(_Leg(i, system["redemption"], -read.points, "refund"))
 
         def return_stock() -> None:
-            self.session.execute(
+            self.conn.execute(
                 sa.update(PointsReward)
                 .where(PointsReward.id == read.reward_id, PointsReward.stock.is_not(None))
                 .values(stock=PointsReward.stock + read.quantity)
@@ -1891,7 +1973,8 @@ class PointsService:
         self.tx.require("points.configure")
         values = {"id": new_id(), "org_id": self.tx.org_id, **spec.model_dump()}
         with self.tx.translate_integrity(AlreadyExists("Level", spec.name)):
-            self.session.execute(sa.insert(PointsLevel).values(values))
+            self.conn.execute(sa.insert(PointsLevel).values(values))
+        self._need_recognition()
         self.tx.audit(
             "points.level_added",
             "points_level",
@@ -1922,7 +2005,9 @@ class PointsService:
             **spec.model_dump(),
         }
         with self.tx.translate_integrity(AlreadyExists("Badge", spec.code)):
-            self.session.execute(sa.insert(PointsBadge).values(values))
+            self.conn.execute(sa.insert(PointsBadge).values(values))
+        if spec.criteria == "threshold":
+            self._need_recognition()
         self.tx.audit(
             "points.badge_added", "points_badge", values["id"], f"badge {spec.code} added"
         )
@@ -1948,7 +2033,7 @@ class PointsService:
         if badge is None:
             raise NotFound("Badge", code)
         # Lock the member's account first, as awards do, so the two never wait on each other.
-        self.session.execute(
+        self.conn.execute(
             sa.select(PointsAccount.id)
             .where(
                 PointsAccount.org_id == self.tx.org_id,
@@ -1965,7 +2050,7 @@ class PointsService:
     def member_badges(self, member_id: uuid.UUID) -> list[BadgeAwardRead]:
         """The badges a member holds, oldest first."""
         self._see(member_id)
-        rows = self.session.execute(
+        rows = self.conn.execute(
             sa.select(
                 PointsBadgeAward.id,
                 PointsBadgeAward.badge_id,
@@ -1984,7 +2069,7 @@ class PointsService:
         ]
 
     def _badge_award(self, badge_id: uuid.UUID, member_id: uuid.UUID) -> BadgeAwardRead:
-        row = self.session.execute(
+        row = self.conn.execute(
             sa.select(PointsBadgeAward.id, PointsBadgeAward.awarded_at, PointsBadge.code)
             .join(PointsBadge, PointsBadge.id == PointsBadgeAward.badge_id)
             .where(
@@ -2027,10 +2112,19 @@ class PointsService:
         self.tx.emit("ngo_kit_badge_awarded", badge=read)
         return read
 
+    def _need_recognition(self) -> None:
+        """Mark that awards must now check levels and threshold badges."""
+        self._ensure_settings()
+        self.conn.execute(
+            sa.update(PointsSettings)
+            .where(PointsSettings.org_id == self.tx.org_id)
+            .values(recognition=True)
+        )
+
     def _recognise(self, earned: dict[uuid.UUID, int]) -> None:
         """After earning: levels crossed and threshold badges reached, for each member."""
         org_id = self.tx.org_id
-        marks = self.session.execute(
+        marks = self.conn.execute(
             sa.select(sa.literal("level"), PointsLevel.id, PointsLevel.name, PointsLevel.threshold)
             .where(PointsLevel.org_id == org_id)
             .union_all(
@@ -2044,7 +2138,7 @@ class PointsService:
         totals: dict[uuid.UUID, int] = {}
         for chunk in _chunks(list(earned)):
             totals.update(
-                self.session.execute(
+                self.conn.execute(
                     sa.select(PointsAccount.member_id, PointsAccount.earned).where(
                         PointsAccount.org_id == org_id,
                         PointsAccount.kind == MEMBER,
@@ -2069,7 +2163,7 @@ class PointsService:
                     self._give_badge(mark_id, name, member_id, {"by": "threshold", "earned": new})
 
     def _count_badges(self, member_id: uuid.UUID, event: str) -> None:
-        badges = self.session.execute(
+        badges = self.conn.execute(
             sa.select(PointsBadge.id, PointsBadge.code, PointsBadge.threshold).where(
                 PointsBadge.org_id == self.tx.org_id,
                 PointsBadge.criteria == "event_count",
@@ -2079,7 +2173,7 @@ class PointsService:
         if not badges:
             return
         count = int(
-            self.session.scalar(
+            self.conn.scalar(
                 sa.select(sa.func.count())
                 .select_from(PointsTxn)
                 .join(PointsRule, PointsRule.id == PointsTxn.rule_id)
@@ -2157,7 +2251,7 @@ class PointsService:
             raise ValidationFailed("period", "literal_error", expected="week, month, all")
         label = labels[period]
         org_id = self.tx.org_id
-        rows = self.session.execute(
+        rows = self.conn.execute(
             sa.select(PointsTally.member_id, PointsTally.points)
             .where(
                 PointsTally.org_id == org_id, PointsTally.period == label, PointsTally.points > 0
@@ -2169,7 +2263,7 @@ class PointsService:
         if not rows:
             return []
         above = int(
-            self.session.scalar(
+            self.conn.scalar(
                 sa.select(sa.func.count())
                 .select_from(PointsTally)
                 .where(
@@ -2187,6 +2281,14 @@ class PointsService:
                 rank = offset + position + 1
             out.append(LeaderboardRow(rank=rank, member_id=member_id, points=int(points)))
         return out
+
+
+def _settings_read(row: Sequence[Any] | None) -> SettingsRead:
+    if row is None:
+        return SettingsRead(expiry_months=None, transfers_allowed=False, recognition=False)
+    return SettingsRead(
+        expiry_months=row[0], transfers_allowed=bool(row[1]), recognition=bool(row[2])
+    )
 
 
 def _positional(
