@@ -8,9 +8,12 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ngo_kit.audit import ChainCheck
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.modules.volunteer import hookspecs
+from ngo_kit.modules.volunteer.models import HOURS_FIELDS, HoursEntry
 from ngo_kit.modules.volunteer.service import (
+    HOURS_CHAIN,
     AlreadyReversed,
     CancellationClosed,
     CheckInClosed,
@@ -31,19 +34,6 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 
-MODULE = Module(
-    name="volunteer",
-    version="0.1.0",
-    description="Volunteers, shifts, sign-ups, attendance, service hours, certificates, tasks",
-    requires=("registration",),
-    service=VolunteerService,
-    models="ngo_kit.modules.volunteer.models",
-    hookspecs=hookspecs,
-    migrations=HERE / "migrations" / "versions",
-    locale_dir=HERE / "i18n",
-    sends_messages=True,
-)
-
 PERMISSIONS = (
     Permission("volunteer.view", "see volunteer profiles, sign-ups, hours and reports", ("staff",)),
     Permission(
@@ -56,30 +46,6 @@ PERMISSIONS = (
     ),
     Permission("certificates.issue", "issue and revoke certificates of service hours", ("staff",)),
 )
-
-
-@hookimpl
-def ngo_kit_register_modules(register: Registrar[Module]) -> None:
-    """Provide the volunteer module."""
-    register(MODULE)
-
-
-@hookimpl
-def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
-    """Declare the volunteer module's permissions (staff get them all by default)."""
-    for permission in PERMISSIONS:
-        register(permission)
-
-
-@hookimpl
-def ngo_kit_register_checks(register: Registrar[Any]) -> None:
-    """The hours ledger's hash chain and the profile totals that must equal it."""
-    from ngo_kit.audit import ChainCheck
-    from ngo_kit.modules.volunteer.models import HOURS_FIELDS, HoursEntry
-    from ngo_kit.modules.volunteer.service import HOURS_CHAIN
-
-    register(ChainCheck("volunteer_hours", HOURS_CHAIN, HoursEntry.__table__, HOURS_FIELDS))  # type: ignore[arg-type]
-    register(HoursTotalsCheck())
 
 
 class HoursTotalsCheck:
@@ -119,6 +85,35 @@ class HoursTotalsCheck:
                     )
                 )
         return problems
+
+
+HOURS_CHECK = ChainCheck(
+    "volunteer_hours",
+    HOURS_CHAIN,
+    HoursEntry.__table__,  # type: ignore[arg-type]
+    HOURS_FIELDS,
+)
+
+MODULE = Module(
+    name="volunteer",
+    version="0.1.0",
+    description="Volunteers, shifts, sign-ups, attendance, service hours, certificates, tasks",
+    requires=("registration",),
+    permissions=PERMISSIONS,
+    checks=(HOURS_CHECK, HoursTotalsCheck()),
+    service=VolunteerService,
+    models="ngo_kit.modules.volunteer.models",
+    hookspecs=hookspecs,
+    migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
+    sends_messages=True,
+)
+
+
+@hookimpl
+def ngo_kit_register_modules(register: Registrar[Module]) -> None:
+    """Provide the volunteer module."""
+    register(MODULE)
 
 
 @hookimpl

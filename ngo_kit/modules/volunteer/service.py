@@ -16,6 +16,7 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -71,6 +72,7 @@ from ngo_kit.modules.volunteer.schemas import (
     TaskIn,
     TaskRead,
 )
+from ngo_kit.modules.volunteer.statements import Statements
 from ngo_kit.schemas import coerce
 from ngo_kit.tenancy import Membership, Organisation, OrgRead
 from ngo_kit.tokens import tokens_for
@@ -103,6 +105,89 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "certificate_verify_url": "/volunteer/certificates/verify",
     "match_recent_days": 30,
 }
+
+
+# --- hot-path statements (compiled once per dialect) -----------------------------------
+
+
+def _b(name: str, column: Any) -> Any:
+    return sa.bindparam(name, type_=column.type)
+
+
+def _locking(stmt: Any, dialect: str) -> Any:
+    return stmt if dialect == "sqlite" else stmt.with_for_update()
+
+
+_SIGNUP_COLUMNS = [c for c in SignUp.__table__.columns]
+
+
+SQL = Statements(
+    {
+        "shift": lambda d: sa.select(*Shift.__table__.columns).where(
+            Shift.org_id == _b("o", Shift.org_id), Shift.id == _b("s", Shift.id)
+        ),
+        "roles": lambda d: sa.select(*ShiftRole.__table__.columns).where(
+            ShiftRole.org_id == _b("o", ShiftRole.org_id),
+            ShiftRole.shift_id == _b("s", ShiftRole.shift_id),
+        ),
+        "profile_lock": lambda d: _locking(
+            sa.select(Profile.status).where(
+                Profile.org_id == _b("o", Profile.org_id),
+                Profile.user_id == _b("u", Profile.user_id),
+            ),
+            d,
+        ),
+        "previous": lambda d: sa.select(SignUp.id, SignUp.status).where(
+            SignUp.org_id == _b("o", SignUp.org_id),
+            SignUp.shift_id == _b("s", SignUp.shift_id),
+            SignUp.user_id == _b("u", SignUp.user_id),
+        ),
+        "clash": lambda d: (
+            sa.select(SignUp.shift_id)
+            .where(
+                SignUp.org_id == _b("o", SignUp.org_id),
+                SignUp.user_id == _b("u", SignUp.user_id),
+                sa.or_(SignUp.status == CONFIRMED, SignUp.status == WAITLISTED),
+                SignUp.starts_at < _b("e", SignUp.starts_at),
+                SignUp.ends_at > _b("b", SignUp.ends_at),
+                SignUp.shift_id != _b("s", SignUp.shift_id),
+            )
+            .limit(1)
+        ),
+        "arrive": lambda d: (
+            sa.update(Shift)
+            .where(Shift.id == _b("s", Shift.id), Shift.status == "open")
+            .values(arrivals=Shift.arrivals + 1)
+        ),
+        "arrivals": lambda d: sa.select(Shift.arrivals).where(Shift.id == _b("s", Shift.id)),
+        "take_role": lambda d: (
+            sa.update(ShiftRole)
+            .where(ShiftRole.id == _b("r", ShiftRole.id), ShiftRole.taken < ShiftRole.capacity)
+            .values(taken=ShiftRole.taken + 1)
+        ),
+        "take_shift": lambda d: (
+            sa.update(Shift)
+            .where(Shift.id == _b("s", Shift.id), Shift.taken < Shift.capacity)
+            .values(taken=Shift.taken + 1)
+        ),
+        "insert": lambda d: sa.insert(SignUp).values(
+            {c.name: sa.bindparam(c.name, type_=c.type) for c in _SIGNUP_COLUMNS}
+        ),
+        "touch": lambda d: (
+            sa.update(Profile)
+            .where(
+                Profile.org_id == _b("o", Profile.org_id),
+                Profile.user_id == _b("u", Profile.user_id),
+            )
+            .values(last_signed_up_at=_b("n", Profile.last_signed_up_at))
+        ),
+        "position": lambda d: sa.select(sa.func.count().label("ahead")).where(
+            SignUp.shift_id == _b("s", SignUp.shift_id),
+            SignUp.status == WAITLISTED,
+            SignUp.seq < _b("q", SignUp.seq),
+        ),
+    }
+)
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -828,60 +913,43 @@ class VolunteerService:
         """
         tx = self.tx
         user_id = self._for_self_or(user_id, "shifts.manage")
-        session, org_id = tx.session, tx.org_id
+        org_id = tx.org_id
         if key is not None:
             found = self._signup_by_key(key)
             if found is not None:
                 return found
-        shift = session.execute(
-            sa.select(Shift).where(Shift.org_id == org_id, Shift.id == shift_id)
-        ).scalar_one_or_none()
-        if shift is None:
+        row = SQL(tx, "shift").first(tx, o=org_id, s=shift_id)
+        if row is None:
             raise NotFound("Shift", shift_id)
+        shift = SimpleNamespace(**row)
         now = utcnow()
         if shift.status != "open" or shift.starts_at <= now:
             raise ShiftClosed()
         role_row = self._role_for(shift, role)
         # The profile row lock queues one person's sign-ups: the overlap check below then
         # sees every place they hold.
-        profile = session.execute(
-            sa.select(Profile.status)
-            .where(Profile.org_id == org_id, Profile.user_id == user_id)
-            .with_for_update()
-        ).first()
+        profile = SQL(tx, "profile_lock").first(tx, o=org_id, u=user_id)
         if profile is None:
             raise NotFound("Volunteer", user_id)
-        if profile.status != "approved":
+        if profile["status"] != "approved":
             raise NotEligible("not_approved", "the volunteer is not approved")
         self._check_eligible(shift, role_row, user_id)
-        previous = session.execute(
-            sa.select(SignUp.id, SignUp.status).where(
-                SignUp.org_id == org_id, SignUp.shift_id == shift.id, SignUp.user_id == user_id
-            )
-        ).first()
-        if previous is not None and previous.status != CANCELLED:
+        previous = SQL(tx, "previous").first(tx, o=org_id, s=shift.id, u=user_id)
+        if previous is not None and previous["status"] != CANCELLED:
             raise AlreadyExists("SignUp", user_id)
-        clash = session.scalar(
-            sa.select(SignUp.shift_id)
-            .where(
-                SignUp.org_id == org_id,
-                SignUp.user_id == user_id,
-                SignUp.status.in_(ACTIVE),
-                SignUp.starts_at < shift.ends_at,
-                SignUp.ends_at > shift.starts_at,
-                SignUp.shift_id != shift.id,
-            )
-            .limit(1)
+        clash = SQL(tx, "clash").first(
+            tx, o=org_id, u=user_id, s=shift.id, b=shift.starts_at, e=shift.ends_at
         )
         if clash is not None:
-            raise DoubleBooked(shift_id=str(clash))
+            raise DoubleBooked(shift_id=str(clash["shift_id"]))
         seq = self._arrive(shift.id)
-        confirmed = self._take_place(shift.id, role_row.id if role_row is not None else None)
+        role_id = role_row.id if role_row is not None else None
+        confirmed = self._take_place(shift.id, role_id)
         if not confirmed and not waitlist:
             raise ShiftFull()
         status = CONFIRMED if confirmed else WAITLISTED
-        values = {
-            "role_id": role_row.id if role_row is not None else None,
+        values: dict[str, Any] = {
+            "role_id": role_id,
             "status": status,
             "seq": seq,
             "starts_at": shift.starts_at,
@@ -894,33 +962,27 @@ class VolunteerService:
             "promoted_at": None,
         }
         if previous is not None:
-            signup_id = previous.id
-            session.execute(sa.update(SignUp).where(SignUp.id == signup_id).values(**values))
+            signup_id = previous["id"]
+            tx.session.execute(sa.update(SignUp).where(SignUp.id == signup_id).values(**values))
         else:
             signup_id = new_id()
-            insert = sa.insert(SignUp).values(
-                id=signup_id, org_id=org_id, shift_id=shift.id, user_id=user_id, **values
-            )
+            values.update(id=signup_id, org_id=org_id, shift_id=shift.id, user_id=user_id)
             if key is None:
-                session.execute(insert)
+                SQL(tx, "insert").changed(tx, **values)
             else:
                 try:
                     with tx.savepoint():
-                        session.execute(insert)
+                        tx.session.execute(sa.insert(SignUp).values(**values))
                 except sa.exc.IntegrityError:
                     winner = self._signup_by_key(key)
                     if winner is None:
                         raise
                     return winner
-        session.execute(
-            sa.update(Profile)
-            .where(Profile.org_id == org_id, Profile.user_id == user_id)
-            .values(last_signed_up_at=now)
-        )
+        SQL(tx, "touch").changed(tx, o=org_id, u=user_id, n=now)
         signup = SignUpRead(
             id=signup_id,
             shift_id=shift.id,
-            role_id=values["role_id"],
+            role_id=role_id,
             user_id=user_id,
             status=status,
             seq=seq,
@@ -934,7 +996,11 @@ class VolunteerService:
             f"{status} ({seq})",
             data={"user_id": str(user_id), "status": status, "seq": seq},
         )
-        tx.emit("ngo_kit_shift_signed_up", shift=self._shift_read(shift), signup=signup)
+        hook = tx.kit.hook.ngo_kit_shift_signed_up
+        if hook.get_hookimpls():
+            taken = shift.taken + (1 if confirmed else 0)
+            read = self._shift_read(SimpleNamespace(**{**row, "taken": taken}))
+            tx.emit("ngo_kit_shift_signed_up", shift=read, signup=signup)
         return signup
 
     def _signup_by_key(self, key: str) -> SignUpRead | None:
@@ -950,60 +1016,35 @@ class VolunteerService:
         return read
 
     def _position(self, shift_id: uuid.UUID, seq: int) -> int:
-        ahead = self.tx.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(SignUp)
-            .where(SignUp.shift_id == shift_id, SignUp.status == WAITLISTED, SignUp.seq < seq)
-        )
-        return int(ahead or 0) + 1
+        found = SQL(self.tx, "position").first(self.tx, s=shift_id, q=seq)
+        return int(found["ahead"] if found else 0) + 1
 
-    def _role_for(self, shift: Shift, role: str | None) -> ShiftRole | None:
-        roles = list(
-            self.tx.session.scalars(
-                sa.select(ShiftRole).where(
-                    ShiftRole.org_id == shift.org_id, ShiftRole.shift_id == shift.id
-                )
-            )
-        )
+    def _role_for(self, shift: Any, role: str | None) -> Any | None:
+        roles = SQL(self.tx, "roles").all(self.tx, o=shift.org_id, s=shift.id)
         if not roles:
             if role is not None:
                 raise NotFound("Shift role", role)
             return None
         if role is None:
             raise ValidationFailed("role", "missing")
-        for row in roles:
-            if row.name == role:
-                return row
+        for found in roles:
+            if found["name"] == role:
+                return SimpleNamespace(**found)
         raise NotFound("Shift role", role)
 
     def _arrive(self, shift_id: uuid.UUID) -> int:
         """Number this arrival; the UPDATE also locks the shift row until commit."""
-        session = self.tx.session
-        result = session.execute(
-            sa.update(Shift)
-            .where(Shift.id == shift_id, Shift.status == "open")
-            .values(arrivals=Shift.arrivals + 1)
-        )
-        if _rows(result) != 1:
+        tx = self.tx
+        if SQL(tx, "arrive").changed(tx, s=shift_id) != 1:
             raise ShiftClosed()
-        return int(session.scalar(sa.select(Shift.arrivals).where(Shift.id == shift_id)) or 0)
+        found = SQL(tx, "arrivals").first(tx, s=shift_id)
+        return int(found["arrivals"]) if found else 0
 
     def _take_place(self, shift_id: uuid.UUID, role_id: uuid.UUID | None) -> bool:
-        session = self.tx.session
-        if role_id is not None:
-            taken = session.execute(
-                sa.update(ShiftRole)
-                .where(ShiftRole.id == role_id, ShiftRole.taken < ShiftRole.capacity)
-                .values(taken=ShiftRole.taken + 1)
-            )
-            if _rows(taken) != 1:
-                return False
-        result = session.execute(
-            sa.update(Shift)
-            .where(Shift.id == shift_id, Shift.taken < Shift.capacity)
-            .values(taken=Shift.taken + 1)
-        )
-        if _rows(result) != 1:
+        tx = self.tx
+        if role_id is not None and SQL(tx, "take_role").changed(tx, r=role_id) != 1:
+            return False
+        if SQL(tx, "take_shift").changed(tx, s=shift_id) != 1:
             if role_id is not None:  # roles add up to the capacity, so this means drift
                 raise Conflict("The shift's places and its roles' places disagree.")
             return False
@@ -1023,9 +1064,11 @@ class VolunteerService:
                 .values(taken=ShiftRole.taken - 1)
             )
 
-    def _check_eligible(self, shift: Shift, role: ShiftRole | None, user_id: uuid.UUID) -> None:
-        session, org_id = self.tx.session, self.tx.org_id
+    def _check_eligible(self, shift: Any, role: Any | None, user_id: uuid.UUID) -> None:
         needed = set(shift.required_skills or []) | set(role.required_skills if role else [])
+        if not needed and not shift.required_certifications and shift.min_age is None:
+            return
+        session, org_id = self.tx.session, self.tx.org_id
         if needed:
             held = set(
                 session.scalars(
