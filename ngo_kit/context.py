@@ -240,6 +240,7 @@ class Context:
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: a failure inside rolls back only this block."""
         with self.session.begin_nested():
+            self.session.connection()  # emit SAVEPOINT now: the block may use tx.connection only
             yield
 
     @contextmanager
@@ -247,6 +248,7 @@ class Context:
         """Turn a unique-constraint violation inside the block into ``error`` (keeping the tx usable)."""
         try:
             with self.session.begin_nested():
+                self.session.connection()  # emit SAVEPOINT now: the block may use tx.connection only
                 yield
         except sa.exc.IntegrityError as exc:
             raise error from exc
