@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 from dateutil.relativedelta import relativedelta
+from sqlalchemy.orm import Session
 
 from ngo_kit.audit import append_chained_many
 from ngo_kit.db import insert_ignore, new_id, utcnow
