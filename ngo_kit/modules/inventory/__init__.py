@@ -8,6 +8,7 @@ rows, donor trace reports, needs, documents, reports and CSV/XLSX files. Reached
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -101,3 +102,7 @@ def ngo_kit_register_commands(cli: click.Group) -> None:
                         f"\t{lot.days_left}\t{lot.quantity}"
                     )
         click.echo(f"warned about {total} lots", err=True)
+
+
+if importlib.util.find_spec("fastapi") is not None:  # the web extra is installed
+    from ngo_kit.modules.inventory.web import ngo_kit_register_routes  # noqa: F401

@@ -8,6 +8,7 @@ account is opened on the first award.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -251,3 +252,7 @@ __all__ = [
     "WrongStatus",
     "expire_all",
 ]
+
+
+if importlib.util.find_spec("fastapi") is not None:  # the web extra is installed
+    from ngo_kit.modules.points.web import ngo_kit_register_routes  # noqa: F401

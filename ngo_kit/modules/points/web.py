@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
+from ngo_kit.context import Context
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar
@@ -29,6 +30,7 @@ from .schemas import (
     StandingRead,
     TransactionRead,
 )
+from .service import PointsService
 
 Ctx = Annotated[RequestContext, Depends(request_context)]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -45,6 +47,12 @@ class RedeemBody(InputModel):
     key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+def _points(tx: Context) -> PointsService:
+    """``tx.points``, typed."""
+    service: PointsService = tx.points
+    return service
+
+
 def build_router() -> APIRouter:
     """The points routes (relative to ``/api/orgs/{org}/points``)."""
     router = APIRouter()
@@ -54,23 +62,21 @@ def build_router() -> APIRouter:
         """The signed-in member's balance, lifetime earned points and level."""
         actor = ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.standing(actor)
+            return _points(tx).standing(actor)
 
     @router.get("/me/statement")
-    def my_statement(
-        ctx: Ctx, limit: Limit = 50, before_seq: BeforeSeq = None
-    ) -> list[EntryRead]:
+    def my_statement(ctx: Ctx, limit: Limit = 50, before_seq: BeforeSeq = None) -> list[EntryRead]:
         """The signed-in member's entries, newest first (page with ``before_seq``)."""
         actor = ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.statement(actor, limit=limit, before_seq=before_seq)
+            return _points(tx).statement(actor, limit=limit, before_seq=before_seq)
 
     @router.get("/members/{member_id}")
     def standing(member_id: uuid.UUID, ctx: Ctx) -> StandingRead:
         """A member's balance, earned points and level (their own, or ``points.view``)."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.standing(member_id)
+            return _points(tx).standing(member_id)
 
     @router.get("/members/{member_id}/statement")
     def statement(
@@ -79,35 +85,35 @@ def build_router() -> APIRouter:
         """A member's entries, newest first (their own, or ``points.view``)."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.statement(member_id, limit=limit, before_seq=before_seq)
+            return _points(tx).statement(member_id, limit=limit, before_seq=before_seq)
 
     @router.post("/awards", status_code=201)
     def award(body: AwardIn, ctx: Ctx) -> TransactionRead:
         """Award points to a member (``points.award``); a repeated ``key`` returns the first."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.award(body)
+            return _points(tx).award(body)
 
     @router.get("/rewards")
     def rewards(ctx: Ctx, available_only: bool = False) -> list[RewardRead]:
         """The rewards catalogue (``available_only``: active, in their window, in stock)."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.rewards(available_only=available_only)
+            return _points(tx).rewards(available_only=available_only)
 
     @router.post("/rewards", status_code=201)
     def add_reward(body: RewardIn, ctx: Ctx) -> RewardRead:
         """Add a reward to the catalogue (``rewards.manage``)."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.add_reward(body)
+            return _points(tx).add_reward(body)
 
     @router.post("/redemptions", status_code=201)
     def redeem(body: RedeemBody, ctx: Ctx) -> RedemptionRead:
         """Redeem a reward: points and stock are taken at once (``insufficient_points``...)."""
         actor = ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.redeem(
+            return _points(tx).redeem(
                 reward_id=body.reward_id,
                 member_id=body.member_id or actor,
                 quantity=body.quantity,
@@ -119,7 +125,7 @@ def build_router() -> APIRouter:
         """The signed-in member's redemptions, newest first."""
         actor = ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.redemptions(member_id=actor, limit=limit, offset=offset)
+            return _points(tx).redemptions(member_id=actor, limit=limit, offset=offset)
 
     @router.get("/leaderboard")
     def leaderboard(
@@ -128,7 +134,7 @@ def build_router() -> APIRouter:
         """Members by points earned this week, this month or all time; ties share a rank."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            return tx.points.leaderboard(period, limit=limit, offset=offset)
+            return _points(tx).leaderboard(period, limit=limit, offset=offset)
 
     return router
 

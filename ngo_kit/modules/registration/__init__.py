@@ -6,6 +6,7 @@ registration fields, consent and personal-data rights (PIPL / GDPR).
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from ngo_kit.hookspecs import hookimpl
@@ -47,3 +48,7 @@ MODULE = Module(
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the registration module."""
     register(MODULE)
+
+
+if importlib.util.find_spec("fastapi") is not None:  # the web extra is installed
+    from ngo_kit.modules.registration.web import ngo_kit_register_routes, ngo_kit_session_actor  # noqa: F401

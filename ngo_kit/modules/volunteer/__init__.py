@@ -4,6 +4,7 @@ certificates, matching and tasks. Reached as ``tx.volunteer``; see docs/modules/
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,3 +151,7 @@ __all__ = [
     "VolunteerService",
     "WrongState",
 ]
+
+
+if importlib.util.find_spec("fastapi") is not None:  # the web extra is installed
+    from ngo_kit.modules.volunteer.web import ngo_kit_register_routes  # noqa: F401
