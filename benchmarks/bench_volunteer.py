@@ -158,7 +158,7 @@ def bench_signup(kit: Kit) -> None:
         cur = conn.cursor()
         if sqlite:
             cur.execute("BEGIN IMMEDIATE")
-        lock = "" if sqlite else " FOR UPDATE"
+        lock = "" if sqlite else " FOR UPDATE"  # SQLite writers are serialised by BEGIN IMMEDIATE
         cur.execute(
             f"SELECT id, status, starts_at, ends_at, required_skills, required_certifications, min_age"
             f" FROM volunteer_shift WHERE org_id = {p} AND id = {p}",
@@ -170,9 +170,11 @@ def bench_signup(kit: Kit) -> None:
             (org_key, shift_key),
         )
         cur.fetchall()
-        cur.execute(
-            f"SELECT status FROM volunteer_profile WHERE org_id = {p} AND user_id = {p}{lock}",
-            (org_key, person),
+        now = utcnow()
+        cur.execute(  # lock, touch and read the profile in one statement, as the kit does
+            f"UPDATE volunteer_profile SET last_signed_up_at = {p} WHERE org_id = {p}"
+            f" AND user_id = {p} RETURNING status",
+            (when(now), org_key, person),
         )
         assert cur.fetchone()[0] == "approved"
         cur.execute(
@@ -188,27 +190,29 @@ def bench_signup(kit: Kit) -> None:
         )
         assert cur.fetchone() is None
         cur.execute(
-            f"UPDATE volunteer_shift SET arrivals = arrivals + 1 WHERE id = {p} AND status = 'open'",
+            f"UPDATE volunteer_shift SET arrivals = arrivals + 1 WHERE id = {p} AND status = 'open'"
+            " RETURNING arrivals",
             (shift_key,),
         )
-        cur.execute(f"SELECT arrivals FROM volunteer_shift WHERE id = {p}", (shift_key,))
         seq = cur.fetchone()[0]
         cur.execute(
             f"UPDATE volunteer_shift SET taken = taken + 1 WHERE id = {p} AND taken < capacity",
             (shift_key,),
         )
         status = "confirmed" if cur.rowcount == 1 else "waitlisted"
-        now = utcnow()
         cur.execute(
             "INSERT INTO volunteer_signup (id, org_id, shift_id, role_id, user_id, status, seq, starts_at,"
             " ends_at, created_at, key, checked_in_at, checked_out_at, cancelled_at, promoted_at)"
             f" VALUES ({', '.join([p] * 10)}, NULL, NULL, NULL, NULL, NULL)",
             (key(new_id()), org_key, shift_key, None, person, status, seq, starts, ends, when(now)),
         )
-        cur.execute(
-            f"UPDATE volunteer_profile SET last_signed_up_at = {p} WHERE org_id = {p} AND user_id = {p}",
-            (when(now), org_key, person),
-        )
+        if status == "waitlisted":  # the place in the waitlist, which the kit returns
+            cur.execute(
+                f"SELECT count(*) FROM volunteer_signup WHERE shift_id = {p}"
+                f" AND status = 'waitlisted' AND seq < {p}",
+                (shift_key, seq),
+            )
+            cur.fetchone()
         cur.execute(
             f"SELECT seq, hash FROM core_chain_head WHERE org_id = {p} AND chain = 'audit'{lock}",
             (org_key,),
@@ -317,7 +321,8 @@ def kit_import(kit: Kit, org: Any, path: Path) -> int:
     with kit.begin(org=org.slug, actor=SYSTEM) as tx:
         report = tx.volunteer.import_profiles(files.read_rows(path))
     assert report.errors == (), report.errors[:3]
-    return report.imported
+    imported: int = report.imported
+    return imported
 
 
 def raw_import(kit: Kit, org_id: uuid.UUID, path: Path) -> None:

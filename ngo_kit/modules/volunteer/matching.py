@@ -56,85 +56,121 @@ def available(
 ) -> float:
     """1.0 when a weekly window holds ``start``..``end`` (local times), 0.0 when none does or
     the day is marked unavailable, 0.5 when the volunteer gave no windows at all."""
-    if unavailable and start.date().isoformat() in unavailable:
+    return _Slot(start, end).available(windows, unavailable)
+
+
+class _Slot:
+    """A shift's local time, prepared once so each candidate costs a few comparisons."""
+
+    def __init__(self, start: dt.datetime, end: dt.datetime) -> None:
+        self.day = start.date().isoformat()
+        self.weekday = start.weekday()
+        self.begin = start.strftime("%H:%M")
+        self.finish = end.strftime("%H:%M") if end.date() == start.date() else "24:00"
+
+    def available(
+        self, windows: Sequence[dict[str, Any]] | None, unavailable: Sequence[str] | None
+    ) -> float:
+        if unavailable and self.day in unavailable:
+            return 0.0
+        if not windows:
+            return 0.5
+        for window in windows:
+            if (
+                window.get("weekday") == self.weekday
+                and window["start"] <= self.begin
+                and self.finish <= window["end"]
+            ):
+                return 1.0
         return 0.0
-    if not windows:
-        return 0.5
-    begin, finish = start.strftime("%H:%M"), end.strftime("%H:%M")
-    if end.date() != start.date():
-        finish = "24:00"
-    for window in windows:
-        if (
-            window.get("weekday") == start.weekday()
-            and window["start"] <= begin
-            and finish <= window["end"]
-        ):
-            return 1.0
-    return 0.0
 
 
-def _factors(
-    cand: Candidate,
-    shift: ShiftRead,
-    start: dt.datetime,
-    end: dt.datetime,
-    skill_levels: dict[str, int] | None,
-    wanted_skills: Sequence[str],
-    recent: int,
-    recent_days: int,
-) -> list[tuple[str, float, str]]:
-    out: list[tuple[str, float, str]] = []
-    if wanted_skills:
-        levels = skill_levels or {}
-        mean = sum(levels.get(s, 0) for s in wanted_skills) / (5 * len(wanted_skills))
-        held = ", ".join(f"{s} {levels.get(s, 0)}/5" for s in wanted_skills)
-        out.append(("skills", WEIGHTS["skills"] * mean, f"skill levels: {held}"))
-    else:
-        out.append(("skills", WEIGHTS["skills"] / 2, "the shift asks for no skills"))
-    avail = available(cand.availability, cand.unavailable_dates, start, end)
-    reason = {1.0: "available at that time", 0.5: "gave no availability"}.get(
-        avail, "not available then"
-    )
-    out.append(("availability", WEIGHTS["availability"] * avail, reason))
-    out.append(_distance(cand, shift))
-    total = cand.attended + cand.no_shows
-    reliability = (cand.attended + 1) / (total + 2)
-    out.append(
-        (
-            "reliability",
-            WEIGHTS["reliability"] * reliability,
-            f"{cand.no_shows} no-show(s) in {total} shift(s)",
+class _Scorer:
+    """The built-in factors for one shift: ``score`` is the fast sum used to rank everyone,
+    ``explain`` gives the named, reasoned factors for the few that are returned."""
+
+    def __init__(
+        self,
+        shift: ShiftRead,
+        start: dt.datetime,
+        end: dt.datetime,
+        wanted: Sequence[str],
+        recent_days: int,
+    ) -> None:
+        self.shift = shift
+        self.slot = _Slot(start, end)
+        self.wanted = list(wanted)
+        self.recent_days = recent_days
+        self.coords = (
+            (float(shift.latitude), float(shift.longitude))
+            if shift.latitude is not None and shift.longitude is not None
+            else None
         )
-    )
-    out.append(
-        (
-            "load",
-            WEIGHTS["load"] / (1 + recent),
-            f"{recent} shift(s) in the last {recent_days} days",
+
+    def parts(
+        self, cand: Candidate, levels: dict[str, int] | None, recent: int
+    ) -> tuple[float, float, float, float, float]:
+        w = WEIGHTS
+        if self.wanted:
+            have = levels or {}
+            skills = w["skills"] * sum(have.get(s, 0) for s in self.wanted) / (5 * len(self.wanted))
+        else:
+            skills = w["skills"] / 2
+        avail = w["availability"] * self.slot.available(cand.availability, cand.unavailable_dates)
+        distance = w["distance"] * self._near(cand)[0]
+        total = cand.attended + cand.no_shows
+        reliability = w["reliability"] * (cand.attended + 1) / (total + 2)
+        load = w["load"] / (1 + recent)
+        return skills, avail, distance, reliability, load
+
+    def score(self, cand: Candidate, levels: dict[str, int] | None, recent: int) -> float:
+        return sum(self.parts(cand, levels, recent))
+
+    def _near(self, cand: Candidate) -> tuple[float, str]:
+        from ngo_kit.modules.volunteer.service import haversine_km
+
+        shift = self.shift
+        if self.coords is not None and cand.latitude is not None and cand.longitude is not None:
+            km = haversine_km(float(cand.latitude), float(cand.longitude), *self.coords)
+            return max(0.0, 1 - km / NEAR_KM), f"{km:.1f} km away"
+        if shift.district and cand.district == shift.district and cand.city == shift.city:
+            return 1.0, f"lives in {shift.district}"
+        if shift.city and cand.city == shift.city:
+            return 0.6, f"lives in {shift.city}"
+        return 0.25, "distance unknown"
+
+    def explain(
+        self, cand: Candidate, levels: dict[str, int] | None, recent: int
+    ) -> list[tuple[str, float, str]]:
+        skills, avail, distance, reliability, load = self.parts(cand, levels, recent)
+        have = levels or {}
+        if self.wanted:
+            held = ", ".join(f"{s} {have.get(s, 0)}/5" for s in self.wanted)
+            skill_reason = f"skill levels: {held}"
+        else:
+            skill_reason = "the shift asks for no skills"
+        share = avail / WEIGHTS["availability"]
+        avail_reason = {1.0: "available at that time", 0.5: "gave no availability"}.get(
+            share, "not available then"
         )
-    )
-    return out
-
-
-def _distance(cand: Candidate, shift: ShiftRead) -> tuple[str, float, str]:
-    from ngo_kit.modules.volunteer.service import haversine_km
-
-    w = WEIGHTS["distance"]
-    lat, lon, slat, slon = cand.latitude, cand.longitude, shift.latitude, shift.longitude
-    if lat is not None and lon is not None and slat is not None and slon is not None:
-        km = haversine_km(float(lat), float(lon), float(slat), float(slon))
-        return ("distance", w * max(0.0, 1 - km / NEAR_KM), f"{km:.1f} km away")
-    if shift.district and cand.district == shift.district and cand.city == shift.city:
-        return ("distance", w, f"lives in {shift.district}")
-    if shift.city and cand.city == shift.city:
-        return ("distance", w * 0.6, f"lives in {shift.city}")
-    return ("distance", w * 0.25, "distance unknown")
+        total = cand.attended + cand.no_shows
+        return [
+            ("skills", skills, skill_reason),
+            ("availability", avail, avail_reason),
+            ("distance", distance, self._near(cand)[1]),
+            ("reliability", reliability, f"{cand.no_shows} no-show(s) in {total} shift(s)"),
+            ("load", load, f"{recent} shift(s) in the last {self.recent_days} days"),
+        ]
 
 
 def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> list[MatchRead]:
-    """The best ``limit`` eligible volunteers for ``shift``, with explained scores."""
+    """The best ``limit`` eligible volunteers for ``shift``, with explained scores.
+
+    One pass over the eligible candidates keeps only the best few in a bounded heap, so time
+    grows linearly and memory stays flat with the number of volunteers.
+    """
     tx = svc.tx
-    session, org_id = tx.session, tx.org_id
+    org_id = tx.org_id
     zone = svc.zone
     start, end = shift.starts_at.astimezone(zone), shift.ends_at.astimezone(zone)
     day = start.date()
@@ -170,8 +206,8 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
                 )
             )
         )
-    stmt = stmt.where(
-        Profile.user_id.not_in(
+    busy = set(
+        tx.connection.scalars(
             sa.select(SignUp.user_id).where(
                 SignUp.org_id == org_id,
                 SignUp.status.in_(("confirmed", "waitlisted")),
@@ -182,7 +218,7 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
     )
     levels: dict[uuid.UUID, dict[str, int]] = {}
     if wanted:
-        for uid, skill, level in session.execute(
+        for uid, skill, level in tx.connection.execute(
             sa.select(ProfileSkill.user_id, ProfileSkill.skill, ProfileSkill.level).where(
                 ProfileSkill.org_id == org_id, ProfileSkill.skill.in_(wanted)
             )
@@ -191,46 +227,53 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
     recent_days = int(svc.settings["match_recent_days"])
     load = _recent_load(svc, recent_days)
     plugin = _plugin_hook(svc)
-    scored: list[tuple[float, str, uuid.UUID, list[tuple[str, float, str]]]] = []
-    for row in session.execute(stmt.execution_options(yield_per=5000)):
-        cand = Candidate(*row)
-        factors = _factors(
-            cand,
-            shift,
-            start,
-            end,
-            levels.get(cand.user_id),
-            wanted,
-            load.get(cand.user_id, 0),
-            recent_days,
-        )
-        if plugin is not None:
-            extra = plugin(tx=tx, shift=shift, profile=svc.profile(cand.user_id))
-            if extra is not None:
-                factors.append((extra.name, float(extra.score), extra.reason))
-        scored.append((sum(f[1] for f in factors), str(cand.user_id), cand.user_id, factors))
+    scorer = _Scorer(shift, start, end, wanted, recent_days)
     want = limit if shift.min_age is None else max(limit * 3, limit + 20)
-    best = heapq.nlargest(want, scored, key=lambda s: (s[0], s[1]))
+    heap: list[tuple[float, str, Candidate, float]] = []
+    for row in tx.connection.execute(stmt.execution_options(yield_per=5000)):
+        cand = Candidate(*row)
+        if cand.user_id in busy:
+            continue
+        score = scorer.score(cand, levels.get(cand.user_id), load.get(cand.user_id, 0))
+        extra = 0.0
+        if plugin is not None:
+            factor = plugin(tx=tx, shift=shift, profile=svc.profile(cand.user_id))
+            extra = float(factor.score) if factor is not None else 0.0
+        item = (score + extra, str(cand.user_id), cand, extra)
+        if len(heap) < want:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+    best = sorted(heap, key=lambda h: (h[0], h[1]), reverse=True)
     if shift.min_age is not None:
         best = _old_enough(svc, best, shift.min_age, day)
-    return [
-        MatchRead(
-            user_id=uid,
-            shift_id=shift.id,
-            score=round(score, 2),
-            factors=tuple(MatchFactor(name=n, score=round(s, 2), reason=r) for n, s, r in factors),
+    out = []
+    for total, _, cand, _extra in best[:limit]:
+        factors = scorer.explain(cand, levels.get(cand.user_id), load.get(cand.user_id, 0))
+        if plugin is not None:
+            factor = plugin(tx=tx, shift=shift, profile=svc.profile(cand.user_id))
+            if factor is not None:
+                factors.append((factor.name, float(factor.score), factor.reason))
+        out.append(
+            MatchRead(
+                user_id=cand.user_id,
+                shift_id=shift.id,
+                score=round(total, 2),
+                factors=tuple(
+                    MatchFactor(name=n, score=round(v, 2), reason=r) for n, v, r in factors
+                ),
+            )
         )
-        for score, _, uid, factors in best[:limit]
-    ]
+    return out
 
 
 def _old_enough(svc: VolunteerService, best: list[Any], min_age: int, day: dt.date) -> list[Any]:
     from ngo_kit.modules.volunteer.service import age_on
 
-    people = svc._people([b[2] for b in best])
+    people = svc._people([b[2].user_id for b in best])
     out = []
     for item in best:
-        birth = getattr(people.get(item[2]), "birth_date", None)
+        birth = getattr(people.get(item[2].user_id), "birth_date", None)
         if birth is not None and age_on(birth, day) >= min_age:
             out.append(item)
     return out
@@ -323,7 +366,7 @@ def rank_shifts(svc: VolunteerService, user_id: uuid.UUID, *, limit: int) -> lis
             set(shift.required_skills) | {s for r in shift.roles for s in r.required_skills}
         )
         start, end = shift.starts_at.astimezone(zone), shift.ends_at.astimezone(zone)
-        factors = _factors(cand, shift, start, end, levels, wanted, recent, recent_days)
+        factors = _Scorer(shift, start, end, wanted, recent_days).explain(cand, levels, recent)
         if shift.taken >= shift.capacity:
             factors.append(("places", -10.0, "full: sign-up joins the waitlist"))
         scored.append((sum(f[1] for f in factors), str(shift.starts_at), shift.id, factors))

@@ -160,6 +160,21 @@ SQL = Statements(
             .values(arrivals=Shift.arrivals + 1)
         ),
         "arrivals": lambda d: sa.select(Shift.arrivals).where(Shift.id == _b("s", Shift.id)),
+        "arrive_returning": lambda d: (
+            sa.update(Shift)
+            .where(Shift.id == _b("s", Shift.id), Shift.status == "open")
+            .values(arrivals=Shift.arrivals + 1)
+            .returning(Shift.arrivals)
+        ),
+        "profile_touch": lambda d: (
+            sa.update(Profile)
+            .where(
+                Profile.org_id == _b("o", Profile.org_id),
+                Profile.user_id == _b("u", Profile.user_id),
+            )
+            .values(last_signed_up_at=_b("n", Profile.last_signed_up_at))
+            .returning(Profile.status)
+        ),
         "take_role": lambda d: (
             sa.update(ShiftRole)
             .where(ShiftRole.id == _b("r", ShiftRole.id), ShiftRole.taken < ShiftRole.capacity)
@@ -928,7 +943,11 @@ class VolunteerService:
         role_row = self._role_for(shift, role)
         # The profile row lock queues one person's sign-ups: the overlap check below then
         # sees every place they hold.
-        profile = SQL(tx, "profile_lock").first(tx, o=org_id, u=user_id)
+        returning = tx.connection.dialect.update_returning
+        if returning:  # one statement locks, touches and reads the profile
+            profile = SQL(tx, "profile_touch").first(tx, o=org_id, u=user_id, n=now)
+        else:
+            profile = SQL(tx, "profile_lock").first(tx, o=org_id, u=user_id)
         if profile is None:
             raise NotFound("Volunteer", user_id)
         if profile["status"] != "approved":
@@ -978,7 +997,8 @@ class VolunteerService:
                     if winner is None:
                         raise
                     return winner
-        SQL(tx, "touch").changed(tx, o=org_id, u=user_id, n=now)
+        if not returning:
+            SQL(tx, "touch").changed(tx, o=org_id, u=user_id, n=now)
         signup = SignUpRead(
             id=signup_id,
             shift_id=shift.id,
@@ -1035,6 +1055,11 @@ class VolunteerService:
     def _arrive(self, shift_id: uuid.UUID) -> int:
         """Number this arrival; the UPDATE also locks the shift row until commit."""
         tx = self.tx
+        if tx.connection.dialect.update_returning:
+            found = SQL(tx, "arrive_returning").first(tx, s=shift_id)
+            if found is None:
+                raise ShiftClosed()
+            return int(found["arrivals"])
         if SQL(tx, "arrive").changed(tx, s=shift_id) != 1:
             raise ShiftClosed()
         found = SQL(tx, "arrivals").first(tx, s=shift_id)

@@ -37,8 +37,9 @@ class Statement:
         self.columns: list[str] = []
         self.types: list[Any] = []
         self.results: list[Callable[[Any], Any] | None] | None = None
-        if isinstance(stmt, sa.Select):
-            for column in stmt.selected_columns:
+        returned = stmt.exported_columns if isinstance(stmt, sa.Select | sa.UpdateBase) else ()
+        if isinstance(stmt, sa.Select) or bool(getattr(stmt, "_returning", None)):
+            for column in returned:
                 self.columns.append(str(column.key))
                 self.types.append(column.type.dialect_impl(dialect))
 
