@@ -102,7 +102,9 @@ def test_repeated_failures_are_throttled_with_429(api: Api) -> None:
 
 def test_bad_registration_names_the_field_and_rule_in_both_languages(api: Api) -> None:
     body = {"email": "not-an-email", "password": PASSWORD, "display_name": "X"}
-    en = problem_of(api.client.post(api.url("registration/register"), json=body), 422, "validation_failed")
+    en = problem_of(
+        api.client.post(api.url("registration/register"), json=body), 422, "validation_failed"
+    )
     zh = problem_of(
         api.client.post(api.url("registration/register"), json=body, headers=ZH),
         422,
