@@ -186,7 +186,7 @@ class Raw:
         cur.execute(
             f"SELECT id, source_id, source_seq, quantity FROM inventory_layer WHERE org_id = {p}"
             f" AND item_id = {p} AND location_id = {p} AND lot_key = '' AND quantity > 0"
-            " ORDER BY source_seq LIMIT 32",
+            " ORDER BY source_seq LIMIT 8",
             (self.key(self.org), self.key(self.item), self.key(self.wh)),
         )
         layer_id, source_id, _seq, _have = cur.fetchone()
@@ -319,9 +319,21 @@ def grow(kit: Kit, raw: Raw, moves: int, batch_seq: list[int]) -> None:
         (seq, org),
     )
     raw.commit(cur)
-    if not raw.sqlite:
-        cur.execute("ANALYZE")
-        raw.conn.commit()
+
+
+def settle(raw: Raw) -> None:
+    """Let the database finish with the load (statistics, checkpoint) before timing reads."""
+    if raw.sqlite:
+        raw.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw.conn.execute("ANALYZE")
+        return
+    raw.conn.commit()
+    raw.conn.autocommit = True
+    for table in ("inventory_move", "inventory_allocation", "inventory_layer", "inventory_stock"):
+        raw.conn.execute(f"VACUUM ANALYZE {table}")
+    raw.conn.execute("CHECKPOINT")
+    raw.conn.autocommit = False
+    time.sleep(2)
 
 
 def scaling(kit: Kit) -> list[str]:
@@ -337,6 +349,7 @@ def scaling(kit: Kit) -> list[str]:
     raw = Raw(kit, org.id, item, ids["wh"], ids["donors"], ids["beneficiaries"])
     batch = [0]
     grow(kit, raw, SMALL - 22, batch)
+    settle(raw)
 
     def stock_read() -> None:
         with kit.begin(org=org.slug, actor=SYSTEM) as tx:
@@ -355,6 +368,7 @@ def scaling(kit: Kit) -> list[str]:
         grow(kit, raw, chunk, batch)
         remaining -= chunk
     loaded = time.perf_counter() - start
+    settle(raw)
     with kit.begin(org=org.slug, actor=SYSTEM) as tx:
         count = tx.connection.exec_driver_sql("SELECT count(*) FROM inventory_move").scalar()
     big = (median_time(stock_read), median_time(trace))

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from ngo_kit.context import Context
 
 
+#: PostgreSQL's type code for NUMERIC, which psycopg's numeric result processor asks for.
+NUMERIC_OID = 1700
+
+
 class Statement:
     """One compiled statement: SQL text, parameter order and type processors."""
 
@@ -44,7 +48,11 @@ class Statement:
             for column in stmt.selected_columns:
                 self.columns.append(str(column.key))
                 impl = column.type.dialect_impl(dialect)
-                self.results.append(impl.result_processor(dialect, None))
+                try:
+                    processor = impl.result_processor(dialect, None)
+                except TypeError:  # psycopg's NUMERIC wants the column's type code
+                    processor = impl.result_processor(dialect, NUMERIC_OID)
+                self.results.append(processor)
 
     def params(self, values: dict[str, Any]) -> Any:
         """The driver's parameters for ``values`` (bind name -> Python value)."""
