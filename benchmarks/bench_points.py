@@ -238,10 +238,7 @@ class Raw:
                 " ON CONFLICT (org_id, period, member_id)"
                 " DO UPDATE SET points = points_tally.points + excluded.points"
             ),
-            sorted(
-                ((org, period, self.u(m), n) for _, m, n in txns for period in periods),
-                key=lambda r: (str(r[2]), r[1]),
-            ),
+            [(org, period, self.u(m), n) for _, m, n in txns for period in periods],
         )
         self.audit(cur, len(txns), total, reason, txns[0][0])
         self.commit(cur)

@@ -325,7 +325,7 @@ def _whole(value: Decimal) -> int:
 # --- the posting engine -------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Leg:
     txn: int
     account_id: uuid.UUID
@@ -732,17 +732,25 @@ class PointsService:
         return ZoneInfo(self.tx.require_org().timezone)
 
     def _tally(self, amounts: list[tuple[uuid.UUID, int, dt.datetime]]) -> None:
-        """Add earned points to each member's all-time, month and week totals (one upsert)."""
+        """Add earned points to each member's all-time, month and week totals (one upsert).
+
+        No ordering is needed: a member's totals are only written by a transaction that holds
+        the lock on that member's account already.
+        """
         totals: dict[tuple[str, uuid.UUID], int] = defaultdict(int)
+        periods: dict[dt.datetime, tuple[str, str, str]] = {}
         for member_id, points, at in amounts:
-            for period in self._periods(at):
+            found = periods.get(at)
+            if found is None:
+                found = periods[at] = self._periods(at)
+            for period in found:
                 totals[(period, member_id)] += points
         if not totals:
             return
         org_id = self.tx.org_id
         rows = [
             {"org_id": org_id, "period": p, "member_id": m, "points": n}
-            for (p, m), n in sorted(totals.items(), key=lambda kv: (str(kv[0][1]), kv[0][0]))
+            for (p, m), n in totals.items()
         ]
         self.conn.execute(self.st.tally, rows)
 
