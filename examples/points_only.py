@@ -73,7 +73,7 @@ def main(directory: Path) -> None:
                 f"  {entry.kind:<9} {entry.amount:>5} -> {entry.balance_after:>4}  {entry.reason}"
             )
     problems = kit.verify()
-    print(f"ledger verified: {'intact' if not problems else problems}")
+    print(f"ledger verified: {problems or 'intact'}")
     kit.dispose()
 
 
