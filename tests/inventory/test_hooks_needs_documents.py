@@ -25,7 +25,7 @@ def test_every_move_fires_stock_moved_inside_the_transaction(
         tx.inventory.receive(item="milk", quantity=3, to="wh", lot="A")
         tx.inventory.receive(item="milk", quantity=3, to="wh", lot="B")
         op = tx.inventory.issue(item="milk", quantity=5, from_="wh", recipient="c")
-    moved = [e["move"] for e in recorder.named("stock_moved")]
+    moved = [e["move"] for e in recorder.named("ngo_kit_stock_moved")]
     assert [m.kind for m in moved] == ["receive", "receive", "issue", "issue"]
     assert [m.id for m in moved[2:]] == [m.id for m in op.moves]
 
@@ -74,7 +74,7 @@ def test_needs_are_fulfilled_by_linked_issues(
             need=kits.id,
         )
         assert inv.need(kits.id).fulfilled == D(4)
-        assert recorder.named("need_fulfilled") == []
+        assert recorder.named("ngo_kit_need_fulfilled") == []
         with pytest.raises(ValidationFailed) as info:
             inv.issue(item="milk", quantity=1, from_="wh", recipient="w", need=kits.id)
         assert info.value.rule == "need_other_item"
@@ -87,7 +87,7 @@ def test_needs_are_fulfilled_by_linked_issues(
             need=kits.id,
         )
         assert inv.need(kits.id).state == "fulfilled"
-        (event,) = recorder.named("need_fulfilled")
+        (event,) = recorder.named("ngo_kit_need_fulfilled")
         assert event["need"].id == kits.id and event["need"].fulfilled == D(10)
         assert [n.id for n in inv.needs()] == [milk.id]
         assert inv.cancel_need(milk.id).state == "cancelled"
@@ -202,7 +202,7 @@ def test_warn_expiring_fires_once_per_lot_per_day(
         tomorrow = inv.warn_expiring(within_days=30, today=today + dt.timedelta(days=1))
     assert [(w.lot_code, w.days_left, w.quantity) for w in warned] == [("OLD", 6, D(4))]
     assert [w.lot_code for w in tomorrow] == ["OLD"]
-    assert [e["lot"].lot_code for e in recorder.named("lot_expiring")] == ["OLD", "OLD"]
+    assert [e["lot"].lot_code for e in recorder.named("ngo_kit_lot_expiring")] == ["OLD", "OLD"]
 
 
 def test_the_warn_expiring_command_runs_for_every_organisation(
@@ -225,4 +225,4 @@ def test_the_warn_expiring_command_runs_for_every_organisation(
     )
     assert result.exit_code == 0, result.output
     assert "test-org\tmilk\tOLD\t2026-12-01\t7\t4.0000" in result.output
-    assert [e["lot"].lot_code for e in recorder.named("lot_expiring")] == ["OLD"]
+    assert [e["lot"].lot_code for e in recorder.named("ngo_kit_lot_expiring")] == ["OLD"]

@@ -154,7 +154,7 @@ def test_expiring_and_low_stock_reports(
     assert [(x.lot_code, x.quantity) for x in later] == [("M1", D(1)), ("M2", D(7))]
     assert [(x.item_code, x.on_hand, x.reorder_level) for x in low] == [("kit", D(11), D(12))]
     # 16 kits -> 13 (step 8) -> 9 (step 9) crosses the level of 12 once; step 12 does not re-fire
-    fired = recorder.named("stock_low")
+    fired = recorder.named("ngo_kit_stock_low")
     assert [(e["item"].code, e["on_hand"]) for e in fired] == [("kit", D(9))]
 
 

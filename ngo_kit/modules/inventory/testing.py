@@ -32,19 +32,19 @@ class Recorder:
 
     @hookimpl(optionalhook=True)
     def ngo_kit_stock_moved(self, tx: Context, move: Any) -> None:
-        self.events.append(("stock_moved", {"move": move}))
+        self.events.append(("ngo_kit_stock_moved", {"move": move}))
 
     @hookimpl(optionalhook=True)
     def ngo_kit_stock_low(self, tx: Context, item: Any, on_hand: Decimal) -> None:
-        self.events.append(("stock_low", {"item": item, "on_hand": on_hand}))
+        self.events.append(("ngo_kit_stock_low", {"item": item, "on_hand": on_hand}))
 
     @hookimpl(optionalhook=True)
     def ngo_kit_lot_expiring(self, tx: Context, lot: Any) -> None:
-        self.events.append(("lot_expiring", {"lot": lot}))
+        self.events.append(("ngo_kit_lot_expiring", {"lot": lot}))
 
     @hookimpl(optionalhook=True)
     def ngo_kit_need_fulfilled(self, tx: Context, need: Any) -> None:
-        self.events.append(("need_fulfilled", {"need": need}))
+        self.events.append(("ngo_kit_need_fulfilled", {"need": need}))
 
 
 @dataclass
