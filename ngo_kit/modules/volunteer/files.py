@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -96,11 +97,17 @@ def parse_profile_row(row: Mapping[str, Any], known_skills: set[str], line: int)
     return values
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _text(row: Mapping[str, Any], name: str, limit: int) -> str:
-    value = str(row.get(name) or "").strip()
+    value = row.get(name)
+    if not value:
+        return ""
+    value = str(value).strip()
     if len(value) > limit:
         raise ValueError(f"{name}: must be at most {limit} characters long")
-    if any(ord(ch) < 32 for ch in value):
+    if _CONTROL.search(value):
         raise ValueError(f"{name}: must not contain control characters")
     return value
 

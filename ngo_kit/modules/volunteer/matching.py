@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,14 @@ def available(
     """1.0 when a weekly window holds ``start``..``end`` (local times), 0.0 when none does or
     the day is marked unavailable, 0.5 when the volunteer gave no windows at all."""
     return _Slot(start, end).available(windows, unavailable)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0 * 2 * math.asin(math.sqrt(a))
 
 
 class _Slot:
@@ -127,8 +136,6 @@ class _Scorer:
         return sum(self.parts(cand, levels, recent))
 
     def _near(self, cand: Candidate) -> tuple[float, str]:
-        from ngo_kit.modules.volunteer.service import haversine_km
-
         shift = self.shift
         if self.coords is not None and cand.latitude is not None and cand.longitude is not None:
             km = haversine_km(float(cand.latitude), float(cand.longitude), *self.coords)
@@ -229,7 +236,7 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
     plugin = _plugin_hook(svc)
     scorer = _Scorer(shift, start, end, wanted, recent_days)
     want = limit if shift.min_age is None else max(limit * 3, limit + 20)
-    heap: list[tuple[float, str, Candidate, float]] = []
+    heap: list[tuple[float, uuid.UUID, Candidate, float]] = []
     for row in tx.connection.execute(stmt.execution_options(yield_per=5000)):
         cand = Candidate(*row)
         if cand.user_id in busy:
@@ -239,7 +246,7 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
         if plugin is not None:
             factor = plugin(tx=tx, shift=shift, profile=svc.profile(cand.user_id))
             extra = float(factor.score) if factor is not None else 0.0
-        item = (score + extra, str(cand.user_id), cand, extra)
+        item = (score + extra, cand.user_id, cand, extra)
         if len(heap) < want:
             heapq.heappush(heap, item)
         elif item[:2] > heap[0][:2]:

@@ -10,7 +10,6 @@ arrival order, on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -196,6 +195,16 @@ SQL = Statements(
             )
             .values(last_signed_up_at=_b("n", Profile.last_signed_up_at))
         ),
+        "insert_profiles": lambda d: sa.insert(Profile).values(
+            {
+                c.name: sa.bindparam(c.name, type_=c.type)
+                for c in Profile.__table__.columns
+                if c.name != "last_signed_up_at"
+            }
+        ),
+        "insert_skills": lambda d: sa.insert(ProfileSkill).values(
+            {c.name: sa.bindparam(c.name, type_=c.type) for c in ProfileSkill.__table__.columns}
+        ),
         "position": lambda d: sa.select(sa.func.count().label("ahead")).where(
             SignUp.shift_id == _b("s", SignUp.shift_id),
             SignUp.status == WAITLISTED,
@@ -288,14 +297,6 @@ def round_hours(seconds: float, minutes: int, mode: str) -> Decimal:
     rounding = {"down": ROUND_FLOOR, "up": ROUND_CEILING}.get(mode, ROUND_HALF_UP)
     whole = units.quantize(Decimal(1), rounding=rounding)
     return (whole * Decimal(minutes) / Decimal(60)).quantize(HOURS_PLACES)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in kilometres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0 * 2 * math.asin(math.sqrt(a))
 
 
 def name_keys(name: str) -> tuple[str, str, str]:
@@ -2377,9 +2378,9 @@ class VolunteerService:
                 }
             )
         if profiles:
-            session.execute(sa.insert(Profile), profiles)
+            SQL(tx, "insert_profiles").run_many(tx, profiles)
         if skills:
-            session.execute(sa.insert(ProfileSkill), skills)
+            SQL(tx, "insert_skills").run_many(tx, skills)
         if profiles:
             self._index_names([p["user_id"] for p in profiles])
         return len(profiles)

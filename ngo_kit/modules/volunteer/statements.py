@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from ngo_kit.context import Context
 
 
+_MISSING = object()
+
+
 class Statement:
     """One compiled statement: SQL text, parameter order and type processors."""
 
@@ -34,6 +37,8 @@ class Statement:
             self.binds[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if not bind.required and bind.value is not None:
                 self.defaults[name] = bind.value
+        self._plan: list[tuple[str, Callable[[Any], Any] | None, Any]] | None = None
+        self._empty: dict[Any, Any] = {}
         self.columns: list[str] = []
         self.types: list[Any] = []
         self.results: list[Callable[[Any], Any] | None] | None = None
@@ -43,15 +48,42 @@ class Statement:
                 self.columns.append(str(column.key))
                 self.types.append(column.type.dialect_impl(dialect))
 
-    def params(self, values: dict[str, Any]) -> Any:
-        """The driver's parameters for ``values`` (bind name -> Python value)."""
-        out: dict[str, Any] = {}
-        for name, processor in self.binds.items():
-            value = values[name] if name in values else self.defaults.get(name)
-            out[name] = processor(value) if processor is not None and value is not None else value
+    def params(self, values: dict[str, Any], memo: dict[Any, Any] | None = None) -> Any:
+        """The driver's parameters for ``values`` (bind name -> Python value).
+
+        ``memo`` (for ``executemany``) keeps processed values of repeated scalars, such as one
+        organisation id and one timestamp for a whole batch, and of empty ``[]`` / ``{}``.
+        """
+        plan = self._plan
+        if plan is None:
+            names = self.order if self.positional else list(self.binds)
+            plan = self._plan = [(n, self.binds[n], self.defaults.get(n)) for n in names]
+        memo = self._empty if memo is None else memo
+        out = []
+        for name, processor, default in plan:
+            value = values.get(name, default)
+            if processor is not None and value is not None:
+                if isinstance(value, list | dict):
+                    if value:
+                        value = processor(value)
+                    else:
+                        key = (name, type(value))
+                        found = memo.get(key)
+                        if found is None:
+                            found = memo[key] = processor(value)
+                        value = found
+                else:
+                    key = (name, value)
+                    found = memo.get(key, _MISSING)
+                    if found is _MISSING:
+                        found = memo[key] = processor(value)
+                        if memo is self._empty and len(memo) > 1000:
+                            memo.clear()
+                    value = found
+            out.append(value)
         if self.positional:
-            return tuple(out[name] for name in self.order)
-        return out
+            return tuple(out)
+        return dict(zip((p[0] for p in plan), out, strict=True))
 
     def run(self, tx: Context, **values: Any) -> Any:
         """Execute in ``tx``'s transaction; returns the open driver cursor."""
@@ -68,6 +100,25 @@ class Statement:
                 self.sql, params, exc, self.dialect.loaded_dbapi.Error
             ) from exc
         return cursor
+
+    def run_many(self, tx: Context, rows: list[dict[str, Any]]) -> None:
+        """Execute once per row (``executemany``) in ``tx``'s transaction."""
+        if not rows:
+            return
+        connection = tx.connection
+        if tx._session is not None:
+            tx._session.flush()
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        memo: dict[Any, Any] = {}
+        params = [self.params(row, memo) for row in rows]
+        try:
+            cursor.executemany(self.sql, params)
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                self.sql, params[0], exc, self.dialect.loaded_dbapi.Error
+            ) from exc
+        finally:
+            cursor.close()
 
     def changed(self, tx: Context, **values: Any) -> int:
         """Run an UPDATE or DELETE; how many rows it changed."""
