@@ -30,6 +30,8 @@ register_rule_messages(
         "unknown_format": "must be csv or xlsx",
         "bad_file": "could not be read: {error}",
         "duplicate_in_file": "appears twice in the file: {value}",
+        "code_taken": "is taken already: {value}",
+        "unknown_reference": "names nothing that exists: {value}",
         "empty_document": "has no lines",
         "float_not_allowed": "must be a decimal number given as Decimal, int or text, not a float",
     }

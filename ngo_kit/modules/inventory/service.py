@@ -22,6 +22,13 @@ from sqlalchemy.orm import aliased
 from ngo_kit.audit import actor_label, append_chained_many
 from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import AlreadyExists, InsufficientStock, NotFound, ValidationFailed
+from ngo_kit.modules.inventory.files import (
+    check_format,
+    parse_bool,
+    parse_packs,
+    read_rows,
+    write_rows,
+)
 from ngo_kit.modules.inventory.models import (
     HOLDING_KINDS,
     MOVE_FIELDS,
@@ -47,6 +54,7 @@ from ngo_kit.modules.inventory.schemas import (
     DocumentRead,
     ExpiringLot,
     HistoryFilter,
+    ImportReport,
     IssueIn,
     IssueSource,
     ItemIn,
@@ -61,6 +69,7 @@ from ngo_kit.modules.inventory.schemas import (
     NeedRead,
     Operation,
     ReceiveIn,
+    RowError,
     ScrapIn,
     Source,
     StockLine,
@@ -1411,6 +1420,169 @@ class InventoryService:
         ]
 
     # ------------------------------------------------------------------------------------
+    # files: export and import
+
+    def export_stock(
+        self, fmt: str = "csv", *, location: str | None = None, category: str | None = None
+    ) -> bytes:
+        """Stock on hand as a CSV or XLSX file (``inventory.view``)."""
+        check_format(fmt)
+        lines = self.stock_on_hand(location=location, category=category)
+        header = ["location", "item", "category", "lot", "expires_on", "quantity", "value"]
+        rows = [
+            (
+                x.location_code,
+                x.item_code,
+                x.category_code,
+                x.lot_code,
+                x.expires_on,
+                x.quantity,
+                x.value,
+            )
+            for x in lines
+        ]
+        return write_rows(header, rows, fmt)
+
+    def export_history(self, fmt: str = "csv", **filters: Any) -> bytes:
+        """Movement history (the filters of ``history``) as a CSV or XLSX file (``inventory.view``)."""
+        check_format(fmt)
+        moves = self.history(**filters)
+        codes = {loc.id: loc.code for loc in self.locations()}
+        items = {it.id: it.code for it in self.items()}
+        lots: dict[uuid.UUID | None, str] = dict(
+            self.db.execute(
+                sa.select(Lot.id, Lot.code).where(
+                    Lot.org_id == self.tx.org_id,
+                    Lot.id.in_({m.lot_id for m in moves if m.lot_id is not None}),
+                )
+            ).all()
+        )
+        header = [
+            "seq", "at", "kind", "item", "lot", "from", "to", "quantity", "unit_value", "donor",
+            "donation", "recipient_kind", "recipient", "approved_by", "second_approved_by",
+            "reason", "reverses",
+        ]  # fmt: skip
+        rows = [
+            (
+                m.seq,
+                m.at,
+                m.kind,
+                items.get(m.item_id),
+                lots.get(m.lot_id),
+                codes.get(m.from_location_id),
+                codes.get(m.to_location_id),
+                m.quantity,
+                m.unit_value,
+                m.donor_ref,
+                m.donation_ref,
+                m.recipient_kind,
+                m.recipient_ref,
+                m.approved_by,
+                m.second_approved_by,
+                m.reason,
+                m.reverses_id,
+            )
+            for m in moves
+        ]
+        return write_rows(header, rows, fmt)
+
+    def import_items(self, data: bytes, fmt: str = "csv") -> ImportReport:
+        """Create catalogue items from a file, all or none (``inventory.manage``).
+
+        Columns: ``code, name, name_zh, category, unit, tracked_by_lot, perishable,
+        shelf_life_days, reorder_level, allow_negative, pack_units`` (``box=12; case=48``).
+        When any row is wrong nothing is written and the report lists every problem by row.
+        """
+        tx = self.tx
+        tx.require("inventory.manage")
+        rows = read_rows(data, fmt)
+        errors = _unknown_columns(rows, ITEM_COLUMNS)
+        codes = [str(r.get("code")) for r in rows if r.get("code")]
+        taken = set(
+            self.db.scalars(
+                sa.select(Item.code).where(Item.org_id == tx.org_id, Item.code.in_(codes))
+            )
+        )
+        categories = set(
+            self.db.scalars(sa.select(Category.code).where(Category.org_id == tx.org_id))
+        )
+        specs: list[ItemIn] = []
+        seen: set[str] = set()
+        for n, row in enumerate(rows, start=2):
+            payload: dict[str, Any] = {k: v for k, v in row.items() if k in ITEM_COLUMNS}
+            try:
+                for flag in ("tracked_by_lot", "perishable", "allow_negative"):
+                    if flag in payload:
+                        payload[flag] = _parse(flag, payload[flag], parse_bool, "bool_parsing")
+                if "pack_units" in payload:
+                    payload["pack_units"] = _parse(
+                        "pack_units", payload["pack_units"], parse_packs, "invalid"
+                    )
+                spec = ItemIn.model_validate(payload)
+            except ValidationFailed as exc:
+                errors.extend(_row_errors(n, exc))
+                continue
+            if spec.code in seen:
+                errors.append(_row_error(n, "code", "duplicate_in_file", value=spec.code))
+            elif spec.code in taken:
+                errors.append(_row_error(n, "code", "code_taken", value=spec.code))
+            if spec.category is not None and spec.category not in categories:
+                errors.append(_row_error(n, "category", "unknown_reference", value=spec.category))
+            seen.add(spec.code)
+            specs.append(spec)
+        if errors:
+            return ImportReport(ok=False, rows=len(rows), written=0, errors=tuple(errors))
+        with tx.savepoint():
+            for spec in specs:
+                self._create_item(spec)
+        return ImportReport(ok=True, rows=len(rows), written=len(specs))
+
+    def import_opening_stock(
+        self, data: bytes, fmt: str = "csv", *, donation: str = "opening-stock"
+    ) -> ImportReport:
+        """Receive opening stock from a file, all or none (``inventory.receive``).
+
+        Columns: ``item, location, quantity, unit, lot, expires_on, unit_value, donor,
+        donation`` (``donation`` defaults to the argument, so the opening stock is traceable
+        like any receipt). When any row is wrong nothing is written and the report lists every
+        problem by row.
+        """
+        tx = self.tx
+        tx.require("inventory.receive")
+        rows = read_rows(data, fmt)
+        errors = _unknown_columns(rows, STOCK_COLUMNS)
+        specs: list[ReceiveIn] = []
+        for n, row in enumerate(rows, start=2):
+            payload: dict[str, Any] = {
+                ("to" if k == "location" else k): v for k, v in row.items() if k in STOCK_COLUMNS
+            }
+            payload.setdefault("donation", donation)
+            try:
+                spec = ReceiveIn.model_validate(payload)
+                item = self._item(spec.item)
+                if self._location(spec.to).kind not in HOLDING_KINDS:
+                    raise ValidationFailed("location", "not_a_stock_location")
+                if spec.lot is None and item.tracked_by_lot:
+                    raise ValidationFailed("lot", "lot_required")
+                if spec.lot is not None and not item.tracked_by_lot:
+                    raise ValidationFailed("lot", "lot_not_tracked")
+                self._base_quantity(item, spec.quantity, spec.unit)
+            except ValidationFailed as exc:
+                errors.extend(_row_errors(n, exc))
+                continue
+            except NotFound as exc:
+                field_name = {"Item": "item", "Location": "location"}.get(exc.kind, "item")
+                errors.append(_row_error(n, field_name, "unknown_reference", value=exc.ident))
+                continue
+            specs.append(spec)
+        if errors:
+            return ImportReport(ok=False, rows=len(rows), written=0, errors=tuple(errors))
+        with tx.savepoint():
+            for spec in specs:
+                self._receive(spec, None)
+        return ImportReport(ok=True, rows=len(rows), written=len(specs))
+
+    # ------------------------------------------------------------------------------------
     # needs
 
     def create_need(
@@ -1727,6 +1899,37 @@ class InventoryService:
         self._set_state(doc, ("draft", "confirmed"), "cancelled")
         tx.audit("inventory.document_cancelled", "inventory_document", doc.id, doc.reference)
         return self.document(doc.id)
+
+
+ITEM_COLUMNS = (
+    "code", "name", "name_zh", "category", "unit", "tracked_by_lot", "perishable",
+    "shelf_life_days", "reorder_level", "allow_negative", "pack_units",
+)  # fmt: skip
+STOCK_COLUMNS = (
+    "item", "location", "quantity", "unit", "lot", "expires_on", "unit_value", "donor",
+    "donation",
+)  # fmt: skip
+
+
+def _parse(field_name: str, value: Any, parser: Callable[[Any], Any], rule: str) -> Any:
+    try:
+        return parser(value)
+    except ValueError:
+        raise ValidationFailed(field_name, rule) from None
+
+
+def _row_error(row: int, field_name: str, rule: str, **params: Any) -> RowError:
+    error = ValidationFailed(field_name, rule, **params)
+    return RowError(row=row, field=field_name, rule=rule, message=error.message)
+
+
+def _row_errors(row: int, exc: ValidationFailed) -> list[RowError]:
+    return [RowError(row=row, field=e.field, rule=e.rule, message=e.message) for e in exc.errors]
+
+
+def _unknown_columns(rows: list[dict[str, Any]], known: tuple[str, ...]) -> list[RowError]:
+    names = sorted({k for r in rows for k in r} - set(known))
+    return [_row_error(1, name, "extra_forbidden") for name in names]
 
 
 def taken(out: list[tuple[uuid.UUID | None, int, Decimal]], source_id: uuid.UUID | None) -> Decimal:
