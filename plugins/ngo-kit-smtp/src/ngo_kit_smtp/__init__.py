@@ -246,10 +246,10 @@ class SmtpChannel:
     registered twice).
     """
 
-    ngo_kit_plugin_name = "smtp"
-
     def __init__(self, settings: SmtpSettings | None = None) -> None:
         self._settings = settings.check() if settings is not None else None
+        # the entry point's instance is "smtp"; one configured in code is told apart from it
+        self.ngo_kit_plugin_name = "smtp" if settings is None else f"smtp ({settings.host})"
 
     def settings(self) -> SmtpSettings:
         """The settings in force (the given ones, or the environment's, checked)."""
