@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from decimal import Decimal
 
@@ -215,3 +216,44 @@ def test_the_bridge_is_inert_when_a_module_is_disabled(
         else:
             _store(tx)
             assert tx.inventory.on_hand("scarf") == Decimal(10)
+
+
+def test_a_missing_link_is_named_in_english_and_chinese(bridged: Kit, rainbow: OrgRead) -> None:
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        mug = tx.points.add_reward(code="mug", name="Mug", price=10)
+        with pytest.raises(NotFound) as caught:
+            tx.rewards_stock.unlink(mug.id)
+    assert "Reward stock link" in caught.value.message_in("en")
+    assert "奖品与物资的关联" in caught.value.message_in("zh_CN")
+
+
+def test_members_racing_for_the_last_goods_get_exactly_what_is_on_hand(
+    bridged: Kit, rainbow: OrgRead
+) -> None:
+    members = [uuid.UUID(int=n + 1) for n in range(6)]
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        _store(tx, on_hand=3)
+        reward = _reward(tx, per_unit="1")
+        tx.points.award_many(awards={m: 100 for m in members}, reason="helped")
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(members))
+
+    def redeem(member: uuid.UUID) -> None:
+        barrier.wait()
+        try:
+            with bridged.begin(org=rainbow, actor=member) as tx:
+                outcomes.append(tx.points.redeem(reward_id=reward.id, member_id=member).status)
+        except InsufficientStock:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=redeem, args=(m,)) for m in members]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["fulfilled"] * 3 + ["refused"] * 3
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        assert tx.inventory.on_hand("scarf") == 0
+        assert sum(tx.points.balance(m) for m in members) == 600 - 3 * 40
+        assert tx.inventory.trace_donation("D-7").distributed == 3
+    assert bridged.verify() == []

@@ -204,6 +204,7 @@ MODULE = Module(
     service=RewardsStockService,
     models="ngo_kit_rewards_stock.models",
     migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
 )
 
 
