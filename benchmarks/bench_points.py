@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import sqlalchemy as sa
 from harness import compare, fresh_database
 
 from ngo_kit import SYSTEM, Kit
@@ -305,6 +306,20 @@ def new_kit(name: str) -> Kit:
     return kit
 
 
+def drop(kit: Kit) -> None:
+    """Drop a benchmark's PostgreSQL schema (SQLite files are temporary anyway)."""
+    url = kit.engine.url
+    kit.dispose()
+    options = url.query.get("options")
+    if url.get_backend_name() != "postgresql" or not isinstance(options, str):
+        return
+    schema = options.split("search_path=", 1)[1]
+    admin = sa.create_engine(url.difference_update_query(["options"]), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
 def bench_writes() -> None:
     kit = new_kit("points_writes")
     org = kit.create_organisation("bench", "Bench")
@@ -341,7 +356,7 @@ def bench_writes() -> None:
     problems = kit.verify()
     print("verify:", problems or "ok")
     raw.close()
-    kit.dispose()
+    drop(kit)
     if problems:
         raise SystemExit(1)
 
@@ -447,8 +462,8 @@ def bench_balance() -> None:
         warmup=40,
     )
     print(result.line(1.2))
-    small_kit.dispose()
-    big_kit.dispose()
+    drop(small_kit)
+    drop(big_kit)
 
 
 if __name__ == "__main__":
