@@ -122,9 +122,16 @@ _SIGNUP_COLUMNS = [c for c in SignUp.__table__.columns]
 
 SQL = Statements(
     {
-        "shift": lambda d: sa.select(*Shift.__table__.columns).where(
-            Shift.org_id == _b("o", Shift.org_id), Shift.id == _b("s", Shift.id)
-        ),
+        "shift": lambda d: sa.select(
+            Shift.id,
+            Shift.org_id,
+            Shift.status,
+            Shift.starts_at,
+            Shift.ends_at,
+            Shift.required_skills,
+            Shift.required_certifications,
+            Shift.min_age,
+        ).where(Shift.org_id == _b("o", Shift.org_id), Shift.id == _b("s", Shift.id)),
         "roles": lambda d: sa.select(*ShiftRole.__table__.columns).where(
             ShiftRole.org_id == _b("o", ShiftRole.org_id),
             ShiftRole.shift_id == _b("s", ShiftRole.shift_id),
@@ -1017,11 +1024,8 @@ class VolunteerService:
             f"{status} ({seq})",
             data={"user_id": str(user_id), "status": status, "seq": seq},
         )
-        hook = tx.kit.hook.ngo_kit_shift_signed_up
-        if hook.get_hookimpls():
-            taken = shift.taken + (1 if confirmed else 0)
-            read = self._shift_read(SimpleNamespace(**{**row, "taken": taken}))
-            tx.emit("ngo_kit_shift_signed_up", shift=read, signup=signup)
+        if tx.kit.hook.ngo_kit_shift_signed_up.get_hookimpls():
+            tx.emit("ngo_kit_shift_signed_up", shift=self.shift(shift.id), signup=signup)
         return signup
 
     def _signup_by_key(self, key: str) -> SignUpRead | None:

@@ -38,7 +38,6 @@ class Statement:
             if not bind.required and bind.value is not None:
                 self.defaults[name] = bind.value
         self._plan: list[tuple[str, Callable[[Any], Any] | None, Any]] | None = None
-        self._empty: dict[Any, Any] = {}
         self.columns: list[str] = []
         self.types: list[Any] = []
         self.results: list[Callable[[Any], Any] | None] | None = None
@@ -58,12 +57,13 @@ class Statement:
         if plan is None:
             names = self.order if self.positional else list(self.binds)
             plan = self._plan = [(n, self.binds[n], self.defaults.get(n)) for n in names]
-        memo = self._empty if memo is None else memo
         out = []
         for name, processor, default in plan:
             value = values.get(name, default)
             if processor is not None and value is not None:
-                if isinstance(value, list | dict):
+                if memo is None:
+                    value = processor(value)
+                elif isinstance(value, list | dict):
                     if value:
                         value = processor(value)
                     else:
@@ -77,8 +77,6 @@ class Statement:
                     found = memo.get(key, _MISSING)
                     if found is _MISSING:
                         found = memo[key] = processor(value)
-                        if memo is self._empty and len(memo) > 1000:
-                            memo.clear()
                     value = found
             out.append(value)
         if self.positional:
