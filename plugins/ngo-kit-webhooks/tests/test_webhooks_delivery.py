@@ -398,3 +398,13 @@ def test_without_allow_local_only_public_https_destinations_are_used(
         with pytest.raises(DeliveryFailed, match="refused"):
             check_destination(url, strict)
     check_destination("http://127.0.0.1/hook", WebhooksSettings(allow_local=True))
+
+
+def test_an_event_outside_any_organisation_is_sent_nowhere(
+    kit: Kit, org: OrgRead, receiver: Receiver
+) -> None:
+    add_endpoint(kit, org, receiver.url(), ["user_registered"])
+    with kit.begin(actor=SYSTEM) as tx:  # accounts are registered outside organisations
+        tx.emit("ngo_kit_user_registered", user={"id": str(uuid.uuid4())})
+    assert receiver.requests == []
+    assert outbox_rows(kit) == []
