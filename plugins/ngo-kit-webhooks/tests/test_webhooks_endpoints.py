@@ -211,3 +211,14 @@ def test_the_channel_and_permission_are_registered(kit: Kit) -> None:
     assert kit.channels["webhook"].production_ready
     assert "webhooks.manage" in kit.permissions
     assert "webhooks" in kit.modules
+
+
+def test_errors_speak_chinese_for_a_chinese_organisation(kit: Kit) -> None:
+    org = kit.create_organisation("caihong", "彩虹公益", locale="zh_CN")
+    with as_system(kit, org) as tx:
+        with pytest.raises(ValidationFailed) as invalid:
+            tx.webhooks.add_endpoint(url="http://example.org/hook", events=["org_created"])
+        with pytest.raises(NotFound) as missing:
+            tx.webhooks.get_endpoint(uuid.uuid4())
+    assert invalid.value.message == "url：必须是 https:// 地址"
+    assert missing.value.message.startswith("Webhook 端点 ")

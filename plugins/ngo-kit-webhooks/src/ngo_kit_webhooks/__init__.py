@@ -42,6 +42,7 @@ MODULE = Module(
     service=WebhooksService,
     models="ngo_kit_webhooks.models",
     migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
     sends_messages=True,
 )
 
