@@ -128,31 +128,32 @@ class RegistrationService:
         documents = self._consent_plan(spec.consents, spec.birth_date, spec.guardian)
         now = utcnow()
         account_id = new_id()
-        # New accounts are the common case: insert first, and look up only when that clashes.
+        # New accounts are the common case: insert unless the email or phone is taken (one
+        # statement, no savepoint), and look the account up only when nothing was inserted.
         existing = None
-        try:
-            with tx.savepoint():
-                tx.connection.execute(
-                    sa.insert(Account).values(
-                        id=account_id,
-                        email=spec.email,
-                        phone=phone,
-                        display_name=spec.display_name,
-                        birth_date=spec.birth_date,
-                        status="pending",
-                        password_hash=self.passwords.hash(spec.password) if spec.password else None,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except sa.exc.IntegrityError:
+        inserted = tx.connection.execute(
+            insert_ignore(
+                tx.connection,
+                Account,
+                id=account_id,
+                email=spec.email,
+                phone=phone,
+                display_name=spec.display_name,
+                birth_date=spec.birth_date,
+                status="pending",
+                password_hash=self.passwords.hash(spec.password) if spec.password else None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if _changed(inserted) != 1:
             existing = self._find_account(spec.email, phone)
-            if existing is None:  # it clashed with a registration that then rolled back
-                raise AlreadyExists("Account", spec.email or phone) from None
+            if existing is None:  # nothing else can clash, but never carry on without a row
+                raise AlreadyExists("Account", spec.email or phone)
             account_id = existing.id
             self._may_join_existing(existing, spec.password)
             if self._is_member(account_id):
-                raise AlreadyExists("Membership", account_id) from None
+                raise AlreadyExists("Membership", account_id)
         if invitation is not None:
             self._use_invitation(invitation, account_id)
             self._add_member(account_id, invitation.role)
@@ -1852,16 +1853,6 @@ def _run_pending(_dbapi_conn: Any, record: Any) -> None:
             log.exception("recording a failed attempt after rollback failed")
 
 
-class _Bound:
-    """Lets ``insert_ignore`` pick the dialect of a bare connection."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def get_bind(self) -> Any:
-        return self.engine
-
-
 def _count_failure(
     conn: Any,
     key: str,
@@ -1883,8 +1874,7 @@ def _count_failure(
             .values(failures=1, window_started_at=now, locked_until=None)
         )
         if not _changed(restarted):
-            bind = _Bound(conn.engine)
-            conn.execute(insert_ignore(bind, Throttle, key=key, failures=1, window_started_at=now))
+            conn.execute(insert_ignore(conn, Throttle, key=key, failures=1, window_started_at=now))
     conn.execute(
         sa.update(Throttle)
         .where(Throttle.key == key, Throttle.failures >= limit)
