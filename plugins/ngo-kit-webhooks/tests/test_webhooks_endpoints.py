@@ -221,4 +221,4 @@ def test_errors_speak_chinese_for_a_chinese_organisation(kit: Kit) -> None:
         with pytest.raises(NotFound) as missing:
             tx.webhooks.get_endpoint(uuid.uuid4())
     assert invalid.value.message == "url：必须是 https:// 地址"
-    assert missing.value.message.startswith("Webhook 端点 ")
+    assert missing.value.message.startswith("未找到Webhook 端点 ")
