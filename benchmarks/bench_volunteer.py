@@ -262,7 +262,7 @@ def best_of(func: Callable[[], object], runs: int) -> float:
 
 
 def bench_matching(kit: Kit) -> None:
-    timings = {}
+    runs: dict[int, Callable[..., None]] = {}
     for size in (SMALL, BIG):
         org = new_org(kit, f"bench-match-{size}")
         add_volunteers(kit, org.id, size)
@@ -273,15 +273,19 @@ def bench_matching(kit: Kit) -> None:
                 found = tx.volunteer.match(shift.id, limit=20)
             assert len(found) == 20
 
-        timings[size] = best_of(run, 3)
-        print(
-            f"{'match one shift over ' + format(size, ',') + ' volunteers':<48} {timings[size] * 1e3:9.1f} ms"
-        )
+        runs[size] = run
+    # Interleaved, best of several: the machine is shared, so both sizes see the same load.
+    timings = {size: float("inf") for size in runs}
+    for _ in range(4):
+        for size, run in runs.items():
+            timings[size] = min(timings[size], best_of(run, 1))
+    for size in runs:
+        label = f"match one shift over {size:,} volunteers"
+        print(f"{label:<48} {timings[size] * 1e3:9.1f} ms")
     ratio = timings[BIG] / timings[SMALL]
     verdict = "ok" if ratio <= TARGET_MATCH_SCALING else f"OVER the {TARGET_MATCH_SCALING}x target"
-    print(
-        f"{'matching scale ' + format(BIG, ',') + ' / ' + format(SMALL, ','):<48} ratio {ratio:5.2f}x (target <= {TARGET_MATCH_SCALING}x)  {verdict}"
-    )
+    label = f"matching scale {BIG:,} / {SMALL:,}"
+    print(f"{label:<48} ratio {ratio:5.2f}x (target <= {TARGET_MATCH_SCALING}x)  {verdict}")
 
 
 # --- import --------------------------------------------------------------------------------
@@ -371,24 +375,26 @@ def raw_import(kit: Kit, org_id: uuid.UUID, path: Path) -> None:
 
 def bench_import(kit: Kit) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ngo_kit_bench_import_"))
-    org, raw_org = new_org(kit, "bench-import"), new_org(kit, "bench-import-raw")
-    ids = add_volunteers(kit, org.id, BIG, members=True)
-    raw_ids = [new_id() for _ in range(BIG)]
-    path, raw_path = folder / "kit.csv", folder / "raw.csv"
-    write_csv(path, ids)
-    write_csv(raw_path, raw_ids)
-    start = time.perf_counter()
-    raw_import(kit, raw_org.id, raw_path)
-    raw_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    imported = kit_import(kit, org, path)
-    kit_seconds = time.perf_counter() - start
-    assert imported == BIG
+    kit_seconds = raw_seconds = float("inf")
+    for attempt in range(2):  # interleaved, best of two: the machine is shared
+        org, raw_org = new_org(kit, f"bench-import-{attempt}"), new_org(kit, f"bench-raw-{attempt}")
+        ids = add_volunteers(kit, org.id, BIG, members=True)
+        path, raw_path = folder / f"kit{attempt}.csv", folder / f"raw{attempt}.csv"
+        write_csv(path, ids)
+        write_csv(raw_path, [new_id() for _ in range(BIG)])
+        start = time.perf_counter()
+        raw_import(kit, raw_org.id, raw_path)
+        raw_seconds = min(raw_seconds, time.perf_counter() - start)
+        start = time.perf_counter()
+        imported = kit_import(kit, org, path)
+        kit_seconds = min(kit_seconds, time.perf_counter() - start)
+        assert imported == BIG
     rate = raw_seconds / kit_seconds
     verdict = "ok" if rate >= TARGET_IMPORT_RATE else f"UNDER the {TARGET_IMPORT_RATE:.0%} target"
+    label = f"import {BIG:,} volunteers from CSV"
     print(
-        f"{'import ' + format(BIG, ',') + ' volunteers from CSV':<48} kit {kit_seconds:7.2f} s"
-        f"  raw {raw_seconds:7.2f} s  rate {rate:5.0%} of raw (target >= {TARGET_IMPORT_RATE:.0%})  {verdict}"
+        f"{label:<48} kit {kit_seconds:7.2f} s  raw {raw_seconds:7.2f} s"
+        f"  rate {rate:5.0%} of raw (target >= {TARGET_IMPORT_RATE:.0%})  {verdict}"
     )
     peaks = {}
     for size in (BIG // 4, BIG):
