@@ -11,7 +11,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from ngo_kit import Kit, TokenExpired, TokenInvalid, TokenUsed
+from ngo_kit import Kit, PermissionDenied, TokenExpired, TokenInvalid, TokenUsed
 from ngo_kit.modules.registration.errors import (
     AccountSuspended,
     SignInFailed,
@@ -167,6 +167,12 @@ def test_suspended_accounts_cannot_sign_in(rkit: Kit, rorg: OrgRead, register: R
         tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
     with pytest.raises(TokenInvalid), rkit.begin() as tx:
         tx.registration.session_user(signed.token)
+    with pytest.raises(PermissionDenied), rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.reinstate(uid)
+    with rkit.begin(org=rorg, actor=SYSTEM) as tx:
+        assert tx.registration.reinstate(uid).status == "active"
+    with rkit.begin() as tx:
+        tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
 
 
 def test_password_reset_signs_out_everywhere_and_notifies(

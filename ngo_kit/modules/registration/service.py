@@ -255,6 +255,22 @@ class RegistrationService:
             self.tx.audit("user.suspended", "account", key, "account suspended")
         return self._read(key)
 
+    def reinstate(self, user_id: uuid.UUID | str) -> UserRead:
+        """Lift a suspension (system actor only); the account is active again."""
+        self.tx.require_system("registration.suspend")
+        key = _uuid(user_id, "User")
+        self._account(key)
+        done = self.tx.connection.execute(
+            sa.update(Account)
+            .where(Account.id == key, Account.status == "suspended")
+            .values(status="active", updated_at=utcnow())
+        )
+        if _changed(done) != 1:
+            raise Conflict("The account is not suspended.")
+        if self.tx.org is not None:
+            self.tx.audit("user.reinstated", "account", key, "suspension lifted")
+        return self._read(key)
+
     # --- sign-in ------------------------------------------------------------------------------
 
     def authenticate(self, data: SignInIn | dict[str, Any] | None = None, /, **kw: Any) -> SignIn:

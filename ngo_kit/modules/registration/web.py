@@ -142,13 +142,13 @@ def build_router() -> APIRouter:
         with ctx.begin() as tx:
             return _registration(tx).members(limit=limit, offset=offset)
 
-    @router.post("/me/email-verification", status_code=202)
+    @router.post("/me/email-verification", status_code=202, response_class=Response)
     def send_email_verification(ctx: Ctx) -> Response:
         """Send (again) the link that verifies the signed-in account's email address."""
         ctx.require_actor()
         with ctx.begin() as tx:
             _registration(tx).send_email_verification()
-        return Response(status_code=202)
+        return Response(status_code=202, response_class=Response)
 
     @router.post("/verify-email")
     def verify_email(body: TokenIn, ctx: Ctx) -> UserRead:
@@ -156,13 +156,13 @@ def build_router() -> APIRouter:
         with ctx.begin() as tx:
             return _registration(tx).verify_email(body.token)
 
-    @router.post("/me/phone-code", status_code=202)
+    @router.post("/me/phone-code", status_code=202, response_class=Response)
     def send_phone_code(ctx: Ctx) -> Response:
         """Text a 6-digit code that verifies the signed-in account's phone number."""
         ctx.require_actor()
         with ctx.begin() as tx:
             _registration(tx).send_phone_code()
-        return Response(status_code=202)
+        return Response(status_code=202, response_class=Response)
 
     @router.post("/me/verify-phone", responses=THROTTLED)
     def verify_phone(body: CodeIn, ctx: Ctx) -> UserRead:
@@ -179,12 +179,12 @@ def build_router() -> APIRouter:
             _registration(tx).change_password(body.current_password, body.new_password)
         return Response(status_code=204)
 
-    @router.post("/password-reset/request", status_code=202)
+    @router.post("/password-reset/request", status_code=202, response_class=Response)
     def request_password_reset(body: ResetRequestIn, ctx: Ctx) -> Response:
         """Send a reset link if an account has this email or phone (the answer never says)."""
         with ctx.begin() as tx:
             _registration(tx).request_password_reset(email=body.email, phone=body.phone)
-        return Response(status_code=202)
+        return Response(status_code=202, response_class=Response)
 
     @router.post("/password-reset")
     def reset_password(body: ResetIn, ctx: Ctx) -> UserRead:
