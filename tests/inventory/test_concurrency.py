@@ -94,3 +94,20 @@ def test_concurrent_receipts_with_one_key_write_once(kit: Kit, catalogue: OrgRea
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         assert tx.inventory.stock_level("kit", "wh") == D(5)
     assert kit.verify() == []
+
+
+def test_transfers_in_opposite_directions_do_not_deadlock(kit: Kit, catalogue: OrgRead) -> None:
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        tx.inventory.receive(item="kit", quantity=100, to="wh", donation="D-1")
+        tx.inventory.receive(item="kit", quantity=100, to="shelf-1", donation="D-2")
+
+    def move(i: int) -> Any:
+        src, dst = ("wh", "shelf-1") if i % 2 else ("shelf-1", "wh")
+        with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+            return tx.inventory.transfer(item="kit", quantity=1, from_=src, to=dst)
+
+    results = _race(move)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        assert tx.inventory.on_hand("kit") == D(200)
+    assert kit.verify() == []

@@ -903,12 +903,33 @@ class InventoryService:
         lot = self._lot(item, spec.lot) if spec.lot is not None else None
 
         def write() -> Operation:
+            self._lock_in_order(item, origin, to)
             portions = self._take(item, origin, quantity, lot)
             return self._write(
                 "transfer", item, origin, to, portions, {"notes": spec.notes}, spec.key
             )
 
         return self._idempotent(spec.key, write)
+
+    def _lock_in_order(self, item: ItemRow, *locations: LocationRow) -> None:
+        """Lock an item's stock rows at several locations in one order (location, lot).
+
+        Two transfers in opposite directions would otherwise each lock their source row and
+        wait for the other's (a deadlock PostgreSQL breaks by failing one). SQLite serialises
+        writers already.
+        """
+        if self.db.dialect.name == "sqlite":
+            return
+        self.db.execute(
+            sa.select(Stock.id)
+            .where(
+                Stock.org_id == self.tx.org_id,
+                Stock.item_id == item.id,
+                Stock.location_id.in_([loc.id for loc in locations]),
+            )
+            .order_by(Stock.location_id, Stock.lot_key)
+            .with_for_update()
+        ).all()
 
     def scrap(self, data: ScrapIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
         """Write off goods that expired, broke or were lost (报损), ``inventory.adjust``."""
