@@ -210,3 +210,27 @@ def test_the_bridge_module_needs_both_modules(kit_factory: KitFactory) -> None:
 
     with pytest.raises(ConfigurationError, match="requires module 'volunteer'"):
         kit_factory(modules=["registration", "points", "hours_points"], plugins=[bridge])
+
+
+def test_attended_shift_hours_earn_points_at_check_out(bridged: Kit, rainbow: OrgRead) -> None:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        _per_hour(tx, 8)
+        li = _volunteer(tx, "li@example.org")
+        activity = tx.volunteer.create_activity(title="Food sorting")
+        shift = tx.volunteer.create_shift(
+            activity_id=activity.id,
+            starts_at=start,
+            ends_at=start + dt.timedelta(hours=3),
+            capacity=2,
+        )
+    with bridged.begin(org=rainbow, actor=li) as tx:
+        tx.volunteer.sign_up(shift.id)
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        tx.volunteer.check_in(shift.id, li, at=start)
+        entry = tx.volunteer.check_out(shift.id, li, at=start + dt.timedelta(hours=3))
+        assert entry.hours == 3
+        assert tx.points.balance(li) == 24
+        tx.volunteer.complete_shift(shift.id)  # completing adds no second award
+        assert tx.points.balance(li) == 24
+    assert bridged.verify() == []
