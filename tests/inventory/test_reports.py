@@ -167,3 +167,11 @@ def test_movement_history_filters(kit: Kit, catalogue: OrgRead, worked: Worked) 
         assert len(inv.history(recipient="child-A")) == 2
         assert len(inv.history(location="wh")) == 4  # steps 3, 4, 7, 12
         assert [m.kind for m in inv.history(limit=2)] == ["reverse", "adjust"]
+
+
+def test_donor_facing_masks_are_in_the_callers_language(
+    kit: Kit, catalogue: OrgRead, worked: Worked
+) -> None:
+    with kit.begin(org=catalogue, actor=SYSTEM, locale="zh_CN") as tx:
+        report = tx.inventory.trace_donation("D-100", donor_facing=True)
+    assert [x.recipient for x in report.lines][:3] == ["受助人 1", "受助人 2", "art-therapy"]

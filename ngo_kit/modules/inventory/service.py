@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 from ngo_kit.audit import actor_label, append_chained_many
 from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import AlreadyExists, InsufficientStock, NotFound, ValidationFailed
+from ngo_kit.i18n import gettext
 from ngo_kit.modules.inventory.files import (
     check_format,
     parse_bool,
@@ -1960,8 +1961,12 @@ def taken(out: list[tuple[uuid.UUID | None, int, Decimal]], source_id: uuid.UUID
     return sum((q for s, _seq, q in out if s == source_id), ZERO)
 
 
+MASKS = {"beneficiary": "Beneficiary {number}", "household": "Household {number}"}
+
+
 def _mask(lines: list[dict[str, Any]]) -> None:
-    """Replace personal references with "Beneficiary 1", "Household 2"... (stable per report)."""
+    """Replace personal references with "Beneficiary 1", "Household 2"... (stable per report,
+    in the caller's locale: 受助人 1, 家庭 2)."""
     numbers: dict[tuple[str, str], int] = {}
     counters: dict[str, int] = defaultdict(int)
     for line in lines:
@@ -1971,7 +1976,7 @@ def _mask(lines: list[dict[str, Any]]) -> None:
         if (kind, ref) not in numbers:
             counters[kind] += 1
             numbers[(kind, ref)] = counters[kind]
-        line["recipient"] = f"{kind.capitalize()} {numbers[(kind, ref)]}"
+        line["recipient"] = gettext(MASKS[kind]).format(number=numbers[(kind, ref)])
 
 
 def _bp(name: str, column: Any = None, **kw: Any) -> sa.BindParameter[Any]:
