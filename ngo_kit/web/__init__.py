@@ -15,13 +15,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from babel.core import negotiate_locale
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ngo_kit import errors, i18n
 from ngo_kit.context import Context
@@ -205,12 +207,30 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
             _translate_request_errors(exc), request_locale(request), str(request.url.path)
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot decode (bytes that are not UTF-8) with a bare 400.
+        if exc.status_code == 400:
+            return problem(
+                errors.ValidationFailed("body", "invalid"),
+                request_locale(request),
+                str(request.url.path),
+            )
+        return await http_exception_handler(request, exc)
+
     app.include_router(_core_router())
     registrar: Registrar[Routes] = Registrar("routes", Routes, lambda r: r.name)
     for routes in collect(kit.pm, "ngo_kit_register_routes", registrar, kit=kit).values():
-        prefix = f"/api/orgs/{{org}}/{routes.name}" if routes.org_scoped else f"/api/{routes.name}"
-        app.include_router(routes.router, prefix=prefix, tags=[routes.name])
+        if routes.org_scoped:  # declare {org}, so the OpenAPI document names the parameter
+            prefix, deps = f"/api/orgs/{{org}}/{routes.name}", [Depends(_org_path)]
+        else:
+            prefix, deps = f"/api/{routes.name}", []
+        app.include_router(routes.router, prefix=prefix, tags=[routes.name], dependencies=deps)
     return app
+
+
+def _org_path(org: Annotated[str, Path(description="The organisation's slug")]) -> str:
+    return org
 
 
 def _translate_request_errors(exc: RequestValidationError) -> errors.ValidationFailed:
