@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.outbox import OutboxMessage
@@ -63,6 +65,14 @@ def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
 def ngo_kit_register_channels(register: Registrar[Channel]) -> None:
     """The ``webhook`` channel (production-ready)."""
     register(Channel(CHANNEL, production_ready=True, description="signed HTTPS POST"))
+
+
+@hookimpl
+def ngo_kit_register_commands(cli: click.Group) -> None:
+    """``ngo-kit webhooks list|add|rotate-secret|remove``."""
+    from ngo_kit_webhooks.commands import webhooks_group
+
+    cli.add_command(webhooks_group)
 
 
 @hookimpl
