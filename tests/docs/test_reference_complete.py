@@ -1,6 +1,7 @@
 """Meta-tests: the reference pages name everything core has, so they cannot fall behind.
 
-* docs/cli.md names every core ``ngo-kit`` command and each of its options;
+* docs/cli.md names every ``ngo-kit`` command of core and of ngo-kit's own non-module plugins
+  (``new-plugin``), and each of their options;
 * docs/errors.md names every error class of ``ngo_kit.errors`` with its code, and every
   ``core.E...`` configuration check code that core's source raises;
 * docs/architecture.md names every setting (``KitSettings`` field) as its ``NGO_KIT_`` variable.
@@ -16,6 +17,7 @@ import click
 
 from ngo_kit import errors
 from ngo_kit.cli import cli
+from ngo_kit.plugins import Module, Registrar, collect, load_entry_points, new_plugin_manager
 from ngo_kit.settings import KitSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,23 @@ def commands(group: click.Group, prefix: str = "ngo-kit") -> Iterator[tuple[str,
         yield path, command
         if isinstance(command, click.Group):
             yield from commands(command, path)
+
+
+def builtin_plugin_commands() -> click.Group:
+    """Commands that ngo-kit's own plugins add, except the modules' (their guides cover those)."""
+    pm = new_plugin_manager()
+    load_entry_points(pm, autoload=False)
+    module_plugins = {
+        registered.plugin
+        for registered in collect(
+            pm, "ngo_kit_register_modules", Registrar("module", Module, lambda m: m.name)
+        )
+    }
+    group = click.Group("ngo-kit")
+    for impl in pm.hook.ngo_kit_register_commands.get_hookimpls():
+        if impl.plugin_name not in module_plugins:
+            impl.function(cli=group)
+    return group
 
 
 def option_names(command: click.Command) -> list[str]:
@@ -70,10 +89,11 @@ def error_classes() -> list[type[errors.NgoKitError]]:
 
 def test_cli_page_names_every_command_and_option() -> None:
     text = page("cli.md")
-    missing = [path for path, _ in commands(cli) if f"`{path}" not in text]
+    found = [*commands(cli), *commands(builtin_plugin_commands())]
+    missing = [path for path, _ in found if f"`{path}" not in text]
     missing += [
         f"{path} {name}"
-        for path, command in [("ngo-kit", cli), *commands(cli)]
+        for path, command in [("ngo-kit", cli), *found]
         for name in option_names(command)
         if f"`{name}" not in text
     ]
