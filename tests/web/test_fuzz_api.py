@@ -88,7 +88,7 @@ schema = schemathesis.openapi.from_dict(_openapi())
     derandomize=True,
 )
 def test_generated_requests_never_break_the_api(
-    case: Case, fuzz_target: tuple[Any, dict[str, str]]
+    case: Case[Any], fuzz_target: tuple[Any, dict[str, str]]
 ) -> None:
     app, owner_headers = fuzz_target
     if "{org}" in case.path:

@@ -163,3 +163,28 @@ def test_member_list_needs_members_view(api: Api) -> None:
     assert {u["email"] for u in listed.json()} == {volunteer.email, staff.email}
     other = api.client.get(api.url("registration/members", OTHER), headers=staff.auth)
     problem_of(other, 403, "permission_denied")
+
+
+def test_verification_messages_and_password_reset_are_accepted_without_telling_who_exists(
+    api: Api,
+) -> None:
+    person = api.join("jia")
+    sent = api.client.post(api.url("registration/me/email-verification"), headers=person.auth)
+    assert sent.status_code == 202
+    assert sent.content == b""
+    no_phone = api.client.post(api.url("registration/me/phone-code"), headers=person.auth)
+    problem_of(no_phone, 409, "conflict")
+    for email in (person.email, "nobody@example.org"):
+        res = api.client.post(api.url("registration/password-reset/request"), json={"email": email})
+        assert res.status_code == 202
+    [reset] = [m for m in api.messages.to(person.email) if "reset" in m.data.get("purpose", "")]
+    changed = api.client.post(
+        api.url("registration/password-reset"),
+        json={"token": reset.data["token"], "password": "a-brand-new-secret-8"},
+    )
+    assert changed.status_code == 200, changed.text
+    problem_of(
+        api.client.get(api.url("registration/me"), headers=person.auth),
+        401,
+        "authentication_required",
+    )

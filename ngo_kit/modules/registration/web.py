@@ -148,7 +148,7 @@ def build_router() -> APIRouter:
         ctx.require_actor()
         with ctx.begin() as tx:
             _registration(tx).send_email_verification()
-        return Response(status_code=202, response_class=Response)
+        return Response(status_code=202)
 
     @router.post("/verify-email")
     def verify_email(body: TokenIn, ctx: Ctx) -> UserRead:
@@ -162,7 +162,7 @@ def build_router() -> APIRouter:
         ctx.require_actor()
         with ctx.begin() as tx:
             _registration(tx).send_phone_code()
-        return Response(status_code=202, response_class=Response)
+        return Response(status_code=202)
 
     @router.post("/me/verify-phone", responses=THROTTLED)
     def verify_phone(body: CodeIn, ctx: Ctx) -> UserRead:
@@ -184,7 +184,7 @@ def build_router() -> APIRouter:
         """Send a reset link if an account has this email or phone (the answer never says)."""
         with ctx.begin() as tx:
             _registration(tx).request_password_reset(email=body.email, phone=body.phone)
-        return Response(status_code=202, response_class=Response)
+        return Response(status_code=202)
 
     @router.post("/password-reset")
     def reset_password(body: ResetIn, ctx: Ctx) -> UserRead:
