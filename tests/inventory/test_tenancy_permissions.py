@@ -87,6 +87,10 @@ def test_lists_and_reports_show_only_the_own_organisation(
         assert inv.expiring(within_days=3650) == []
         assert inv.needs_vs_stock() == []
         assert inv.valuation() == 0
+        assert inv.export_stock("csv").decode("utf-8-sig").strip().count("\n") == 0
+        assert inv.export_history("csv").decode("utf-8-sig").strip().count("\n") == 0
+        report = inv.import_opening_stock(b"item,location,quantity\nkit,wh,1\n", "csv")
+        assert [(e.field, e.rule) for e in report.errors] == [("item", "unknown_reference")]
 
 
 PERMISSION_CALLS: dict[str, tuple[str, Callable[[Any], Any]]] = {
