@@ -28,7 +28,7 @@ from ngo_kit_webhooks import (
     DeliveryFailed,
     verify_signature,
 )
-from ngo_kit_webhooks.delivery import check_destination
+from ngo_kit_webhooks.delivery import check_destination, post
 from ngo_kit_webhooks.settings import WebhooksSettings
 from pydantic import BaseModel
 
@@ -408,3 +408,14 @@ def test_an_event_outside_any_organisation_is_sent_nowhere(
         tx.emit("ngo_kit_user_registered", user={"id": str(uuid.uuid4())})
     assert receiver.requests == []
     assert outbox_rows(kit) == []
+
+
+def test_the_checked_address_is_the_one_connected_to(receiver: Receiver) -> None:
+    strict = WebhooksSettings(allow_local=False)
+    assert check_destination("https://93.184.216.34/hook", strict) == "93.184.216.34"
+    # a name is not resolved again: the request goes to the pinned address, Host kept
+    url = f"http://hooks.invalid:{receiver.port}/pinned"
+    status, _ = post(url, b"{}", {"X-Test": "1"}, timeout=5, address="127.0.0.1")
+    assert status == 204
+    [request] = receiver.at("/pinned")
+    assert request.headers["Host"] == f"hooks.invalid:{receiver.port}"
