@@ -380,7 +380,10 @@ def create_engine(settings: KitSettings) -> Engine:
         _sqlite_events(engine, settings, in_memory=database in ("", ":memory:"))
         return engine
     kwargs.update(
-        pool_pre_ping=True, pool_size=settings.pool_size, max_overflow=settings.pool_size * 2
+        pool_pre_ping=settings.pool_pre_ping,
+        pool_recycle=settings.pool_recycle_seconds,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size * 2,
     )
     if backend == "mysql":
         kwargs["isolation_level"] = "READ COMMITTED"
