@@ -22,7 +22,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``ngo-kit new-plugin food-bank --directory <tmp>``, through the real CLI entry point."""
     folder = tmp_path_factory.mktemp("plugins")
     try:
-        main(["new-plugin", "food-bank", "--directory", str(folder)])
+        main(["--no-autoload", "new-plugin", "food-bank", "--directory", str(folder)])
     except SystemExit as exc:  # click's standalone_mode=False returns; errors exit
         assert exc.code in (0, None)
     return folder / "ngo-kit-food-bank"

@@ -94,7 +94,7 @@ def test_the_command_prints_one_line_and_exits_2(
 ) -> None:
     (tmp_path / "ngo-kit-meals").mkdir()
     with pytest.raises(SystemExit) as caught:
-        main(["new-plugin", *args, "--directory", str(tmp_path)])
+        main(["--no-autoload", "new-plugin", *args, "--directory", str(tmp_path)])
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(expected)
@@ -110,5 +110,5 @@ def test_the_command_is_registered_through_the_hook() -> None:
 
 
 def test_ngo_kit_lists_new_plugin_among_its_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["--help"])
+    main(["--no-autoload", "--help"])
     assert "new-plugin" in capsys.readouterr().out
