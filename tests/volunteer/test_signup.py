@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from volunteer_helpers import World
 
-from ngo_kit import AlreadyExists, NotFound, PermissionDenied, ShiftFull, ValidationFailed
+from ngo_kit import AlreadyExists, Kit, NotFound, PermissionDenied, ShiftFull, ValidationFailed
 from ngo_kit.modules.volunteer import (
     CancellationClosed,
     DoubleBooked,
@@ -295,3 +295,24 @@ def test_a_failed_sign_up_writes_nothing(world: World) -> None:
     with world.as_() as tx:
         fresh = tx.volunteer.shift(shift.id)
         assert fresh.taken == 0 and tx.volunteer.signups(shift.id) == []
+
+
+def test_the_promotion_message_speaks_the_organisation_language(
+    vkit: Kit, delivered_messages: list[OutboxMessage]
+) -> None:
+    org = vkit.create_organisation(
+        "zh-centre", "中文中心", locale="zh_CN", timezone="Asia/Shanghai"
+    )
+    world = World(vkit, org)
+    shift = world.shift(capacity=1, place="社区中心")
+    a, b = world.person("甲"), world.person("乙")
+    for person in (a, b):
+        with world.as_(person) as tx:
+            tx.volunteer.sign_up(shift.id)
+    with world.as_(a) as tx:
+        tx.volunteer.cancel(shift.id)
+    (message,) = [
+        m for m in delivered_messages if m.data.get("kind") == "volunteer.waitlist_promoted"
+    ]
+    assert message.subject == "您已获得班次名额"
+    assert "社区中心" in message.body and message.body.startswith("有名额空出")

@@ -25,6 +25,7 @@ from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import (
     AlreadyExists,
     Conflict,
+    LocalisedText,
     NotFound,
     PermissionDenied,
     ShiftFull,
@@ -231,8 +232,6 @@ class NotEligible(Conflict):
     template = "Not eligible for this shift: {reason}"
 
     def __init__(self, rule: str, reason: str, **params: Any) -> None:
-        from ngo_kit.errors import LocalisedText
-
         self.rule = rule
         super().__init__(rule=rule, reason=LocalisedText(reason, **params), **params)
 
@@ -1231,12 +1230,16 @@ class VolunteerService:
         if not (email or phone):
             return
         local = shift.starts_at.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        text = LocalisedText(
+            "A place came free and is yours: the shift at {when} {place}",
+            when=local,
+            place=shift.place,
+        )
         self.tx.send(
             "email" if email else "sms",
             str(email or phone),
-            subject="You have a place on the shift",
-            body=f"A place came free and is yours: the shift at {local}"
-            + (f", {shift.place}." if shift.place else "."),
+            subject=LocalisedText("You have a place on the shift").in_locale(self.tx.locale),
+            body=text.in_locale(self.tx.locale).strip(),
             data={"kind": "volunteer.waitlist_promoted", "shift_id": str(shift.id)},
             dedup_key=f"volunteer.promoted:{signup.id}:{signup.seq}:{signup.promoted_at}",
         )
