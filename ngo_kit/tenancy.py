@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin, new_id, utcnow
+from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin, insert_ignore, new_id, utcnow
 from ngo_kit.errors import AlreadyExists, ConfigurationError, NotFound, ValidationFailed
 from ngo_kit.i18n import SUPPORTED_LOCALES, normalise_locale
 from ngo_kit.schemas import InputModel, ReadModel, coerce, no_control_characters
@@ -320,15 +320,21 @@ class TenancyService:
         tx = self.tx
         org = tx.require_org()
         role_id = self._role_id(role)
-        if self._membership(actor_id) is not None:
-            raise AlreadyExists("Membership", actor_id)
         now = utcnow()
-        with tx.translate_integrity(AlreadyExists("Membership", actor_id)):
-            tx.session.execute(
-                sa.insert(Membership).values(
-                    id=new_id(), org_id=org.id, actor_id=actor_id, role_id=role_id, created_at=now
-                )
-            )
+        # One statement: a taken (org, actor) inserts nothing, also under a concurrent add.
+        added = tx.connection.execute(
+            insert_ignore(
+                tx.connection,
+                Membership,
+                id=new_id(),
+                org_id=org.id,
+                actor_id=actor_id,
+                role_id=role_id,
+                created_at=now,
+            ).execution_options(preserve_rowcount=True)
+        )
+        if added.rowcount != 1:
+            raise AlreadyExists("Membership", actor_id)
         tx.forget_permissions()
         tx.audit("member.added", "member", actor_id, f"member added as {role}", data={"role": role})
         return MemberRead(actor_id=actor_id, role=role, joined_at=now)
@@ -517,7 +523,7 @@ class TenancyService:
         return frozenset(rows)
 
     def _role_id(self, role: str) -> uuid.UUID:
-        role_id = self.tx.session.scalar(
+        role_id = self.tx.connection.scalar(
             sa.select(Role.id).where(Role.org_id == self.tx.org_id, Role.name == role)
         )
         if role_id is None:

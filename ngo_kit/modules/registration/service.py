@@ -144,7 +144,7 @@ class RegistrationService:
                 password_hash=self.passwords.hash(spec.password) if spec.password else None,
                 created_at=now,
                 updated_at=now,
-            )
+            ).execution_options(preserve_rowcount=True)  # INSERT rowcount, on every driver
         )
         if _changed(inserted) != 1:
             existing = self._find_account(spec.email, phone)
