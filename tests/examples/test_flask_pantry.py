@@ -12,6 +12,8 @@ import pytest
 
 from ngo_kit import Kit
 
+pytest.importorskip("flask", reason="the example needs Flask (the dev extra installs it)")
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MILK = {
     "item": "milk",
