@@ -722,13 +722,12 @@ class InventoryService:
             f"{kind} {total} {item.unit} of {item.code}",
             {"item": item.code, "quantity": total, "from": origin.code, "to": destination.code},
         )
-        # built from values this call just validated and wrote: no second validation
         moves = tuple(
-            MoveRead.model_construct(
-                **{k: row[k] for k in _MOVE_READ_FIELDS},
-                sources=tuple(
-                    Source.model_construct(source_id=s, quantity=q) for s, _seq, q in p.sources
-                ),
+            MoveRead.model_validate(
+                {
+                    **row,
+                    "sources": [{"source_id": s, "quantity": q} for s, _seq, q in p.sources],
+                }
             )
             for p, row in zip(portions, written, strict=True)
         )
@@ -737,7 +736,7 @@ class InventoryService:
         leaves_stock = origin.kind in HOLDING_KINDS and destination.kind not in HOLDING_KINDS
         if leaves_stock and item.reorder_level is not None:
             self._check_low(item, total)
-        return Operation.model_construct(group_id=group_id, moves=moves)
+        return Operation(group_id=group_id, moves=moves)
 
     def _check_low(self, item: ItemRow, taken: Decimal) -> None:
         assert item.reorder_level is not None
@@ -1924,7 +1923,6 @@ class InventoryService:
         return self.document(doc.id)
 
 
-_MOVE_READ_FIELDS = tuple(f for f in MoveRead.model_fields if f != "sources")
 ITEM_COLUMNS = (
     "code", "name", "name_zh", "category", "unit", "tracked_by_lot", "perishable",
     "shelf_life_days", "reorder_level", "allow_negative", "pack_units",

@@ -8,7 +8,6 @@ Quantities are exact decimals: send them as JSON strings (``"2.5"``) or integers
 JSON floats (refused with the rule ``float_not_allowed``).
 """
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -17,7 +16,7 @@ from ngo_kit.context import Context
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar
-from ngo_kit.web import RequestContext, Routes, request_context
+from ngo_kit.web import AwareTime, RequestContext, Routes, request_context
 
 from .schemas import (
     IssueIn,
@@ -109,8 +108,8 @@ def build_router() -> APIRouter:
         kind: Code = None,
         donation: Text = None,
         recipient: Text = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
+        since: AwareTime | None = None,
+        until: AwareTime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> list[MoveRead]:
