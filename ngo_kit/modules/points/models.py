@@ -211,9 +211,9 @@ class PointsRedemption(IdMixin, OrgMixin, TimestampMixin, Base):
         sa.Index("ix_points_redemption_member", "org_id", "member_id", "reward_id"),
     )
 
-    reward_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("points_reward.id", ondelete="RESTRICT")
-    )
+    # No foreign key on purpose: on MariaDB the key check share-locks the reward row, and two
+    # redemptions then deadlock upgrading to the stock UPDATE. Rewards are never deleted.
+    reward_id: Mapped[uuid.UUID] = mapped_column()
     member_id: Mapped[uuid.UUID] = mapped_column()
     quantity: Mapped[int] = mapped_column()
     points: Mapped[int] = mapped_column(sa.BigInteger)

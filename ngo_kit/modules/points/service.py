@@ -131,6 +131,9 @@ class _Statements:
             self.update_returning = self.update.returning(a.balance)
             self.guarded_returning = self.guarded.returning(a.balance)
         self.insert_txn = TXNS.insert()
+        #: PostgreSQL and SQLite say "inserted or not" by RETURNING (psycopg has no rowcount for
+        #: ON CONFLICT DO NOTHING); MySQL/MariaDB's INSERT IGNORE by its rowcount.
+        self.claim_returns = dialect.name in ("postgresql", "sqlite")
         self.insert_lot = LOTS.insert()
         self.tally: Any
         if dialect.name in ("postgresql", "sqlite"):
@@ -499,7 +502,7 @@ class PointsService:
             self.conn.execute(self.st.insert_txn, values)
             return True
         result = self.conn.execute(self.st.claim_txn, values)
-        if self.conn.dialect.insert_returning:
+        if self.st.claim_returns:
             return result.first() is not None
         return bool(result.rowcount)
 
@@ -509,7 +512,7 @@ class PointsService:
         (RETURNING where the database has it: psycopg reports no rowcount for ON CONFLICT.)
         """
         stmt = insert_ignore(self.conn, model, **values)
-        if self.conn.dialect.insert_returning:
+        if self.st.claim_returns:
             returning = stmt.returning(model.__table__.c.id)  # type: ignore[attr-defined]
             return self.conn.execute(returning).first() is not None
         return bool(self.conn.execute(stmt).rowcount)
