@@ -150,6 +150,12 @@ def test_erasure_leaves_no_personal_data_and_every_chain_intact(kit_factory: Kit
     assert leaks == []
     assert str(uid) in dump  # ids stay, so ledgers and the audit chain still refer to them
     assert kit.verify() == []
+    with kit.begin() as tx:  # what the erasure check guards against
+        tx.connection.execute(sa.text("UPDATE registration_account SET birth_date = '2000-01-01'"))
+    (problem,) = kit.verify()
+    assert problem.check == "registration.erasure" and problem.row == str(uid)
+    with kit.begin() as tx:
+        tx.connection.execute(sa.text("UPDATE registration_account SET birth_date = NULL"))
     assert sorted(notes.erased) == [(uid, "rainbow"), (uid, "sunshine")]
     assert uid not in notes.notes
     with kit.begin(org=org, actor=SYSTEM) as tx:

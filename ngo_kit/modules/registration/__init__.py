@@ -13,6 +13,7 @@ from ngo_kit.hookspecs import hookimpl
 from ngo_kit.plugins import Module, Permission, Registrar
 
 from . import hookspecs
+from .checks import ERASURE_CHECK
 from .service import RegistrationService
 
 HERE = Path(__file__).parent
@@ -35,6 +36,7 @@ MODULE = Module(
     description="accounts, sign-in, membership, custom fields, consent, personal-data rights",
     requires=(),
     permissions=PERMISSIONS,
+    checks=(ERASURE_CHECK,),
     service=RegistrationService,
     models="ngo_kit.modules.registration.models",
     hookspecs=hookspecs,

@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from ngo_kit.context import Context
 
 log = logging.getLogger("ngo_kit.registration")
-ERASED_NAME = "(erased)"
+ERASED_NAME = "(erased)"  # also in checks.ErasureCheck
 PURPOSE_VERIFY_EMAIL = "registration.verify-email"
 PURPOSE_RESET = "registration.password-reset"
 PURPOSE_INVITATION = "registration.invitation"
