@@ -11,6 +11,7 @@ thread pool: slow work such as password hashing never blocks the event loop.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +23,13 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ngo_kit import errors, i18n
 from ngo_kit.context import Context
-from ngo_kit.errors import NgoKitError
+from ngo_kit.errors import NgoKitError, register_rule_messages
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import ReadModel
@@ -56,6 +58,26 @@ class AuthenticationRequired(NgoKitError):
 
 
 STATUS[AuthenticationRequired] = 401
+
+
+register_rule_messages(
+    {
+        "timezone_aware": "must include a time zone",
+        "datetime_out_of_range": "must fall between the years 1 and 9999 in UTC",
+    }
+)
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:00-12:00 is in the year 10000 in UTC
+        raise PydanticCustomError("datetime_out_of_range", "out of range") from None
+
+
+#: A time taken from a query string: it must name its time zone, and is converted to UTC (a naive
+#: time, or one outside the years 1..9999 in UTC, is a 422 naming the parameter).
+AwareTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 @dataclass(frozen=True)
@@ -311,6 +333,7 @@ __all__ = [
     "ORG_HEADER",
     "SESSION_COOKIE",
     "AuthenticationRequired",
+    "AwareTime",
     "Problem",
     "RequestContext",
     "Routes",

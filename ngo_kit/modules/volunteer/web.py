@@ -19,7 +19,7 @@ from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar
 from ngo_kit.schemas import InputModel, ReadModel
-from ngo_kit.web import RequestContext, Routes, request_context
+from ngo_kit.web import AwareTime, RequestContext, Routes, request_context
 
 from .schemas import (
     ActivityIn,
@@ -127,8 +127,8 @@ def build_router() -> APIRouter:
     def shifts(
         ctx: Ctx,
         activity_id: uuid.UUID | None = None,
-        starts_after: dt.datetime | None = None,
-        starts_before: dt.datetime | None = None,
+        starts_after: AwareTime | None = None,
+        starts_before: AwareTime | None = None,
         open_only: bool = False,
     ) -> list[ShiftRead]:
         """Shifts in start order, optionally of one activity or period."""
