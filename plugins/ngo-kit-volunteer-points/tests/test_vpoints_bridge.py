@@ -234,3 +234,22 @@ def test_attended_shift_hours_earn_points_at_check_out(bridged: Kit, rainbow: Or
         tx.volunteer.complete_shift(shift.id)  # completing adds no second award
         assert tx.points.balance(li) == 24
     assert bridged.verify() == []
+
+
+def test_a_persons_data_export_lists_what_their_hours_earned(
+    bridged: Kit, rainbow: OrgRead
+) -> None:
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        _per_hour(tx)
+        li = _volunteer(tx, "li@example.org")
+        wang = _volunteer(tx, "wang@example.org")
+        entry = tx.volunteer.record_hours(li, 2, served_on=DAY)
+    with bridged.begin(org=rainbow, actor=li) as tx:
+        mine = tx.registration.export_personal_data(li)["organisations"]["rainbow"]
+    [award] = mine["hours_points"]["awards"]
+    assert (award["hours_id"], award["points"], award["rule"]) == (str(entry.id), 20, "per-hour")
+    with bridged.begin(org=rainbow, actor=wang) as tx:
+        assert (
+            "hours_points"
+            not in tx.registration.export_personal_data(wang)["organisations"]["rainbow"]
+        )

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -185,6 +185,26 @@ def ngo_kit_hours_reversed(tx: Context, hours: HoursRead, original: HoursRead) -
             _link(tx, hours.id, hours.user_id, reversal, -points, rule, reverses=txn_id)
 
 
+@hookimpl(optionalhook=True)
+def ngo_kit_export_personal_data(tx: Context, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """The points a person's hours earned here, for a data-subject access request.
+
+    The table holds ids and amounts only, so erasure (``ngo_kit_user_erased``) has nothing to
+    remove: the links stay, like the ledgers they join.
+    """
+    rows = tx.session.scalars(
+        sa.select(HoursPointsAward)
+        .where(HoursPointsAward.org_id == tx.org_id, HoursPointsAward.member_id == user_id)
+        .order_by(HoursPointsAward.created_at, HoursPointsAward.id)
+    ).all()
+    if not rows:
+        return None
+    awards = [
+        HoursAwardRead.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows
+    ]
+    return {MODULE.name: {"awards": awards}}
+
+
 __all__ = [
     "EVENT",
     "MODULE",
@@ -192,6 +212,7 @@ __all__ = [
     "HoursAwardRead",
     "HoursPointsAward",
     "HoursPointsService",
+    "ngo_kit_export_personal_data",
     "ngo_kit_hours_approved",
     "ngo_kit_hours_reversed",
     "ngo_kit_register_modules",
