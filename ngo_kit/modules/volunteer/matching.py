@@ -11,8 +11,7 @@ import heapq
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -34,9 +33,8 @@ WEIGHTS = {
 NEAR_KM = 50.0
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """The columns of a profile that matching reads."""
+class Candidate(NamedTuple):
+    """The columns of a profile that matching reads (a tuple: one is made per volunteer)."""
 
     user_id: uuid.UUID
     city: str
@@ -126,7 +124,7 @@ class _Scorer:
         else:
             skills = w["skills"] / 2
         avail = w["availability"] * self.slot.available(cand.availability, cand.unavailable_dates)
-        distance = w["distance"] * self._near(cand)[0]
+        distance = w["distance"] * self._closeness(cand)
         total = cand.attended + cand.no_shows
         reliability = w["reliability"] * (cand.attended + 1) / (total + 2)
         load = w["load"] / (1 + recent)
@@ -134,6 +132,18 @@ class _Scorer:
 
     def score(self, cand: Candidate, levels: dict[str, int] | None, recent: int) -> float:
         return sum(self.parts(cand, levels, recent))
+
+    def _closeness(self, cand: Candidate) -> float:
+        """0..1: by distance when both have coordinates, else by district or city."""
+        shift = self.shift
+        if self.coords is not None and cand.latitude is not None and cand.longitude is not None:
+            km = haversine_km(float(cand.latitude), float(cand.longitude), *self.coords)
+            return max(0.0, 1 - km / NEAR_KM)
+        if shift.district and cand.district == shift.district and cand.city == shift.city:
+            return 1.0
+        if shift.city and cand.city == shift.city:
+            return 0.6
+        return 0.25
 
     def _near(self, cand: Candidate) -> tuple[float, str]:
         shift = self.shift
@@ -187,8 +197,8 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
         Profile.user_id,
         Profile.city,
         Profile.district,
-        Profile.latitude,
-        Profile.longitude,
+        sa.type_coerce(Profile.latitude, sa.Float),
+        sa.type_coerce(Profile.longitude, sa.Float),
         Profile.availability,
         Profile.unavailable_dates,
         Profile.attended_count,
@@ -238,7 +248,7 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
     want = limit if shift.min_age is None else max(limit * 3, limit + 20)
     heap: list[tuple[float, uuid.UUID, Candidate, float]] = []
     for row in tx.connection.execute(stmt.execution_options(yield_per=5000)):
-        cand = Candidate(*row)
+        cand = Candidate._make(row)
         if cand.user_id in busy:
             continue
         score = scorer.score(cand, levels.get(cand.user_id), load.get(cand.user_id, 0))
