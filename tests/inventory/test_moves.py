@@ -237,3 +237,17 @@ def test_catalogue_codes_are_unique_per_organisation(
         assert tx.inventory.create_item(code="kit", name="Their kit").code == "kit"
         with pytest.raises(AlreadyExists):
             tx.inventory.create_location(code="donors", name="Clash with a virtual location")
+
+
+def test_fractional_quantities_are_exact_on_every_database(sys_tx: Context) -> None:
+    inv = sys_tx.inventory
+    inv.create_item(code="rice", name="Rice", unit="kg")
+    inv.receive(item="rice", quantity=D("0.7"), to="wh", donation="D-1")
+    inv.issue(item="rice", quantity=D("0.4"), from_="wh", recipient="a")
+    inv.issue(item="rice", quantity=D("0.3"), from_="wh", recipient="b")  # 0.7 - 0.4 - 0.3
+    level = inv.stock_level("rice", "wh")
+    assert level == 0 and str(level) == "0.0000"
+    assert [x.item_code for x in inv.stock_on_hand()] == []
+    with pytest.raises(InsufficientStock):
+        inv.issue(item="rice", quantity=D("0.0001"), from_="wh", recipient="c")
+    assert inv.trace_donation("D-1").distributed == D("0.7")

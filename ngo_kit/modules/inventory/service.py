@@ -86,6 +86,10 @@ if TYPE_CHECKING:
 
 CHAIN = "inventory_move"
 ZERO = Decimal(0)
+#: Half the smallest quantity (4 decimal places). Guards compare against ``n - HALF_UNIT``: for
+#: exact decimals that is the same as ``>= n``, and it keeps SQLite (which stores NUMERIC as
+#: binary floating point) from refusing 0.3 out of 0.7 - 0.4 = 0.29999999999999993.
+HALF_UNIT = Decimal("0.00005")
 #: Layers are read oldest first in pages of this many rows.
 LAYER_PAGE = 8
 Q0 = Decimal("0.0000")
@@ -121,6 +125,11 @@ class _Portion:
     lot_id: uuid.UUID | None
     quantity: Decimal
     sources: list[tuple[uuid.UUID | None, int, Decimal]] = field(default_factory=list)
+
+
+def _quantity(value: Any) -> Decimal:
+    """A read quantity to 4 places, without SQLite's float dust (-0.0000 becomes 0.0000)."""
+    return Decimal(value or 0).quantize(Q0) + Q0
 
 
 def _lot_key(lot_id: uuid.UUID | None) -> str:
@@ -513,7 +522,7 @@ class InventoryService:
                 Stock.org_id == tx.org_id,
                 Stock.item_id == item.id,
                 Stock.location_id == location.id,
-                Stock.quantity > 0,
+                Stock.quantity > HALF_UNIT,
             )
             .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.created_at, Lot.code)
         )
@@ -530,7 +539,10 @@ class InventoryService:
             self.fast(tx, "stock_take_unguarded").changed(tx, **params, q=want)
             return want
         for _ in range(100):
-            if self.fast(tx, "stock_take").changed(tx, **params, q=want) == 1:
+            taken = self.fast(tx, "stock_take").changed(
+                tx, **params, q=want, floor=want - HALF_UNIT
+            )
+            if taken == 1:
                 return want
             found = self.fast(tx, "stock_read").first(tx, **params)
             have = found["quantity"] if found else ZERO
@@ -574,7 +586,10 @@ class InventoryService:
                 take = min(remaining, cap)
                 if take <= 0:
                     continue
-                if self.fast(tx, "layer_take").changed(tx, layer=layer_id, q=take) != 1:
+                took = self.fast(tx, "layer_take").changed(
+                    tx, layer=layer_id, q=take, floor=take - HALF_UNIT
+                )
+                if took != 1:
                     raise InsufficientStock(requested=quantity, available=quantity - remaining)
                 out.append((source_id, source_seq, take))
                 remaining -= take
@@ -755,7 +770,7 @@ class InventoryService:
                 Location.kind == "internal",
             )
         )
-        return Decimal(total or 0).quantize(Decimal("0.0001"))
+        return _quantity(total)
 
     def _virtual(self, code: str) -> LocationRow:
         return self._location(code)
@@ -1097,7 +1112,7 @@ class InventoryService:
         found = self.fast(tx, "stock_read").first(
             tx, org=tx.org_id, item=it.id, loc=loc.id, lot=_lot_key(lot_row.id if lot_row else None)
         )
-        return found["quantity"] if found is not None else Q0
+        return _quantity(found["quantity"] if found is not None else None)
 
     def on_hand(self, item: str | uuid.UUID) -> Decimal:
         """An item's stock at all real locations, every lot (``inventory.view``)."""
@@ -1129,7 +1144,7 @@ class InventoryService:
             .join(Location, Location.id == Stock.location_id)
             .outerjoin(Category, Category.id == Item.category_id)
             .outerjoin(Lot, Lot.id == Stock.lot_id)
-            .where(Stock.org_id == tx.org_id, Stock.quantity != 0)
+            .where(Stock.org_id == tx.org_id, sa.func.abs(Stock.quantity) > HALF_UNIT)
             .order_by(Location.code, Item.code, Lot.expires_on, Lot.code)
         )
         if location is not None:
@@ -1176,7 +1191,11 @@ class InventoryService:
                 Layer.item_id, Layer.location_id, Layer.lot_key, Layer.quantity, source.unit_value
             )
             .join(source, source.id == Layer.source_id)
-            .where(Layer.org_id == tx.org_id, Layer.quantity > 0, source.unit_value.is_not(None))
+            .where(
+                Layer.org_id == tx.org_id,
+                Layer.quantity > HALF_UNIT,
+                source.unit_value.is_not(None),
+            )
         )
         out: dict[tuple[uuid.UUID, uuid.UUID, str], Decimal] = defaultdict(lambda: ZERO)
         for item_id, loc_id, lot_key, qty, unit_value in rows:
@@ -1276,7 +1295,7 @@ class InventoryService:
             donor_facing=donor_facing,
             received=received,
             returned=totals["donor"],
-            on_hand=Decimal(on_hand or 0).quantize(Decimal("0.0001")),
+            on_hand=_quantity(on_hand),
             distributed=totals["beneficiary"],
             scrapped=totals["scrap"],
             adjusted=totals["adjustment"],
@@ -1365,7 +1384,7 @@ class InventoryService:
                 Location.kind.in_(HOLDING_KINDS),
             )
             .group_by(Lot.id, Lot.code, Lot.item_id, Item.code, Lot.expires_on)
-            .having(sa.func.sum(Stock.quantity) > 0)
+            .having(sa.func.sum(Stock.quantity) > HALF_UNIT)
             .order_by(Lot.expires_on, Item.code, Lot.code)
         )
         return [
@@ -2028,7 +2047,7 @@ class _Statements:
         q = _bp("q", stock.c.quantity)
         self.stock_take = (
             stock.update()
-            .where(*where, stock.c.quantity >= q)
+            .where(*where, stock.c.quantity >= _bp("floor", stock.c.quantity))
             .values(quantity=stock.c.quantity - q)
         )
         self.stock_take_unguarded = (
@@ -2042,7 +2061,7 @@ class _Statements:
                 layer.c.item_id == _bp("item", layer.c.item_id),
                 layer.c.location_id == _bp("loc", layer.c.location_id),
                 layer.c.lot_key == _bp("lot", layer.c.lot_key),
-                layer.c.quantity > 0,
+                layer.c.quantity > HALF_UNIT,
             )
             .order_by(layer.c.source_seq)
             .limit(LAYER_PAGE)
@@ -2050,7 +2069,10 @@ class _Statements:
         lq = _bp("q", layer.c.quantity)
         self.layer_take = (
             layer.update()
-            .where(layer.c.id == _bp("layer", layer.c.id), layer.c.quantity >= lq)
+            .where(
+                layer.c.id == _bp("layer", layer.c.id),
+                layer.c.quantity >= _bp("floor", layer.c.quantity),
+            )
             .values(quantity=layer.c.quantity - lq)
         )
         self.stock_add = _upsert_add(
