@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from ngo_kit import SYSTEM, Kit
@@ -64,3 +65,22 @@ def test_deleting_a_move_breaks_the_chain(kit: Kit, catalogue: OrgRead) -> None:
         conn.execute(sa.delete(Move).where(Move.seq == 2))
     problems = [p for p in kit.verify() if p.check == "inventory_move"]
     assert problems and "deleted" in problems[0].message
+
+
+def test_the_verify_command_runs_the_inventory_checks(
+    kit: Kit, worked: Worked, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from ngo_kit import cli as cli_module
+
+    monkeypatch.setattr(cli_module.CliState, "kit", property(lambda self: kit))
+    result = CliRunner().invoke(cli_module.cli, ["verify"])
+    assert result.exit_code == 0, result.output
+    assert "inventory_move" in result.output and "inventory_stock" in result.output
+    with kit.engine.begin() as conn:
+        conn.execute(
+            sa.update(Stock).values(quantity=Stock.quantity + 1).where(Stock.quantity == 7)
+        )
+    result = CliRunner().invoke(cli_module.cli, ["verify"])
+    assert result.exit_code == 1
