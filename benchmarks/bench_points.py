@@ -349,7 +349,7 @@ def bench_writes() -> None:
     def raw_batch() -> None:
         raw.award([(m, 2) for m in members], "batch")
 
-    batch = compare("batch award to 10,000 members", kit_batch, raw_batch, repeat=5, warmup=1)
+    batch = compare("batch award to 10,000 members", kit_batch, raw_batch, repeat=7, warmup=1)
     print(f"database: {kit.engine.dialect.name}")
     print(single.line(2.0))
     print(batch.line(1.5))

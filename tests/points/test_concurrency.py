@@ -132,3 +132,24 @@ def test_crossing_transfers_and_deductions_neither_deadlock_nor_drift(
     results = run_threads(8, churn)
     assert not [r for r in results if isinstance(r, BaseException)], results
     ledger_invariants(kit)
+
+
+def test_racing_batches_with_one_key_award_each_member_once(
+    kit_factory: Callable[..., Kit],
+) -> None:
+    kit = kit_factory(modules=["points"], pool_size=4)
+    org = kit.create_organisation("batch-race", "Batch race")
+    members = [member() for _ in range(200)]
+
+    def batch(i: int) -> int:
+        with kit.begin(org=org, actor=SYSTEM) as tx:
+            awards = {m: 3 for m in members[i * 50 :]}  # overlapping halves
+            done: int = tx.points.award_many(awards=awards, key="monthly")
+            return done
+
+    results = run_threads(4, batch)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sum(results) == len(members)
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        assert {tx.points.balance(m) for m in members} == {3}
+    ledger_invariants(kit)

@@ -145,7 +145,8 @@ class _Statements:
                 set_={"points": t.points + upsert.excluded.points},
             )
             claim: Any = (postgresql if dialect.name == "postgresql" else sqlite).insert(TXNS)
-            self.claim_txn = claim.on_conflict_do_nothing().returning(TXNS.c.id)
+            self.ignore_txn = claim.on_conflict_do_nothing()
+            self.claim_txn = self.ignore_txn.returning(TXNS.c.id)
         else:
             from sqlalchemy.dialects import mysql
 
@@ -153,7 +154,7 @@ class _Statements:
             self.tally = my_upsert.on_duplicate_key_update(
                 points=t.points + my_upsert.inserted.points
             )
-            self.claim_txn = TXNS.insert().prefix_with("IGNORE")
+            self.claim_txn = self.ignore_txn = TXNS.insert().prefix_with("IGNORE")
 
 
 _STATEMENTS: dict[tuple[str, str], _Statements] = {}
@@ -955,11 +956,17 @@ class PointsService:
             }
             for m, p in awards.items()
         ]
-        try:
-            with self.tx.savepoint():
-                self.conn.execute(self.st.insert_txn, txns)
-        except sa.exc.IntegrityError:  # a twin batch committed some keys meanwhile: retry once
-            return self.award_many(spec)
+        if spec.key is None:
+            self.conn.execute(self.st.insert_txn, txns)
+        else:
+            # INSERT-or-nothing each keyed operation: a twin batch racing on another connection
+            # keeps the members it claimed first; this one awards the rest.
+            self.conn.execute(self.st.ignore_txn, txns)
+            mine = self._existing_ids([t["id"] for t in txns])
+            txns = [t for t in txns if t["id"] in mine]
+            awards = {t["member_id"]: t["points"] for t in txns}
+            if not txns:
+                return 0
         system = self._system_accounts()
         accounts = self._member_accounts(list(awards), create=True)
         plan = _Plan(txns=txns)
@@ -1007,6 +1014,12 @@ class PointsService:
                     ),
                 )
         return len(awards)
+
+    def _existing_ids(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        found: set[uuid.UUID] = set()
+        for chunk in _chunks(ids):
+            found.update(self.conn.scalars(sa.select(TXNS.c.id).where(TXNS.c.id.in_(chunk))))
+        return found
 
     def _used_keys(self, keys: list[str]) -> set[str]:
         used: set[str] = set()
