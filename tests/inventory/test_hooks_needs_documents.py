@@ -143,6 +143,9 @@ def test_dispatch_above_the_threshold_needs_two_different_approvers(
         with pytest.raises(ValidationFailed) as info:
             inv.issue(item="kit", quantity=30, from_="wh", recipient="camp")
         assert info.value.rule == "needs_second_approval"
+        with pytest.raises(ValidationFailed) as info:  # the threshold counts base units
+            inv.issue(item="milk", quantity=2, unit="box", from_="wh", lot="A", recipient="camp")
+        assert info.value.rule == "needs_second_approval"
         doc = inv.create_document(
             kind="dispatch", reference="X-1", location="wh", recipient="camp",
             recipient_kind="site", lines=[{"item": "kit", "quantity": 30}],

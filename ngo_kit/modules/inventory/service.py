@@ -854,7 +854,7 @@ class InventoryService:
         second = spec.second_approved_by
         if (
             threshold is not None
-            and spec.quantity > threshold
+            and self._base_quantity(self._item(spec.item), spec.quantity, spec.unit) > threshold
             and (second is None or second == spec.approved_by)
         ):
             raise ValidationFailed(
