@@ -2359,35 +2359,24 @@ class VolunteerService:
                 continue
             seen.add(uid)
             for code, level in p.pop("skills").items():
-                skills.append(
-                    {
-                        "id": new_id(),
-                        "org_id": org_id,
-                        "user_id": uid,
-                        "skill": code,
-                        "level": level,
-                    }
-                )
-            approved = p["status"] == "approved"
-            profiles.append(
-                {
-                    **p,
-                    "id": new_id(),
-                    "org_id": org_id,
-                    "created_at": now,
-                    "approved_at": now if approved else None,
-                    "availability": [],
-                    "unavailable_dates": [],
-                    "custom_fields": {},
-                    "hours_total": ZERO,
-                    "attended_count": 0,
-                    "no_show_count": 0,
-                }
-            )
+                skills.append({"id": new_id(), "user_id": uid, "skill": code, "level": level})
+            p["id"] = new_id()
+            p["approved_at"] = now if p["status"] == "approved" else None
+            profiles.append(p)
         if profiles:
-            SQL(tx, "insert_profiles").run_many(tx, profiles)
+            same = {
+                "org_id": org_id,
+                "created_at": now,
+                "availability": [],
+                "unavailable_dates": [],
+                "custom_fields": {},
+                "hours_total": ZERO,
+                "attended_count": 0,
+                "no_show_count": 0,
+            }
+            SQL(tx, "insert_profiles").run_many(tx, profiles, same)
         if skills:
-            SQL(tx, "insert_skills").run_many(tx, skills)
+            SQL(tx, "insert_skills").run_many(tx, skills, {"org_id": org_id})
         if profiles:
             self._index_names([p["user_id"] for p in profiles])
         return len(profiles)

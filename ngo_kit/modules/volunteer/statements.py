@@ -47,41 +47,63 @@ class Statement:
                 self.columns.append(str(column.key))
                 self.types.append(column.type.dialect_impl(dialect))
 
-    def params(self, values: dict[str, Any], memo: dict[Any, Any] | None = None) -> Any:
-        """The driver's parameters for ``values`` (bind name -> Python value).
-
-        ``memo`` (for ``executemany``) keeps processed values of repeated scalars, such as one
-        organisation id and one timestamp for a whole batch, and of empty ``[]`` / ``{}``.
-        """
+    def _get_plan(self) -> list[tuple[str, Callable[[Any], Any] | None, Any]]:
         plan = self._plan
         if plan is None:
             names = self.order if self.positional else list(self.binds)
             plan = self._plan = [(n, self.binds[n], self.defaults.get(n)) for n in names]
+        return plan
+
+    def params(self, values: dict[str, Any]) -> Any:
+        """The driver's parameters for ``values`` (bind name -> Python value)."""
+        plan = self._get_plan()
         out = []
         for name, processor, default in plan:
             value = values.get(name, default)
             if processor is not None and value is not None:
-                if memo is None:
-                    value = processor(value)
-                elif isinstance(value, list | dict):
-                    if value:
-                        value = processor(value)
-                    else:
-                        key = (name, type(value))
-                        found = memo.get(key)
-                        if found is None:
-                            found = memo[key] = processor(value)
-                        value = found
-                else:
-                    key = (name, value)
-                    found = memo.get(key, _MISSING)
-                    if found is _MISSING:
-                        found = memo[key] = processor(value)
-                    value = found
+                value = processor(value)
             out.append(value)
         if self.positional:
             return tuple(out)
         return dict(zip((p[0] for p in plan), out, strict=True))
+
+    def many_params(self, rows: list[dict[str, Any]], same: dict[str, Any]) -> list[Any]:
+        """Parameters for ``executemany``: ``same`` holds the values every row shares (the
+        organisation id, the batch's timestamp), processed once; empty ``[]`` and ``{}`` are
+        processed once per column."""
+        plan = self._get_plan()
+        steps: list[tuple[str, Callable[[Any], Any] | None, Any, Any]] = []
+        for name, processor, default in plan:
+            if name in same:
+                value = same[name]
+                fixed = processor(value) if processor is not None and value is not None else value
+                steps.append((name, None, default, fixed))
+            else:
+                steps.append((name, processor, default, _MISSING))
+        empty: dict[tuple[str, type], Any] = {}
+        out: list[Any] = []
+        for row in rows:
+            values = []
+            for name, processor, default, fixed in steps:
+                if fixed is not _MISSING:
+                    values.append(fixed)
+                    continue
+                value = row.get(name, default)
+                if processor is not None and value is not None:
+                    if not value and isinstance(value, list | dict):
+                        key = (name, type(value))
+                        found = empty.get(key, _MISSING)
+                        if found is _MISSING:
+                            found = empty[key] = processor(value)
+                        value = found
+                    else:
+                        value = processor(value)
+                values.append(value)
+            if self.positional:
+                out.append(tuple(values))
+            else:
+                out.append(dict(zip((p[0] for p in plan), values, strict=True)))
+        return out
 
     def run(self, tx: Context, **values: Any) -> Any:
         """Execute in ``tx``'s transaction; returns the open driver cursor."""
@@ -99,16 +121,18 @@ class Statement:
             ) from exc
         return cursor
 
-    def run_many(self, tx: Context, rows: list[dict[str, Any]]) -> None:
-        """Execute once per row (``executemany``) in ``tx``'s transaction."""
+    def run_many(
+        self, tx: Context, rows: list[dict[str, Any]], same: dict[str, Any] | None = None
+    ) -> None:
+        """Execute once per row (``executemany``) in ``tx``'s transaction; ``same`` holds
+        values shared by every row."""
         if not rows:
             return
         connection = tx.connection
         if tx._session is not None:
             tx._session.flush()
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        memo: dict[Any, Any] = {}
-        params = [self.params(row, memo) for row in rows]
+        params = self.many_params(rows, same or {})
         try:
             cursor.executemany(self.sql, params)
         except self.dialect.loaded_dbapi.Error as exc:
