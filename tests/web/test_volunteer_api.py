@@ -77,6 +77,9 @@ def test_a_volunteer_signs_up_checks_in_and_sees_hours_and_points(bridged: Api) 
     token = api.client.get(
         api.url(f"volunteer/shifts/{shift_id}/checkin-token"), headers=staff.auth
     ).json()["token"]
+    qr = api.client.get(api.url(f"volunteer/shifts/{shift_id}/checkin-qr"), headers=staff.auth)
+    assert (qr.status_code, qr.headers["content-type"]) == (200, "image/svg+xml")
+    assert b"<svg" in qr.content
     arrived = api.client.post(
         api.url(f"volunteer/shifts/{shift_id}/check-in"),
         json={"token": token},
@@ -106,6 +109,11 @@ def test_a_volunteer_signs_up_checks_in_and_sees_hours_and_points(bridged: Api) 
         Decimal(2),
         "Rainbow Charity",
     )
+    pdf = api.client.get(
+        api.url(f"volunteer/certificates/{cert.json()['id']}/pdf"), headers=volunteer.auth
+    )
+    assert (pdf.status_code, pdf.headers["content-type"]) == (200, "application/pdf")
+    assert pdf.content.startswith(b"%PDF")
     forged = api.client.get(
         "/api/certificates/verify", params={"token": cert.json()["token"][:-2] + "xx"}
     )

@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
 from ngo_kit.context import Context
@@ -178,6 +178,18 @@ def build_router() -> APIRouter:
         with ctx.begin() as tx:
             return CheckInToken(shift_id=shift_id, token=_volunteer(tx).checkin_token(shift_id))
 
+    @router.get(
+        "/shifts/{shift_id}/checkin-qr",
+        response_class=Response,
+        responses={200: {"content": {"image/svg+xml": {}}, "description": "The QR code (SVG)"}},
+    )
+    def checkin_qr(shift_id: uuid.UUID, ctx: Ctx) -> Response:
+        """The shift's check-in code as an SVG QR code for the door (``attendance.record``)."""
+        ctx.require_actor()
+        with ctx.begin() as tx:
+            svg = _volunteer(tx).checkin_qr(shift_id, kind="svg")
+        return Response(svg, media_type="image/svg+xml")
+
     @router.post("/shifts/{shift_id}/check-in")
     def check_in(shift_id: uuid.UUID, body: CheckInBody, ctx: Ctx) -> SignUpRead:
         """Record arrival: the volunteer with the QR ``token`` (in the window around the shift),
@@ -215,6 +227,18 @@ def build_router() -> APIRouter:
             return _volunteer(tx).issue_certificate(
                 body.user_id, period_from=body.period_from, period_to=body.period_to
             )
+
+    @router.get(
+        "/certificates/{certificate_id}/pdf",
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}, "description": "The certificate"}},
+    )
+    def certificate_pdf(certificate_id: uuid.UUID, ctx: Ctx) -> Response:
+        """A certificate of service hours as a PDF (the holder, or ``certificates.issue``)."""
+        ctx.require_actor()
+        with ctx.begin() as tx:
+            pdf = _volunteer(tx).certificate_pdf(certificate_id)
+        return Response(pdf, media_type="application/pdf")
 
     return router
 
