@@ -4,6 +4,7 @@ keeps every ledger and chain whole."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -107,8 +108,6 @@ def test_export_contains_every_organisation_and_every_module_section(
     assert rainbow["notes"] == {"note": "likes tea", "org": "rainbow"}
     assert data["organisations"]["sunshine"]["registration"]["membership"]["role"] == "member"
     assert len(data["sessions"]) == 1
-    import json
-
     json.dumps(data)  # JSON-ready
 
 
@@ -217,3 +216,30 @@ def test_an_administrator_may_erase_only_people_of_no_other_organisation(
         tx.registration.erase(solo)
     with pytest.raises(NotFound), kit.begin(org=other, actor=SYSTEM) as tx:
         tx.registration.get_user(solo)
+
+
+def test_the_command_line_exports_and_erases_a_person(
+    kit_factory: KitFactory, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from ngo_kit.cli import main
+
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with kit.begin(org=org) as tx:
+        uid = tx.registration.register(email=EMAIL, password=PASSWORD, display_name=NAME).id
+    base = [
+        "--database-url",
+        kit.engine.url.render_as_string(hide_password=False),
+        "--no-autoload",
+        "--module",
+        "registration",
+        "registration",
+    ]
+    main([*base, "export", str(uid), "--org", "rainbow"])
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["account"]["display_name"] == NAME
+    main([*base, "export", str(uid), "--org", "rainbow", "--output", str(tmp_path / "p.json")])
+    assert EMAIL in (tmp_path / "p.json").read_text(encoding="utf-8")
+    main([*base, "erase", str(uid), "--org", "rainbow", "--yes"])
+    assert "erased" in capsys.readouterr().out
+    assert EMAIL not in _dump(kit) and kit.verify() == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.plugins import Module, Permission, Registrar
@@ -15,6 +16,9 @@ from ngo_kit.plugins import Module, Permission, Registrar
 from . import hookspecs
 from .checks import ERASURE_CHECK
 from .service import RegistrationService
+
+if TYPE_CHECKING:
+    import click
 
 HERE = Path(__file__).parent
 
@@ -50,6 +54,14 @@ MODULE = Module(
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the registration module."""
     register(MODULE)
+
+
+@hookimpl
+def ngo_kit_register_commands(cli: click.Group) -> None:
+    """``ngo-kit registration export|erase``."""
+    from ngo_kit.modules.registration.commands import registration_group
+
+    cli.add_command(registration_group)
 
 
 if importlib.util.find_spec("fastapi") is not None:  # the web extra is installed
