@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ngo_kit.context import Context
 
 
+_MISSING = object()
+
 #: PostgreSQL's type code for NUMERIC, which psycopg's numeric result processor asks for.
 NUMERIC_OID = 1700
 
@@ -44,8 +46,9 @@ class Statement:
                 self.defaults[name] = bind.value
         self.columns: list[str] = []
         self.results: list[Callable[[Any], Any] | None] = []
-        if isinstance(stmt, sa.Select):
-            for column in stmt.selected_columns:
+        returning = isinstance(stmt, sa.UpdateBase) and bool(getattr(stmt, "_returning", None))
+        if isinstance(stmt, sa.Select) or returning:  # SELECT, or UPDATE/INSERT ... RETURNING
+            for column in stmt.exported_columns:  # type: ignore[attr-defined]
                 self.columns.append(str(column.key))
                 impl = column.type.dialect_impl(dialect)
                 try:
@@ -79,6 +82,63 @@ class Statement:
                 self.sql, params, exc, self.dialect.loaded_dbapi.Error
             ) from exc
         return cursor
+
+    def run_many(
+        self, tx: Context, rows: list[dict[str, Any]], same: dict[str, Any] | None = None
+    ) -> None:
+        """Execute once per row (``executemany``) in ``tx``'s transaction.
+
+        ``same`` holds values every row shares (the organisation id, a batch's timestamp):
+        they are processed once for the batch, as are empty ``[]`` and ``{}``.
+        """
+        if not rows:
+            return
+        if tx._session is not None:
+            tx._session.flush()
+        cursor = tx.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        params = self.many_params(rows, same or {})
+        try:
+            cursor.executemany(self.sql, params)
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(
+                self.sql, params[0], exc, self.dialect.loaded_dbapi.Error
+            ) from exc
+        finally:
+            cursor.close()
+
+    def many_params(self, rows: list[dict[str, Any]], same: dict[str, Any]) -> list[Any]:
+        """The driver's parameters for ``executemany`` (see ``run_many``)."""
+        names = self.order if self.positional else list(self.binds)
+        steps: list[tuple[str, Callable[[Any], Any] | None, Any, Any]] = []
+        for name in names:
+            processor, default = self.binds[name], self.defaults.get(name)
+            if name in same:
+                value = same[name]
+                fixed = processor(value) if processor is not None and value is not None else value
+                steps.append((name, None, default, fixed))
+            else:
+                steps.append((name, processor, default, _MISSING))
+        empty: dict[tuple[str, type], Any] = {}
+        out: list[Any] = []
+        for row in rows:
+            values: list[Any] = []
+            for name, processor, default, fixed in steps:
+                if fixed is not _MISSING:
+                    values.append(fixed)
+                    continue
+                value = row.get(name, default)
+                if processor is not None and value is not None:
+                    if not value and isinstance(value, list | dict):
+                        key = (name, type(value))
+                        found = empty.get(key, _MISSING)
+                        if found is _MISSING:
+                            found = empty[key] = processor(value)
+                        value = found
+                    else:
+                        value = processor(value)
+                values.append(value)
+            out.append(tuple(values) if self.positional else dict(zip(names, values, strict=True)))
+        return out
 
     def changed(self, tx: Context, **values: Any) -> int:
         """Run an UPDATE or DELETE; how many rows it changed."""

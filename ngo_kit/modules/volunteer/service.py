@@ -72,8 +72,8 @@ from ngo_kit.modules.volunteer.schemas import (
     TaskIn,
     TaskRead,
 )
-from ngo_kit.modules.volunteer.statements import Statements
 from ngo_kit.schemas import coerce
+from ngo_kit.statements import Statements
 from ngo_kit.tenancy import Membership, Organisation, OrgRead
 from ngo_kit.tokens import tokens_for
 
