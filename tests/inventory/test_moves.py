@@ -57,6 +57,8 @@ def test_receive_converts_pack_units_and_records_donor_details(sys_tx: Context) 
     assert move.attachments == ["files/receipt-1.pdf"]
     assert move.sources[0].source_id == move.id
     assert sys_tx.inventory.stock_level("milk", "shelf-1", "M9") == D(36)
+    listed = {it.code: it.pack_units for it in sys_tx.inventory.items()}
+    assert listed == {"kit": {}, "milk": {"box": D(12)}}
     # a perishable lot without a date expires after the item's shelf life
     lot = sys_tx.inventory.lot("milk", "M9")
     assert lot.expires_on == dt.datetime.now(dt.UTC).date() + dt.timedelta(days=365)

@@ -370,10 +370,17 @@ class InventoryService:
         """Every item of the catalogue by code (``inventory.view``)."""
         tx = self.tx
         tx.require("inventory.view")
-        rows = tx.session.scalars(
-            sa.select(Item).where(Item.org_id == tx.org_id).order_by(Item.code)
+        packs: dict[uuid.UUID, dict[str, Decimal]] = defaultdict(dict)
+        for item_id, name, factor in self.db.execute(
+            sa.select(PackUnit.item_id, PackUnit.name, PackUnit.factor).where(
+                PackUnit.org_id == tx.org_id
+            )
+        ):
+            packs[item_id][name] = factor
+        rows = self.db.execute(
+            sa.select(*Item.__table__.c).where(Item.org_id == tx.org_id).order_by(Item.code)
         )
-        return [ItemRead.model_validate(r) for r in rows]
+        return [ItemRead.model_validate({**r._mapping, "pack_units": packs[r.id]}) for r in rows]
 
     def create_location(
         self, data: LocationIn | dict[str, Any] | None = None, /, **kwargs: Any
