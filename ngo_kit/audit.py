@@ -62,6 +62,7 @@ class AuditEntry(IdMixin, OrgMixin, Base):
     hash: Mapped[str] = mapped_column(sa.String(64))
 
 
+AUDIT_TABLE: sa.Table = AuditEntry.__table__  # type: ignore[assignment]
 AUDIT_FIELDS = (
     "id",
     "org_id",
@@ -139,15 +140,24 @@ def append_chained(
 
 
 def append_chained_many(
-    tx: Context, chain: str, table: sa.Table, rows: Sequence[dict[str, Any]], fields: Sequence[str]
+    tx: Context,
+    chain: str,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    fields: Sequence[str],
+    *,
+    org_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
-    """Append several rows to one chain with a single head lock, insert and head update."""
+    """Append several rows to one chain with a single head lock, insert and head update.
+
+    The chain is the ``tx``'s organisation's, or ``org_id``'s when given.
+    """
     if not rows:
         return []
     connection = tx.connection
     if tx._session is not None:
         tx._session.flush()  # ORM rows written earlier in this tx go first
-    org_id = tx.org_id
+    org_id = org_id or tx.org_id
     writer = _writer(connection.dialect, table)
     seq, prev = writer.lock_head(connection, org_id, chain)
     out: list[dict[str, Any]] = []
@@ -314,7 +324,7 @@ def lock_head(connection: sa.Connection, org_id: uuid.UUID, chain: str) -> tuple
 # --- writing audit entries ----------------------------------------------------------------
 
 
-def write_audit(
+def audit_values(
     tx: Context,
     action: str,
     target_type: str,
@@ -322,9 +332,10 @@ def write_audit(
     summary: str,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Append one audit record for the ``tx``'s organisation and actor. Used via ``tx.audit``."""
-    values = {
+    """One audit record's content for the ``tx``'s organisation and actor, stamped now."""
+    return {
         "id": new_id(),
+        "org_id": tx.org_id,
         "at": utcnow(),
         "actor": actor_label(tx.actor),
         "action": action,
@@ -333,7 +344,30 @@ def write_audit(
         "summary": summary[:500],
         "data": _canonical_value(data or {}),
     }
-    return append_chained(tx, "audit", AuditEntry.__table__, values, AUDIT_FIELDS)  # type: ignore[arg-type]
+
+
+def write_audit(tx: Context, records: Sequence[dict[str, Any]]) -> None:
+    """Append audit records to their organisations' chains, in the order they were made.
+
+    The kit calls this once per unit of work, just before commit (``tx.audit`` buffers), so the
+    per-organisation audit head is locked last and briefly: whatever rows a service or an event
+    hook locked before, the audit head never sits in the middle of that order.
+    """
+    start = 0
+    while start < len(records):
+        org_id = records[start]["org_id"]
+        end = start
+        while end < len(records) and records[end]["org_id"] == org_id:
+            end += 1
+        append_chained_many(
+            tx,
+            "audit",
+            AUDIT_TABLE,
+            records[start:end],
+            AUDIT_FIELDS,
+            org_id=org_id,
+        )
+        start = end
 
 
 def actor_label(actor: object) -> str:

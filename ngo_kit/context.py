@@ -54,6 +54,7 @@ class Context:
         self.org = org
         self.actor = actor
         self._services: dict[str, Any] = {}
+        self._audit: list[dict[str, Any]] = []
         self._granted: frozenset[str] | None = None
         self._elevated = 0
         self.sent: list[uuid.UUID] = []
@@ -67,9 +68,10 @@ class Context:
         return self._session
 
     def finish(self) -> None:
-        """Flush ORM changes before the kit commits the connection's transaction."""
+        """Before the kit commits: flush ORM changes, then append the buffered audit entries."""
         if self._session is not None:
             self._session.flush()
+        self.flush_audit()
 
     def close(self) -> None:
         """Release the ORM session, if one was made."""
@@ -194,8 +196,18 @@ class Context:
         summary: str,
         data: dict[str, Any] | None = None,
     ) -> None:
-        """Append an audit record (who: the actor; where: this organisation; when: now)."""
-        audit.write_audit(self, action, target_type, target_id, summary, data)
+        """Record an audit entry (who: the actor; where: this organisation; when: now).
+
+        Entries are appended to the organisation's hash chain when the unit of work commits
+        (``flush_audit`` writes them earlier), so the chain head is locked last and briefly.
+        """
+        self._audit.append(audit.audit_values(self, action, target_type, target_id, summary, data))
+
+    def flush_audit(self) -> None:
+        """Write the audit entries recorded so far (for code that reads them back in this tx)."""
+        if self._audit:
+            records, self._audit = self._audit, []
+            audit.write_audit(self, records)
 
     def send(
         self,

@@ -63,6 +63,7 @@ def test_an_endpoint_is_added_with_a_generated_secret_and_audited_without_it(
         assert created.events == ["points_awarded", "stock_moved"]  # sorted, no duplicates
         [listed] = tx.webhooks.list_endpoints()
         assert listed.id == created.id and not hasattr(listed, "secret")
+        tx.flush_audit()  # audit entries are otherwise appended at commit
         audit = tx.session.scalars(
             sa.select(AuditEntry).where(AuditEntry.action == "webhooks.endpoint_added")
         ).one()
