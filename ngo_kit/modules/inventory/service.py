@@ -779,9 +779,6 @@ class InventoryService:
         )
         return _quantity(total)
 
-    def _virtual(self, code: str) -> LocationRow:
-        return self._location(code)
-
     # ------------------------------------------------------------------------------------
     # operations
 
@@ -2138,7 +2135,7 @@ _STATEMENTS: dict[str, _Statements] = {}
 
 def _fast_builders() -> dict[str, Callable[[str], Any]]:
     def pick(name: str) -> Callable[[str], Any]:
-        return lambda dialect: getattr(_Statements(dialect), name)
+        return lambda dialect: getattr(_statements_for(dialect), name)
 
     names = (
         "item_by_code", "item_by_id", "lot_by_code", "stock_take", "stock_take_unguarded",
@@ -2157,7 +2154,10 @@ _FAST = Statements(_fast_builders())
 
 
 def _statements(connection: sa.Connection) -> _Statements:
-    name = connection.dialect.name
+    return _statements_for(connection.dialect.name)
+
+
+def _statements_for(name: str) -> _Statements:
     found = _STATEMENTS.get(name)
     if found is None:
         found = _STATEMENTS[name] = _Statements(name)
