@@ -177,3 +177,33 @@ def test_concurrent_writers_keep_one_unbroken_chain(kit: Kit, org: OrgRead) -> N
         )
     assert head == len(entries)
     assert kit.verify() == []
+
+
+def test_writers_locking_rows_before_or_after_auditing_never_deadlock(
+    kit: Kit, org: OrgRead
+) -> None:
+    """An event hook may lock rows after its caller audited; the audit head must not deadlock it."""
+    from ngo_kit.audit import lock_head
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(8):
+                with kit.begin(org=org, actor=SYSTEM) as tx:
+                    if n % 2:
+                        tx.audit("test.first", "thing", f"{n}-{i}", "audit, then lock a row")
+                        lock_head(tx.connection, org.id, "shared-counter")
+                    else:
+                        lock_head(tx.connection, org.id, "shared-counter")
+                        tx.audit("test.second", "thing", f"{n}-{i}", "lock a row, then audit")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert kit.verify() == []
