@@ -269,10 +269,20 @@ class Kit:
                 locations[module.name] = Path(module.migrations)
         return locations
 
+    def tables_by_module(self) -> dict[str, list[str]]:
+        """The tables of core and of each enabled module.
+
+        Ownership is decided among every installed module, so the tables of a disabled
+        ``volunteer_points`` are never taken for the enabled ``volunteer``'s.
+        """
+        owned = tables_by_module(["core", *self.available_modules])
+        return {
+            name: tables for name, tables in owned.items() if name == "core" or name in self.modules
+        }
+
     def table_names(self) -> list[str]:
         """The tables that core and the enabled modules own."""
-        owned = tables_by_module(["core", *self.modules])
-        return [t for names in owned.values() for t in names]
+        return [t for names in self.tables_by_module().values() for t in names]
 
     def metadata(self) -> sa.MetaData:
         """A metadata holding only the tables of core and the enabled modules."""

@@ -24,9 +24,7 @@ def include_object(
         return False
     if only_module is None:
         return name in target_metadata.tables
-    from ngo_kit.plugins import tables_by_module
-
-    owned = tables_by_module(["core", *kit.modules]).get(only_module, [])
+    owned = kit.tables_by_module().get(only_module, [])
     return name in owned
 
 

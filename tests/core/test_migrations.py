@@ -24,6 +24,14 @@ class SampleNote(IdMixin, OrgMixin, Base):
     text: Mapped[str] = mapped_column(sa.String(100))
 
 
+class SampleNoteTag(IdMixin, OrgMixin, Base):
+    """A table of a second test module, ``sample_note``, whose name starts with ``sample_``."""
+
+    __tablename__ = "sample_note_tag"
+
+    tag: Mapped[str] = mapped_column(sa.String(20))
+
+
 def drift(kit: Kit) -> list[object]:
     with kit.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -108,3 +116,21 @@ def test_a_plugin_module_ships_its_own_migration_branch(
         tx.session.execute(sa.insert(SampleNote).values(id=new_id(), org_id=org.id, text="hi"))
     migrations.downgrade(kit, "sample@base")
     assert "sample_note" not in sa.inspect(kit.engine).get_table_names()
+
+
+def test_a_disabled_modules_tables_are_not_taken_for_an_enabled_prefix_module(
+    kit_factory: KitFactory,
+) -> None:
+    class Provider:
+        ngo_kit_plugin_name = "prefix-modules"
+
+        @hookimpl
+        def ngo_kit_register_modules(self, register: Any) -> None:
+            register(Module("sample"))
+            register(Module("sample_note"))  # would own "sample_note_*" tables
+
+    kit = kit_factory(modules=["sample"], plugins=[Provider()], upgrade=False)
+    assert kit.tables_by_module()["sample"] == ["sample_note"]  # not sample_note's table
+    assert "sample_note_tag" not in kit.table_names()
+    both = kit_factory(modules=["sample", "sample_note"], plugins=[Provider()], upgrade=False)
+    assert both.tables_by_module()["sample_note"] == ["sample_note_tag"]
