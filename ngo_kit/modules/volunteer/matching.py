@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import json
 import math
+import re
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -41,8 +43,8 @@ class Candidate(NamedTuple):
     district: str
     latitude: Any
     longitude: Any
-    availability: list[Any]
-    unavailable_dates: list[Any]
+    availability: list[Any] | str
+    unavailable_dates: list[Any] | str
     attended: int
     no_shows: int
 
@@ -72,17 +74,30 @@ class _Slot:
     def __init__(self, start: dt.datetime, end: dt.datetime) -> None:
         self.day = start.date().isoformat()
         self.weekday = start.weekday()
+        self.weekday_mark = re.compile(rf'"weekday":\s*{self.weekday}\b')
         self.begin = start.strftime("%H:%M")
         self.finish = end.strftime("%H:%M") if end.date() == start.date() else "24:00"
 
     def available(
-        self, windows: Sequence[dict[str, Any]] | None, unavailable: Sequence[str] | None
+        self,
+        windows: Sequence[dict[str, Any]] | str | None,
+        unavailable: Sequence[str] | str | None,
     ) -> float:
-        if unavailable and self.day in unavailable:
+        """Also takes both lists as their JSON text (as matching reads them), and then parses
+        the windows only when one names the shift's weekday: most volunteers cost no parse."""
+        if unavailable and self.day in unavailable:  # a date in the list, or in its JSON text
             return 0.0
-        if not windows:
+        if isinstance(windows, str):
+            if windows.strip() in ("", "[]", "null"):
+                return 0.5
+            if not self.weekday_mark.search(windows):
+                return 0.0
+            parsed: Sequence[dict[str, Any]] = json.loads(windows)
+        else:
+            parsed = windows or ()
+        if not parsed:
             return 0.5
-        for window in windows:
+        for window in parsed:
             if (
                 window.get("weekday") == self.weekday
                 and window["start"] <= self.begin
@@ -199,8 +214,8 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
         Profile.district,
         sa.type_coerce(Profile.latitude, sa.Float),
         sa.type_coerce(Profile.longitude, sa.Float),
-        Profile.availability,
-        Profile.unavailable_dates,
+        sa.cast(Profile.availability, sa.Text),  # parsed only when it names the weekday
+        sa.cast(Profile.unavailable_dates, sa.Text),
         Profile.attended_count,
         Profile.no_show_count,
     ).where(Profile.org_id == org_id, Profile.status == "approved")
