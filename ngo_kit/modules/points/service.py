@@ -31,7 +31,9 @@ import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
-from ngo_kit.audit import append_chained_many
+# core's compiled-once inserts on the driver cursor (the chain writer), reused for the ledger's
+# other hot rows: one way to do a fast insert.
+from ngo_kit.audit import _writer, append_chained_many
 from ngo_kit.db import insert_ignore, new_id, utcnow
 from ngo_kit.errors import (
     AlreadyExists,
@@ -500,7 +502,7 @@ class PointsService:
     def _claim(self, values: dict[str, Any]) -> bool:
         """Insert an operation row; with a key, False when that key was used already."""
         if values.get("key") is None:
-            self.conn.execute(self.st.insert_txn, values)
+            _writer(self.conn.dialect, TXNS).insert(self.conn, [values])
             return True
         result = self.conn.execute(self.st.claim_txn, values)
         if self.st.claim_returns:
@@ -882,16 +884,14 @@ class PointsService:
         plan.legs.append(_Leg(i, system["issuance"], -points, "award"))
         plan.legs.append(_Leg(i, account, points, "award", earned=points))
         self._post(plan)
-        self.conn.execute(
-            self.st.insert_lot,
-            self._open_lots(
-                account,
-                self._expiry_date(settings, txn["created_at"]),
-                points,
-                txn["id"],
-                txn["created_at"],
-            ),
+        lot = self._open_lots(
+            account,
+            self._expiry_date(settings, txn["created_at"]),
+            points,
+            txn["id"],
+            txn["created_at"],
         )
+        _writer(self.conn.dialect, LOTS).insert(self.conn, [lot])
         self._tally([(member_id, points, txn["created_at"])])
         balance = plan.legs[1].balance_after
         self.tx.audit(
@@ -957,7 +957,7 @@ class PointsService:
             for m, p in awards.items()
         ]
         if spec.key is None:
-            self.conn.execute(self.st.insert_txn, txns)
+            _writer(self.conn.dialect, TXNS).insert(self.conn, txns)
         else:
             # INSERT-or-nothing each keyed operation: a twin batch racing on another connection
             # keeps the members it claimed first; this one awards the rest.
@@ -978,8 +978,8 @@ class PointsService:
         self._post(plan)
         settings = self._settings()
         expires = self._expiry_date(settings, now)
-        self.conn.execute(
-            self.st.insert_lot,
+        _writer(self.conn.dialect, LOTS).insert(
+            self.conn,
             [
                 self._open_lots(accounts[t["member_id"]], expires, t["points"], t["id"], now)
                 for t in txns
