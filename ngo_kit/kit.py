@@ -139,7 +139,7 @@ class Kit:
             raise ConfigurationError(
                 "core.E011",
                 "plugin '{plugin}' implements a hook no enabled module specifies: {error}",
-                plugin=getattr(exc, "plugin_name", "?"),
+                plugin=self.pm.get_name(exc.plugin) or "?",
                 error=str(exc),
             ) from exc
 
@@ -248,10 +248,7 @@ class Kit:
     ) -> OrgRead:
         """Create an organisation (as the system actor), optionally with its first owner."""
         with self.begin(actor=SYSTEM) as tx:
-            org = tx.tenancy.create_organisation(slug=slug, name=name, **fields)
-            if owner is not None:
-                tx.tenancy._add(owner, "owner")
-            return org
+            return tx.tenancy.create_organisation(slug=slug, name=name, owner=owner, **fields)
 
     # --- schema, integrity, introspection ----------------------------------------------------
 

@@ -208,12 +208,19 @@ class TenancyService:
     # organisations
 
     def create_organisation(
-        self, data: OrgIn | dict[str, Any] | None = None, /, **kwargs: Any
+        self,
+        data: OrgIn | dict[str, Any] | None = None,
+        /,
+        *,
+        owner: uuid.UUID | None = None,
+        **kwargs: Any,
     ) -> OrgRead:
-        """Create an organisation with the default roles; the actor, if a person, becomes owner.
+        """Create an organisation with the default roles and its first owner.
 
-        Needs the system actor or permission-free bootstrap (``kit.create_organisation``).
-        Raises ``AlreadyExists`` for a taken slug, ``ValidationFailed`` for bad input.
+        The owner is ``owner``, else the actor when it is a person. Needs the system actor or
+        ``tx.elevated()`` (``kit.create_organisation`` does this). The owner is a member before
+        ``ngo_kit_org_created`` fires. Raises ``AlreadyExists`` for a taken slug,
+        ``ValidationFailed`` for bad input.
         """
         tx = self.tx
         tx.require_system("org.create")
@@ -249,8 +256,9 @@ class TenancyService:
         tx.on_commit(lambda: tx.kit.remember_org(org))
         self._seed_roles(org_id)
         tx.audit("org.created", "organisation", org_id, f"organisation {spec.slug} created")
-        if isinstance(tx.actor, uuid.UUID):
-            self._add(tx.actor, "owner")
+        first_owner = owner if owner is not None else tx.actor_id
+        if first_owner is not None:
+            self._add(first_owner, "owner")
         tx.emit("ngo_kit_org_created", org=org)
         return org
 

@@ -127,7 +127,7 @@ def _core_base(script: ScriptDirectory) -> str:
     for rev in script.walk_revisions():
         if "core" in (rev.branch_labels or ()):
             return rev.revision
-    raise ConfigurationError("core.E014", "core's first migration was not found")
+    raise ConfigurationError("core.E017", "core's first migration was not found")
 
 
 def _check_known_branches(kit: Kit) -> None:

@@ -101,7 +101,9 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(
         )
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error [database_unavailable]: The database is unavailable; nothing was saved.")
+    assert err.startswith(
+        "error [database_unavailable]: The database is unavailable; nothing was saved."
+    )
     assert err.count("\n") == 1
 
 

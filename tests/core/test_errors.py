@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import uuid
 import pkgutil
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +14,7 @@ import ngo_kit
 from ngo_kit import SYSTEM, Kit, NotFound, ValidationFailed, errors, i18n
 from ngo_kit.errors import NgoKitError
 from ngo_kit.tenancy import OrgIn, OrgRead
+from ngo_kit.testing import KitFactory
 
 
 def all_error_classes() -> list[type[NgoKitError]]:
@@ -35,7 +36,8 @@ def test_every_error_has_a_unique_stable_code() -> None:
     assert len(codes) == len(set(codes)), sorted(codes)
 
 
-def test_every_error_message_and_rule_has_a_chinese_translation() -> None:
+def test_every_error_message_and_rule_has_a_chinese_translation(kit_factory: KitFactory) -> None:
+    kit_factory(modules=None, upgrade=False)  # every installed module's catalogue is loaded
     missing = [
         c.template for c in all_error_classes() if not i18n.has_translation(c.template, "zh_CN")
     ]

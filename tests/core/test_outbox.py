@@ -196,3 +196,16 @@ def test_a_failing_dispatch_after_commit_keeps_the_commit(kit_factory: KitFactor
         message_id = tx.send("email", "a@example.org", body="x")
     assert kit.outbox.status(message_id).attempts == 1
     assert kit.verify() == []
+
+
+def test_in_production_the_console_channel_leaves_other_channels_messages_queued(
+    kit_factory: KitFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kit = kit_factory(modules=[], catch_messages=False, environment="production")
+    with kit.begin(actor=SYSTEM) as tx:
+        email = tx.send("emial", "ada@example.org", "Your code", "123456")  # a misspelt channel
+        note = tx.send("console", "operator", "Nightly job", "done")
+    assert kit.outbox.status(email).status == PENDING  # not printed, not marked sent, not lost
+    assert kit.outbox.status(note).status == SENT
+    out = capsys.readouterr().out
+    assert "123456" not in out and "Nightly job" in out

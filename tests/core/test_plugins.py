@@ -288,3 +288,34 @@ def test_a_module_declares_permissions_and_checks_that_exist_only_while_enabled(
     )
     assert "declared.use" not in disabled.permissions
     assert "declared-check" not in {getattr(c, "name", "") for c in disabled.checks}
+
+
+def test_the_first_owner_is_a_member_before_org_created_fires(kit_factory: KitFactory) -> None:
+    import uuid
+
+    owner = uuid.uuid4()
+    seen: list[str] = []
+
+    class Watcher:
+        ngo_kit_plugin_name = "watcher"
+
+        @hookimpl
+        def ngo_kit_org_created(self, tx: Any, org: Any) -> None:
+            seen.append(tx.tenancy.member(owner).role)
+
+    kit = kit_factory(modules=[], plugins=[Watcher()])
+    kit.create_organisation("owned", "Owned", owner=owner)
+    assert seen == ["owner"]
+
+
+def test_an_unknown_hook_error_names_the_plugin(kit_factory: KitFactory) -> None:
+    class Misspelt:
+        ngo_kit_plugin_name = "misspelt-plugin"
+
+        @hookimpl
+        def ngo_kit_points_awardd(self, tx: Any) -> None:
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigurationError) as info:
+        kit_factory(modules=[], plugins=[Misspelt()], upgrade=False)
+    assert str(info.value).startswith("[core.E011] plugin 'misspelt-plugin' implements")
