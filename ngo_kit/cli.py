@@ -18,7 +18,7 @@ import pluggy
 
 from ngo_kit.errors import NgoKitError
 from ngo_kit.kit import Kit
-from ngo_kit.plugins import load_entry_points, new_plugin_manager
+from ngo_kit.plugins import Module, Registrar, collect, load_entry_points, new_plugin_manager
 from ngo_kit.settings import KitSettings
 from ngo_kit.tenancy import SYSTEM
 
@@ -245,7 +245,14 @@ def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
     pm: pluggy.PluginManager = new_plugin_manager()
     autoload = "--no-autoload" not in argv and not KitSettings().disable_plugin_autoload
     load_entry_points(pm, autoload=autoload)
+    chosen = _chosen_modules(argv)
+    provided = collect(
+        pm, "ngo_kit_register_modules", Registrar("module", Module, lambda m: m.name)
+    )
     for impl in reversed(pm.hook.ngo_kit_register_commands.get_hookimpls()):
+        modules = {name for name, reg in provided.items.items() if reg.plugin == impl.plugin_name}
+        if chosen is not None and modules and not modules & chosen:
+            continue  # the plugin's modules are not enabled: its commands would have no service
         scratch = click.Group()
         impl.function(cli=scratch)
         for name, command in scratch.commands.items():
@@ -256,6 +263,21 @@ def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
                     name=name,
                 )
             group.add_command(command, name)
+
+
+def _chosen_modules(argv: list[str]) -> set[str] | None:
+    """The modules named with ``--module`` before the command, or ``None`` for all."""
+    chosen: set[str] = set()
+    for i, arg in enumerate(argv):
+        if arg == "--module" and i + 1 < len(argv):
+            chosen.add(argv[i + 1])
+        elif arg.startswith("--module="):
+            chosen.add(arg.split("=", 1)[1])
+        elif not arg.startswith("-") and (
+            i == 0 or argv[i - 1] not in ("--module", "--database-url")
+        ):
+            break  # the command name: options after it are the command's own
+    return chosen or None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -119,3 +119,16 @@ def test_plugins_lists_builtin_modules(kit: Kit, capsys: pytest.CaptureFixture[s
     )
     out = capsys.readouterr().out
     assert "core  [ngo-kit" in out and "built-in" in out
+
+
+def test_commands_of_modules_that_are_not_enabled_are_not_offered(
+    kit: Kit, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = kit.engine.url.render_as_string(hide_password=False)
+    main(["--database-url", url, "--no-autoload", "--module", "core", "--help"])
+    listed = capsys.readouterr().out
+    assert "inventory" not in listed and "points" not in listed
+    with pytest.raises(SystemExit) as info:
+        main(["--database-url", url, "--no-autoload", "--module", "core", "inventory", "--help"])
+    assert info.value.code == 2
+    assert "No such command 'inventory'" in capsys.readouterr().err
