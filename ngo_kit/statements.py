@@ -44,6 +44,8 @@ class Statement:
             self.binds[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if not bind.required and bind.value is not None:
                 self.defaults[name] = bind.value
+        self._names = self.order if self.positional else list(self.binds)
+        self._plan = [(n, self.binds[n], self.defaults.get(n)) for n in self._names]
         self.columns: list[str] = []
         self.results: list[Callable[[Any], Any] | None] = []
         returning = isinstance(stmt, sa.UpdateBase) and bool(getattr(stmt, "_returning", None))
@@ -59,13 +61,15 @@ class Statement:
 
     def params(self, values: dict[str, Any]) -> Any:
         """The driver's parameters for ``values`` (bind name -> Python value)."""
-        out: dict[str, Any] = {}
-        for name, processor in self.binds.items():
-            value = values[name] if name in values else self.defaults.get(name)
-            out[name] = processor(value) if processor is not None and value is not None else value
+        get = values.get
+        processed = [
+            value if processor is None or value is None else processor(value)
+            for name, processor, default in self._plan
+            for value in (get(name, default),)
+        ]
         if self.positional:
-            return tuple(out[name] for name in self.order)
-        return out
+            return tuple(processed)
+        return dict(zip(self._names, processed, strict=True))
 
     def run(self, tx: Context, **values: Any) -> Any:
         """Execute in ``tx``'s transaction; returns the open driver cursor."""
@@ -174,11 +178,19 @@ class Statements:
     def __init__(self, builders: dict[str, Callable[[str], sa.ClauseElement]]) -> None:
         self.builders = builders
         self.compiled: dict[tuple[str, str, str], Statement] = {}
+        self._by_dialect: dict[int, tuple[sa.Dialect, dict[str, Statement]]] = {}
 
     def __call__(self, tx: Context, name: str) -> Statement:
         dialect = tx.connection.dialect
+        known = self._by_dialect.get(id(dialect))
+        if known is not None and known[0] is dialect and name in known[1]:
+            return known[1][name]
         key = (dialect.name, dialect.driver, name)
         found = self.compiled.get(key)
         if found is None:
             found = self.compiled[key] = Statement(self.builders[name](dialect.name), dialect)
+        # A fast path keyed by the dialect object (held, so its id cannot be reused).
+        if known is None or known[0] is not dialect:
+            known = self._by_dialect[id(dialect)] = (dialect, {})
+        known[1][name] = found
         return found
