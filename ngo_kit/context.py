@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ from ngo_kit.tenancy import (
 if TYPE_CHECKING:
     from ngo_kit.kit import Kit
 
+log = logging.getLogger("ngo_kit")
+
 
 class Context:
     """What ``kit.begin()`` yields: the transaction and everything a service needs.
@@ -59,6 +62,7 @@ class Context:
         self._elevated = 0
         self.sent: list[uuid.UUID] = []
         self._after_commit: list[Callable[[], None]] = []
+        self._after_rollback: list[Callable[[], None]] = []
 
     @property
     def session(self) -> Session:
@@ -246,6 +250,16 @@ class Context:
         """Run ``callback`` after this transaction commits (never after a rollback)."""
         self._after_commit.append(callback)
 
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after this transaction rolls back (never after a commit).
+
+        For what must be recorded because the call failed (a failed sign-in counts towards
+        throttling although its error undoes the transaction): the callback runs once the
+        rollback released the locks, and writes in a unit of work of its own. Its own errors
+        are logged, never raised over the caller's error.
+        """
+        self._after_rollback.append(callback)
+
     # database helpers
 
     @contextmanager
@@ -277,6 +291,14 @@ class Context:
         if row is None:
             raise NotFound(kind or model.__name__, ident)
         return row
+
+    def run_after_rollback(self) -> None:
+        """Called by the kit after a rollback: the ``on_rollback`` callbacks, errors logged."""
+        for callback in self._after_rollback:
+            try:
+                callback()
+            except Exception:
+                log.exception("an on_rollback callback failed")
 
     def run_after_commit(self) -> None:
         """Called by the kit after commit: dispatch messages, then the ``on_commit`` callbacks."""

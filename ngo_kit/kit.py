@@ -193,7 +193,13 @@ class Kit:
                 yield tx
                 tx.finish()
         except sa.exc.DBAPIError as exc:
+            if tx is not None:
+                tx.run_after_rollback()
             raise translate_database_errors(exc) from exc
+        except BaseException:
+            if tx is not None:
+                tx.run_after_rollback()
+            raise
         else:
             assert tx is not None
             self._after_commit(tx)

@@ -46,3 +46,33 @@ def test_owner_holds_every_permission_and_member_only_granted_ones(kit: Kit) -> 
         assert not tx.can("roles.manage")
         with pytest.raises(PermissionDenied):
             tx.tenancy.add_member(uuid.uuid4())
+
+
+def test_on_rollback_runs_after_a_failure_and_on_commit_after_success(
+    kit: Kit, org: OrgRead
+) -> None:
+    events: list[str] = []
+    with pytest.raises(RuntimeError), kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.on_commit(lambda: events.append("commit-1"))
+        tx.on_rollback(lambda: events.append("rollback-1"))
+        raise RuntimeError("failed call")
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.on_commit(lambda: events.append("commit-2"))
+        tx.on_rollback(lambda: events.append("rollback-2"))
+    assert events == ["rollback-1", "commit-2"]
+
+
+def test_an_on_rollback_callback_can_write_what_the_failure_must_leave(
+    kit: Kit, org: OrgRead
+) -> None:
+    def record_failure() -> None:
+        with kit.begin(org=org, actor=SYSTEM) as own:
+            own.audit("attempt.failed", "account", "x", "a failed attempt is remembered")
+
+    with pytest.raises(PermissionDenied), kit.begin(org=org) as tx:
+        tx.on_rollback(record_failure)
+        tx.audit("attempt.started", "account", "x", "undone with the failure")
+        tx.require("org.manage")
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
+    assert "attempt.failed" in actions and "attempt.started" not in actions

@@ -19,7 +19,6 @@ import pydantic
 import sqlalchemy as sa
 from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
-from sqlalchemy import event
 
 from ngo_kit.db import insert_ignore, new_id, utcnow
 from ngo_kit.errors import (
@@ -1364,7 +1363,7 @@ class RegistrationService:
             with engine.begin() as conn:
                 write(conn)
 
-        _on_rollback(self.tx, after_rollback)
+        self.tx.on_rollback(after_rollback)
 
     def _issue_code(self, key: uuid.UUID, purpose: str, target: str | None) -> str:
         now = utcnow()
@@ -1454,7 +1453,7 @@ class RegistrationService:
             with engine.begin() as conn:
                 conn.execute(stmt)
 
-        _on_rollback(self.tx, after_rollback)
+        self.tx.on_rollback(after_rollback)
 
     # --- internals: membership ------------------------------------------------------------------
 
@@ -1834,39 +1833,6 @@ def _boundary(field: str, check: Callable[[str], str], value: str) -> str:
         return check(value)
     except PydanticCustomError as exc:
         raise ValidationFailed(field, exc.type) from None
-
-
-_PENDING = "ngo_kit.registration.after_rollback"
-_HOOKED: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _on_rollback(tx: Context, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once if ``tx``'s transaction rolls back (never after a commit).
-
-    A failed sign-in raises, which rolls the transaction back, yet the failure must count.
-    The callback is parked on the connection; a commit drops it, and when the connection goes
-    back to the pool still holding it (so the transaction was rolled back and its locks are
-    free) it runs, writing on a connection of its own.
-    """
-    engine = tx.kit.engine
-    if engine not in _HOOKED:
-        event.listen(engine, "commit", _drop_pending)
-        event.listen(engine.pool, "checkin", _run_pending)
-        _HOOKED.add(engine)
-    tx.connection.info.setdefault(_PENDING, []).append(callback)
-
-
-def _drop_pending(conn: Any) -> None:
-    conn.info.pop(_PENDING, None)
-
-
-def _run_pending(_dbapi_conn: Any, record: Any) -> None:
-    callbacks = record.info.pop(_PENDING, None) if record is not None else None
-    for callback in callbacks or ():
-        try:
-            callback()
-        except Exception:  # a lost counter must not hide the caller's own error
-            log.exception("recording a failed attempt after rollback failed")
 
 
 def _count_failure(
