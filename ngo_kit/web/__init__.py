@@ -156,18 +156,34 @@ class RequestContext:
         self.actor = actor
         self.locale = locale
         self.token = token
+        self.members_only = False
 
     def require_actor(self) -> uuid.UUID:
-        """The signed-in account id; 401 when there is none."""
+        """The signed-in account id; 401 when there is none.
+
+        A route that requires an actor also requires, in ``begin()``, that the actor is a member
+        of the path's organisation: accounts are shared across organisations, so a session
+        alone must not open another organisation's data.
+        """
         if not isinstance(self.actor, uuid.UUID):
             raise AuthenticationRequired()
+        self.members_only = True
         return self.actor
 
     @contextmanager
     def begin(self, *, org: str | Literal[False] | None = None) -> Iterator[Context]:
-        """One transaction for this request (``org=False`` for none)."""
+        """One transaction for this request (``org=False`` for none).
+
+        After ``require_actor()``, a signed-in account that is not a member of the organisation
+        gets ``NotFound`` for it, exactly as if it did not exist.
+        """
         chosen = None if org is False else (org or self.org)
         with self.kit.begin(org=chosen, actor=self.actor, locale=self.locale) as tx:
+            if self.members_only and tx.org is not None and isinstance(self.actor, uuid.UUID):
+                try:
+                    tx.tenancy.member(self.actor)
+                except errors.NotFound:
+                    raise errors.NotFound("Organisation", tx.org.slug) from None
             yield tx
 
 

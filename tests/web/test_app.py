@@ -91,8 +91,8 @@ def test_another_organisations_member_is_refused(client: TestClient) -> None:
         json={"text": "hi", "count": 1},
         headers={"Authorization": "Bearer alice-token"},
     )
-    assert res.status_code == 403
-    assert res.json()["permission"] == "members.view"
+    assert res.status_code == 404  # not a member there: the organisation is not shown
+    assert res.json()["detail"] == "Organisation other was not found."
 
 
 def test_unknown_organisation_is_404(client: TestClient) -> None:
@@ -161,3 +161,36 @@ def test_organisation_can_come_from_a_header(kit_factory: KitFactory) -> None:
     assert client.get("/api/hdr/whoami").json() == {"org": None}
     with kit.begin(actor=SYSTEM) as tx:
         assert len(tx.tenancy.list_organisations()) == 1
+
+
+def test_a_signed_in_account_sees_only_organisations_it_is_a_member_of(
+    kit_factory: KitFactory,
+) -> None:
+    class Reads:
+        ngo_kit_plugin_name = "reads"
+
+        @hookimpl
+        def ngo_kit_register_routes(self, register: Registrar[Routes], kit: Kit) -> None:
+            router = APIRouter()
+
+            @router.get("/board")
+            def board(ctx: RequestContext = Depends(request_context)) -> dict[str, str]:
+                ctx.require_actor()
+                with ctx.begin() as tx:  # no permission check: members may read it
+                    return {"org": tx.require_org().slug}
+
+            register(Routes("reads", router))
+
+        @hookimpl
+        def ngo_kit_session_actor(self, kit: Kit, token: str) -> uuid.UUID | None:
+            return ALICE if token == "alice-token" else None
+
+    kit = kit_factory(modules=[], plugins=[Reads()])
+    kit.create_organisation("mine", "Mine", owner=ALICE)
+    kit.create_organisation("theirs", "Theirs")
+    client = TestClient(create_app(kit))
+    auth = {"Authorization": "Bearer alice-token"}
+    assert client.get("/api/orgs/mine/reads/board", headers=auth).json() == {"org": "mine"}
+    res = client.get("/api/orgs/theirs/reads/board", headers=auth)
+    assert res.status_code == 404
+    assert res.json()["detail"] == "Organisation theirs was not found."

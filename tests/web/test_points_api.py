@@ -129,13 +129,13 @@ def test_one_organisations_points_never_show_through_anothers_path(api: Api) -> 
     assert (there["balance"], there["earned"]) == (0, 0)
     assert api.client.get(api.url("points/me/statement", OTHER), headers=member.auth).json() == []
     assert api.client.get(api.url("points/leaderboard", OTHER), headers=member.auth).json() == []
-    # Staff of one organisation hold no rights in the other.
+    # Staff of one organisation are not members of the other: it is not shown to them.
     res = api.client.post(
         api.url("points/awards", OTHER),
         json={"member_id": str(member.id), "points": 5},
         headers=staff.auth,
     )
-    problem_of(res, 403, "permission_denied")
+    problem_of(res, 404, "not_found")
     reward = api.client.get(api.url("points/rewards", OTHER), headers=member.auth).json()
     assert reward == []
 
