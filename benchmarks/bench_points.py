@@ -81,6 +81,13 @@ class Raw:
     def commit(self, cur: Any) -> None:
         cur.execute("COMMIT") if self.sqlite else self.conn.commit()
 
+    def among(self, values: Sequence[Any]) -> str:
+        """`` IN (?, ...)``; on PostgreSQL ``= ANY(?)`` with one array parameter (much faster)."""
+        return " IN (" + ", ".join("?" * len(values)) + ")" if self.sqlite else " = ANY(?)"
+
+    def listed(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(values) if self.sqlite else (list(values),)
+
     def q(self, sql: str) -> str:
         return sql.replace("?", self.p)
 
@@ -95,11 +102,10 @@ class Raw:
             chunk = wanted[start : start + 2000]
             cur.execute(
                 self.q(
-                    "SELECT member_id, id, kind FROM points_account WHERE org_id = ? AND member_id IN ("
-                    + ", ".join("?" * len(chunk))
-                    + ")"
+                    "SELECT member_id, id, kind FROM points_account WHERE org_id = ? AND member_id"
+                    + self.among(chunk)
                 ),
-                (org, *chunk),
+                (org, *self.listed(chunk)),
             )
             for member_id, acc, kind in cur.fetchall():
                 if kind == "issuance":
@@ -147,12 +153,8 @@ class Raw:
             for start in range(0, len(ids), 2000):
                 chunk = ids[start : start + 2000]
                 cur.execute(
-                    self.q(
-                        "SELECT id, balance FROM points_account WHERE id IN ("
-                        + ", ".join("?" * len(chunk))
-                        + ")"
-                    ),
-                    chunk,
+                    self.q("SELECT id, balance FROM points_account WHERE id" + self.among(chunk)),
+                    self.listed(chunk),
                 )
                 balances.update(cur.fetchall())
         # entries, chained
