@@ -49,40 +49,11 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 
-MODULE = Module(
-    name="points",
-    version="0.1.0",
-    description="points ledger, earning rules, rewards, expiry, levels, badges, leaderboards",
-    requires=(),
-    service=PointsService,
-    models="ngo_kit.modules.points.models",
-    hookspecs=hookspecs,
-    migrations=HERE / "migrations" / "versions",
-    locale_dir=HERE / "i18n",
-    sends_messages=False,
-)
-
-PERMISSIONS = (
-    Permission("points.award", "award points and grant badges by hand", ("staff",)),
-    Permission("points.adjust", "deduct points, reverse operations and run expiry"),
-    Permission("points.view", "see any member's balance, statement and badges", ("staff",)),
-    Permission("points.configure", "set expiry and transfers, earning rules, levels and badges"),
-    Permission("rewards.manage", "add and change rewards in the catalogue"),
-    Permission("rewards.fulfil", "redeem for members, fulfil and cancel redemptions", ("staff",)),
-)
-
 
 @hookimpl
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the points module."""
     register(MODULE)
-
-
-@hookimpl
-def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
-    """The points module's permissions."""
-    for permission in PERMISSIONS:
-        register(permission)
 
 
 @hookimpl
@@ -168,18 +139,36 @@ class BalanceCheck:
 POINTS_CHAIN_CHECK = ChainCheck("points.ledger", CHAIN, PointsEntry.__table__, ENTRY_FIELDS)  # type: ignore[arg-type]
 BALANCE_CHECK = BalanceCheck()
 
+PERMISSIONS = (
+    Permission("points.award", "award points and grant badges by hand", ("staff",)),
+    Permission("points.adjust", "deduct points, reverse operations and run expiry"),
+    Permission("points.view", "see any member's balance, statement and badges", ("staff",)),
+    Permission("points.configure", "set expiry and transfers, earning rules, levels and badges"),
+    Permission("rewards.manage", "add and change rewards in the catalogue"),
+    Permission("rewards.fulfil", "redeem for members, fulfil and cancel redemptions", ("staff",)),
+)
 
-@hookimpl
-def ngo_kit_register_checks(register: Registrar[object]) -> None:
-    """The points ledger's hash chain and its balances."""
-    register(POINTS_CHAIN_CHECK)
-    register(BALANCE_CHECK)
+MODULE = Module(
+    name="points",
+    version="0.1.0",
+    description="points ledger, earning rules, rewards, expiry, levels, badges, leaderboards",
+    requires=(),
+    permissions=PERMISSIONS,
+    checks=(POINTS_CHAIN_CHECK, BALANCE_CHECK),
+    service=PointsService,
+    models="ngo_kit.modules.points.models",
+    hookspecs=hookspecs,
+    migrations=HERE / "migrations" / "versions",
+    locale_dir=HERE / "i18n",
+    sends_messages=False,
+)
 
 
 @hookimpl
 def ngo_kit_org_created(tx: Context, org: OrgRead) -> None:
     """Open the new organisation's system accounts (issuance, redemption, expiry, adjustment)."""
-    seed_organisation(tx)
+    if "points" in tx.kit.modules:
+        seed_organisation(tx)
 
 
 @hookimpl(optionalhook=True)
