@@ -262,7 +262,10 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
     scorer = _Scorer(shift, start, end, wanted, recent_days)
     want = limit if shift.min_age is None else max(limit * 3, limit + 20)
     heap: list[tuple[float, uuid.UUID, Candidate, float]] = []
-    for row in tx.connection.execute(stmt.execution_options(yield_per=5000)):
+    rows: Any = tx.connection.execute(stmt.execution_options(yield_per=5000))
+    if plugin is not None:  # plugins query while we iterate: not on a streaming cursor
+        rows = rows.all()
+    for row in rows:
         cand = Candidate._make(row)
         if cand.user_id in busy:
             continue
