@@ -132,11 +132,9 @@ class _Statements:
         if self.returning:
             self.update_returning = self.update.returning(a.balance)
             self.guarded_returning = self.guarded.returning(a.balance)
-        self.insert_txn = TXNS.insert()
         #: PostgreSQL and SQLite say "inserted or not" by RETURNING (psycopg has no rowcount for
         #: ON CONFLICT DO NOTHING); MySQL/MariaDB's INSERT IGNORE by its rowcount.
         self.claim_returns = dialect.name in ("postgresql", "sqlite")
-        self.insert_lot = LOTS.insert()
         self.tally: Any
         if dialect.name in ("postgresql", "sqlite"):
             from sqlalchemy.dialects import postgresql, sqlite
