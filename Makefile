@@ -23,6 +23,12 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	@for d in tests/*/; do \
+	  echo "mypy $$d"; MYPYPATH=$$d $(BIN)/mypy $$d || exit 1; \
+	done
+	@for p in plugins/*/; do \
+	  echo "mypy $$p"; MYPYPATH=$${p}src:$${p}tests $(BIN)/mypy $${p}src $${p}tests || exit 1; \
+	done
 
 # The suite on SQLite, then on PostgreSQL when NGO_KIT_TEST_POSTGRES_URL is set,
 # then on MariaDB when NGO_KIT_TEST_MARIADB_URL is set.
