@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ngo_kit.db import Base, IdMixin, OrgMixin, new_id, utcnow
 from ngo_kit.schemas import ReadModel
+from ngo_kit.statements import Statements, insert_rows
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -158,8 +159,10 @@ def append_chained_many(
     if tx._session is not None:
         tx._session.flush()  # ORM rows written earlier in this tx go first
     org_id = org_id or tx.org_id
-    writer = _writer(connection.dialect, table)
-    seq, prev = writer.lock_head(connection, org_id, chain)
+    found = _HEAD(tx, "select").first(tx, o=org_id, c=chain)
+    seq, prev = (
+        (int(found["seq"]), str(found["hash"])) if found else lock_head(connection, org_id, chain)
+    )
     out: list[dict[str, Any]] = []
     for values in rows:
         seq += 1
@@ -167,139 +170,36 @@ def append_chained_many(
         row["prev_hash"] = prev
         row["hash"] = prev = chain_hash(prev, {f: row.get(f) for f in fields})
         out.append(row)
-    writer.insert(connection, out)
-    writer.move_head(connection, org_id, chain, seq, prev)
+    insert_rows(connection, table, out)
+    _HEAD(tx, "update").changed(tx, o=org_id, c=chain, s=seq, h=prev)
     return out
 
 
-class _ChainWriter:
-    """The chain-append statements of one table, compiled once per dialect by SQLAlchemy and run
-    on the driver's cursor inside the kit's transaction.
+def _head_select(dialect: str) -> sa.Select[Any]:
+    head: sa.Table = ChainHead.__table__  # type: ignore[assignment]
+    select = sa.select(head.c.seq, head.c.hash).where(
+        head.c.org_id == sa.bindparam("o", type_=sa.Uuid()), head.c.chain == sa.bindparam("c")
+    )
+    # SQLite writers are already serialised by BEGIN IMMEDIATE
+    return select if dialect == "sqlite" else select.with_for_update()
 
-    Appending to a chain is the hottest write path (every audit row, points entry and stock move),
-    and SQLAlchemy's per-statement execution machinery cost more than the statements themselves.
-    Values still go through each column's own bind processor, and driver errors still surface as
-    SQLAlchemy ``DBAPIError``, so the kit translates them like any other.
-    """
 
-    def __init__(self, dialect: sa.Dialect, table: sa.Table) -> None:
-        self.dialect = dialect
-        self.table = table
-        head: sa.Table = ChainHead.__table__  # type: ignore[assignment]
-        select = sa.select(head.c.seq, head.c.hash).where(
+def _head_update(dialect: str) -> sa.Update:
+    head: sa.Table = ChainHead.__table__  # type: ignore[assignment]
+    return (
+        head.update()
+        .where(
             head.c.org_id == sa.bindparam("o", type_=sa.Uuid()), head.c.chain == sa.bindparam("c")
         )
-        if dialect.name != "sqlite":  # SQLite writers are serialised by BEGIN IMMEDIATE
-            select = select.with_for_update()
-        update = (
-            head.update()
-            .where(
-                head.c.org_id == sa.bindparam("o", type_=sa.Uuid()),
-                head.c.chain == sa.bindparam("c"),
-            )
-            .values(
-                seq=sa.bindparam("s", type_=sa.BigInteger()),
-                hash=sa.bindparam("h", type_=sa.String()),
-            )
+        .values(
+            seq=sa.bindparam("s", type_=sa.BigInteger()), hash=sa.bindparam("h", type_=sa.String())
         )
-        self.select_sql, self.select_order = self._compile(select)
-        self.update_sql, self.update_order = self._compile(update)
-        self.uuid = sa.Uuid().dialect_impl(dialect).bind_processor(dialect)
-        self.inserts: dict[frozenset[str], tuple[str, list[str], list[str]]] = {}
-        self.processors = {
-            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
-        }
-        self.defaults = {
-            c.name: c.default
-            for c in table.columns
-            if c.default is not None
-            and (getattr(c.default, "is_scalar", False) or getattr(c.default, "is_callable", False))
-        }
-
-    def _compile(self, stmt: sa.ClauseElement) -> tuple[str, list[str]]:
-        compiled: Any = stmt.compile(dialect=self.dialect)
-        order = list(compiled.positiontup or []) if self.dialect.positional else []
-        return str(compiled), order
-
-    def _params(self, values: dict[str, Any], order: list[str]) -> Any:
-        if self.dialect.positional:
-            return tuple(values[name] for name in order)
-        return values
-
-    def _run(self, connection: sa.Connection, sql: str, params: Any, *, many: bool = False) -> Any:
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
-            return cursor
-        except self.dialect.loaded_dbapi.Error as exc:
-            cursor.close()
-            raise sa.exc.DBAPIError.instance(
-                sql, params, exc, self.dialect.loaded_dbapi.Error
-            ) from exc
-
-    def lock_head(
-        self, connection: sa.Connection, org_id: uuid.UUID, chain: str
-    ) -> tuple[int, str]:
-        key = self.uuid(org_id) if self.uuid else org_id
-        cursor = self._run(
-            connection, self.select_sql, self._params({"o": key, "c": chain}, self.select_order)
-        )
-        row = cursor.fetchone()
-        cursor.close()
-        if row is None:
-            return lock_head(connection, org_id, chain)
-        return int(row[0]), str(row[1])
-
-    def move_head(
-        self, connection: sa.Connection, org_id: uuid.UUID, chain: str, seq: int, digest: str
-    ) -> None:
-        key = self.uuid(org_id) if self.uuid else org_id
-        params = self._params({"o": key, "c": chain, "s": seq, "h": digest}, self.update_order)
-        self._run(connection, self.update_sql, params).close()
-
-    def insert(self, connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        names = frozenset(rows[0]) | frozenset(self.defaults)
-        compiled = self.inserts.get(names)
-        if compiled is None:
-            columns = [c.name for c in self.table.columns if c.name in names]
-            stmt = self.table.insert().values(
-                {c: sa.bindparam(c, type_=self.table.c[c].type) for c in columns}
-            )
-            sql, order = self._compile(stmt)
-            compiled = self.inserts[names] = (sql, order, columns)
-        sql, order, columns = compiled
-        batch = [self._params(self._bind(row, columns), order) for row in rows]
-        if len(batch) == 1:
-            self._run(connection, sql, batch[0]).close()
-        else:
-            self._run(connection, sql, batch, many=True).close()
-
-    def _bind(self, row: dict[str, Any], columns: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in columns:
-            if name in row:
-                value = row[name]
-            else:
-                default = self.defaults[name]
-                value = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
-                row[name] = value
-            processor = self.processors[name]
-            out[name] = processor(value) if processor is not None and value is not None else value
-        return out
+    )
 
 
-_WRITERS: dict[tuple[str, str, str], _ChainWriter] = {}
-
-
-def _writer(dialect: sa.Dialect, table: sa.Table) -> _ChainWriter:
-    key = (dialect.name, dialect.driver, table.name)
-    writer = _WRITERS.get(key)
-    if writer is None:
-        writer = _WRITERS[key] = _ChainWriter(dialect, table)
-    return writer
+# Appending to a chain is the hottest write path (every audit row, points entry and stock move):
+# its statements run on the driver cursor, compiled once per dialect (ngo_kit.statements).
+_HEAD = Statements({"select": _head_select, "update": _head_update})
 
 
 def lock_head(connection: sa.Connection, org_id: uuid.UUID, chain: str) -> tuple[int, str]:

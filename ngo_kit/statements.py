@@ -73,9 +73,12 @@ class Statement:
 
     def run(self, tx: Context, **values: Any) -> Any:
         """Execute in ``tx``'s transaction; returns the open driver cursor."""
-        connection = tx.connection
         if tx._session is not None:  # ORM rows written earlier in this tx go first
             tx._session.flush()
+        return self.execute(tx.connection, values)
+
+    def execute(self, connection: sa.Connection, values: dict[str, Any]) -> Any:
+        """Execute on ``connection`` (inside its transaction); returns the open driver cursor."""
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         params = self.params(values)
         try:
@@ -99,7 +102,16 @@ class Statement:
             return
         if tx._session is not None:
             tx._session.flush()
-        cursor = tx.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self.execute_many(tx.connection, rows, same)
+
+    def execute_many(
+        self,
+        connection: sa.Connection,
+        rows: list[dict[str, Any]],
+        same: dict[str, Any] | None = None,
+    ) -> None:
+        """``executemany`` on ``connection`` (see ``run_many``)."""
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         params = self.many_params(rows, same or {})
         try:
             cursor.executemany(self.sql, params)
@@ -194,3 +206,42 @@ class Statements:
             known = self._by_dialect[id(dialect)] = (dialect, {})
         known[1][name] = found
         return found
+
+
+_INSERTS: dict[tuple[str, str, str, frozenset[str]], Statement] = {}
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` into ``table`` on the driver cursor, in ``connection``'s transaction.
+
+    The statement is compiled once per dialect and set of columns; columns left out of a row
+    get the table's Python-side defaults (ids, timestamps), written back into the row so the
+    caller sees what was stored. For hot paths: ledger entries, stock moves, audit rows.
+    """
+    if not rows:
+        return
+    defaults = _DEFAULTS.get(table.name)
+    if defaults is None:
+        defaults = _DEFAULTS[table.name] = {
+            c.name: c.default
+            for c in table.columns
+            if c.default is not None
+            and (getattr(c.default, "is_scalar", False) or getattr(c.default, "is_callable", False))
+        }
+    for row in rows:
+        for name, default in defaults.items():
+            if name not in row:
+                row[name] = default.arg(None) if default.is_callable else default.arg
+    dialect = connection.dialect
+    names = frozenset(rows[0])
+    key = (dialect.name, dialect.driver, table.name, names)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        columns = [c for c in table.columns if c.name in names]
+        stmt = table.insert().values({c.name: sa.bindparam(c.name, type_=c.type) for c in columns})
+        statement = _INSERTS[key] = Statement(stmt, dialect)
+    if len(rows) == 1:
+        statement.execute(connection, rows[0]).close()
+    else:
+        statement.execute_many(connection, rows)

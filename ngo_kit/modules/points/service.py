@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 # core's compiled-once inserts on the driver cursor (the chain writer), reused for the ledger's
 # other hot rows: one way to do a fast insert.
-from ngo_kit.audit import _writer, append_chained_many
+from ngo_kit.audit import append_chained_many
 from ngo_kit.db import insert_ignore, new_id, utcnow
 from ngo_kit.errors import (
     AlreadyExists,
@@ -91,6 +91,7 @@ from ngo_kit.modules.points.schemas import (
 )
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import coerce
+from ngo_kit.statements import insert_rows
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -500,7 +501,7 @@ class PointsService:
     def _claim(self, values: dict[str, Any]) -> bool:
         """Insert an operation row; with a key, False when that key was used already."""
         if values.get("key") is None:
-            _writer(self.conn.dialect, TXNS).insert(self.conn, [values])
+            insert_rows(self.conn, TXNS, [values])
             return True
         result = self.conn.execute(self.st.claim_txn, values)
         if self.st.claim_returns:
@@ -891,7 +892,7 @@ class PointsService:
             txn["id"],
             txn["created_at"],
         )
-        _writer(self.conn.dialect, LOTS).insert(self.conn, [lot])
+        insert_rows(self.conn, LOTS, [lot])
         self._tally([(member_id, points, txn["created_at"])])
         balance = plan.legs[1].balance_after
         self.tx.audit(
@@ -957,7 +958,7 @@ class PointsService:
             for m, p in awards.items()
         ]
         if spec.key is None:
-            _writer(self.conn.dialect, TXNS).insert(self.conn, txns)
+            insert_rows(self.conn, TXNS, txns)
         else:
             # INSERT-or-nothing each keyed operation: a twin batch racing on another connection
             # keeps the members it claimed first; this one awards the rest.
@@ -978,8 +979,9 @@ class PointsService:
         self._post(plan)
         settings = self._settings()
         expires = self._expiry_date(settings, now)
-        _writer(self.conn.dialect, LOTS).insert(
+        insert_rows(
             self.conn,
+            LOTS,
             [
                 self._open_lots(accounts[t["member_id"]], expires, t["points"], t["id"], now)
                 for t in txns
