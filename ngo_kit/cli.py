@@ -265,6 +265,18 @@ def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
             group.add_command(command, name)
 
 
+def command_line(argv: list[str] | None = None) -> click.Group:
+    """The ``ngo-kit`` group with the installed plugins' commands, as ``argv`` would get it.
+
+    A fresh copy each call: the module-level ``cli`` is never changed, so building the command
+    line twice in one process (tests, embedding) cannot register a command twice.
+    """
+    root = copy.copy(cli)
+    root.commands = dict(cli.commands)
+    _add_plugin_commands(root, list(argv or []))
+    return root
+
+
 def _chosen_modules(argv: list[str]) -> set[str] | None:
     """The modules named with ``--module`` before the command, or ``None`` for all."""
     chosen: set[str] = set()
@@ -284,10 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; ngo-kit errors become one line on stderr and exit status 2."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        root = copy.copy(cli)  # plugins' commands go on a copy: main() may run twice in a process
-        root.commands = dict(cli.commands)
-        _add_plugin_commands(root, args)
-        root.main(args=args, prog_name="ngo-kit", standalone_mode=False)
+        command_line(args).main(args=args, prog_name="ngo-kit", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)

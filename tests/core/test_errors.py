@@ -14,7 +14,7 @@ import ngo_kit
 from ngo_kit import SYSTEM, Kit, NotFound, ValidationFailed, errors, i18n
 from ngo_kit.errors import NgoKitError
 from ngo_kit.tenancy import OrgIn, OrgRead
-from ngo_kit.testing import KitFactory
+from ngo_kit.testing import settings_for_tests
 
 
 def all_error_classes() -> list[type[NgoKitError]]:
@@ -36,8 +36,9 @@ def test_every_error_has_a_unique_stable_code() -> None:
     assert len(codes) == len(set(codes)), sorted(codes)
 
 
-def test_every_error_message_and_rule_has_a_chinese_translation(kit_factory: KitFactory) -> None:
-    kit_factory(modules=None, upgrade=False)  # every installed module's catalogue is loaded
+def test_every_error_message_and_rule_has_a_chinese_translation(empty_database_url: str) -> None:
+    # every installed plugin and module, so every catalogue and every rule message is loaded
+    Kit(settings=settings_for_tests(empty_database_url), autoload=True).dispose()
     missing = [
         c.template for c in all_error_classes() if not i18n.has_translation(c.template, "zh_CN")
     ]

@@ -220,9 +220,7 @@ def test_the_warn_expiring_command_runs_for_every_organisation(
             item="milk", quantity=4, to="wh", lot="OLD", expires_on=dt.date(2026, 12, 1)
         )
     monkeypatch.setattr(cli_module.CliState, "kit", property(lambda self: kit))
-    group = cli_module.cli
-    if "inventory" not in group.commands:
-        cli_module._add_plugin_commands(group, [])
+    group = cli_module.command_line([])
     result = CliRunner().invoke(
         group, ["inventory", "warn-expiring", "--days", "30", "--today", "2026-11-24"]
     )
