@@ -61,12 +61,15 @@ def test_each_enabled_module_has_its_own_branch(kit_factory: KitFactory) -> None
     assert "(core)" in history
 
 
-def test_downgrade_to_base_removes_the_tables(kit_factory: KitFactory) -> None:
-    kit = kit_factory(modules=[], upgrade=False)
+@pytest.mark.parametrize("modules", [[], None], ids=["core", "all-modules"])
+def test_downgrade_to_base_removes_every_table(
+    kit_factory: KitFactory, modules: list[str] | None
+) -> None:
+    kit = kit_factory(modules=modules, upgrade=False)
     kit.upgrade()
     migrations.downgrade(kit, "base")
     assert migrations.current(kit) == []
-    assert not {"core_organisation", "core_audit"} & set(sa.inspect(kit.engine).get_table_names())
+    assert not set(kit.table_names()) & set(sa.inspect(kit.engine).get_table_names())
 
 
 def test_a_database_with_unknown_module_migrations_is_refused(

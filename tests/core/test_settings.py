@@ -49,7 +49,7 @@ def test_production_refuses_to_start_with_only_the_console_channel(kit_factory: 
 def test_pool_settings_reach_the_engine(kit_factory: KitFactory) -> None:
     kit = kit_factory(modules=[], upgrade=False)
     if kit.engine.dialect.name == "sqlite":
-        return  # SQLite files are not pooled over a network
+        pytest.skip("SQLite files are not pooled over a network")
     server = kit_factory(modules=[], upgrade=False, pool_pre_ping=True, pool_recycle_seconds=60)
     assert server.engine.pool._pre_ping is True
     assert server.engine.pool._recycle == 60
