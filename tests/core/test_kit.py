@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 
 import pytest
@@ -76,3 +77,18 @@ def test_an_on_rollback_callback_can_write_what_the_failure_must_leave(
     with kit.begin(org=org, actor=SYSTEM) as tx:
         actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
     assert "attempt.failed" in actions and "attempt.started" not in actions
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_busy_timeout_and_immediate_writes(kit: Kit) -> None:
+    if kit.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's connection set-up")
+    with kit.begin(actor=SYSTEM) as tx:
+        pragma = tx.connection.exec_driver_sql
+        assert pragma("PRAGMA journal_mode").scalar() == "wal"
+        assert pragma("PRAGMA foreign_keys").scalar() == 1
+        assert pragma("PRAGMA busy_timeout").scalar() == kit.settings.sqlite_busy_timeout_ms
+        # BEGIN IMMEDIATE: this transaction holds the write lock before it wrote anything
+        other = sqlite3.connect(str(kit.engine.url.database), timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
