@@ -20,6 +20,7 @@ from ngo_kit.errors import (
     TokenTampered,
     TokenUsed,
     TokenWrongPurpose,
+    TransactionConflict,
     ValidationFailed,
 )
 from ngo_kit.hookspecs import hookimpl, hookspec
@@ -54,6 +55,7 @@ __all__ = [
     "TokenTampered",
     "TokenUsed",
     "TokenWrongPurpose",
+    "TransactionConflict",
     "ValidationFailed",
     "hookimpl",
     "hookspec",

@@ -246,6 +246,10 @@ def audit_values(
     }
 
 
+#: The name of the audit log's chain (``core_chain_head.chain``).
+AUDIT_CHAIN = "audit"
+
+
 def write_audit(tx: Context, records: Sequence[dict[str, Any]]) -> None:
     """Append audit records to their organisations' chains, in the order they were made.
 
@@ -261,7 +265,7 @@ def write_audit(tx: Context, records: Sequence[dict[str, Any]]) -> None:
             end += 1
         append_chained_many(
             tx,
-            "audit",
+            AUDIT_CHAIN,
             AUDIT_TABLE,
             records[start:end],
             AUDIT_FIELDS,
@@ -397,4 +401,4 @@ class ChainCheck:
         return Problem(self.name, org, message, row)
 
 
-AUDIT_CHECK = ChainCheck("audit", "audit", AuditEntry.__table__, AUDIT_FIELDS)  # type: ignore[arg-type]
+AUDIT_CHECK = ChainCheck("audit", AUDIT_CHAIN, AuditEntry.__table__, AUDIT_FIELDS)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from ngo_kit.errors import (
     NgoKitError,
     NotFound,
     PermissionDenied,
+    TransactionConflict,
 )
 from ngo_kit.i18n import current_locale
 from ngo_kit.plugins import call_event
@@ -307,8 +308,21 @@ class Context:
 
 
 def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
-    """The one place driver errors become ngo-kit errors."""
+    """The one place driver errors become ngo-kit errors.
+
+    Those that quote the driver's message are marked ``from_database``; a lost race says so in
+    its own words (``TransactionConflict``), which clients may read.
+    """
+    error = _translated(exc)
+    error.from_database = not isinstance(error, TransactionConflict)
+    return error
+
+
+def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
     detail = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else str(exc)[:200]
+    reason = _lost_race(exc)
+    if reason is not None:
+        return TransactionConflict(reason)
     if isinstance(exc, sa.exc.IntegrityError):
         return Conflict(
             "The change clashes with data that exists already ({detail}).", detail=detail
@@ -323,6 +337,42 @@ def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
     if exc.connection_invalidated or "connect" in lowered or "closed" in lowered:
         return DatabaseUnavailable(error=detail)
     return Conflict("The database refused the change, try again ({detail}).", detail=detail)
+
+
+#: PostgreSQL SQLSTATEs of a unit of work that lost a race (psycopg's ``sqlstate``).
+_PG_LOST_RACE = {"40001": "serialization_failure", "40P01": "deadlock", "55P03": "lock_timeout"}
+#: MySQL/MariaDB error numbers of the same (the drivers' ``args[0]``). 1020: MariaDB's "record
+#: has changed since last read" under ``innodb_snapshot_isolation``.
+_MYSQL_LOST_RACE = {1213: "deadlock", 1205: "lock_timeout", 1020: "serialization_failure"}
+#: SQLite's primary result codes SQLITE_BUSY and SQLITE_LOCKED (``sqlite_errorcode & 0xFF``).
+_SQLITE_BUSY = {5, 6}
+
+
+def _lost_race(exc: BaseException) -> str | None:
+    """Why the database undid the unit of work to let a concurrent one through, or ``None``.
+
+    Looks along the chain of exceptions too: on MySQL/MariaDB a deadlock undoes the whole
+    transaction, so leaving a ``tx.savepoint()`` block then fails with "SAVEPOINT does not
+    exist", raised while handling the deadlock.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        orig = current.orig if isinstance(current, sa.exc.DBAPIError) else current
+        args = getattr(orig, "args", ())
+        if args and isinstance(args[0], int):  # MySQL drivers: (errno, message)
+            if args[0] in _MYSQL_LOST_RACE:
+                return _MYSQL_LOST_RACE[args[0]]
+        else:
+            sqlstate = getattr(orig, "sqlstate", None)
+            if isinstance(sqlstate, str) and sqlstate in _PG_LOST_RACE:
+                return _PG_LOST_RACE[sqlstate]
+        sqlite_code = getattr(orig, "sqlite_errorcode", None)
+        if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_BUSY:
+            return "busy"
+        current = current.__cause__ or current.__context__
+    return None
 
 
 __all__ = ["SYSTEM", "Context", "translate_database_errors"]

@@ -17,6 +17,10 @@ class NgoKitError(Exception):
 
     code: ClassVar[str] = "ngo_kit.error"
     template: ClassVar[str] = "Something went wrong."
+    #: True when the error was translated from a database driver's and quotes it: its text (the
+    #: driver's message, table and constraint names, sometimes the values refused) is for
+    #: operators.
+    from_database: bool = False
 
     def __init__(self, message: str | None = None, /, **params: Any) -> None:
         self.params = params
@@ -232,6 +236,25 @@ class ShiftFull(Conflict):
 
     code = "shift_full"
     template = "The shift is full."
+
+
+class TransactionConflict(Conflict):
+    """The unit of work lost a race with a concurrent one and the database undid all of it.
+
+    A deadlock, a lock wait that timed out, a serialization failure, or SQLite still busy
+    after its busy timeout. Nothing was saved, so running the same unit of work again is safe
+    and usually succeeds (``kit.retrying`` does it). ``reason`` says which, as a stable word:
+    ``deadlock``, ``lock_timeout``, ``serialization_failure`` or ``busy``.
+    """
+
+    code = "transaction_conflict"
+    template = (
+        "Another change made at the same time got in the way; nothing was saved. Please try again."
+    )
+
+    def __init__(self, reason: str, **params: Any) -> None:
+        self.reason = reason
+        super().__init__(reason=reason, **params)
 
 
 class DatabaseUnavailable(NgoKitError):

@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import uuid
+
     import click
 
     from ngo_kit.context import Context
+    from ngo_kit.errors import NgoKitError
     from ngo_kit.kit import Kit
     from ngo_kit.outbox import OutboxMessage
     from ngo_kit.plugins import Registrar
@@ -86,6 +89,17 @@ def ngo_kit_org_created(tx: Context, org: OrgRead) -> None:
 
     ``tx`` is bound to the new organisation. Modules use it to seed their per-organisation
     data (system accounts, virtual locations...). Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def ngo_kit_refuse_member(tx: Context, actor_id: uuid.UUID, role: str) -> NgoKitError | None:
+    """Decision: may ``tx.tenancy.add_member`` make ``actor_id`` a member with ``role``?
+
+    Called inside the transaction, after the ``roles.manage`` check, before anything is written.
+    Return an error to refuse (``add_member`` raises it), or ``None`` to let the next plugin,
+    and finally core, decide. The registration module refuses to add an existing account on
+    someone else's say-so: a person joins by themselves or by accepting an invitation.
     """
 
 

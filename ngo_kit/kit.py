@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from ngo_kit import i18n
 from ngo_kit.audit import Problem
 from ngo_kit.context import Context, translate_database_errors
-from ngo_kit.errors import ConfigurationError, NgoKitError, NotFound
+from ngo_kit.errors import ConfigurationError, NgoKitError, NotFound, TransactionConflict
 from ngo_kit.outbox import Outbox
 from ngo_kit.plugins import (
     Channel,
@@ -34,10 +35,15 @@ from ngo_kit.plugins import (
     resolve_order,
     tables_by_module,
 )
-from ngo_kit.settings import KitSettings
+from ngo_kit.settings import MIN_SECRET_LENGTH, KitSettings
 from ngo_kit.tenancy import SYSTEM, Actor, Organisation, OrgRead, SystemActor
 
 log = logging.getLogger("ngo_kit")
+
+T = TypeVar("T")
+#: ``kit.retrying`` pauses a random time up to this many seconds, doubled after each attempt,
+#: so units of work that collided do not collide again in step.
+RETRY_PAUSE_SECONDS = 0.02
 
 CORE_MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -145,6 +151,10 @@ class Kit:
 
     def _check_settings(self) -> None:
         s = self.settings
+        if not self.settings.secret_keys:
+            raise ConfigurationError(
+                "core.E016", "no secret key is set: NGO_KIT_SECRET_KEYS is empty"
+            )
         if s.environment != "development" and s.uses_default_secret:
             raise ConfigurationError(
                 "core.E012",
@@ -159,6 +169,14 @@ class Kit:
                 "modules {senders} send messages but no production-ready channel is installed "
                 "(the console channel is for development)",
                 senders=senders,
+            )
+        if s.environment == "production" and s.short_secret_positions:
+            raise ConfigurationError(
+                "core.E013",
+                "secret key {positions} of NGO_KIT_SECRET_KEYS is shorter than {length} "
+                "characters, which production refuses",
+                positions=", ".join(f"#{n}" for n in s.short_secret_positions),
+                length=MIN_SECRET_LENGTH,
             )
 
     # --- units of work ----------------------------------------------------------------------
@@ -207,6 +225,37 @@ class Kit:
             if tx is not None:
                 tx.close()
             i18n.reset_locale(token)
+
+    def retrying(
+        self,
+        work: Callable[[Context], T],
+        *,
+        org: str | uuid.UUID | OrgRead | None = None,
+        actor: Actor | str = None,
+        locale: str | None = None,
+        attempts: int = 3,
+    ) -> T:
+        """Run ``work(tx)`` in a unit of work of its own, again when it loses a race.
+
+        Each attempt is a fresh ``kit.begin(org=org, actor=actor, locale=locale)``. An attempt
+        that fails with ``TransactionConflict`` (a deadlock, a lock wait that timed out, a
+        serialization failure, SQLite busy) left nothing behind, so it runs again after a short
+        random pause, up to ``attempts`` times in all; the last conflict, and any other error,
+        is raised. Returns what ``work`` returned. ``work`` must not act outside the database in
+        a way it cannot repeat (messages sent with ``tx.send`` go out after the commit only).
+        """
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        attempt = 1
+        while True:
+            try:
+                with self.begin(org, actor, locale=locale) as tx:
+                    return work(tx)
+            except TransactionConflict:
+                if attempt >= attempts:
+                    raise
+            time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * 2**attempt))
+            attempt += 1
 
     def _after_commit(self, tx: Context) -> None:
         if tx.sent and self.settings.outbox_dispatch_after_commit:
@@ -297,9 +346,19 @@ class Kit:
         return subset
 
     def verify(self) -> list[Problem]:
-        """Run every registered integrity check; an empty list means all is whole."""
+        """Run every registered integrity check; an empty list means all is whole.
+
+        The checks read one snapshot of the database, so units of work committing meanwhile
+        are never mistaken for tampering: ``REPEATABLE READ`` on PostgreSQL and MySQL/MariaDB
+        (where the kit otherwise reads committed rows statement by statement), a deferred
+        read transaction on SQLite (which leaves writers free to go on).
+        """
         problems: list[Problem] = []
-        with Session(self.engine) as session, session.begin():
+        if self.engine.dialect.name == "sqlite":
+            snapshot = self.engine.execution_options(sqlite_begin="DEFERRED")
+        else:
+            snapshot = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        with Session(snapshot) as session, session.begin():
             for check in self.checks:
                 problems.extend(check.run(session))  # type: ignore[attr-defined]
         return problems
@@ -368,6 +427,8 @@ def normalise_url(url: str | URL) -> URL:
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif parsed.drivername in ("mysql", "mariadb"):
         parsed = parsed.set(drivername="mysql+pymysql")
+    elif parsed.get_backend_name() == "mariadb":  # one dialect name for the kit's MySQL set-up;
+        parsed = parsed.set(drivername=f"mysql+{parsed.get_driver_name()}")  # it finds MariaDB
     return parsed
 
 
@@ -380,7 +441,12 @@ def create_engine(settings: KitSettings) -> Engine:
     """
     url = normalise_url(settings.database_url)
     backend = url.get_backend_name()
-    kwargs: dict[str, Any] = {"echo": settings.echo_sql}
+    # Statement parameters hold personal data (emails, names): outside development they are
+    # left out of SQL logging and of the text of database errors, which tracebacks log.
+    kwargs: dict[str, Any] = {
+        "echo": settings.echo_sql,
+        "hide_parameters": settings.environment != "development",
+    }
     if backend == "sqlite":
         database = url.database or ""
         if database and database != ":memory:":
@@ -421,4 +487,10 @@ def _sqlite_events(engine: Engine, settings: KitSettings, *, in_memory: bool) ->
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.connection.dbapi_connection.execute(_BEGIN[mode])  # straight to the driver: hot path
+        dbapi_connection = conn.connection.dbapi_connection
+        try:
+            dbapi_connection.execute(_BEGIN[mode])  # straight to the driver: hot path
+        except engine.dialect.loaded_dbapi.Error as exc:  # still busy after the busy timeout
+            raise sa.exc.DBAPIError.instance(
+                _BEGIN[mode], (), exc, engine.dialect.loaded_dbapi.Error
+            ) from exc

@@ -258,11 +258,13 @@ class Outbox:
             else:
                 values["next_attempt_at"] = now + self.backoff(row.attempts + 1)
                 result.failed += 1
+            # Only the error's type: channels' error texts often quote the recipient (smtplib
+            # does), and logs must stay free of personal data. The text is in last_error.
             log.warning(
-                "outbox message %s attempt %s failed: %s",
+                "outbox message %s attempt %s failed: %s (see its last_error)",
                 row.id,
                 row.attempts + 1,
-                values["last_error"],
+                type(exc).__name__,
             )
         else:
             values.update(status=SENT, sent_at=now, receipt=str(receipt)[:300], last_error=None)

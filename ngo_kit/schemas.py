@@ -20,13 +20,20 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validation_failed(error: pydantic.ValidationError) -> ValidationFailed:
-    """Turn pydantic's error into ``ValidationFailed`` (first problem first, all in ``errors``)."""
+    """Turn pydantic's error into ``ValidationFailed`` (first problem first, all in ``errors``).
+
+    A model validator, whose errors carry no location, names the field it blames with a
+    ``field`` entry in its error's context: ``PydanticCustomError("missing", "...",
+    {"field": "capacity"})``.
+    """
     problems: list[ValidationFailed] = []
     for item in error.errors(include_url=False):
-        field = ".".join(str(part) for part in item.get("loc", ())) or "__root__"
         rule = str(item.get("type", "invalid"))
         ctx = {k: _plain(v) for k, v in (item.get("ctx") or {}).items()}
-        ctx.pop("field", None)
+        # a rule across fields (a model validator) names its field in the error's context
+        named = ctx.pop("field", None)
+        loc = ".".join(str(part) for part in item.get("loc", ()))
+        field = ".".join(p for p in (loc, str(named or "")) if p) or "__root__"
         ctx.pop("rule", None)
         problems.append(ValidationFailed(field, rule, **ctx))
     if not problems:
@@ -55,6 +62,10 @@ class InputModel(BaseModel):
             super().__init__(**data)
         except pydantic.ValidationError as exc:
             raise validation_failed(exc) from None
+
+    # Tell pydantic this ``__init__`` only translates errors, so a nested input model is
+    # validated in place and its errors keep their path (``guardian.name``, not ``name``).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:

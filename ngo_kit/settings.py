@@ -11,6 +11,8 @@ from ngo_kit.i18n import normalise_locale
 
 DEFAULT_DATABASE_URL = "sqlite:///ngo_kit.db"
 DEFAULT_SECRET = "ngo-kit-development-secret-change-me"
+#: Shortest secret key production accepts (``secrets.token_urlsafe(32)`` gives 43 characters).
+MIN_SECRET_LENGTH = 32
 
 
 class KitSettings(BaseSettings):
@@ -18,6 +20,8 @@ class KitSettings(BaseSettings):
 
     ``secret_keys`` is a comma-separated list in the environment: the first signs tokens, all
     of them verify, so keys rotate by putting a new one first and removing the old one later.
+    The kit refuses to start with no key at all, with the development default outside
+    development, and with a key shorter than ``MIN_SECRET_LENGTH`` in production.
     """
 
     model_config = SettingsConfigDict(env_prefix="NGO_KIT_", extra="ignore")
@@ -56,3 +60,12 @@ class KitSettings(BaseSettings):
     def uses_default_secret(self) -> bool:
         """True while any configured secret is the shipped development default."""
         return any(key.get_secret_value() == DEFAULT_SECRET for key in self.secret_keys)
+
+    @property
+    def short_secret_positions(self) -> list[int]:
+        """Positions (1 = newest) of the keys shorter than ``MIN_SECRET_LENGTH``."""
+        return [
+            n
+            for n, key in enumerate(self.secret_keys, start=1)
+            if len(key.get_secret_value()) < MIN_SECRET_LENGTH
+        ]

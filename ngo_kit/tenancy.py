@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ngo_kit.audit import AUDIT_CHAIN, lock_head
 from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin, insert_ignore, new_id, utcnow
 from ngo_kit.errors import AlreadyExists, ConfigurationError, NotFound, ValidationFailed
 from ngo_kit.i18n import SUPPORTED_LOCALES, normalise_locale
@@ -308,6 +309,12 @@ class TenancyService:
         changes = spec.model_dump(exclude_none=True)
         org = tx.require_org()
         if changes:
+            if tx.connection.dialect.name == "mysql":
+                # InnoDB checks every foreign key to this row with a shared lock on it, also
+                # while a unit of work holds the audit chain's head at commit: updating the row
+                # first and waiting for the head after would deadlock with it. Here the head
+                # comes first.
+                lock_head(tx.connection, org.id, AUDIT_CHAIN)
             tx.session.execute(
                 sa.update(Organisation).where(Organisation.id == org.id).values(**changes)
             )
@@ -320,8 +327,16 @@ class TenancyService:
     # members
 
     def add_member(self, actor_id: uuid.UUID, role: str = "member") -> MemberRead:
-        """Make ``actor_id`` a member with ``role`` (``roles.manage``). ``AlreadyExists`` if one."""
-        self.tx.require("roles.manage")
+        """Make ``actor_id`` a member with ``role`` (``roles.manage``). ``AlreadyExists`` if one.
+
+        A plugin may refuse through ``ngo_kit_refuse_member`` (registration does, for an
+        account whose owner did not ask to join); its error is raised and nothing is written.
+        """
+        tx = self.tx
+        tx.require("roles.manage")
+        refusal = tx.decide("ngo_kit_refuse_member", tx=tx, actor_id=actor_id, role=role)
+        if refusal is not None:
+            raise refusal
         return self._add(actor_id, role)
 
     def _add(self, actor_id: uuid.UUID, role: str) -> MemberRead:

@@ -9,10 +9,13 @@ import uuid
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 
 import ngo_kit
 from ngo_kit import SYSTEM, Kit, NotFound, ValidationFailed, errors, i18n
 from ngo_kit.errors import NgoKitError
+from ngo_kit.schemas import InputModel
 from ngo_kit.tenancy import OrgIn, OrgRead
 from ngo_kit.testing import settings_for_tests
 
@@ -66,6 +69,24 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
         ("timezone", "unknown_timezone"),
         ("unknown", "extra_forbidden"),
     }
+
+
+class _Window(InputModel):
+    starts: int
+    ends: int
+
+    @model_validator(mode="after")
+    def _order(self) -> _Window:
+        if self.ends <= self.starts:
+            raise PydanticCustomError("ends_before_start", "ends first", {"field": "ends"})
+        return self
+
+
+def test_a_rule_across_fields_names_the_field_it_blames() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        _Window(starts=5, ends=1)
+    assert (info.value.field, info.value.rule) == ("ends", "ends_before_start")
+    assert str(info.value).startswith("ends: ")
 
 
 def test_errors_render_in_the_organisations_locale(kit: Kit) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -38,13 +39,22 @@ def backend_id(connection: sa.Connection) -> int:
 
 
 def kill(kit: Kit, backend: int) -> None:
-    """Kill a session from outside, as a server restart or a network cut would."""
+    """Kill a session from outside, as a server restart or a network cut would.
+
+    Returns once the session is gone: the server rolls a killed session back after the kill
+    returns, and until then its row locks stand (a worker's next claim would skip the row).
+    """
     admin = sa.create_engine(kit.engine.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            alive = "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"
         else:
             conn.exec_driver_sql(f"KILL {int(backend)}")
+            alive = "SELECT count(*) FROM information_schema.processlist WHERE id = :pid"
+        deadline = time.monotonic() + 30
+        while conn.scalar(sa.text(alive), {"pid": backend}) and time.monotonic() < deadline:
+            time.sleep(0.01)
     admin.dispose()
 
 
