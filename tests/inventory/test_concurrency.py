@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -110,4 +111,103 @@ def test_transfers_in_opposite_directions_do_not_deadlock(kit: Kit, catalogue: O
     assert not [r for r in results if isinstance(r, Exception)], results
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         assert tx.inventory.on_hand("kit") == D(200)
+    assert kit.verify() == []
+
+
+def test_fefo_issues_across_lots_race_transfers_without_deadlock(
+    kit: Kit, catalogue: OrgRead
+) -> None:
+    # The lot created first expires last: first-expiring-first-out takes the lots in the
+    # opposite order of their keys, which transfers lock in.
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        tx.inventory.receive(
+            item="milk", quantity=30, to="wh", lot="LATE", expires_on=dt.date(2031, 1, 1)
+        )
+        tx.inventory.receive(
+            item="milk", quantity=30, to="wh", lot="EARLY", expires_on=dt.date(2030, 1, 1)
+        )
+
+    def work(i: int) -> Any:
+        with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+            if i % 2 == 0:
+                return tx.inventory.transfer(item="milk", quantity=2, from_="wh", to="shelf-1")
+            return tx.inventory.issue(item="milk", quantity=5, from_="wh", recipient=f"c{i}")
+
+    results = _race(work)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        at_wh = sum(tx.inventory.stock_level("milk", "wh", lot) for lot in ("EARLY", "LATE"))
+        assert at_wh == D(60 - 8 * 2 - 8 * 5)
+        assert tx.inventory.stock_level("milk", "wh", "EARLY") == D(0)  # taken first
+        assert tx.inventory.on_hand("milk") == D(60 - 8 * 5)
+    assert kit.verify() == []
+
+
+def test_concurrent_issues_of_an_item_allowed_below_zero_all_succeed(
+    kit: Kit, catalogue: OrgRead
+) -> None:
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        tx.inventory.create_item(code="water", name="Water", unit="litre", allow_negative=True)
+        tx.inventory.receive(item="water", quantity=10, to="wh")
+
+    def issue(i: int) -> Any:
+        with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+            return tx.inventory.issue(item="water", quantity=1, from_="wh", recipient=f"c{i}")
+
+    results = _race(issue)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        assert tx.inventory.stock_level("water", "wh") == D(10 - THREADS)
+    assert kit.verify() == []
+
+
+def test_concurrent_stocktakes_of_one_shelf_each_post_the_difference_they_saw(
+    kit: Kit, catalogue: OrgRead
+) -> None:
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        tx.inventory.receive(item="kit", quantity=50, to="wh")
+
+    def count(i: int) -> Any:
+        with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+            return tx.inventory.adjust(item="kit", location="wh", counted=40 + i, reason="count")
+
+    results = _race(count)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        level = tx.inventory.stock_level("kit", "wh")
+    assert level in {D(40 + i) for i in range(THREADS)}
+    assert kit.verify() == []
+
+
+def test_multi_line_dispatches_race_single_issues_without_deadlock(
+    kit: Kit, catalogue: OrgRead
+) -> None:
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        inv = tx.inventory
+        inv.create_item(code="soap", name="Soap")
+        inv.receive(item="kit", quantity=200, to="wh")
+        inv.receive(item="soap", quantity=200, to="wh")
+        docs = []
+        for i in range(THREADS // 2):
+            lines = [{"item": "kit", "quantity": 2}, {"item": "soap", "quantity": 3}]
+            doc = inv.create_document(
+                kind="dispatch", reference=f"X-{i}", location="wh", recipient="camp",
+                lines=lines if i % 2 else lines[::-1],
+            )  # fmt: skip
+            inv.confirm_document(doc.id)
+            inv.approve_document(doc.id)
+            docs.append(doc.id)
+
+    def work(i: int) -> Any:
+        with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+            if i % 2:
+                return tx.inventory.complete_document(docs[i // 2])
+            item = "soap" if i % 4 else "kit"
+            return tx.inventory.issue(item=item, quantity=1, from_="wh", recipient=f"c{i}")
+
+    results = _race(work)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        assert tx.inventory.stock_level("kit", "wh") == D(200 - 8 * 2 - 4)
+        assert tx.inventory.stock_level("soap", "wh") == D(200 - 8 * 3 - 4)
     assert kit.verify() == []

@@ -71,6 +71,24 @@ def test_another_organisations_things_are_not_found(
     assert leaked == []
 
 
+def test_a_document_cannot_name_another_organisations_need(
+    kit: Kit, other_org: OrgRead, theirs: dict[str, Any]
+) -> None:
+    with kit.begin(org=other_org, actor=SYSTEM) as tx:
+        tx.inventory.create_item(code="kit", name="Kit")
+        tx.inventory.create_location(code="wh", name="Warehouse")
+    with pytest.raises(NotFound) as info, kit.begin(org=other_org, actor=SYSTEM) as tx:
+        tx.inventory.create_document(
+            kind="dispatch",
+            reference="D-1",
+            location="wh",
+            recipient="x",
+            lines=[{"item": "kit", "quantity": 1}],
+            need=theirs["need"],
+        )
+    assert info.value.kind == "Need"
+
+
 def test_lists_and_reports_show_only_the_own_organisation(
     kit: Kit, other_org: OrgRead, theirs: dict[str, Any]
 ) -> None:

@@ -84,7 +84,7 @@ def test_bad_input_names_the_field_and_rule(sys_tx: Context) -> None:
     m = member()
     with pytest.raises(ValidationFailed) as info:
         sys_tx.points.transfer(from_member=m, to_member=m, points=1)
-    assert info.value.rule == "transfer_to_self"
+    assert (info.value.field, info.value.rule) == ("to_member", "transfer_to_self")
 
 
 def test_transfer_needs_the_organisation_to_allow_it(pkit: Kit, porg: OrgRead) -> None:

@@ -71,6 +71,22 @@ def test_members_see_and_spend_only_their_own_points(
         tx.points.award(me, 1)
 
 
+def test_a_member_cannot_fire_earning_rules_for_themselves(
+    pkit: Kit, porg: OrgRead, people: dict[str, uuid.UUID]
+) -> None:
+    me = people["member"]
+    with pkit.begin(org=porg, actor=SYSTEM) as tx:
+        tx.points.add_rule(name="daily", rule_type="daily_check_in", points=7)
+    with pkit.begin(org=porg, actor=me) as tx, pytest.raises(PermissionDenied) as info:
+        tx.points.apply_rules("check_in", me, key="again")
+    assert info.value.permission == "points.award"
+    with pkit.begin(org=porg, actor=me) as tx:  # checking in is theirs, once a day
+        assert [a.points for a in tx.points.check_in(me)] == [7]
+    with pkit.begin(org=porg, actor=people["staff"]) as tx:  # staff hold points.award
+        assert [a.points for a in tx.points.apply_rules("check_in", me, key="staff")] == [7]
+        assert tx.points.balance(me) == 114
+
+
 def test_every_declared_permission_is_checked_by_the_service() -> None:
     import inspect
 

@@ -73,7 +73,7 @@ def test_badges_by_threshold_event_count_and_hand(
         tx.points.add_badge(code="helper", name="Helper")
         with pytest.raises(ValidationFailed) as info:
             tx.points.add_badge(code="broken", name="Broken", criteria="threshold")
-        assert info.value.rule == "badge_criteria_incomplete"
+        assert (info.value.field, info.value.rule) == ("threshold", "badge_criteria_incomplete")
         tx.points.add_rule(name="check-in", rule_type="daily_check_in", points=1)
         tx.points.award(m, 120)
         tx.points.award(m, 120)  # crossing once is enough

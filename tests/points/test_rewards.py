@@ -159,6 +159,45 @@ def test_a_plugin_can_fulfil_a_redemption_at_once(kit_factory: object) -> None:
     assert [r.status for r in plugin.redeemed] == ["fulfilled", "requested"]
 
 
+class HandOver:
+    """A plugin that hands over rewards when staff fulfil them, and refuses reward ``broken``."""
+
+    ngo_kit_plugin_name = "test.hand_over"
+
+    @hookimpl
+    def ngo_kit_hand_over_redemption(self, tx: Context, redemption: RedemptionRead) -> str | None:
+        assert redemption.status == "fulfilled"
+        code = tx.points.reward(redemption.reward_id).code
+        if code == "broken":
+            raise WrongStatus(redemption=redemption.id, status="broken", needed="requested")
+        return "given at the desk" if code == "desk" else None
+
+
+def test_fulfilling_lets_a_plugin_hand_the_reward_over_or_roll_it_back(
+    kit_factory: object,
+) -> None:
+    kit: Kit = kit_factory(modules=["points"], plugins=[HandOver()])  # type: ignore[operator]
+    org = kit.create_organisation("desk-org", "Desk")
+    m = member()
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.points.award(m, 30)
+        rewards = {
+            code: tx.points.add_reward(code=code, name=code.title(), price=5)
+            for code in ("desk", "plain", "broken")
+        }
+        asked = {code: tx.points.redeem(reward_id=r.id, member_id=m) for code, r in rewards.items()}
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        desk = tx.points.fulfil(asked["desk"].id, note="Saturday")
+        plain = tx.points.fulfil(asked["plain"].id)
+    assert (desk.status, desk.note) == ("fulfilled", "Saturday; given at the desk")
+    assert (plain.status, plain.note) == ("fulfilled", "")
+    with pytest.raises(WrongStatus), kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.points.fulfil(asked["broken"].id)
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        assert tx.points.redemption(asked["broken"].id).status == "requested"  # rolled back
+        assert tx.points.redemption(asked["desk"].id).note == "Saturday; given at the desk"
+
+
 def test_rewards_and_redemptions_of_another_organisation_are_not_found(
     pkit: Kit, porg: OrgRead
 ) -> None:

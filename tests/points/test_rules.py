@@ -139,7 +139,7 @@ def test_rule_configuration_is_validated(kit_factory: Callable[..., Kit]) -> Non
             tx.points.add_rule(
                 name="x", rule_type="volunteer_hours", per_unit="hours", formula="hours"
             )
-        assert info.value.rule == "per_unit_and_formula"
+        assert (info.value.field, info.value.rule) == ("formula", "per_unit_and_formula")
         with pytest.raises(NotFound):
             tx.points.set_rule_active("nope", False)
 

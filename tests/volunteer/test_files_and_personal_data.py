@@ -12,7 +12,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from volunteer_helpers import World
 
-from ngo_kit import Kit
+from ngo_kit import Kit, NotFound, PermissionDenied
 from ngo_kit.cli import main
 
 
@@ -194,3 +194,42 @@ def test_personal_data_export_lists_profiles_and_hours(world: World) -> None:
         data = tx.volunteer.personal_data(person)
         assert tx.volunteer.personal_data(uuid.uuid4()) is None
     assert data is not None and data["profiles"][0]["emergency_contact_name"] == "Mum"
+
+
+def _volunteer_in_both(world: World, other_world: World) -> uuid.UUID:
+    """One account, a volunteer with a profile in each world's organisation."""
+    person = world.person("Both", emergency_contact_name="Mum in A")
+    with world.as_() as tx:
+        address = tx.registration.get_user(person).email
+    with other_world.as_() as tx:  # the account exists: the system actor joins it here
+        tx.registration.register(email=address, display_name="Both")
+        tx.volunteer.save_profile(user_id=person, emergency_contact_name="Mum in B")
+    return person
+
+
+def test_an_export_by_staff_holds_this_organisations_volunteer_data_only(
+    world: World, other_world: World
+) -> None:
+    person = _volunteer_in_both(world, other_world)
+    officer = world.person("Officer", role="admin", profile=False)
+    with world.as_(officer) as tx:
+        exported = tx.registration.export_personal_data(person)
+        direct = tx.volunteer.personal_data(person)
+    assert "Mum in A" in str(exported) and "Mum in B" not in str(exported)
+    assert direct is not None and [p["org_id"] for p in direct["profiles"]] == [str(world.org.id)]
+    with world.as_(person) as tx:  # the person themselves sees every organisation's
+        assert "Mum in B" in str(tx.volunteer.personal_data(person))
+
+
+def test_erasing_directly_reaches_only_this_organisations_profile(
+    world: World, other_world: World
+) -> None:
+    theirs = other_world.person("Theirs", emergency_contact_name="Dad")
+    officer = world.person("Officer", role="admin", profile=False)
+    with pytest.raises(NotFound), world.as_(officer) as tx:
+        tx.volunteer.erase_person(theirs)
+    plain, someone = world.person("Plain"), world.person("Someone")
+    with pytest.raises(PermissionDenied), world.as_(plain) as tx:
+        tx.volunteer.erase_person(someone)
+    with other_world.as_() as tx:
+        assert tx.volunteer.profile(theirs).emergency_contact_name == "Dad"

@@ -43,7 +43,7 @@ def test_profile_keeps_what_the_volunteer_gave(world: World) -> None:
         ({"skills": {"Bad Code": 1}}, "skills", "invalid_skill_code"),
         (
             {"availability": [{"weekday": 1, "start": "18:00", "end": "09:00"}]},
-            "availability.0",
+            "availability.0.end",
             "invalid_time_window",
         ),
         ({"latitude": "95"}, "latitude", "less_than_equal"),

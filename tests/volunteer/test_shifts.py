@@ -28,11 +28,11 @@ def test_naive_times_are_read_in_the_organisation_time_zone(world: World) -> Non
 @pytest.mark.parametrize(
     ("fields", "field", "rule"),
     [
-        ({"ends_at": dt.datetime(2030, 5, 4, 8, 0)}, "__root__", "ends_before_start"),
-        ({"capacity": None}, "__root__", "missing"),
+        ({"ends_at": dt.datetime(2030, 5, 4, 8, 0)}, "ends_at", "ends_before_start"),
+        ({"capacity": None}, "capacity", "missing"),
         (
             {"capacity": 5, "roles": [{"name": "driver", "capacity": 2}]},
-            "__root__",
+            "capacity",
             "capacity_mismatch",
         ),
         ({"required_skills": ["Not Valid"]}, "required_skills", "invalid_skill_code"),

@@ -344,6 +344,14 @@ class TraceLine(ReadModel):
     reverses_id: uuid.UUID | None = None
 
 
+class DonationRead(ReadModel):
+    """A donation received: its reference, donor and when its goods first arrived."""
+
+    donation: str
+    donor: str | None
+    first_received_at: dt.datetime
+
+
 class TraceReport(ReadModel):
     """Where a donation's goods went (物资流向追溯报告), exact to the unit.
 

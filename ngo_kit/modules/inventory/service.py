@@ -53,6 +53,7 @@ from ngo_kit.modules.inventory.schemas import (
     DocumentIn,
     DocumentLineRead,
     DocumentRead,
+    DonationRead,
     ExpiringLot,
     HistoryFilter,
     ImportReport,
@@ -115,6 +116,22 @@ _CATALOGUE_LIMIT = 100_000
 #: Organisation setting (``org.settings``): dispatches above this many base units need two
 #: different approvers, and direct ``issue`` calls above it are refused.
 SECOND_APPROVAL_SETTING = "inventory.second_approval_above"
+#: Lock order. Every statement that locks stock rows locks them in one order, the order of
+#: their unique key (item, location, lot), and before the move chain's head: a unit of work
+#: that held the head while waiting for a stock row another held, which in turn waited for
+#: the head, would deadlock. On MySQL/MariaDB the statements name the unique key
+#: (``FORCE INDEX``): on small tables the optimizer otherwise reaches the row through a
+#: one-column foreign-key index, locking that index's entries (other locations' rows too) in
+#: another order than a neighbour going through the unique key, which InnoDB reports as a
+#: deadlock.
+_STOCK_TABLE: sa.Table = Stock.__table__  # type: ignore[assignment]
+_STOCK_KEY = next(
+    str(c.name) for c in _STOCK_TABLE.constraints if isinstance(c, sa.UniqueConstraint)
+)
+_BY_STOCK_KEY = f"FORCE INDEX ({_STOCK_KEY})"
+#: Organisation setting: when true, anyone (no account needed) may read the donor-facing trace
+#: reports and the list of donations, for a public transparency page.
+PUBLIC_TRACE_SETTING = "inventory.public_trace"
 
 
 @dataclass
@@ -487,15 +504,19 @@ class InventoryService:
         lot: LotRow | None,
         *,
         only_sources: dict[uuid.UUID | None, Decimal] | None = None,
+        locked: bool = False,
     ) -> list[_Portion]:
         """Take ``quantity`` out of ``location``: guarded stock decrements, then FIFO layers.
 
         Without a lot, tracked items are picked first-expiring-first-out. ``only_sources``
-        (for reversals) takes exactly those sources' quantities instead of FIFO.
+        (for reversals) takes exactly those sources' quantities instead of FIFO. ``locked``:
+        the caller has locked the item's stock rows at ``location`` already.
         """
         if lot is not None or not item.tracked_by_lot:
             candidates = [(_lot_key(lot.id if lot else None), ZERO)]
         else:
+            if not locked:  # first-expiring order is not lock order: lock the lots first
+                self._lock_in_order([item.id], [location.id])
             candidates = self._fefo_candidates(item, location)
             available = sum((q for _, q in candidates), ZERO)
             if available < quantity and not item.allow_negative:
@@ -542,7 +563,7 @@ class InventoryService:
         tx = self.tx
         params = {"org": tx.org_id, "item": item.id, "loc": location.id, "lot": lot_key}
         if item.allow_negative:
-            self._ensure_stock_row(item, location, lot_key)
+            self._ensure_stock_rows([(item.id, location.id, lot_key)])
             self.fast(tx, "stock_take_unguarded").changed(tx, **params, q=want)
             return want
         for _ in range(100):
@@ -609,23 +630,17 @@ class InventoryService:
             out.append((None, 0, remaining))  # stock allowed below zero has no source
         return out
 
-    def _ensure_stock_row(self, item: ItemRow, location: LocationRow, lot_key: str) -> None:
-        from ngo_kit.db import insert_ignore
+    def _ensure_stock_rows(self, keys: Iterable[tuple[uuid.UUID, uuid.UUID, str]]) -> None:
+        """Create the stock rows ``(item_id, location_id, lot_key)`` that are missing, and lock
+        all of them, in lock order.
 
-        tx = self.tx
-        self.db.execute(
-            insert_ignore(
-                self.db,
-                Stock,
-                id=new_id(),
-                org_id=tx.org_id,
-                item_id=item.id,
-                location_id=location.id,
-                lot_key=lot_key,
-                lot_id=_lot_id(lot_key),
-                quantity=ZERO,
-            )
-        )
+        Adding zero locks the row at once, exclusively: an insert that skipped an existing row
+        would take a shared lock on MySQL/MariaDB, and two units of work upgrading their shared
+        locks to write would deadlock. Sorted in Python: ngo-kit's ids are time-ordered UUIDs,
+        which every supported database orders as Python does.
+        """
+        for item_id, location_id, lot_key in sorted(set(keys)):
+            self._add_stock(item_id, location_id, lot_key, ZERO)
 
     def _add_stock(
         self, item_id: uuid.UUID, location_id: uuid.UUID, lot_key: str, q: Decimal
@@ -922,33 +937,53 @@ class InventoryService:
         lot = self._lot(item, spec.lot) if spec.lot is not None else None
 
         def write() -> Operation:
-            self._lock_in_order(item, origin, to)
-            portions = self._take(item, origin, quantity, lot)
+            self._lock_in_order([item.id], [origin.id, to.id])
+            portions = self._take(item, origin, quantity, lot, locked=True)
             return self._write(
                 "transfer", item, origin, to, portions, {"notes": spec.notes}, spec.key
             )
 
         return self._idempotent(spec.key, write)
 
-    def _lock_in_order(self, item: ItemRow, *locations: LocationRow) -> None:
-        """Lock an item's stock rows at several locations in one order (location, lot).
+    def _lock_in_order(
+        self, item_ids: Iterable[uuid.UUID], location_ids: Iterable[uuid.UUID]
+    ) -> None:
+        """Lock the existing stock rows of items at locations, in lock order (item, location, lot).
 
-        Two transfers in opposite directions would otherwise each lock their source row and
-        wait for the other's (a deadlock PostgreSQL breaks by failing one). SQLite serialises
-        writers already.
+        For units of work that take more than one row: two transfers in opposite directions,
+        a first-expiring-first-out issue taking several lots, a dispatch of several items
+        would otherwise each lock a row the other waits for (a deadlock the database breaks by
+        failing one). SQLite serialises writers already.
         """
         if self.db.dialect.name == "sqlite":
             return
+        stock: sa.Table = Stock.__table__  # type: ignore[assignment]
         self.db.execute(
-            sa.select(Stock.id)
+            sa.select(stock.c.id)
+            .with_hint(stock, _BY_STOCK_KEY, dialect_name="mysql")
             .where(
-                Stock.org_id == self.tx.org_id,
-                Stock.item_id == item.id,
-                Stock.location_id.in_([loc.id for loc in locations]),
+                stock.c.org_id == self.tx.org_id,
+                stock.c.item_id.in_(sorted(set(item_ids))),
+                stock.c.location_id.in_(sorted(set(location_ids))),
             )
-            .order_by(Stock.location_id, Stock.lot_key)
+            .order_by(stock.c.item_id, stock.c.location_id, stock.c.lot_key)
             .with_for_update()
         ).all()
+
+    def _lock_receipt_rows(self, specs: Iterable[ReceiveIn]) -> None:
+        """Create and lock, in lock order, the stock rows several receipts will add to.
+
+        A unit of work that posts several receipts holds the move chain's head after the
+        first: it must not wait for a stock row after that.
+        """
+        keys: list[tuple[uuid.UUID, uuid.UUID, str]] = []
+        for spec in specs:
+            item = self._item(spec.item)
+            to = self._location(spec.to)
+            if to.kind in HOLDING_KINDS:
+                lot = self._lot_for_receipt(item, spec.lot, spec.expires_on)
+                keys.append((item.id, to.id, _lot_key(lot.id if lot else None)))
+        self._ensure_stock_rows(keys)
 
     def scrap(self, data: ScrapIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
         """Write off goods that expired, broke or were lost (报损), ``inventory.adjust``."""
@@ -993,18 +1028,11 @@ class InventoryService:
             raise ValidationFailed("location", "not_a_stock_location")
         lot = self._lot_for_receipt(item, spec.lot, spec.expires_on)
         lot_key = _lot_key(lot.id if lot else None)
-        self._ensure_stock_row(item, loc, lot_key)
-        books = self.db.scalar(  # locked: the count must meet the books it corrects
-            sa.select(Stock.quantity)
-            .where(
-                Stock.org_id == tx.org_id,
-                Stock.item_id == item.id,
-                Stock.location_id == loc.id,
-                Stock.lot_key == lot_key,
-            )
-            .with_for_update()
+        self._ensure_stock_rows([(item.id, loc.id, lot_key)])  # locked: the count must meet
+        found = self.fast(tx, "stock_read").first(  # the books it corrects
+            tx, org=tx.org_id, item=item.id, loc=loc.id, lot=lot_key
         )
-        difference = spec.counted - (books or ZERO)
+        difference = spec.counted - (found["quantity"] if found else ZERO)
         if difference == 0:
             return Operation(group_id=new_id(), moves=())
         fields = {"reason": spec.reason}
@@ -1249,9 +1277,12 @@ class InventoryService:
         lookup, not a replay). Lines are moves of the donation's goods out of the organisation
         (and reversals of them, with negative quantities). ``donor_facing=True`` replaces the
         references of beneficiaries and households with "Beneficiary 1", "Household 2"...
+        Donor-facing reports need no permission when the organisation publishes them
+        (``org.settings["inventory.public_trace"]``).
         """
         tx = self.tx
-        tx.require("inventory.view")
+        if not (donor_facing and self._public_trace()):
+            tx.require("inventory.view")
         params = {"org": tx.org_id, "donation": donation}
         sources = self.db.execute(self.sql.donation_sources, params).all()
         if not sources:
@@ -1305,6 +1336,27 @@ class InventoryService:
             adjusted=totals["adjustment"],
             lines=tuple(TraceLine.model_validate(line) for line in lines),
         )
+
+    def _public_trace(self) -> bool:
+        return bool(self.tx.require_org().settings.get(PUBLIC_TRACE_SETTING, False))
+
+    def donations(self, *, limit: int = 100) -> list[DonationRead]:
+        """Donations received, newest first: reference, donor, when the goods first arrived
+        (``inventory.view``, or anyone when the organisation publishes its trace reports)."""
+        tx = self.tx
+        if not self._public_trace():
+            tx.require("inventory.view")
+        first = sa.func.min(Move.at)
+        rows = self.db.execute(
+            sa.select(Move.donation_ref, sa.func.max(Move.donor_ref), first)
+            .where(Move.org_id == tx.org_id, Move.kind == "receive", Move.donation_ref.is_not(None))
+            .group_by(Move.donation_ref)
+            .order_by(first.desc(), Move.donation_ref)
+            .limit(limit)
+        )
+        return [
+            DonationRead(donation=ref, donor=donor, first_received_at=at) for ref, donor, at in rows
+        ]
 
     def trace_issue(self, move_or_group: uuid.UUID | str) -> list[IssueSource]:
         """For an issue (a move id or an operation's ``group_id``): the donations it came from."""
@@ -1623,6 +1675,7 @@ class InventoryService:
         if errors:
             return ImportReport(ok=False, rows=len(rows), written=0, errors=tuple(errors))
         with tx.savepoint():
+            self._lock_receipt_rows(specs)
             for spec in specs:
                 self._receive(spec, None)
         return ImportReport(ok=True, rows=len(rows), written=len(specs))
@@ -1757,13 +1810,18 @@ class InventoryService:
     def create_document(
         self, data: DocumentIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> DocumentRead:
-        """A draft receipt (``inventory.receive``) or dispatch (``inventory.issue``)."""
+        """A draft receipt (``inventory.receive``) or dispatch (``inventory.issue``).
+
+        ``NotFound`` for a location, item or ``need`` this organisation does not have.
+        """
         tx = self.tx
         spec = coerce(DocumentIn, data, kwargs)
         tx.require("inventory.receive" if spec.kind == "receipt" else "inventory.issue")
         loc = self._holding(spec.location, "location")
         if spec.kind == "dispatch" and spec.recipient is None:
             raise ValidationFailed("recipient", "missing")
+        if spec.need is not None:  # another organisation's need is not found, as everywhere
+            tx.get_owned(Need, spec.need, "Need")
         doc_id = new_id()
         lines = []
         for n, line in enumerate(spec.lines, start=1):
@@ -1906,10 +1964,10 @@ class InventoryService:
                 )
         self._set_state(doc, ("confirmed",), "done")
         loc = self._location(doc.location_id)
-        for line in lines:
-            item = self._item(line.item_id)
-            if doc.kind == "receipt":
-                receipt = ReceiveIn(
+        items = [self._item(line.item_id) for line in lines]
+        if doc.kind == "receipt":
+            receipts = [
+                ReceiveIn(
                     item=item.code,
                     quantity=line.quantity,
                     to=loc.code,
@@ -1919,8 +1977,14 @@ class InventoryService:
                     donor=doc.donor_ref,
                     donation=doc.donation_ref,
                 )
+                for item, line in zip(items, lines, strict=True)
+            ]
+            self._lock_receipt_rows(receipts)
+            for receipt in receipts:
                 self._receive(receipt, doc.id)
-            else:
+        else:
+            self._lock_in_order([item.id for item in items], [loc.id])
+            for item, line in zip(items, lines, strict=True):
                 spec = IssueIn(
                     item=item.code,
                     quantity=line.quantity,
@@ -2053,9 +2117,13 @@ class _Statements:
             stock.update()
             .where(*where, stock.c.quantity >= _bp("floor", stock.c.quantity))
             .values(quantity=stock.c.quantity - q)
+            .with_hint(_BY_STOCK_KEY, dialect_name="mysql")
         )
         self.stock_take_unguarded = (
-            stock.update().where(*where).values(quantity=stock.c.quantity - q)
+            stock.update()
+            .where(*where)
+            .values(quantity=stock.c.quantity - q)
+            .with_hint(_BY_STOCK_KEY, dialect_name="mysql")
         )
         self.stock_read = sa.select(stock.c.quantity).where(*where)
         self.layers_fifo = (

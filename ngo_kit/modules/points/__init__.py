@@ -177,7 +177,8 @@ def ngo_kit_user_registered(tx: Context, user: Any) -> None:
     if tx.org is None or "points" not in tx.kit.modules:
         return
     user_id = user.id if isinstance(user.id, uuid.UUID) else uuid.UUID(str(user.id))
-    tx.points.apply_rules("user_registered", user_id, key=f"user_registered:{user_id}")
+    with tx.elevated():  # registration decided who may register
+        tx.points.apply_rules("user_registered", user_id, key=f"user_registered:{user_id}")
 
 
 @hookimpl

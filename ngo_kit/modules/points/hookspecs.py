@@ -67,6 +67,18 @@ def ngo_kit_fulfil_redemption(tx: Context, redemption: RedemptionRead) -> str | 
     """
 
 
+@hookspec(firstresult=True)
+def ngo_kit_hand_over_redemption(tx: Context, redemption: RedemptionRead) -> str | None:
+    """Decision: staff is handing a requested redemption over (``points.fulfil``).
+
+    Called inside the fulfilling transaction, after the redemption is marked ``fulfilled``.
+    A plugin that hands the goods over (issues a stock-backed reward from inventory, say)
+    does so and returns a short note, which is added to the redemption's note; return
+    ``None`` when the reward is none of this plugin's business. Raising rolls the whole
+    fulfilment back.
+    """
+
+
 @hookspec
 def ngo_kit_badge_awarded(tx: Context, badge: BadgeAwardRead) -> None:
     """Event: a member was awarded a badge (by criteria or by hand), inside the transaction.

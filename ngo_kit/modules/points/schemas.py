@@ -80,7 +80,11 @@ class TransferIn(InputModel):
     @model_validator(mode="after")
     def _different(self) -> TransferIn:
         if self.from_member == self.to_member:
-            raise PydanticCustomError("transfer_to_self", "must be another member than the sender")
+            raise PydanticCustomError(
+                "transfer_to_self",
+                "must be another member than the sender",
+                {"field": "to_member"},
+            )
         return self
 
 
@@ -132,10 +136,14 @@ class RuleIn(InputModel):
     @model_validator(mode="after")
     def _consistent(self) -> RuleIn:
         if self.per_unit and self.formula:
-            raise PydanticCustomError("per_unit_and_formula", "give either per_unit or formula")
+            raise PydanticCustomError(
+                "per_unit_and_formula", "give either per_unit or formula", {"field": "formula"}
+            )
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise PydanticCustomError(
-                "window_ends_before_start", "must be after the start of the window"
+                "window_ends_before_start",
+                "must be after the start of the window",
+                {"field": "ends_at"},
             )
         return self
 
@@ -163,7 +171,9 @@ class RewardIn(InputModel):
     def _window(self) -> RewardIn:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise PydanticCustomError(
-                "window_ends_before_start", "must be after the start of the window"
+                "window_ends_before_start",
+                "must be after the start of the window",
+                {"field": "ends_at"},
             )
         return self
 
@@ -219,13 +229,13 @@ class BadgeIn(InputModel):
             raise PydanticCustomError(
                 "badge_criteria_incomplete",
                 "criteria '{criteria}' needs {needs}",
-                {"criteria": self.criteria, "needs": "threshold"},
+                {"criteria": self.criteria, "needs": "threshold", "field": "threshold"},
             )
         if self.criteria == "event_count" and not self.event:
             raise PydanticCustomError(
                 "badge_criteria_incomplete",
                 "criteria '{criteria}' needs {needs}",
-                {"criteria": self.criteria, "needs": "event"},
+                {"criteria": self.criteria, "needs": "event", "field": "event"},
             )
         return self
 

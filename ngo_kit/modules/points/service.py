@@ -961,8 +961,10 @@ class PointsService:
             insert_rows(self.conn, TXNS, txns)
         else:
             # INSERT-or-nothing each keyed operation: a twin batch racing on another connection
-            # keeps the members it claimed first; this one awards the rest.
-            self.conn.execute(self.st.ignore_txn, txns)
+            # keeps the members it claimed first; this one awards the rest. Claimed in key
+            # order, so twins never wait for each other's keys in opposite orders (on MySQL a
+            # skipped duplicate also locks the gap before it, which crossing inserts deadlock on).
+            self.conn.execute(self.st.ignore_txn, sorted(txns, key=lambda t: str(t["key"])))
             mine = self._existing_ids([t["id"] for t in txns])
             txns = [t for t in txns if t["id"] in mine]
             awards = {t["member_id"]: t["points"] for t in txns}
@@ -1358,11 +1360,18 @@ class PointsService:
         Called by the plugin that owns the event (from its event hook). Each rule's amount is
         its fixed ``points``, ``points`` x the ``per_unit`` field, or its formula over
         ``fields``; caps per day/week/month cut the amount. With ``key``, each rule's award is
-        keyed ``<key>:<rule>``, so firing one event twice awards once. No permission is
-        needed: the event was checked by its own service. Returns the awards made.
+        keyed ``<key>:<rule>``, so firing one event twice awards once. Needs ``points.award``:
+        a plugin whose own service checked the event calls it inside ``tx.elevated()``.
+        Returns the awards made.
         """
         if self.tx.org is None:
             return []
+        self.tx.require("points.award")
+        return self._fire(event, member_id, fields or {}, key)
+
+    def _fire(
+        self, event: str, member_id: uuid.UUID, fields: dict[str, Any], key: str | None
+    ) -> list[TransactionRead]:
         now = utcnow()
         rules = self.session.scalars(
             sa.select(PointsRule)
@@ -1453,7 +1462,7 @@ class PointsService:
         if self.tx.actor_id != member_id:
             self.tx.require("points.award")
         today = utcnow().astimezone(self._zone()).date().isoformat()
-        return self.apply_rules("check_in", member_id, key=f"check_in:{member_id}:{today}")
+        return self._fire("check_in", member_id, {}, f"check_in:{member_id}:{today}")
 
     # --- balances, statements, expiry view ----------------------------------------------------
 
@@ -1943,12 +1952,27 @@ class PointsService:
         ]
 
     def fulfil(self, redemption_id: uuid.UUID, *, note: str = "") -> RedemptionRead:
-        """Mark a requested redemption fulfilled (``rewards.fulfil``); ``WrongStatus`` otherwise."""
+        """Hand a requested redemption over and mark it fulfilled (``rewards.fulfil``).
+
+        A plugin that hands the goods over (``ngo_kit_hand_over_redemption``, e.g. issuing a
+        stock-backed reward from inventory) does so in the same transaction, and its note is
+        added to ``note``. ``WrongStatus`` when the redemption is not ``requested``; whatever
+        the plugin raises rolls the whole fulfilment back.
+        """
         self.tx.require("rewards.fulfil")
         read = RedemptionRead.model_validate(
             self.tx.get_owned(PointsRedemption, redemption_id, "Redemption")
         )
-        read = self._set_status(read, "fulfilled", note[:300])
+        read = self._set_status(read, "fulfilled", note[:300])  # claims the row first
+        handed = self.tx.decide("ngo_kit_hand_over_redemption", tx=self.tx, redemption=read)
+        if handed is not None:
+            combined = "; ".join(part for part in (note, str(handed)) if part)[:300]
+            self.conn.execute(
+                sa.update(PointsRedemption)
+                .where(PointsRedemption.id == read.id)
+                .values(note=combined)
+            )
+            read = read.model_copy(update={"note": combined})
         self.tx.audit(
             "reward.fulfilled", "redemption", read.id, "redemption fulfilled", {"note": note}
         )

@@ -63,7 +63,7 @@ class AvailabilityWindow(_Part):
     @model_validator(mode="after")
     def _order(self) -> AvailabilityWindow:
         if not (_HHMM.match(self.start) and _HHMM.match(self.end)) or self.end <= self.start:
-            raise PydanticCustomError("invalid_time_window", "bad window")
+            raise PydanticCustomError("invalid_time_window", "bad window", {"field": "end"})
         return self
 
 
@@ -155,13 +155,17 @@ class ShiftIn(InputModel):
     @model_validator(mode="after")
     def _check(self) -> ShiftIn:
         if self.ends_at <= self.starts_at:
-            raise PydanticCustomError("ends_before_start", "ends before it starts")
+            raise PydanticCustomError(
+                "ends_before_start", "ends before it starts", {"field": "ends_at"}
+            )
         if self.roles:
             total = sum(r.capacity for r in self.roles)
             if self.capacity is not None and self.capacity != total:
-                raise PydanticCustomError("capacity_mismatch", "capacity != sum of roles")
+                raise PydanticCustomError(
+                    "capacity_mismatch", "capacity != sum of roles", {"field": "capacity"}
+                )
         elif self.capacity is None:
-            raise PydanticCustomError("missing", "capacity is required")
+            raise PydanticCustomError("missing", "capacity is required", {"field": "capacity"})
         return self
 
     @property

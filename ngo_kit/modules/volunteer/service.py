@@ -89,6 +89,7 @@ CONFIRMED, WAITLISTED, CANCELLED, ATTENDED, NO_SHOW = (
 )
 ACTIVE = (CONFIRMED, WAITLISTED)
 CHECKIN_PURPOSE = "volunteer.checkin"
+PASS_PURPOSE = "volunteer.checkin-pass"
 CERTIFICATE_PURPOSE = "volunteer.certificate"
 HOURS_CHAIN = "volunteer_hours"
 ZERO = Decimal(0)
@@ -103,8 +104,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "checkin_closes_minutes": 60,  # after the end
     "cancel_cutoff_hours": 0,  # used when the shift sets none
     "certificate_verify_url": "/volunteer/certificates/verify",
+    "self_service_certificates": False,  # volunteers may issue their own certificates
     "match_recent_days": 30,
 }
+
+
+_CERTIFICATE_FIELDS = ("id", "org_id", "user_id", "hours", "period_from", "period_to", "issued_at")
 
 
 # --- hot-path statements (compiled once per dialect) -----------------------------------
@@ -1295,6 +1300,65 @@ class VolunteerService:
         segno.make(token, error="m").save(out, kind=kind, scale=scale)
         return out.getvalue()
 
+    def checkin_pass(self, shift_id: uuid.UUID, user_id: uuid.UUID | None = None) -> str:
+        """A volunteer's signed pass for their confirmed place on a shift, to show at the door.
+
+        The opposite of the door poster: the volunteer shows it, a coordinator scans it and
+        calls ``check_in_with_pass``. For the volunteer themselves (or ``volunteer.view``);
+        ``NotFound`` ("SignUp") without a confirmed place.
+        """
+        tx = self.tx
+        user_id = self._for_self_or(user_id, "volunteer.view")
+        shift = tx.get_owned(Shift, shift_id, "Shift")
+        self._confirmed(shift.id, user_id)
+        return tokens_for(tx.kit).sign(
+            PASS_PURPOSE, {"s": str(shift.id), "u": str(user_id), "o": str(tx.org_id)}
+        )
+
+    def checkin_pass_qr(
+        self,
+        shift_id: uuid.UUID,
+        *,
+        link: str = "{token}",
+        kind: str = "svg",
+        scale: int = 4,
+    ) -> bytes:
+        """The volunteer's pass as a QR image; ``link`` is what it encodes, ``{token}`` filled
+        (an app's check-in page URL, say)."""
+        import io
+
+        import segno
+
+        text = link.format(token=self.checkin_pass(shift_id))
+        out = io.BytesIO()
+        segno.make(text, error="m").save(out, kind=kind, scale=scale)
+        return out.getvalue()
+
+    def read_pass(self, token: str) -> SignUpRead:
+        """The confirmed sign-up a pass stands for (``attendance.record``), without checking in.
+
+        Raises ``TokenTampered`` / ``TokenWrongPurpose`` for other tokens,
+        ``TokenForAnotherShift`` for a pass of another organisation, ``NotFound`` ("SignUp")
+        once the place is cancelled.
+        """
+        tx = self.tx
+        tx.require("attendance.record")
+        data = tokens_for(tx.kit).load(PASS_PURPOSE, token, max_age=None)
+        try:
+            shift_id, user_id = uuid.UUID(str(data["s"])), uuid.UUID(str(data["u"]))
+            org_id = uuid.UUID(str(data["o"]))
+        except (KeyError, TypeError, ValueError):
+            raise TokenInvalid() from None
+        if org_id != tx.org_id:
+            raise TokenForAnotherShift()
+        return self._signup_read(self._confirmed(shift_id, user_id))
+
+    def check_in_with_pass(self, token: str) -> SignUpRead:
+        """Check in the holder of a volunteer's pass (``attendance.record``), as ``check_in``
+        by a coordinator does; errors as ``read_pass`` and ``check_in``."""
+        signup = self.read_pass(token)
+        return self.check_in(signup.shift_id, signup.user_id)
+
     def _window(self, shift: Shift) -> tuple[dt.datetime, dt.datetime]:
         s = self.settings
         return (
@@ -1816,13 +1880,16 @@ class VolunteerService:
         period_from: dt.date | None = None,
         period_to: dt.date | None = None,
     ) -> CertificateRead:
-        """Issue a certificate of service hours for a period (``certificates.issue``).
+        """Issue a certificate of service hours for a period (``certificates.issue``; a
+        volunteer for themselves too when the organisation's ``self_service_certificates``
+        setting is on).
 
         The hours are the ledger's net total for service dates in the period; the returned
         ``token`` and ``verify_url`` let a third party check it with ``verify_certificate``.
         """
         tx = self.tx
-        tx.require("certificates.issue")
+        if not (user_id == tx.actor_id and self.settings["self_service_certificates"]):
+            tx.require("certificates.issue")
         self.profile_exists(user_id)
         stmt = sa.select(sa.func.coalesce(sa.func.sum(HoursEntry.hours), 0)).where(
             HoursEntry.org_id == tx.org_id, HoursEntry.user_id == user_id
@@ -1867,20 +1934,26 @@ class VolunteerService:
         row = self.tx.get_owned(Certificate, certificate_id, "Certificate")
         if row.user_id != self.tx.actor_id:
             self.tx.require("certificates.issue")
-        return self._certificate_read(
-            {
-                c: getattr(row, c)
-                for c in (
-                    "id",
-                    "org_id",
-                    "user_id",
-                    "hours",
-                    "period_from",
-                    "period_to",
-                    "issued_at",
-                )
-            }
+        return self._certificate_read({c: getattr(row, c) for c in _CERTIFICATE_FIELDS})
+
+    def certificates(self, user_id: uuid.UUID | None = None) -> list[CertificateRead]:
+        """A volunteer's certificates that are not revoked, newest first (their own, or
+        anyone's with ``certificates.issue``)."""
+        tx = self.tx
+        user_id = self._for_self_or(user_id, "certificates.issue")
+        rows = tx.session.scalars(
+            sa.select(Certificate)
+            .where(
+                Certificate.org_id == tx.org_id,
+                Certificate.user_id == user_id,
+                Certificate.revoked_at.is_(None),
+            )
+            .order_by(Certificate.issued_at.desc(), Certificate.id)
         )
+        return [
+            self._certificate_read({c: getattr(row, c) for c in _CERTIFICATE_FIELDS})
+            for row in rows
+        ]
 
     def certificate_pdf(self, certificate_id: uuid.UUID) -> bytes:
         """The certificate as a PDF, in Chinese and English, with a QR code of the link."""
@@ -2383,14 +2456,32 @@ class VolunteerService:
 
     # --- personal data --------------------------------------------------------------------
 
+    def _request_scope(self, user_id: uuid.UUID, permission: str) -> list[uuid.UUID]:
+        """The organisations a personal-data request about ``user_id`` reaches: ``[]`` (every
+        one) for the person themselves and the system actor; for anyone else, who needs
+        ``permission``, this organisation alone."""
+        tx = self.tx
+        if tx.is_system or tx.actor_id == user_id:
+            return []
+        tx.require(permission)
+        return [tx.org_id]
+
     def erase_person(self, user_id: uuid.UUID) -> None:
         """Drop what this module holds about a person beyond ids: emergency contact, custom
-        fields, home coordinates and the name index. Ledgers keep the id. Called by the
-        ``ngo_kit_user_erased`` hook, in every organisation."""
+        fields, home coordinates and the name index. Ledgers keep the id.
+
+        The ``ngo_kit_user_erased`` hook runs it with elevated rights (registration decided
+        the erasure), in every organisation. Called directly, the person or the system actor
+        erase everywhere; anyone else needs ``members.erase`` and erases this organisation's
+        profile only (``NotFound`` when the person has none here).
+        """
+        here = self._request_scope(user_id, "members.erase")
+        if here:
+            self.profile_exists(user_id)
         session = self.tx.session
         session.execute(
             sa.update(Profile)
-            .where(Profile.user_id == user_id)
+            .where(Profile.user_id == user_id, *(Profile.org_id == o for o in here))
             .values(
                 emergency_contact_name="",
                 emergency_contact_phone="",
@@ -2402,12 +2493,28 @@ class VolunteerService:
                 status="inactive",
             )
         )
-        session.execute(sa.delete(NameIndex).where(NameIndex.user_id == user_id))
+        session.execute(
+            sa.delete(NameIndex).where(
+                NameIndex.user_id == user_id, *(NameIndex.org_id == o for o in here)
+            )
+        )
 
     def personal_data(self, user_id: uuid.UUID) -> dict[str, Any] | None:
-        """What this module holds about a person, every organisation, JSON-ready."""
+        """What this module holds about a person, JSON-ready (``None``: nothing).
+
+        Every organisation for the person themselves and the system actor; this
+        organisation's only for a holder of ``members.export`` (registration's
+        ``export_personal_data`` asks through ``ngo_kit_export_personal_data``).
+        """
+        here = self._request_scope(user_id, "members.export")
         session = self.tx.session
-        profiles = list(session.scalars(sa.select(Profile).where(Profile.user_id == user_id)))
+        profiles = list(
+            session.scalars(
+                sa.select(Profile).where(
+                    Profile.user_id == user_id, *(Profile.org_id == o for o in here)
+                )
+            )
+        )
         if not profiles:
             return None
         out = []
@@ -2431,7 +2538,7 @@ class VolunteerService:
             )
         hours = session.execute(
             sa.select(HoursEntry.org_id, HoursEntry.served_on, HoursEntry.hours, HoursEntry.source)
-            .where(HoursEntry.user_id == user_id)
+            .where(HoursEntry.user_id == user_id, *(HoursEntry.org_id == o for o in here))
             .order_by(HoursEntry.org_id, HoursEntry.seq)
         )
         return {
