@@ -142,7 +142,7 @@ def test_defining_fields_needs_registration_manage_and_unique_names(
         tx.registration.define_field(name="district", kind="text")
     with pytest.raises(ValidationFailed) as info, rkit.begin(org=rorg, actor=SYSTEM) as tx:
         tx.registration.define_field(name="pick", kind="choice")
-    assert info.value.rule == "choices_required"
+    assert (info.value.field, info.value.rule) == ("choices", "choices_required")
     with pytest.raises(ValidationFailed) as info, rkit.begin(org=rorg, actor=SYSTEM) as tx:
         tx.registration.define_field(name="when", kind="colour")
     assert (info.value.field, info.value.rule) == ("kind", "unknown_field_kind")

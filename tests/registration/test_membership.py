@@ -22,8 +22,8 @@ from ngo_kit import (
     hookimpl,
 )
 from ngo_kit.audit import AuditEntry
-from ngo_kit.modules.registration.errors import JoiningClosed
-from ngo_kit.modules.registration.models import Invitation
+from ngo_kit.modules.registration.errors import JoiningClosed, JoinNeedsThePerson
+from ngo_kit.modules.registration.models import Account, Invitation
 from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
@@ -255,6 +255,28 @@ def test_open_joining_for_a_signed_in_person(
         tx.registration.join()
 
 
+def test_staff_cannot_make_an_existing_account_a_member_without_the_person(
+    rkit: Kit, rother: OrgRead, register: Register
+) -> None:
+    ana = register(email="ana@example.org")
+    boss = register(email="boss@example.org")
+    with rkit.begin(org=rother, actor=SYSTEM) as tx:
+        tx.tenancy.add_member(boss, "admin")
+    with pytest.raises(JoinNeedsThePerson) as info, rkit.begin(org=rother, actor=boss) as tx:
+        tx.tenancy.add_member(ana)  # core's add_member, refused through ngo_kit_refuse_member
+    assert info.value.code == "join_needs_the_person"
+    assert "邀请" in info.value.message_in("zh_CN")
+    with pytest.raises(NotFound), rkit.begin(org=rother, actor=SYSTEM) as tx:
+        tx.tenancy.member(ana)  # nothing written
+    outsider = uuid.uuid4()  # an actor that is no account here stays core's business
+    with rkit.begin(org=rother, actor=boss) as tx:
+        assert tx.tenancy.add_member(outsider).actor_id == outsider
+        inv = tx.registration.invite(email="ana@example.org")
+    with rkit.begin(org=rother, actor=ana) as tx:
+        tx.registration.accept_invitation(inv.token)  # the person's own yes still works
+        assert tx.tenancy.member(ana).role == "member"
+
+
 def test_role_changes_leaving_and_removal_are_audited_and_hooked(
     hkit: Kit, recorder: Recorder
 ) -> None:
@@ -333,3 +355,34 @@ def test_concurrent_acceptances_of_one_invitation_admit_exactly_one_person(
     assert all(isinstance(o, TokenUsed) for o in outcomes if o != "joined"), outcomes
     with rkit.begin(org=closed, actor=SYSTEM) as tx:
         assert len(tx.registration.users(people)) == 1
+
+
+class ClosedList:
+    """A plugin that refuses every new membership (a list closed for the season, say)."""
+
+    ngo_kit_plugin_name = "closed-list"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[uuid.UUID, str, bool]] = []
+
+    @hookimpl
+    def ngo_kit_refuse_member(self, tx: Any, actor_id: uuid.UUID, role: str) -> Any:
+        account = tx.connection.scalar(sa.select(Account.id).where(Account.id == actor_id))
+        self.asked.append((actor_id, role, account is not None))
+        return PermissionDenied("closed-list.join")
+
+
+def test_registration_asks_every_plugin_that_may_refuse_a_membership(
+    kit_factory: KitFactory,
+) -> None:
+    closed = ClosedList()
+    kit = kit_factory(modules=["registration"], plugins=[closed])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with pytest.raises(PermissionDenied) as info, kit.begin(org=org) as tx:
+        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="A")
+    assert info.value.params["permission"] == "closed-list.join"
+    [(_, role, account_existed)] = closed.asked
+    assert role == "member" and account_existed  # asked with the account written, as core does
+    with kit.begin(org=org, actor=SYSTEM) as tx:  # nothing was kept
+        assert tx.session.scalar(sa.text("SELECT count(*) FROM registration_account")) == 0
+        assert tx.session.scalar(sa.text("SELECT count(*) FROM core_membership")) == 0

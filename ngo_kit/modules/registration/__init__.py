@@ -7,18 +7,26 @@ registration fields, consent and personal-data rights (PIPL / GDPR).
 from __future__ import annotations
 
 import importlib.util
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.plugins import Module, Permission, Registrar
 
 from . import hookspecs
 from .checks import ERASURE_CHECK
+from .errors import JoinNeedsThePerson
+from .models import Account
 from .service import RegistrationService
 
 if TYPE_CHECKING:
     import click
+
+    from ngo_kit.context import Context
+    from ngo_kit.errors import NgoKitError
 
 HERE = Path(__file__).parent
 
@@ -54,6 +62,20 @@ MODULE = Module(
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the registration module."""
     register(MODULE)
+
+
+@hookimpl
+def ngo_kit_refuse_member(tx: Context, actor_id: uuid.UUID, role: str) -> NgoKitError | None:
+    """Refuse ``tenancy.add_member`` for an existing account on someone else's say-so.
+
+    The system actor, the person themselves and the module's own flows (accepting an
+    invitation, approving a join request: they run elevated) pass; an id that is no account
+    here is left to core.
+    """
+    if tx.is_system or tx.actor_id == actor_id:
+        return None
+    account = tx.connection.scalar(sa.select(Account.id).where(Account.id == actor_id))
+    return None if account is None else JoinNeedsThePerson()
 
 
 @hookimpl

@@ -13,10 +13,32 @@ class SignInFailed(NgoKitError):
 
 
 class TooManyAttempts(NgoKitError):
-    """Too many failed attempts for this account or client; try again later."""
+    """Too many failed attempts for this account or client; try again later.
+
+    ``retry_after`` is how many seconds until the lock ends (``None`` when waiting does not
+    help, as for a one-time code that took too many wrong guesses: ask for a new one). The web
+    routes send it as the ``Retry-After`` header of their 429.
+    """
 
     code = "too_many_attempts"
     template = "Too many failed attempts; try again later."
+
+    def __init__(self, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after
+        if retry_after is None:
+            super().__init__()
+        else:
+            super().__init__(retry_after=retry_after)
+
+
+class TooManyRequests(TooManyAttempts):
+    """Too many codes or links asked for one recipient, account or client; try again later.
+
+    Raised the same way whether or not an account has the address, so it tells nothing.
+    """
+
+    code = "too_many_requests"
+    template = "Too many codes or links were requested; try again later."
 
 
 class AccountSuspended(PermissionDenied):
@@ -27,6 +49,20 @@ class AccountSuspended(PermissionDenied):
 
     def __init__(self) -> None:
         super().__init__("registration.sign_in")
+
+
+class JoinNeedsThePerson(PermissionDenied):
+    """Staff tried to make an existing account a member on their own say-so.
+
+    A person joins an organisation themselves (``join``, ``request_to_join``) or by accepting
+    an invitation (``invite``), so nobody is put on a list they did not agree to.
+    """
+
+    code = "join_needs_the_person"
+    template = "A person joins by themselves or by accepting an invitation; invite them instead."
+
+    def __init__(self) -> None:
+        super().__init__("registration.self")
 
 
 class JoiningClosed(Conflict):

@@ -65,7 +65,9 @@ class OneTimeCode(IdMixin, TimestampMixin, Base):
 
 
 class Throttle(Base):
-    """Failed sign-in attempts of one key (an identifier's digest or a client key)."""
+    """A count within a window for one key: failed sign-ins of an identifier or a client, or
+    codes and links asked for one recipient, account or client. Keys hold digests, never the
+    address itself."""
 
     __tablename__ = "registration_throttle"
 

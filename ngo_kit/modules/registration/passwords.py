@@ -5,7 +5,8 @@ Settings come from ``NGO_KIT_REGISTRATION_*`` environment variables, read once p
 * ``ARGON2_MEMORY_KIB`` (19456 = 19 MiB), ``ARGON2_TIME_COST`` (2), ``ARGON2_PARALLELISM`` (1):
   OWASP's minimum. Below it the kit refuses to hash in ``production``. The test suite sets a
   cheap profile (1 MiB, t=1) to stay fast; timing and rehash tests use the real one.
-* throttling and lifetimes (see ``RegistrationSettings``).
+* throttling (sign-in failures, codes and links sent) and lifetimes (see
+  ``RegistrationSettings``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import unicodedata
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
+import pydantic
 from passlib.context import CryptContext
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ngo_kit.errors import ConfigurationError
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
 COMMON_PASSWORDS = Path(__file__).parent / "data" / "common-passwords.txt.gz"
 OWASP_MEMORY_KIB, OWASP_TIME_COST, OWASP_PARALLELISM = 19456, 2, 1
 MIN_LENGTH, MAX_LENGTH = 8, 128
+
+
+#: The kinds of emailed links an app may give a page of its own (``link_templates``).
+LINK_KINDS = frozenset({"verify_email", "reset_password", "change_email", "invitation"})
 
 
 class RegistrationSettings(BaseSettings):
@@ -45,6 +52,12 @@ class RegistrationSettings(BaseSettings):
     client_failures: int = Field(default=20, ge=1)
     throttle_window_seconds: int = Field(default=900, ge=1)
     lockout_seconds: int = Field(default=900, ge=1)
+    #: codes and links one recipient (an address or number typed in) or one signed-in account
+    #: may be sent within ``send_window_seconds``
+    send_limit: int = Field(default=5, ge=1)
+    #: codes and links one client key may ask for within ``send_window_seconds``
+    client_send_limit: int = Field(default=20, ge=1)
+    send_window_seconds: int = Field(default=3600, ge=1)
     session_days: int = Field(default=30, ge=1)
     code_minutes: int = Field(default=10, ge=1)
     code_attempts: int = Field(default=5, ge=1)
@@ -53,6 +66,34 @@ class RegistrationSettings(BaseSettings):
     invitation_days: int = Field(default=7, ge=1)
     #: age below which a guardian must consent (PIPL: 14)
     guardian_age: int = Field(default=14, ge=0)
+    #: the app's page for each emailed link, by kind (``verify_email``, ``reset_password``,
+    #: ``change_email``, ``invitation``), e.g. ``https://app.example.org/o/{org}/verify-email?
+    #: token={token}``; ``{token}`` is required, ``{org}`` is the organisation's slug. A kind
+    #: without a template sends the bare token, for apps that let people paste it.
+    link_templates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("link_templates")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, template in value.items():
+            if kind not in LINK_KINDS:
+                raise ValueError(f"unknown link kind {kind!r}: use one of {sorted(LINK_KINDS)}")
+            if "{token}" not in template:
+                raise ValueError(f"the {kind} link template has no {{token}}")
+            try:
+                template.format(token="t", org="o")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"the {kind} link template takes only {{token}} and {{org}}"
+                ) from exc
+        return value
+
+    def link(self, kind: str, token: str, org: str | None) -> str:
+        """The link for ``token`` of ``kind``, or the bare token when no template is set."""
+        template = self.link_templates.get(kind)
+        if template is None:
+            return token
+        return template.format(token=quote(token, safe=""), org=quote(org or "", safe=""))
 
     @property
     def meets_owasp(self) -> bool:
@@ -107,11 +148,20 @@ def for_kit(kit: Kit) -> tuple[RegistrationSettings, Passwords]:
     """The kit's registration settings and hasher, built on first use.
 
     Raises ``ConfigurationError`` ``registration.E001`` in production when the argon2 parameters
-    are below OWASP's minimum.
+    are below OWASP's minimum, ``registration.E003`` when a setting is malformed.
     """
     found = _SETTINGS.get(kit)
     if found is None:
-        settings = RegistrationSettings()
+        try:
+            settings = RegistrationSettings()
+        except pydantic.ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]
+            raise ConfigurationError(
+                "registration.E003",
+                "NGO_KIT_REGISTRATION_{setting}: {error}",
+                setting=str(problem["loc"][0]).upper() if problem["loc"] else "",
+                error=problem["msg"],
+            ) from None
         if kit.settings.environment == "production" and not settings.meets_owasp:
             raise ConfigurationError(
                 "registration.E001",

@@ -167,7 +167,9 @@ class RegisterIn(InputModel):
     @model_validator(mode="after")
     def _identifier(self) -> RegisterIn:
         if self.email is None and self.phone is None:
-            raise PydanticCustomError("identifier_required", "give an email or a phone number")
+            raise PydanticCustomError(
+                "identifier_required", "give an email or a phone number", {"field": "email"}
+            )
         return self
 
 
@@ -205,9 +207,13 @@ class SignInIn(InputModel):
     @model_validator(mode="after")
     def _complete(self) -> SignInIn:
         if self.email is None and self.phone is None:
-            raise PydanticCustomError("identifier_required", "give an email or a phone number")
+            raise PydanticCustomError(
+                "identifier_required", "give an email or a phone number", {"field": "email"}
+            )
         if self.password is None and self.code is None:
-            raise PydanticCustomError("credentials_required", "give a password or a code")
+            raise PydanticCustomError(
+                "credentials_required", "give a password or a code", {"field": "password"}
+            )
         return self
 
 
@@ -253,7 +259,9 @@ class FieldIn(InputModel):
     @model_validator(mode="after")
     def _choices(self) -> FieldIn:
         if self.kind in ("choice", "multiple_choice") and not self.choices:
-            raise PydanticCustomError("choices_required", "a choice field needs choices")
+            raise PydanticCustomError(
+                "choices_required", "a choice field needs choices", {"field": "choices"}
+            )
         return self
 
 

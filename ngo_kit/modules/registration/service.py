@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import uuid
 import weakref
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from ngo_kit.db import insert_ignore, new_id, utcnow
+from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import (
     AlreadyExists,
     ConfigurationError,
@@ -36,10 +37,18 @@ from ngo_kit.errors import (
 from ngo_kit.outbox import OutboxRow
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import coerce, no_control_characters, validation_failed
+from ngo_kit.statements import Statement, Statements
 from ngo_kit.tenancy import Membership, Organisation, OrgRead, Role
 from ngo_kit.tokens import tokens_for
 
-from .errors import AccountSuspended, JoiningClosed, SignInFailed, TooManyAttempts, WrongPassword
+from .errors import (
+    AccountSuspended,
+    JoiningClosed,
+    SignInFailed,
+    TooManyAttempts,
+    TooManyRequests,
+    WrongPassword,
+)
 from .models import (
     Account,
     Consent,
@@ -84,6 +93,220 @@ CODE_VERIFY_PHONE = "verify-phone"
 CODE_SIGN_IN = "sign-in"
 CODE_CHANGE_PHONE = "change-phone"
 BASIC_ROLES = ("member", "volunteer")
+#: Throttle key prefixes: sign-in failures per identifier ("a:") and per client ("c:"); codes
+#: and links sent per recipient, account or change target ("s:") and per client ("sc:").
+FAILURES, CLIENT_FAILURES, SENDS, CLIENT_SENDS = "a:", "c:", "s:", "sc:"
+
+
+# --- hot-path statements (compiled once per dialect, run on the driver cursor) ------------------
+# A sign-up or sign-in is one argon2 hash plus a handful of small statements; building each
+# statement per call cost more than running it (see docs/performance.md).
+
+ACCOUNTS: sa.Table = Account.__table__  # type: ignore[assignment]
+THROTTLES: sa.Table = Throttle.__table__  # type: ignore[assignment]
+SESSIONS: sa.Table = SignInSession.__table__  # type: ignore[assignment]
+FIELDS: sa.Table = FieldDefinition.__table__  # type: ignore[assignment]
+DOCUMENTS: sa.Table = ConsentDocument.__table__  # type: ignore[assignment]
+MEMBERSHIPS: sa.Table = Membership.__table__  # type: ignore[assignment]
+ROLES: sa.Table = Role.__table__  # type: ignore[assignment]
+NEW_ACCOUNT = (
+    "id",
+    "email",
+    "phone",
+    "display_name",
+    "birth_date",
+    "status",
+    "password_hash",
+    "created_at",
+    "updated_at",
+)
+
+
+def _b(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=column.type)
+
+
+def _ignoring(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that does nothing when a unique key is taken (``ngo_kit.db.insert_ignore``)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return table.insert().prefix_with("IGNORE")
+
+
+def _throttle_open(dialect: str) -> Any:
+    """A key's throttle row at zero in a window starting ``now``, unless it has one already.
+
+    On MySQL/MariaDB an existing row is locked for writing at once (an update that changes
+    nothing): an INSERT IGNORE would take a shared lock on it, and two requests that then
+    upgrade their shared locks to count would deadlock.
+    """
+    values = {
+        "key": _b("k", THROTTLES.c.key),
+        "failures": 0,
+        "window_started_at": _b("now", THROTTLES.c.window_started_at),
+    }
+    if dialect in ("postgresql", "sqlite"):
+        return _ignoring(dialect, THROTTLES).values(values)
+    from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+    upsert = mysql_insert(THROTTLES).values(values)
+    return upsert.on_duplicate_key_update(failures=THROTTLES.c.failures)
+
+
+def _accounts_where(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return sa.select(ACCOUNTS).where(*conditions)
+
+
+def _add_membership(dialect: str) -> Any:
+    """Membership with the role named ``role``, in one statement: none when the role is
+    missing or the account is a member already (the unique key), as core's ``add_member``."""
+    m = MEMBERSHIPS.c
+    role = sa.select(
+        _b("id", m.id), ROLES.c.org_id, _b("a", m.actor_id), ROLES.c.id, _b("now", m.created_at)
+    ).where(ROLES.c.org_id == _b("o", ROLES.c.org_id), ROLES.c.name == _b("role", ROLES.c.name))
+    return _ignoring(dialect, MEMBERSHIPS).from_select(
+        ["id", "org_id", "actor_id", "role_id", "created_at"], role
+    )
+
+
+def _sign_in_lookup(on: Callable[[], sa.ColumnElement[bool]]) -> Callable[[str], sa.Select[Any]]:
+    """Sign-in's one read: the throttle state of keys ``k`` and ``c`` (a row even for an
+    unknown identifier) beside the account matched by ``on``, if any."""
+
+    def build(dialect: str) -> sa.Select[Any]:
+        keys = [_b("k", _T.key), _b("c", _T.key)]
+        locked = sa.select(sa.func.max(_T.locked_until)).where(_T.key.in_(keys))
+        counted = sa.exists().where(_T.key == _b("k", _T.key))
+        probe = sa.select(sa.literal_column("1").label("one")).subquery("probe")
+        return sa.select(
+            *ACCOUNTS.c,
+            locked.scalar_subquery().label("locked_until"),
+            counted.label("counted"),
+        ).select_from(probe.outerjoin(ACCOUNTS, on()))
+
+    return build
+
+
+def _insert_account_and_join(dialect: str) -> Any:
+    """PostgreSQL: the new account and its ``member`` membership in one statement (a
+    data-modifying CTE); returns the membership's ``actor_id``, or no row when the account
+    was not inserted (its email or phone is taken) or the role is missing."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    m = MEMBERSHIPS.c
+    account = (
+        pg_insert(ACCOUNTS)
+        .values({c: _b(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT})
+        .on_conflict_do_nothing()
+        .returning(ACCOUNTS.c.id)
+        .cte("new_account")
+    )
+    role = sa.and_(
+        ROLES.c.org_id == _b("o", ROLES.c.org_id), ROLES.c.name == _b("role", ROLES.c.name)
+    )
+    rows = sa.select(
+        _b("mid", m.id), ROLES.c.org_id, account.c.id, ROLES.c.id, _b("now", m.created_at)
+    ).select_from(account.join(ROLES, role))
+    return (
+        pg_insert(MEMBERSHIPS)
+        .from_select(["id", "org_id", "actor_id", "role_id", "created_at"], rows)
+        .on_conflict_do_nothing()
+        .returning(m.actor_id)
+    )
+
+
+def _throttle_update(*conditions: sa.ColumnElement[bool], **values: Any) -> sa.Update:
+    return (
+        THROTTLES.update()
+        .where(THROTTLES.c.key == _b("k", THROTTLES.c.key), *conditions)
+        .values(**values)
+    )
+
+
+_T = THROTTLES.c
+SQL = Statements(
+    {
+        "account": lambda d: _accounts_where(ACCOUNTS.c.id == _b("id", ACCOUNTS.c.id)),
+        "account_by_email": lambda d: _accounts_where(
+            ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email)
+        ),
+        "account_by_phone": lambda d: _accounts_where(
+            ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone)
+        ),
+        "account_by_either": lambda d: _accounts_where(
+            sa.or_(
+                ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email),
+                ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone),
+            )
+        ),
+        "insert_account": lambda d: _ignoring(d, ACCOUNTS).values(
+            {c: _b(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT}
+        ),
+        "add_membership": _add_membership,
+        "insert_account_and_join": _insert_account_and_join,
+        "fields": lambda d: sa.select(FIELDS).where(
+            FIELDS.c.org_id == _b("o", FIELDS.c.org_id), FIELDS.c.form == _b("f", FIELDS.c.form)
+        ),
+        "documents": lambda d: (
+            sa.select(DOCUMENTS)
+            .where(DOCUMENTS.c.org_id == _b("o", DOCUMENTS.c.org_id))
+            .order_by(DOCUMENTS.c.purpose, DOCUMENTS.c.version)
+        ),
+        "rehash": lambda d: (
+            ACCOUNTS.update()
+            .where(ACCOUNTS.c.id == _b("id", ACCOUNTS.c.id))
+            .values(password_hash=_b("h", ACCOUNTS.c.password_hash))
+        ),
+        "open_session": lambda d: SESSIONS.insert().values(
+            {
+                c: _b(c, SESSIONS.c[c])
+                for c in ("id", "account_id", "token_hash", "created_at", "expires_at")
+            }
+        ),
+        # throttles: ``k`` a key, ``c`` a second key (the client's, or ``k`` again)
+        "throttles": lambda d: sa.select(
+            _T.key, _T.failures, _T.window_started_at, _T.locked_until
+        ).where(_T.key.in_([_b("k", _T.key), _b("c", _T.key)])),
+        "sign_in_by_email": _sign_in_lookup(lambda: ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email)),
+        "sign_in_by_phone": _sign_in_lookup(lambda: ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone)),
+        "sign_in_by_either": _sign_in_lookup(
+            lambda: sa.or_(
+                ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email),
+                ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone),
+            )
+        ),
+        "throttle_clear": lambda d: THROTTLES.delete().where(_T.key == _b("k", _T.key)),
+        "throttle_open": _throttle_open,
+        # a failure: counted in the open window, or the first of a new one; locked at the limit
+        "failure_bump": lambda d: _throttle_update(
+            _T.window_started_at > _b("since", _T.window_started_at), failures=_T.failures + 1
+        ),
+        "failure_restart": lambda d: _throttle_update(
+            failures=1, window_started_at=_b("now", _T.window_started_at), locked_until=None
+        ),
+        "failure_lock": lambda d: _throttle_update(
+            _T.failures >= _b("limit", _T.failures), locked_until=_b("until", _T.locked_until)
+        ),
+        # a message sent: counted while the open window is under the limit, or the first of a new one
+        "send_bump": lambda d: _throttle_update(
+            _T.window_started_at > _b("since", _T.window_started_at),
+            _T.failures < _b("limit", _T.failures),
+            failures=_T.failures + 1,
+        ),
+        "send_restart": lambda d: _throttle_update(
+            _T.window_started_at <= _b("since", _T.window_started_at),
+            failures=1,
+            window_started_at=_b("now", _T.window_started_at),
+            locked_until=None,
+        ),
+    }
+)
 
 
 class RegistrationService:
@@ -127,25 +350,23 @@ class RegistrationService:
         documents = self._consent_plan(spec.consents, spec.birth_date, spec.guardian)
         now = utcnow()
         account_id = new_id()
+        joins_now = invitation is None and (joining != "approval" or tx.is_system)
         # New accounts are the common case: insert unless the email or phone is taken (one
         # statement, no savepoint), and look the account up only when nothing was inserted.
         existing = None
-        inserted = tx.connection.execute(
-            insert_ignore(
-                tx.connection,
-                Account,
-                id=account_id,
-                email=spec.email,
-                phone=phone,
-                display_name=spec.display_name,
-                birth_date=spec.birth_date,
-                status="pending",
-                password_hash=self.passwords.hash(spec.password) if spec.password else None,
-                created_at=now,
-                updated_at=now,
-            ).execution_options(preserve_rowcount=True)  # INSERT rowcount, on every driver
+        inserted, joined = self._insert_account(
+            joins_now,
+            id=account_id,
+            email=spec.email,
+            phone=phone,
+            display_name=spec.display_name,
+            birth_date=spec.birth_date,
+            status="pending",
+            password_hash=self.passwords.hash(spec.password) if spec.password else None,
+            created_at=now,
+            updated_at=now,
         )
-        if _changed(inserted) != 1:
+        if not inserted:
             existing = self._find_account(spec.email, phone)
             if existing is None:  # nothing else can clash, but never carry on without a row
                 raise AlreadyExists("Account", spec.email or phone)
@@ -159,7 +380,7 @@ class RegistrationService:
         elif joining == "approval" and not tx.is_system:
             self._file_join_request(account_id, None)
         else:
-            self._add_member(account_id, "member")
+            self._add_member(account_id, "member", added=joined)
         if values:
             self._store_fields(account_id, "registration", values)
         self._record_consents(
@@ -293,14 +514,13 @@ class RegistrationService:
             except ValidationFailed:
                 phone = "invalid:" + spec.phone
         identifier = spec.email or phone or ""
-        keys = ["a:" + _digest(identifier)]
+        keys = [FAILURES + _digest(identifier)]
         if spec.client:
-            keys.append("c:" + _digest(spec.client))
+            keys.append(CLIENT_FAILURES + _digest(spec.client))
         now = utcnow()
-        locked, counted = self._throttles(keys, now)
-        if locked:
-            raise TooManyAttempts()
-        row = self._find_account(spec.email, phone)
+        wait, counted, row = self._sign_in_lookup(keys, spec.email, phone, now)
+        if wait is not None:
+            raise TooManyAttempts(retry_after=wait)
         new_hash: str | None = None
         if spec.code is not None:
             ok = (
@@ -318,11 +538,9 @@ class RegistrationService:
         if row.status in ("suspended", "erased"):
             raise AccountSuspended()
         if counted:
-            tx.connection.execute(sa.delete(Throttle).where(Throttle.key == keys[0]))
+            SQL(tx, "throttle_clear").changed(tx, k=keys[0])
         if new_hash is not None:
-            tx.connection.execute(
-                sa.update(Account).where(Account.id == row.id).values(password_hash=new_hash)
-            )
+            SQL(tx, "rehash").changed(tx, id=row.id, h=new_hash)
         signed_in = self._open_session(_user(row), now)
         if tx.org is not None:
             tx.audit(
@@ -365,9 +583,13 @@ class RegistrationService:
         key = self._self_or_system(user_id)
         return self._revoke_sessions(key)
 
-    def request_sign_in_code(self, phone: str) -> None:
-        """Text a 6-digit sign-in code to ``phone`` if an account has it (says nothing either way)."""
+    def request_sign_in_code(self, phone: str, *, client: str | None = None) -> None:
+        """Text a 6-digit sign-in code to ``phone`` if an account has it (says nothing either way).
+
+        Throttled per number and per ``client`` key (``TooManyRequests``): see ``_count_send``.
+        """
         p = self._phone(phone)
+        self._count_send(["sign-in-code:" + p], client)
         row = self._find_account(None, p)
         if row is None or row.status in ("suspended", "erased") or row.phone is None:
             return
@@ -383,12 +605,18 @@ class RegistrationService:
 
     # --- verification -------------------------------------------------------------------------
 
-    def send_email_verification(self, user_id: uuid.UUID | str | None = None) -> None:
-        """Email a verification link to the account's address (the person or the system actor)."""
+    def send_email_verification(
+        self, user_id: uuid.UUID | str | None = None, *, client: str | None = None
+    ) -> None:
+        """Email a verification link to the account's address (the person or the system actor).
+
+        Throttled per account and per ``client`` key (``TooManyRequests``).
+        """
         key = self._self_or_system(user_id)
         user = self._read(key)
         if user.email is None or user.email_verified:
             raise Conflict("There is no unverified email address to verify.")
+        self._count_send([f"account:{key}"], client)
         self._send_email_link(user)
 
     def verify_email(self, token: str) -> UserRead:
@@ -411,12 +639,18 @@ class RegistrationService:
             raise TokenUsed()
         return self._mark_verified(key, "email")
 
-    def send_phone_code(self, user_id: uuid.UUID | str | None = None) -> None:
-        """Text a 6-digit verification code to the account's phone (valid ``code_minutes``)."""
+    def send_phone_code(
+        self, user_id: uuid.UUID | str | None = None, *, client: str | None = None
+    ) -> None:
+        """Text a 6-digit verification code to the account's phone (valid ``code_minutes``).
+
+        Throttled per account and per ``client`` key (``TooManyRequests``).
+        """
         key = self._self_or_system(user_id)
         row = self._account(key)
         if row.phone is None or row.phone_verified_at is not None:
             raise Conflict("There is no unverified phone number to verify.")
+        self._count_send([f"account:{key}"], client)
         self._send_phone_code(key, row.phone)
 
     def verify_phone(self, code: str, user_id: uuid.UUID | str | None = None) -> UserRead:
@@ -433,15 +667,19 @@ class RegistrationService:
 
     # --- passwords ------------------------------------------------------------------------------
 
-    def request_password_reset(self, *, email: str | None = None, phone: str | None = None) -> None:
+    def request_password_reset(
+        self, *, email: str | None = None, phone: str | None = None, client: str | None = None
+    ) -> None:
         """Send a reset link (30 minutes, single use) if an account has this email or phone.
 
-        Says nothing about whether one does.
+        Says nothing about whether one does, throttling included: requests are counted per
+        address or number typed in and per ``client`` key, whoever has it (``TooManyRequests``).
         """
         e = _boundary("email", normalise_email, email) if email else None
         p = self._phone(phone) if phone else None
         if e is None and p is None:
             raise ValidationFailed("email", "identifier_required")
+        self._count_send(["reset:" + i for i in (e, p) if i], client)
         row = self._find_account(e, p)
         if row is None or row.status in ("suspended", "erased"):
             return
@@ -455,7 +693,7 @@ class RegistrationService:
             recipient,
             "Reset your password",
             f"Use this link within {self.settings.reset_minutes} minutes to choose a new "
-            f"password: {token}",
+            f"password: {self._link('reset_password', token)}",
             {"purpose": PURPOSE_RESET, "token": token},
             about=row.id,
         )
@@ -489,11 +727,16 @@ class RegistrationService:
             tx.audit("user.password_reset", "account", key, "password reset; signed out everywhere")
         return self._read(key)
 
-    def change_password(self, current_password: str, new_password: str) -> None:
+    def change_password(
+        self, current_password: str, new_password: str, *, keep_session: str | None = None
+    ) -> int:
         """The signed-in person changes their password; the current one is needed.
 
-        ``WrongPassword`` when it is not right; ``ValidationFailed`` for a weak new one.
-        Other sessions stay signed in; the person is notified.
+        Every other session of the account is signed out (whoever held the old password may
+        hold one of them); ``keep_session``, the token of the session the change is made from,
+        stays signed in (the web route passes its own). Without it every session ends. Returns
+        how many sessions were signed out. ``WrongPassword`` when the current password is not
+        right; ``ValidationFailed`` for a weak new one. The person is notified.
         """
         tx = self.tx
         key = tx.actor_id
@@ -509,18 +752,28 @@ class RegistrationService:
             .where(Account.id == key)
             .values(password_hash=self.passwords.hash(new), updated_at=utcnow())
         )
+        ended = self._revoke_sessions(key, keep=keep_session)
         self._notify(row, "Your password was changed", "Your password was changed.")
         if tx.org is not None:
-            tx.audit("user.password_changed", "account", key, "password changed")
+            tx.audit(
+                "user.password_changed",
+                "account",
+                key,
+                "password changed; other sessions signed out",
+                data={"sessions_ended": ended, "kept_current": keep_session is not None},
+            )
+        return ended
 
-    def request_email_change(self, new_email: str) -> None:
+    def request_email_change(self, new_email: str, *, client: str | None = None) -> None:
         """Send a confirmation link to ``new_email``; the address changes when it is followed.
 
         The old address is told. ``AlreadyExists`` when another account has the address.
+        Throttled per account, per new address and per ``client`` key (``TooManyRequests``).
         """
         tx = self.tx
         key = self._self_or_system(None)
         e = _boundary("email", normalise_email, new_email)
+        self._count_send([f"account:{key}", "change:" + e], client)
         row = self._account(key)
         other = self._find_account(e, None)
         if other is not None and other.id != key:
@@ -532,7 +785,7 @@ class RegistrationService:
             "email",
             e,
             "Confirm your new email address",
-            f"Follow this link to confirm your new address: {token}",
+            f"Follow this link to confirm your new address: {self._link('change_email', token)}",
             {"purpose": PURPOSE_CHANGE_EMAIL, "token": token},
             about=key,
         )
@@ -579,10 +832,14 @@ class RegistrationService:
         tx.audit("user.email_changed", "account", key, "email address changed")
         return self._mark_verified(key, "email", already=True)
 
-    def request_phone_change(self, new_phone: str) -> None:
-        """Text a code to ``new_phone``; the number changes when the code is confirmed."""
+    def request_phone_change(self, new_phone: str, *, client: str | None = None) -> None:
+        """Text a code to ``new_phone``; the number changes when the code is confirmed.
+
+        Throttled per account, per new number and per ``client`` key (``TooManyRequests``).
+        """
         key = self._self_or_system(None)
         p = self._phone(new_phone)
+        self._count_send([f"account:{key}", "change:" + p], client)
         row = self._account(key)
         other = self._find_account(None, p)
         if other is not None and other.id != key:
@@ -679,7 +936,8 @@ class RegistrationService:
             "email" if e else "sms",
             e or p or "",
             f"Invitation to join {org.name}",
-            f"You are invited to join {org.name}. Accept with this link: {token}",
+            f"You are invited to join {org.name}. Accept with this link: "
+            f"{self._link('invitation', token)}",
             {"purpose": PURPOSE_INVITATION, "token": token},
         )
         tx.audit("member.invited", "invitation", inv_id, f"invited as {role}", data={"role": role})
@@ -848,24 +1106,20 @@ class RegistrationService:
 
     def fields(self, form: str = "registration") -> list[FieldRead]:
         """The fields of ``form``: plugins' (``ngo_kit_register_fields``) and the organisation's."""
-        rows = self.tx.connection.execute(
-            sa.select(FieldDefinition.__table__).where(
-                FieldDefinition.org_id == self.tx.org_id, FieldDefinition.form == form
-            )
-        )
+        rows = SQL(self.tx, "fields").all(self.tx, o=self.tx.org_id, f=form)
         own = [
             FieldRead(
-                form=r.form,
-                name=r.name,
-                kind=r.kind,
-                required=r.required,
-                label_en=r.label_en,
-                label_zh=r.label_zh,
-                choices=tuple(r.choices or ()),
-                min_value=r.min_value,
-                max_value=r.max_value,
-                max_length=r.max_length,
-                position=r.position,
+                form=r["form"],
+                name=r["name"],
+                kind=r["kind"],
+                required=r["required"],
+                label_en=r["label_en"],
+                label_zh=r["label_zh"],
+                choices=tuple(r["choices"] or ()),
+                min_value=r["min_value"],
+                max_value=r["max_value"],
+                max_length=r["max_length"],
+                position=r["position"],
             )
             for r in rows
         ]
@@ -1140,17 +1394,15 @@ class RegistrationService:
             session.execute(
                 sa.update(OutboxRow)
                 .where(OutboxRow.recipient.in_(identifiers))
-                .values(recipient="erased", subject="", body="", data={})
+                .values(recipient="erased", subject="", body="", data={}, last_error=None)
             )
-            session.execute(
-                sa.delete(Throttle).where(
-                    Throttle.key.in_(["a:" + _digest(i) for i in identifiers])
-                )
-            )
+        session.execute(  # throttle counts keyed by the person's identifiers (digests)
+            sa.delete(Throttle).where(Throttle.key.in_(_throttle_keys(key, identifiers)))
+        )
         session.execute(  # messages about the account sent elsewhere (a new address, say)
             sa.update(OutboxRow)
             .where(sa.cast(OutboxRow.data, sa.Text).like(f"%{key}%"))
-            .values(recipient="erased", subject="", body="", data={})
+            .values(recipient="erased", subject="", body="", data={}, last_error=None)
         )
         with self._each_org(self._orgs_of(key)) as visit:
             for _org in visit():
@@ -1163,27 +1415,43 @@ class RegistrationService:
         return _user(self._account(key))
 
     def _account(self, key: uuid.UUID) -> Any:
-        row = self.tx.connection.execute(
-            sa.select(Account.__table__).where(Account.id == key)
-        ).first()
+        row = SQL(self.tx, "account").first(self.tx, id=key)
         if row is None:
             raise NotFound("User", key)
-        return row
+        return _AccountRow(row)
 
     def _find_account(self, email: str | None, phone: str | None) -> Any:
-        conditions = []
-        if email is not None:
-            conditions.append(Account.email == email)
-        if phone is not None:
-            conditions.append(Account.phone == phone)
-        if not conditions:
+        tx = self.tx
+        if email is not None and phone is not None:
+            rows = SQL(tx, "account_by_either").all(tx, e=email, p=phone)
+        elif email is not None:
+            rows = SQL(tx, "account_by_email").all(tx, e=email)
+        elif phone is not None:
+            rows = SQL(tx, "account_by_phone").all(tx, p=phone)
+        else:
             return None
-        rows = list(
-            self.tx.connection.execute(sa.select(Account.__table__).where(sa.or_(*conditions)))
-        )
         if len(rows) > 1:
             raise AlreadyExists("Account", email or phone or "")
-        return rows[0] if rows else None
+        return _AccountRow(rows[0]) if rows else None
+
+    def _insert_account(self, join: bool, **values: Any) -> tuple[bool, bool]:
+        """``(inserted, joined)``: insert the account unless its email or phone is taken.
+
+        With ``join``, on PostgreSQL, the ``member`` membership is written by the same
+        statement (``joined``: one round trip for both), unless a plugin other than this module
+        implements ``ngo_kit_refuse_member``: it must be asked with the account written and the
+        membership not. Elsewhere, or when it was not written, ``_add_member`` writes it.
+        """
+        tx = self.tx
+        together = join and tx.connection.dialect.name == "postgresql" and _only_we_refuse(tx)
+        if not together:
+            return SQL(tx, "insert_account").changed(tx, **values) == 1, False
+        member = SQL(tx, "insert_account_and_join").first(
+            tx, **values, mid=new_id(), o=tx.org_id, role="member", now=values["created_at"]
+        )
+        if member is not None:
+            return True, True
+        return SQL(tx, "account").first(tx, id=values["id"]) is not None, False
 
     def _may_join_existing(self, existing: Account, password: str | None) -> None:
         tx = self.tx
@@ -1262,6 +1530,11 @@ class RegistrationService:
         if user.phone is not None:
             self._send_phone_code(user.id, user.phone)
 
+    def _link(self, kind: str, token: str) -> str:
+        """The app's link for ``token`` (``link_templates``), or the bare token."""
+        org = self.tx.org
+        return self.settings.link(kind, token, org.slug if org is not None else None)
+
     def _send_email_link(self, user: UserRead) -> None:
         assert user.email is not None
         token = tokens_for(self.tx.kit).sign(
@@ -1271,7 +1544,7 @@ class RegistrationService:
             "email",
             user.email,
             "Confirm your email address",
-            f"Follow this link to confirm your address: {token}",
+            f"Follow this link to confirm your address: {self._link('verify_email', token)}",
             {"purpose": PURPOSE_VERIFY_EMAIL, "token": token},
             about=user.id,
         )
@@ -1314,48 +1587,99 @@ class RegistrationService:
     def _open_session(self, user: UserRead, now: dt.datetime) -> SignIn:
         token = secrets.token_urlsafe(32)
         expires = now + dt.timedelta(days=self.settings.session_days)
-        self.tx.connection.execute(
-            sa.insert(SignInSession).values(
-                id=new_id(),
-                account_id=user.id,
-                token_hash=_digest(token),
-                created_at=now,
-                expires_at=expires,
-            )
+        SQL(self.tx, "open_session").changed(
+            self.tx,
+            id=new_id(),
+            account_id=user.id,
+            token_hash=_digest(token),
+            created_at=now,
+            expires_at=expires,
         )
         return SignIn(token=token, user=user, expires_at=expires)
 
-    def _revoke_sessions(self, key: uuid.UUID) -> int:
-        done = self.tx.connection.execute(
-            sa.update(SignInSession)
-            .where(SignInSession.account_id == key, SignInSession.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
+    def _revoke_sessions(self, key: uuid.UUID, *, keep: str | None = None) -> int:
+        """Sign the account out of every session but ``keep`` (a token); how many ended."""
+        stmt = sa.update(SignInSession).where(
+            SignInSession.account_id == key, SignInSession.revoked_at.is_(None)
         )
+        if keep is not None:
+            stmt = stmt.where(SignInSession.token_hash != _digest(str(keep)))
+        done = self.tx.connection.execute(stmt.values(revoked_at=utcnow()))
         return _changed(done)
 
-    def _throttles(self, keys: list[str], now: dt.datetime) -> tuple[bool, bool]:
-        """``(locked, counted)``: is any key locked now; has the account key failures on record."""
-        rows = self.tx.connection.execute(
-            sa.select(Throttle.key, Throttle.locked_until).where(Throttle.key.in_(keys))
-        ).all()
-        locked = any(r.locked_until is not None and r.locked_until > now for r in rows)
-        return locked, any(r.key == keys[0] for r in rows)
+    def _count_send(self, subjects: list[str], client: str | None) -> None:
+        """Count a request for a code or link against each subject's budget and the client's.
+
+        A subject is what the request names: an address or number typed in
+        (``reset:<email>``), a signed-in account (``account:<id>``) or a change's new address;
+        never anything looked up, so an address with no account behaves like one with an
+        account. Each subject may have ``send_limit`` requests, a client key
+        ``client_send_limit``, within ``send_window_seconds`` from the first. When one budget
+        is spent the request is refused with ``TooManyRequests`` (its ``retry_after`` the
+        seconds until that window ends) and counts nowhere. A counted request stays counted
+        when the call fails afterwards (a taken address, say): failing must not be free.
+        """
+        tx, s = self.tx, self.settings
+        budgets = [(SENDS + _digest(x), s.send_limit) for x in subjects]
+        if client:
+            budgets.append((CLIENT_SENDS + _digest(client), s.client_send_limit))
+        now = utcnow()
+        window = dt.timedelta(seconds=s.send_window_seconds)
+        sql = {name: SQL(tx, name) for name in _SEND_STATEMENTS}
+        if tx._session is not None:
+            tx._session.flush()
+        for key, limit in budgets:
+            if not _count_send(sql, tx.connection, key, limit, now, window):
+                started = sql["throttles"].first(tx, k=key, c=key)
+                ends = (started["window_started_at"] if started else now) + window
+                raise TooManyRequests(retry_after=_seconds(ends - now))
+        engine = tx.kit.engine
+
+        def after_rollback() -> None:
+            with engine.begin() as conn:
+                for key, limit in budgets:
+                    _count_send(sql, conn, key, limit, now, window)
+
+        tx.on_rollback(after_rollback)
+
+    def _sign_in_lookup(
+        self, keys: list[str], email: str | None, phone: str | None, now: dt.datetime
+    ) -> tuple[int | None, bool, Any]:
+        """``(wait, counted, account)`` in one statement: the seconds until the keys' locks end
+        (``None``: none is locked), whether the identifier key has failures on record, and the
+        account with this email or phone (``None``: unknown). ``AlreadyExists`` when an email
+        and a phone given together belong to two accounts, as ``_find_account``."""
+        tx = self.tx
+        values = {"k": keys[0], "c": keys[-1], "e": email, "p": phone}
+        name = "sign_in_by_phone" if email is None else "sign_in_by_email"
+        if email is not None and phone is not None:
+            name = "sign_in_by_either"
+        rows = SQL(tx, name).all(tx, **values)
+        until, counted = rows[0]["locked_until"], bool(rows[0]["counted"])
+        wait = _seconds(until - now) if until is not None and until > now else None
+        accounts = [_AccountRow(r) for r in rows if r["id"] is not None]
+        if len(accounts) > 1 and wait is None:
+            raise AlreadyExists("Account", email or phone or "")
+        return wait, counted, accounts[0] if accounts else None
 
     def _record_failure(self, keys: list[str], now: dt.datetime) -> None:
         """Count a failure in this transaction, and again on its own if this one rolls back."""
         limits = {
             k: self.settings.account_failures
-            if k.startswith("a:")
+            if k.startswith(FAILURES)
             else self.settings.client_failures
             for k in keys
         }
         window = dt.timedelta(seconds=self.settings.throttle_window_seconds)
         lock = dt.timedelta(seconds=self.settings.lockout_seconds)
+        statements = {name: SQL(self.tx, name) for name in _FAILURE_STATEMENTS}
 
-        def write(conn: Any) -> None:
+        def write(conn: sa.Connection) -> None:
             for key, limit in limits.items():
-                _count_failure(conn, key, limit, now, window, lock)
+                _count_failure(statements, conn, key, limit, now, window, lock)
 
+        if self.tx._session is not None:
+            self.tx._session.flush()
         write(self.tx.connection)
         engine = self.tx.kit.engine
 
@@ -1457,10 +1781,30 @@ class RegistrationService:
 
     # --- internals: membership ------------------------------------------------------------------
 
-    def _add_member(self, key: uuid.UUID, role: str) -> None:
+    def _add_member(self, key: uuid.UUID, role: str, *, added: bool = False) -> None:
+        """Make ``key`` a member with ``role`` and fire ``ngo_kit_member_joined``.
+
+        Does what core's ``tenancy.add_member`` does for the module's own flows (elevated, as
+        they always ran): asks ``ngo_kit_refuse_member``, then writes the membership row in one
+        statement that looks the role up itself, and its audit entry; this runs on every
+        sign-up (``added``: the row was written already, with the account, and only this
+        module's hook, which lets elevated calls pass, could have been asked). When nothing was
+        added, core's own call names the reason (no such role, a member already).
+        """
         tx = self.tx
-        with tx.elevated():
-            tx.tenancy.add_member(key, role)
+        if not added:
+            with tx.elevated():
+                refusal = tx.decide("ngo_kit_refuse_member", tx=tx, actor_id=key, role=role)
+            if refusal is not None:
+                raise refusal
+        if added or SQL(tx, "add_membership").changed(
+            tx, id=new_id(), o=tx.org_id, a=key, now=utcnow(), role=role
+        ):
+            tx.forget_permissions()
+            tx.audit("member.added", "member", key, f"member added as {role}", data={"role": role})
+        else:
+            with tx.elevated():
+                tx.tenancy.add_member(key, role)
         tx.emit("ngo_kit_member_joined", user_id=key, role=role)
 
     def _end_membership(self, key: uuid.UUID) -> None:
@@ -1657,12 +2001,9 @@ class RegistrationService:
             )
 
     def _current_documents(self) -> dict[str, ConsentDocumentRead]:
-        rows = self.tx.connection.execute(
-            sa.select(ConsentDocument.__table__)
-            .where(ConsentDocument.org_id == self.tx.org_id)
-            .order_by(ConsentDocument.purpose, ConsentDocument.version)
-        )
-        return {r.purpose: ConsentDocumentRead.model_validate(r) for r in rows}
+        rows = SQL(self.tx, "documents").all(self.tx, o=self.tx.org_id)
+        latest = {r["purpose"]: r for r in rows}  # ordered by version: the newest wins
+        return {p: ConsentDocumentRead.model_validate(r) for p, r in latest.items()}
 
     def _consent_plan(
         self, purposes: list[str], birth_date: dt.date | None, guardian: GuardianIn | None
@@ -1741,6 +2082,18 @@ class RegistrationService:
 
 
 # --- module-level helpers -------------------------------------------------------------------
+
+
+class _AccountRow(dict[str, Any]):
+    """An account row from a hot-path statement, read like a SQLAlchemy row (``row.email``)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def _user(row: Any) -> UserRead:
@@ -1835,8 +2188,20 @@ def _boundary(field: str, check: Callable[[str], str], value: str) -> str:
         raise ValidationFailed(field, exc.type) from None
 
 
+_FAILURE_STATEMENTS = ("failure_bump", "failure_restart", "throttle_open", "failure_lock")
+
+
+def _run(statement: Statement, conn: sa.Connection, **values: Any) -> int:
+    """Run an UPDATE, DELETE or INSERT on ``conn``; how many rows it changed."""
+    cursor = statement.execute(conn, values)
+    count = int(cursor.rowcount)
+    cursor.close()
+    return count
+
+
 def _count_failure(
-    conn: Any,
+    sql: dict[str, Statement],
+    conn: sa.Connection,
     key: str,
     limit: int,
     now: dt.datetime,
@@ -1844,24 +2209,58 @@ def _count_failure(
     lock: dt.timedelta,
 ) -> None:
     """Add one failure to ``key``'s window (starting a new window when the old one ended)."""
-    bumped = conn.execute(
-        sa.update(Throttle)
-        .where(Throttle.key == key, Throttle.window_started_at > now - window)
-        .values(failures=Throttle.failures + 1)
+    since = now - window
+    counted = _run(sql["failure_bump"], conn, k=key, since=since) or _run(
+        sql["failure_restart"], conn, k=key, now=now
     )
-    if not _changed(bumped):
-        restarted = conn.execute(
-            sa.update(Throttle)
-            .where(Throttle.key == key)
-            .values(failures=1, window_started_at=now, locked_until=None)
-        )
-        if not _changed(restarted):
-            conn.execute(insert_ignore(conn, Throttle, key=key, failures=1, window_started_at=now))
-    conn.execute(
-        sa.update(Throttle)
-        .where(Throttle.key == key, Throttle.failures >= limit)
-        .values(locked_until=now + lock)
-    )
+    if not counted:  # a new key (or one a concurrent failure is creating): open it, then count
+        _run(sql["throttle_open"], conn, k=key, now=now)
+        _run(sql["failure_bump"], conn, k=key, since=since)
+    _run(sql["failure_lock"], conn, k=key, limit=limit, until=now + lock)
+
+
+_SEND_STATEMENTS = ("send_bump", "send_restart", "throttle_open", "throttles")
+
+
+def _count_send(
+    sql: dict[str, Statement],
+    conn: sa.Connection,
+    key: str,
+    limit: int,
+    now: dt.datetime,
+    window: dt.timedelta,
+) -> bool:
+    """Count one request in ``key``'s open window, or start a new window; False at the limit."""
+    since = now - window
+    for attempt in range(2):
+        if _run(sql["send_bump"], conn, k=key, since=since, limit=limit):
+            return True
+        if _run(sql["send_restart"], conn, k=key, since=since, now=now):
+            return True
+        if attempt == 0:  # a new key (or one a concurrent request is creating): open it
+            _run(sql["throttle_open"], conn, k=key, now=now)
+    return False
+
+
+def _throttle_keys(key: uuid.UUID, identifiers: list[str]) -> list[str]:
+    """Every throttle key that names this account or one of its addresses or numbers."""
+    subjects = [f"{kind}:{i}" for i in identifiers for kind in ("reset", "sign-in-code", "change")]
+    return [
+        *(FAILURES + _digest(i) for i in identifiers),
+        *(SENDS + _digest(x) for x in [f"account:{key}", *subjects]),
+    ]
+
+
+def _only_we_refuse(tx: Context) -> bool:
+    """True when this module's own ``ngo_kit_refuse_member`` is the only implementation (it
+    lets the module's elevated flows pass, so asking it before a sign-up's join is moot)."""
+    impls = tx.kit.pm.hook.ngo_kit_refuse_member.get_hookimpls()
+    return all(impl.function.__module__ == __package__ for impl in impls)
+
+
+def _seconds(delta: dt.timedelta) -> int:
+    """Whole seconds, rounded up (a ``Retry-After`` of 0 would invite an instant retry)."""
+    return max(1, math.ceil(delta.total_seconds()))
 
 
 _FIELD_REGISTRIES: weakref.WeakKeyDictionary[Any, list[FieldRead]] = weakref.WeakKeyDictionary()

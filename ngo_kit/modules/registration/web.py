@@ -1,5 +1,6 @@
-"""HTTP routes of the registration module (the ``web`` extra): register, sign in and out,
-the signed-in account, verification and password reset.
+"""HTTP routes of the registration module (the ``web`` extra): register, sign in (a password,
+or a code texted on request) and out, the signed-in account, verification and password reset.
+A throttled call answers 429 with ``Retry-After`` (``ThrottledRoute``).
 
 Mounted by ``ngo_kit.web.create_app`` under ``/api/orgs/{org}/registration``. Routes hold no
 business rule: each opens one unit of work and calls one method of ``tx.registration``.
@@ -7,9 +8,11 @@ Route functions are plain ``def`` so password hashing runs in FastAPI's thread p
 """
 
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import Field
 
 from ngo_kit.context import Context
@@ -26,7 +29,9 @@ from ngo_kit.web import (
     RequestContext,
     Routes,
     clear_session_cookie,
+    problem,
     request_context,
+    request_locale,
     set_session_cookie,
 )
 
@@ -41,8 +46,38 @@ STATUS.setdefault(TooManyAttempts, 429)
 
 Ctx = Annotated[RequestContext, Depends(request_context)]
 THROTTLED: dict[int | str, dict[str, Any]] = {
-    429: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Too many attempts"}
+    429: {
+        "model": Problem,
+        "content": {PROBLEM_JSON: {}},
+        "description": "Too many attempts or requests; the Retry-After header says how many "
+        "seconds to wait",
+        "headers": {
+            "Retry-After": {"description": "Seconds until the lock or window ends"},
+        },
+    }
 }
+
+
+class ThrottledRoute(APIRoute):
+    """A route whose 429 (``TooManyAttempts`` and ``TooManyRequests``) carries ``Retry-After``.
+
+    The body is the same problem document core's error handler writes; only the header is
+    added, from the error's ``retry_after``.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except TooManyAttempts as exc:
+                response = problem(exc, request_locale(request), str(request.url.path))
+                if exc.retry_after is not None:
+                    response.headers["Retry-After"] = str(exc.retry_after)
+                return response
+
+        return handle
 
 
 class TokenIn(InputModel):
@@ -55,6 +90,12 @@ class CodeIn(InputModel):
     """A 6-digit code sent by SMS."""
 
     code: str = Field(min_length=1, max_length=6)
+
+
+class PhoneIn(InputModel):
+    """A mobile phone number (national numbers use the organisation's region)."""
+
+    phone: str = Field(min_length=1, max_length=40)
 
 
 class ResetRequestIn(InputModel):
@@ -84,9 +125,14 @@ def _registration(tx: Context) -> RegistrationService:
     return service
 
 
+def _client(request: Request) -> str | None:
+    """The client key sign-in failures and requests for codes are counted under."""
+    return f"ip:{request.client.host}" if request.client else None
+
+
 def build_router() -> APIRouter:
     """The registration routes (relative to ``/api/orgs/{org}/registration``)."""
-    router = APIRouter()
+    router = APIRouter(route_class=ThrottledRoute)
 
     @router.post("/register", status_code=201)
     def register(body: RegisterIn, ctx: Ctx) -> UserRead:
@@ -104,14 +150,27 @@ def build_router() -> APIRouter:
         clients, and the same token in the ``HttpOnly`` session cookie for pages.
 
         Wrong credentials give the same ``sign_in_failed`` (401) whoever the account is; too many
-        failures per account or per client give ``too_many_attempts`` (429).
+        failures per account or per client give ``too_many_attempts`` (429, with
+        ``Retry-After``).
         """
-        client = f"ip:{request.client.host}" if request.client else None
         with ctx.begin() as tx:
-            signed_in = _registration(tx).authenticate(body.model_copy(update={"client": client}))
+            signed_in = _registration(tx).authenticate(
+                body.model_copy(update={"client": _client(request)})
+            )
         max_age = max(0, int((signed_in.expires_at - utcnow()).total_seconds()))
         set_session_cookie(response, request, signed_in.token, max_age)
         return signed_in
+
+    @router.post("/sign-in/code", status_code=202, response_class=Response, responses=THROTTLED)
+    def request_sign_in_code(body: PhoneIn, ctx: Ctx, request: Request) -> Response:
+        """Text a sign-in code to this number if an account has it (the answer never says).
+
+        Too many requests per number or per client give ``too_many_requests`` (429, with
+        ``Retry-After``), for unknown numbers too.
+        """
+        with ctx.begin() as tx:
+            _registration(tx).request_sign_in_code(body.phone, client=_client(request))
+        return Response(status_code=202)
 
     @router.post("/sign-out", status_code=204)
     def sign_out(ctx: Ctx) -> Response:
@@ -142,12 +201,14 @@ def build_router() -> APIRouter:
         with ctx.begin() as tx:
             return _registration(tx).members(limit=limit, offset=offset)
 
-    @router.post("/me/email-verification", status_code=202, response_class=Response)
-    def send_email_verification(ctx: Ctx) -> Response:
+    @router.post(
+        "/me/email-verification", status_code=202, response_class=Response, responses=THROTTLED
+    )
+    def send_email_verification(ctx: Ctx, request: Request) -> Response:
         """Send (again) the link that verifies the signed-in account's email address."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            _registration(tx).send_email_verification()
+            _registration(tx).send_email_verification(client=_client(request))
         return Response(status_code=202)
 
     @router.post("/verify-email")
@@ -156,12 +217,12 @@ def build_router() -> APIRouter:
         with ctx.begin() as tx:
             return _registration(tx).verify_email(body.token)
 
-    @router.post("/me/phone-code", status_code=202, response_class=Response)
-    def send_phone_code(ctx: Ctx) -> Response:
+    @router.post("/me/phone-code", status_code=202, response_class=Response, responses=THROTTLED)
+    def send_phone_code(ctx: Ctx, request: Request) -> Response:
         """Text a 6-digit code that verifies the signed-in account's phone number."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            _registration(tx).send_phone_code()
+            _registration(tx).send_phone_code(client=_client(request))
         return Response(status_code=202)
 
     @router.post("/me/verify-phone", responses=THROTTLED)
@@ -173,17 +234,30 @@ def build_router() -> APIRouter:
 
     @router.post("/me/password", status_code=204)
     def change_password(body: PasswordChangeIn, ctx: Ctx) -> Response:
-        """Change the signed-in account's password (the current one is needed)."""
+        """Change the signed-in account's password (the current one is needed).
+
+        The account's other sessions are signed out; the one making the change stays.
+        """
         ctx.require_actor()
         with ctx.begin() as tx:
-            _registration(tx).change_password(body.current_password, body.new_password)
+            _registration(tx).change_password(
+                body.current_password, body.new_password, keep_session=ctx.token
+            )
         return Response(status_code=204)
 
-    @router.post("/password-reset/request", status_code=202, response_class=Response)
-    def request_password_reset(body: ResetRequestIn, ctx: Ctx) -> Response:
-        """Send a reset link if an account has this email or phone (the answer never says)."""
+    @router.post(
+        "/password-reset/request", status_code=202, response_class=Response, responses=THROTTLED
+    )
+    def request_password_reset(body: ResetRequestIn, ctx: Ctx, request: Request) -> Response:
+        """Send a reset link if an account has this email or phone (the answer never says).
+
+        Too many requests per address or number, or per client, give ``too_many_requests``
+        (429, with ``Retry-After``), for unknown addresses too.
+        """
         with ctx.begin() as tx:
-            _registration(tx).request_password_reset(email=body.email, phone=body.phone)
+            _registration(tx).request_password_reset(
+                email=body.email, phone=body.phone, client=_client(request)
+            )
         return Response(status_code=202)
 
     @router.post("/password-reset")

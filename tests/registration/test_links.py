@@ -1,0 +1,55 @@
+"""Emailed links point at the app's own pages when it gives templates (``LINK_TEMPLATES``)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ngo_kit import SYSTEM, ConfigurationError
+from ngo_kit.modules.registration.testing import PASSWORD
+from ngo_kit.testing import KitFactory, MessageCatcher
+
+TEMPLATES = {
+    "verify_email": "https://app.example.org/o/{org}/verify-email?token={token}",
+    "invitation": "https://app.example.org/o/{org}/join?token={token}",
+}
+
+
+def test_emails_carry_the_apps_link_and_the_link_verifies(
+    kit_factory: KitFactory, message_catcher: MessageCatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps(TEMPLATES))
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with kit.begin(org=org) as tx:
+        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
+    [message] = [m for m in message_catcher.to("ana@example.org") if "token" in m.data]
+    url = message.body.rsplit(" ", 1)[-1]
+    assert url.startswith("https://app.example.org/o/rainbow/verify-email?token=")
+    token = parse_qs(urlsplit(url).query)["token"][0]
+    assert token == message.data["token"]  # URL-quoted in the link, whole once parsed
+    with kit.begin(org=org) as tx:
+        assert tx.registration.verify_email(token).email_verified
+    with kit.begin(org=org, actor=SYSTEM) as tx:  # a kind without a template: the bare token
+        tx.registration.request_password_reset(email="ana@example.org")
+    reset = [m for m in message_catcher.to("ana@example.org") if "token" in m.data][-1]
+    assert reset.body.endswith(f": {reset.data['token']}")
+
+
+@pytest.mark.parametrize(
+    "templates",
+    [{"verify": "https://x/{token}"}, {"verify_email": "https://x/"}, {"invitation": "{tokn}"}],
+    ids=["unknown kind", "no token", "unknown placeholder"],
+)
+def test_a_malformed_template_stops_the_first_use_with_a_clear_error(
+    kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch, templates: dict[str, str]
+) -> None:
+    monkeypatch.setenv("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps(templates))
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with pytest.raises(ConfigurationError) as info, kit.begin(org=org) as tx:
+        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
+    assert info.value.check == "registration.E003"
+    assert "NGO_KIT_REGISTRATION_LINK_TEMPLATES" in str(info.value)
