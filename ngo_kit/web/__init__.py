@@ -12,6 +12,7 @@ thread pool: slow work such as password hashing never blocks the event loop.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +26,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel
 from pydantic_core import PydanticCustomError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ngo_kit import errors, i18n
 from ngo_kit.context import Context
@@ -34,6 +37,8 @@ from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import ReadModel
 from ngo_kit.tenancy import Actor, OrgRead
+
+log = logging.getLogger("ngo_kit.web")
 
 ORG_HEADER = "X-NGO-Kit-Org"
 SESSION_COOKIE = "ngo_kit_session"
@@ -46,6 +51,7 @@ STATUS: dict[type[NgoKitError], int] = {
     errors.PermissionDenied: 403,
     errors.Conflict: 409,
     errors.TokenInvalid: 400,
+    errors.DatabaseUnavailable: 503,
     errors.ConfigurationError: 500,
 }
 
@@ -203,13 +209,43 @@ def request_context(request: Request) -> RequestContext:
     return RequestContext(kit, org, actor, locale, token)
 
 
-def problem(error: NgoKitError, locale: str, instance: str | None = None) -> JSONResponse:
-    """The problem-details response for ``error`` in ``locale``."""
-    status = next((code for cls, code in STATUS.items() if isinstance(error, cls)), 400)
+def status_of(error: NgoKitError) -> int:
+    """The HTTP status for ``error``: its most specific class in ``STATUS``, else 400."""
     for cls in type(error).__mro__:
         if cls in STATUS:
-            status = STATUS[cls]
-            break
+            return STATUS[cls]
+    return 400
+
+
+def withheld(error: NgoKitError) -> bool:
+    """True when ``error``'s text is for operators, not for the client that caused it.
+
+    Server errors (a ``ConfigurationError``, a lost database) and errors translated from the
+    database driver's carry SQL, table and constraint names, the driver's message and sometimes
+    the values it refused (personal data). Clients get the code and a generic message instead.
+    """
+    return error.from_database or status_of(error) >= 500
+
+
+def public_message(error: NgoKitError, locale: str) -> str:
+    """The message a client may see for ``error`` in ``locale`` (generic when ``withheld``)."""
+    if not withheld(error):
+        return error.message_in(locale)
+    if isinstance(error, errors.Conflict):
+        return i18n.gettext(errors.Conflict.template, locale)
+    return i18n.gettext(NgoKitError.template, locale)
+
+
+def problem(error: NgoKitError, locale: str, instance: str | None = None) -> JSONResponse:
+    """The problem-details response for ``error`` in ``locale``.
+
+    A ``withheld`` error answers with its code and a generic message, and none of its parameters.
+    """
+    status = status_of(error)
+    if withheld(error):
+        return _problem_response(
+            status, error.code, public_message(error, locale), instance, {"code": error.code}
+        )
     body = error.to_dict(locale)
     payload: dict[str, Any] = {
         "type": f"https://ngo-kit.org/problems/{error.code}",
@@ -224,6 +260,44 @@ def problem(error: NgoKitError, locale: str, instance: str | None = None) -> JSO
     return JSONResponse(payload, status_code=status, media_type=PROBLEM_JSON)
 
 
+def _problem_response(
+    status: int, code: str, detail: str, instance: str | None, extra: dict[str, Any]
+) -> JSONResponse:
+    payload: dict[str, Any] = {
+        "type": f"https://ngo-kit.org/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    if instance:
+        payload["instance"] = instance
+    return JSONResponse(payload, status_code=status, media_type=PROBLEM_JSON)
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every response, and
+    ``Cache-Control: no-store`` unless the route chose its own (answers carry sessions and
+    personal data, which no shared cache may keep)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None = None) -> FastAPI:
     """A FastAPI app with the routes of every enabled module and problem-details errors.
 
@@ -235,9 +309,24 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
         kit.settings.environment != "development" if secure_cookies is None else secure_cookies
     )
 
+    app.add_middleware(SecurityHeaders)
+
     @app.exception_handler(NgoKitError)
     def _ngo_kit_error(request: Request, exc: NgoKitError) -> JSONResponse:
+        if withheld(exc):
+            _log_withheld(request, exc)
         return problem(exc, request_locale(request), str(request.url.path))
+
+    @app.exception_handler(Exception)
+    def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises the exception after this answer, so the server logs it as usual.
+        return _problem_response(
+            500,
+            NgoKitError.code,
+            i18n.gettext(NgoKitError.template, request_locale(request)),
+            str(request.url.path),
+            {"code": NgoKitError.code},
+        )
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -265,6 +354,16 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
             prefix, deps = f"/api/{routes.name}", []
         app.include_router(routes.router, prefix=prefix, tags=[routes.name], dependencies=deps)
     return app
+
+
+def _log_withheld(request: Request, error: NgoKitError) -> None:
+    """Log what the client was not told: a server error's message; for an error the database
+    raised, only the driver's error class (its text may quote the values refused)."""
+    if status_of(error) >= 500 and not error.from_database:
+        what = error.message_in("en")
+    else:
+        what = f"{error.code} from {type(error.__cause__).__name__}"
+    log.error("%s %s failed: %s", request.method, request.url.path, what)
 
 
 def _org_path(org: Annotated[str, Path(description="The organisation's slug")]) -> str:
@@ -353,8 +452,12 @@ __all__ = [
     "Problem",
     "RequestContext",
     "Routes",
+    "SecurityHeaders",
     "create_app",
     "problem",
+    "public_message",
     "request_context",
     "set_session_cookie",
+    "status_of",
+    "withheld",
 ]

@@ -126,6 +126,24 @@ def test_staff_hand_over_issues_the_stock_and_fulfils(bridged: Kit, rainbow: Org
         assert tx.inventory.on_hand("scarf") == Decimal(9)
 
 
+def test_fulfilling_through_points_issues_the_stock_too(bridged: Kit, rainbow: OrgRead) -> None:
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        _store(tx)
+        reward = _reward(tx, fulfil="by_staff", per_unit="2")
+        tx.points.award(LI, 100, reason="helped")
+        redemption = tx.points.redeem(reward_id=reward.id, member_id=LI)
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        done = tx.points.fulfil(redemption.id, note="handed over at the door")
+        assert done.status == "fulfilled"
+        assert done.note.startswith("handed over at the door; stock issued: 2")
+        assert tx.inventory.on_hand("scarf") == Decimal(8)
+        [issue] = tx.inventory.history(kind="issue")
+        assert issue.recipient_ref == str(LI)
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        assert tx.points.redemption(redemption.id).note == done.note
+    assert bridged.verify() == []
+
+
 def test_staff_hand_over_without_stock_changes_nothing(bridged: Kit, rainbow: OrgRead) -> None:
     with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
         _store(tx, on_hand=1)
@@ -257,3 +275,17 @@ def test_members_racing_for_the_last_goods_get_exactly_what_is_on_hand(
         assert sum(tx.points.balance(m) for m in members) == 600 - 3 * 40
         assert tx.inventory.trace_donation("D-7").distributed == 3
     assert bridged.verify() == []
+
+
+def test_anyone_may_see_how_many_stock_backed_rewards_are_left(
+    bridged: Kit, rainbow: OrgRead
+) -> None:
+    with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
+        _store(tx, on_hand=7)
+        reward = _reward(tx, per_unit="2")
+        mug = tx.points.add_reward(code="mug", name="Mug", price=10)
+        tx.inventory.create_location(code="depot", name="Depot")  # other locations don't count
+        tx.inventory.receive(item="scarf", quantity=50, to="depot", donor="Wool Circle")
+    with bridged.begin(org=rainbow, actor=LI) as tx:  # a member holding no inventory.view
+        assert tx.rewards_stock.available(reward.id) == 3  # 7 scarves, 2 a reward
+        assert tx.rewards_stock.available(mug.id) is None  # not backed by stock

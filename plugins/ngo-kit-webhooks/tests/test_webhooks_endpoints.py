@@ -158,6 +158,7 @@ def test_managing_endpoints_needs_webhooks_manage(kit: Kit, org: OrgRead) -> Non
             lambda: tx.webhooks.update_endpoint(endpoint.id, active=False),
             lambda: tx.webhooks.rotate_secret(endpoint.id),
             lambda: tx.webhooks.remove_endpoint(endpoint.id),
+            lambda: tx.webhooks.publish("org_created", org={"forged": True}),
         ]
         for call in calls:
             with pytest.raises(PermissionDenied) as caught:

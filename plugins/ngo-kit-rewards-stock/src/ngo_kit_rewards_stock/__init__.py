@@ -13,10 +13,11 @@ per organisation and managed through ``tx.rewards_stock``:
   ``rewards_stock:<redemption id>``) and the redemption is marked ``fulfilled`` with the
   stock operation's id as its note. Not enough stock raises ``InsufficientStock`` and the
   whole redemption rolls back: no points, no reward stock, no goods move;
-* with ``fulfil="by_staff"`` the redemption stays ``requested``; staff call
-  ``tx.rewards_stock.fulfil(redemption_id)`` (``rewards.fulfil``) when they hand the goods
-  over, which issues the stock and marks it fulfilled in one transaction. Cancelling before
-  that (``tx.points.cancel_redemption``) touches no stock.
+* with ``fulfil="by_staff"`` the redemption stays ``requested``; when staff hand the goods
+  over with ``tx.points.fulfil(redemption_id)`` (or ``tx.rewards_stock.fulfil``, which also
+  insists the reward is stock-backed), the plugin answers ``ngo_kit_hand_over_redemption``
+  and the stock is issued in the same transaction. Cancelling before that
+  (``tx.points.cancel_redemption``) touches no stock.
 
 The goods' donors stay traceable: the issue appears in ``tx.inventory.trace_donation`` like
 any other, with the member as the beneficiary.
@@ -143,6 +144,21 @@ class RewardsStockService:
         )
         return [LinkRead.model_validate(dict(r._mapping)) for r in rows]
 
+    def available(self, reward_id: uuid.UUID) -> int | None:
+        """How many whole units of a stock-backed reward its location holds (``None``: the
+        reward is not backed by stock).
+
+        Anyone may ask, as anyone may see the catalogue: the answer tells how many are left,
+        not the stock list (read with elevated rights, for this count only).
+        """
+        link = self._link(reward_id)
+        if link is None:
+            return None
+        with self.tx.elevated():
+            lines = self.tx.inventory.stock_on_hand(location=str(link.location_id))
+        on_hand = sum((x.quantity for x in lines if x.item_id == link.item_id), Decimal(0))
+        return max(0, int(on_hand // link.quantity))
+
     def link_for(self, reward_id: uuid.UUID) -> LinkRead | None:
         """The link of one reward, or ``None`` when the reward is not backed by stock."""
         return self._link(reward_id)
@@ -157,22 +173,20 @@ class RewardsStockService:
         return None if row is None else LinkRead.model_validate(dict(row._mapping))
 
     def fulfil(self, redemption_id: uuid.UUID) -> RedemptionRead:
-        """Hand a requested redemption over (``rewards.fulfil``): issue its stock, mark it fulfilled.
+        """Hand a requested stock-backed redemption over (``rewards.fulfil``).
 
-        Raises ``NotFound`` when the reward is not backed by stock, ``WrongStatus`` (points
-        module) when the redemption is not ``requested``, ``InsufficientStock`` when the
-        location holds too little: in every case nothing is written.
+        The same as ``tx.points.fulfil``, which issues the stock through this plugin's
+        ``ngo_kit_hand_over_redemption``; this one also insists that the reward is backed by
+        stock. Raises ``NotFound`` when it is not, ``WrongStatus`` (points module) when the
+        redemption is not ``requested``, ``InsufficientStock`` when the location holds too
+        little: in every case nothing is written.
         """
         tx = self.tx
         tx.require("rewards.fulfil")
         redemption = tx.points.redemption(redemption_id)
-        link = self._link(redemption.reward_id)
-        if link is None:
+        if self._link(redemption.reward_id) is None:
             raise NotFound("Reward stock link", redemption.reward_id)
-        if redemption.status != "requested":  # before any stock moves
-            return tx.points.fulfil(redemption.id)  # type: ignore[no-any-return]  # raises WrongStatus
-        operation = issue_for(tx, link, redemption)
-        return tx.points.fulfil(redemption.id, note=_note(operation))  # type: ignore[no-any-return]
+        return tx.points.fulfil(redemption.id)  # type: ignore[no-any-return]
 
 
 def issue_for(tx: Context, link: LinkRead, redemption: RedemptionRead) -> Operation:
@@ -227,6 +241,20 @@ def ngo_kit_fulfil_redemption(tx: Context, redemption: RedemptionRead) -> str | 
     return _note(issue_for(tx, link, redemption))
 
 
+@hookimpl(optionalhook=True)
+def ngo_kit_hand_over_redemption(tx: Context, redemption: RedemptionRead) -> str | None:
+    """Issue the stock of a stock-backed reward when staff fulfils its redemption.
+
+    Whoever fulfils (``tx.points.fulfil`` or ``tx.rewards_stock.fulfil``), the goods leave
+    inventory in the same transaction; ``None`` for a reward not backed by stock. Raises
+    ``InsufficientStock`` when the location holds too little, which rolls the fulfilment back.
+    """
+    link = tx.rewards_stock.link_for(redemption.reward_id)
+    if link is None:
+        return None
+    return _note(issue_for(tx, link, redemption))
+
+
 __all__ = [
     "MODULE",
     "LinkIn",
@@ -235,5 +263,6 @@ __all__ = [
     "RewardsStockService",
     "issue_for",
     "ngo_kit_fulfil_redemption",
+    "ngo_kit_hand_over_redemption",
     "ngo_kit_register_modules",
 ]

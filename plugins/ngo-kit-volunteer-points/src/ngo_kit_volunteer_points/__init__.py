@@ -147,9 +147,10 @@ def ngo_kit_hours_approved(tx: Context, hours: HoursRead) -> None:
     """Fire the organisation's ``volunteer_hours`` rules for the hours that entered the ledger."""
     if hours.hours <= 0:
         return
-    made = tx.points.apply_rules(
-        EVENT, hours.user_id, {"hours": hours.hours}, key=f"{RULE_TYPE.name}:{hours.id}"
-    )
+    with tx.elevated():  # the volunteer module checked who may approve hours
+        made = tx.points.apply_rules(
+            EVENT, hours.user_id, {"hours": hours.hours}, key=f"{RULE_TYPE.name}:{hours.id}"
+        )
     for award in made:
         _link(tx, hours.id, hours.user_id, award, award.points, award.rule)
 

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def _publish(tx: Context, event: str, **arguments: Any) -> None:
     if "webhooks" in tx.kit.modules:
-        tx.service("webhooks").publish(event, **arguments)
+        with tx.elevated():  # the event's own service checked who may cause it
+            tx.service("webhooks").publish(event, **arguments)
 
 
 @hookimpl

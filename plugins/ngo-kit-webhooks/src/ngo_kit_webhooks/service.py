@@ -177,13 +177,16 @@ class WebhooksService:
         Called by the plugin's event hooks inside the transaction that fired the event, so a
         rolled-back operation sends nothing. ``arguments`` are the hook's arguments other than
         ``tx``, serialised to JSON. Returns the outbox message ids (one per endpoint), which
-        are also the deliveries' ids. Without an organisation, nothing is sent.
+        are also the deliveries' ids. Without an organisation, nothing is sent. Needs
+        ``webhooks.manage`` (receivers trust what is signed): the event hooks call it with
+        elevated rights, since the event's own service checked who may cause it.
         """
         if event not in EVENTS:
             raise ValueError(f"unknown webhook event {event!r}; known: {', '.join(EVENTS)}")
         tx = self.tx
         if tx.org is None:
             return []
+        tx.require(MANAGE)
         endpoints = tx.connection.execute(
             sa.select(_TABLE.c.id, _TABLE.c.url, _TABLE.c.events).where(
                 _TABLE.c.org_id == tx.org.id, _TABLE.c.active.is_(True)
