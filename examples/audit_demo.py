@@ -1,6 +1,6 @@
 """A first look at ngo-kit's core: an organisation, audited changes, and a verified chain.
 
-Run with ``make demo`` (or ``python examples/audit_demo.py``). It uses a fresh SQLite file
+Run with ``python examples/audit_demo.py``. It uses a fresh SQLite file
 under build/demo/, creates the Rainbow Children's Charity with its owner and a staff member,
 makes some audited changes, then verifies the hash chain, tampers with one row and shows that
 verification names it.

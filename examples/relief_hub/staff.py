@@ -1,0 +1,513 @@
+"""Staff pages: dashboard with charts, check-in, receiving and issuing goods, hours, shifts,
+volunteers and redemptions.
+
+Every page needs the organisation's staff permissions. The services check them; each page
+also asks for the permission of the work it shows before reading anything, so a volunteer
+gets a clear 403 page in the page's language rather than half a page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from ngo_kit import errors
+from ngo_kit.context import Context
+from ngo_kit.db import utcnow
+from ngo_kit.web.csrf import require_csrf
+
+from .charts import bar_chart
+from .pages import N_, Page, status_of
+
+router = APIRouter(prefix="/o/{org}/staff", include_in_schema=False)
+CSRF = [Depends(require_csrf)]
+Field = Annotated[str, Form()]
+
+
+def _blank_to_none(value: str) -> str | None:
+    value = value.strip()
+    return value or None
+
+
+def _staff(page: Page, tx: Context, permission: str) -> None:
+    """Only the organisation's staff: a member holding ``permission`` (the page called
+    ``page.require_actor()`` before opening ``tx``, so non-members get a 404)."""
+    tx.require(permission)
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+@router.get("/")
+def dashboard(request: Request, org: str) -> Response:
+    """Stock on hand by item, hours by month and by activity, points awarded vs redeemed."""
+    page = Page(request, org)
+    _ = page._
+    page.require_actor()
+    with page.begin() as tx:
+        _staff(page, tx, "inventory.view")
+        stock: dict[str, Decimal] = {}
+        for line in tx.inventory.stock_on_hand():
+            stock[line.item_code] = stock.get(line.item_code, Decimal(0)) + line.quantity
+        names = {
+            i.code: i.name_zh or i.name if page.locale == "zh_CN" else i.name
+            for i in tx.inventory.items()
+        }
+        by_month = tx.volunteer.hours_report(by="month")
+        by_activity = tx.volunteer.hours_report(by="activity")
+        titles = {str(a.id): a.title for a in tx.volunteer.activities()}
+        # Points earned by members in all (the leaderboard's all-time totals) against points
+        # spent on redemptions that were not cancelled.
+        awarded = sum(row.points for row in tx.points.leaderboard("all", limit=500))
+        redeemed = sum(
+            r.points for r in tx.points.redemptions(limit=500) if r.status != "cancelled"
+        )
+    charts = {
+        "stock": bar_chart(
+            [(names.get(code, code), qty) for code, qty in sorted(stock.items())],
+            testid="chart-stock",
+            title=_("Stock on hand by item"),
+        ),
+        "hours_month": bar_chart(
+            [(str(r["month"]), r["hours"]) for r in by_month],
+            testid="chart-hours",
+            title=_("Approved hours by month"),
+        ),
+        "hours_activity": bar_chart(
+            [(titles.get(str(r["activity"]), _("Other")), r["hours"]) for r in by_activity],
+            testid="chart-hours-activity",
+            title=_("Approved hours by activity"),
+        ),
+        "points": bar_chart(
+            [(_("Awarded"), awarded), (_("Redeemed"), redeemed)],
+            testid="chart-points",
+            title=_("Points awarded and redeemed"),
+        ),
+    }
+    return page.render("staff/dashboard.html", charts=charts)
+
+
+# --- check-in ----------------------------------------------------------------------------
+
+
+def _check_in_page(
+    page: Page, token: str, *, status: int = 200, error: str | None = None
+) -> Response:
+    found: dict[str, Any] = {}
+    page.require_actor()
+    with page.begin() as tx:
+        _staff(page, tx, "attendance.record")
+        if token and error is None:
+            try:
+                signup = tx.volunteer.read_pass(token)
+            except (errors.TokenInvalid, errors.NotFound) as refused:
+                status, error = status_of(refused), page.message(refused)
+            else:
+                shift = tx.volunteer.shift(signup.shift_id)
+                found = {
+                    "signup": signup,
+                    "shift": shift,
+                    "activity": tx.volunteer.activity(shift.activity_id),
+                    "person": tx.registration.get_user(signup.user_id),
+                }
+    return page.render("staff/check_in.html", status=status, error=error, token=token, **found)
+
+
+@router.get("/check-in")
+def check_in_form(request: Request, org: str, token: str = "") -> Response:
+    """The page a volunteer's QR code opens: who, which shift, and a confirm button."""
+    return _check_in_page(Page(request, org), token.strip())
+
+
+@router.post("/check-in", dependencies=CSRF)
+def check_in(request: Request, org: str, token: Field = "") -> Response:
+    """Check the pass holder in (``check_in_with_pass``)."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            signup = tx.volunteer.check_in_with_pass(token.strip())
+            person = tx.registration.get_user(signup.user_id)
+    except (errors.TokenInvalid, errors.NotFound, errors.Conflict) as refused:
+        return _check_in_page(page, token, status=status_of(refused), error=page.message(refused))
+    return page.redirect(
+        page.url("staff/check-in"), N_("{name} is checked in."), name=person.display_name
+    )
+
+
+# --- goods in and out --------------------------------------------------------------------
+
+
+def _goods_page(
+    page: Page,
+    template: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    field_errors: dict[str, str] | None = None,
+) -> Response:
+    page.require_actor()
+    with page.begin() as tx:
+        _staff(page, tx, "inventory.view")
+        items = tx.inventory.items()
+        locations = [loc for loc in tx.inventory.locations() if loc.kind == "internal"]
+        stock = tx.inventory.stock_on_hand()
+    return page.render(
+        template,
+        status=status,
+        error=error,
+        items=items,
+        locations=locations,
+        stock=stock,
+        values=values or {},
+        errors=field_errors or {},
+    )
+
+
+def _refused(
+    page: Page, template: str, refused: errors.NgoKitError, values: dict[str, str]
+) -> Response:
+    field_errors = (
+        page.field_errors(refused) if isinstance(refused, errors.ValidationFailed) else {}
+    )
+    return _goods_page(
+        page,
+        template,
+        status=status_of(refused),
+        error=page.message(refused),
+        values=values,
+        field_errors=field_errors,
+    )
+
+
+@router.get("/donations")
+def receive_form(request: Request, org: str) -> Response:
+    """The form for goods that arrive from a donor."""
+    return _goods_page(Page(request, org), "staff/donations.html")
+
+
+@router.post("/donations", dependencies=CSRF)
+def receive(
+    request: Request,
+    org: str,
+    item: Field = "",
+    quantity: Field = "",
+    location: Field = "",
+    donor: Field = "",
+    donation: Field = "",
+    lot: Field = "",
+    expires_on: Field = "",
+) -> Response:
+    """Receive goods (``receive``): stock goes up, the donation can be traced."""
+    page = Page(request, org)
+    page.require_actor()
+    values = {
+        "item": item,
+        "quantity": quantity,
+        "location": location,
+        "donor": donor,
+        "donation": donation,
+        "lot": lot,
+        "expires_on": expires_on,
+    }
+    try:
+        with page.begin() as tx:
+            tx.inventory.receive(
+                item=item.strip(),
+                quantity=quantity.strip(),
+                to=location.strip(),
+                donor=_blank_to_none(donor),
+                donation=_blank_to_none(donation),
+                lot=_blank_to_none(lot),
+                expires_on=_blank_to_none(expires_on),
+            )
+    except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
+        return _refused(page, "staff/donations.html", refused, values)
+    return page.redirect(
+        page.url("staff/donations"),
+        N_("Received {quantity} x {item}."),
+        quantity=quantity,
+        item=item,
+    )
+
+
+@router.get("/issue")
+def issue_form(request: Request, org: str) -> Response:
+    """The form for goods given out."""
+    return _goods_page(Page(request, org), "staff/issue.html")
+
+
+@router.post("/issue", dependencies=CSRF)
+def issue(
+    request: Request,
+    org: str,
+    item: Field = "",
+    quantity: Field = "",
+    location: Field = "",
+    recipient: Field = "",
+    recipient_kind: Field = "beneficiary",
+) -> Response:
+    """Issue goods (``issue``): too little stock is refused and nothing moves."""
+    page = Page(request, org)
+    page.require_actor()
+    values = {
+        "item": item,
+        "quantity": quantity,
+        "location": location,
+        "recipient": recipient,
+        "recipient_kind": recipient_kind,
+    }
+    try:
+        with page.begin() as tx:
+            tx.inventory.issue(
+                item=item.strip(),
+                quantity=quantity.strip(),
+                from_=location.strip(),
+                recipient=recipient.strip(),
+                recipient_kind=recipient_kind.strip() or "beneficiary",
+            )
+    except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
+        return _refused(page, "staff/issue.html", refused, values)
+    return page.redirect(
+        page.url("staff/issue"), N_("Issued {quantity} x {item}."), quantity=quantity, item=item
+    )
+
+
+# --- hours ---------------------------------------------------------------------------------
+
+
+def _hours_page(page: Page, *, status: int = 200, error: str | None = None) -> Response:
+    page.require_actor()
+    with page.begin() as tx:
+        _staff(page, tx, "hours.approve")
+        shifts = tx.volunteer.shifts(open_only=True)
+        activities = {a.id: a for a in tx.volunteer.activities()}
+        claims = tx.volunteer.claims()
+        people = tx.registration.users([c.user_id for c in claims])
+    return page.render(
+        "staff/hours.html",
+        status=status,
+        error=error,
+        shifts=shifts,
+        activities=activities,
+        claims=claims,
+        people=people,
+    )
+
+
+@router.get("/hours")
+def hours(request: Request, org: str) -> Response:
+    """Shifts to close and hours claims waiting for approval."""
+    return _hours_page(Page(request, org))
+
+
+@router.post("/shifts/{shift_id}/complete", dependencies=CSRF)
+def complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
+    """Close a shift (``complete_shift``): hours enter the ledger and earn points."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            done = tx.volunteer.complete_shift(shift_id)
+    except (errors.Conflict, errors.NotFound) as refused:
+        return _hours_page(page, status=status_of(refused), error=page.message(refused))
+    return page.redirect(
+        page.url("staff/hours"),
+        N_("Shift completed: {attended} attended, {no_shows} did not come."),
+        attended=len(done.attended),
+        no_shows=len(done.no_shows),
+    )
+
+
+@router.post("/claims/{claim_id}/approve", dependencies=CSRF)
+def approve_claim(request: Request, org: str, claim_id: uuid.UUID) -> Response:
+    """Approve a claim (``approve_claim``): its hours earn points through ``hours_points``."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            entry = tx.volunteer.approve_claim(claim_id)
+    except (errors.Conflict, errors.NotFound, errors.PermissionDenied) as refused:
+        return _hours_page(page, status=status_of(refused), error=page.message(refused))
+    return page.redirect(
+        page.url("staff/hours"), N_("Approved {hours} hours."), hours=f"{entry.hours.normalize():f}"
+    )
+
+
+@router.post("/claims/{claim_id}/reject", dependencies=CSRF)
+def reject_claim(request: Request, org: str, claim_id: uuid.UUID, reason: Field = "") -> Response:
+    """Reject a claim with a reason (``reject_claim``)."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            tx.volunteer.reject_claim(claim_id, reason=reason.strip() or "-")
+    except (errors.Conflict, errors.NotFound, errors.ValidationFailed) as refused:
+        return _hours_page(page, status=status_of(refused), error=page.message(refused))
+    return page.redirect(page.url("staff/hours"), N_("The claim is rejected."))
+
+
+# --- shifts and activities ---------------------------------------------------------------
+
+
+def _shifts_page(
+    page: Page,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    field_errors: dict[str, str] | None = None,
+) -> Response:
+    page.require_actor()
+    with page.begin() as tx:
+        _staff(page, tx, "shifts.manage")
+        activities = tx.volunteer.activities()
+        shifts = tx.volunteer.shifts(starts_after=utcnow().replace(hour=0, minute=0))
+    return page.render(
+        "staff/shifts.html",
+        status=status,
+        error=error,
+        activities=activities,
+        by_id={a.id: a for a in activities},
+        shifts=shifts,
+        values=values or {},
+        errors=field_errors or {},
+    )
+
+
+@router.get("/shifts")
+def shifts(request: Request, org: str) -> Response:
+    """Shifts from today on, and the forms to add activities and shifts."""
+    return _shifts_page(Page(request, org))
+
+
+@router.post("/shifts", dependencies=CSRF)
+def create_shift(
+    request: Request,
+    org: str,
+    activity_id: Field = "",
+    starts_at: Field = "",
+    ends_at: Field = "",
+    capacity: Field = "",
+    place: Field = "",
+) -> Response:
+    """A new shift (``create_shift``); the times are read in the organisation's time zone."""
+    page = Page(request, org)
+    page.require_actor()
+    values = {
+        "activity_id": activity_id,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "capacity": capacity,
+        "place": place,
+    }
+    try:
+        with page.begin() as tx:
+            tx.volunteer.create_shift(
+                activity_id=activity_id.strip(),
+                starts_at=starts_at.strip(),
+                ends_at=ends_at.strip(),
+                capacity=_blank_to_none(capacity),
+                place=place.strip(),
+            )
+    except (errors.ValidationFailed, errors.NotFound) as refused:
+        field_errors = (
+            page.field_errors(refused) if isinstance(refused, errors.ValidationFailed) else {}
+        )
+        return _shifts_page(
+            page,
+            status=status_of(refused),
+            error=page.message(refused),
+            values=values,
+            field_errors=field_errors,
+        )
+    return page.redirect(page.url("staff/shifts"), N_("The shift is created."))
+
+
+@router.post("/activities", dependencies=CSRF)
+def create_activity(request: Request, org: str, title: Field = "", place: Field = "") -> Response:
+    """A new activity (``create_activity``)."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            tx.volunteer.create_activity(title=title.strip(), place=place.strip())
+    except errors.ValidationFailed as refused:
+        return _shifts_page(
+            page, status=422, error=page.message(refused), field_errors=page.field_errors(refused)
+        )
+    return page.redirect(page.url("staff/shifts"), N_("The activity is created."))
+
+
+# --- volunteers ------------------------------------------------------------------------------
+
+
+@router.get("/volunteers")
+def volunteers(request: Request, org: str) -> Response:
+    """Volunteer profiles waiting for approval."""
+    page = Page(request, org)
+    page.require_actor()
+    with page.begin() as tx:
+        _staff(page, tx, "volunteer.manage")
+        waiting = tx.volunteer.search(status="applicant", limit=200)
+        people = tx.registration.users(waiting)
+        profiles = [tx.volunteer.profile(user_id) for user_id in waiting]
+    return page.render("staff/volunteers.html", profiles=profiles, people=people)
+
+
+@router.post("/volunteers/{user_id}/approve", dependencies=CSRF)
+def approve_volunteer(request: Request, org: str, user_id: uuid.UUID) -> Response:
+    """Approve an applicant (``approve``): they can sign up for shifts."""
+    page = Page(request, org)
+    page.require_actor()
+    with page.begin() as tx:
+        profile = tx.volunteer.approve(user_id)
+        person = tx.registration.get_user(profile.user_id)
+    return page.redirect(
+        page.url("staff/volunteers"), N_("{name} is approved."), name=person.display_name
+    )
+
+
+# --- redemptions ---------------------------------------------------------------------------
+
+
+def _redemptions_page(page: Page, *, status: int = 200, error: str | None = None) -> Response:
+    page.require_actor()
+    with page.begin() as tx:
+        _staff(page, tx, "rewards.fulfil")
+        waiting = tx.points.redemptions(status="requested")
+        catalogue = {r.id: r for r in tx.points.rewards()}
+        people = tx.registration.users([r.member_id for r in waiting])
+    return page.render(
+        "staff/redemptions.html",
+        status=status,
+        error=error,
+        redemptions=waiting,
+        catalogue=catalogue,
+        people=people,
+    )
+
+
+@router.get("/redemptions")
+def redemptions(request: Request, org: str) -> Response:
+    """Redemptions waiting to be handed over."""
+    return _redemptions_page(Page(request, org))
+
+
+@router.post("/redemptions/{redemption_id}/fulfil", dependencies=CSRF)
+def fulfil(request: Request, org: str, redemption_id: uuid.UUID) -> Response:
+    """Hand a reward over (``points.fulfil``): a stock-backed reward issues its goods through
+    the rewards_stock plugin in the same transaction."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            tx.points.fulfil(redemption_id)
+    except (errors.Conflict, errors.NotFound) as refused:
+        return _redemptions_page(page, status=status_of(refused), error=page.message(refused))
+    return page.redirect(page.url("staff/redemptions"), N_("The reward is handed over."))

@@ -1,0 +1,41 @@
+"""The demo data: both organisations, their people and stories, seeded once."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from relief_hub.hub_support import Browser
+
+from examples.relief_hub.app import MODULES, PLUGINS, create_relief_hub
+from examples.relief_hub.seed import PEOPLE, seed
+from ngo_kit import SYSTEM
+from ngo_kit.testing import KitFactory
+
+
+def test_the_seed_tells_both_stories_and_refuses_to_run_twice(kit_factory: KitFactory) -> None:
+    kit = kit_factory(modules=list(MODULES), plugins=list(PLUGINS))
+    assert seed(kit) is True
+    assert seed(kit) is False
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        assert tx.require_org().name == "彩虹儿童关爱中心"
+        assert tx.inventory.trace_donation("RB-2024-001").distributed == 65
+        volunteer = tx.registration.find_user(email="li.volunteer@rainbow.example.org").id
+        assert tx.points.balance(volunteer) > 0  # approved hours earned points
+        assert [b.badge_code for b in tx.points.member_badges(volunteer)] == ["helper"]
+        assert tx.points.redemptions(status="requested")
+        assert tx.volunteer.claims()
+    with kit.begin(org="riverside", actor=SYSTEM) as tx:
+        assert {lot.item_code for lot in tx.inventory.expiring(within_days=30)} == {"medicine"}
+    assert kit.verify() == []
+
+
+def test_every_demo_account_signs_in(kit_factory: KitFactory) -> None:
+    kit = kit_factory(modules=list(MODULES), plugins=list(PLUGINS))
+    seed(kit)
+    app = create_relief_hub(kit, deliver_messages=False)
+    for person in PEOPLE:
+        browser = Browser(TestClient(app, base_url="https://testserver"))
+        browser.sign_in(person.org, person.email, person.password)
+        me = browser.get(f"/o/{person.org}/me")
+        assert re.search(r'data-testid="signed-in-as">' + re.escape(person.name), me.text)
