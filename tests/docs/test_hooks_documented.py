@@ -65,7 +65,7 @@ def docs_text() -> str:
     return _texts(sorted(DOCS.rglob("*.md")))
 
 
-def tests_text() -> str:
+def suite_text() -> str:
     """Every file under tests/ except this meta-test (and caches), concatenated."""
     me = Path(__file__).resolve()
     files = [
@@ -106,7 +106,7 @@ def test_every_hookspec_is_documented(hookspecs: dict[str, str]) -> None:
 
 
 def test_every_hookspec_is_exercised_by_a_test(hookspecs: dict[str, str]) -> None:
-    text = tests_text()
+    text = suite_text()
     missing = {n: o for n, o in hookspecs.items() if not mentioned(n, text)}
     assert not missing, _report(missing, "in any file under tests/ (besides this meta-test)")
 
