@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ngo_kit.db import Base, IdMixin, new_id, utcnow
 from ngo_kit.schemas import ReadModel
+from ngo_kit.statements import insert_rows
 
 if TYPE_CHECKING:
     from ngo_kit.kit import Kit
@@ -127,28 +128,33 @@ def record(
     """Write a message row in the caller's transaction; used through ``tx.send``."""
     message_id = new_id()
     now = utcnow()
-    connection.execute(
-        _INSERT,
-        dict(
-            id=message_id,
-            org_id=org_id,
-            channel=channel,
-            recipient=recipient,
-            subject=subject,
-            body=body,
-            data=data or {},
-            locale=locale,
-            dedup_key=dedup_key,
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        ),
+    # Every sign-up and most staff actions send a message: the row goes in on the driver
+    # cursor (ngo_kit.statements), not through SQLAlchemy's per-statement machinery.
+    insert_rows(
+        connection,
+        OUTBOX_TABLE,
+        [
+            dict(
+                id=message_id,
+                org_id=org_id,
+                channel=channel,
+                recipient=recipient,
+                subject=subject,
+                body=body,
+                data=data or {},
+                locale=locale,
+                dedup_key=dedup_key,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        ],
     )
     return message_id
 
 
-_INSERT = sa.insert(OutboxRow)
+OUTBOX_TABLE: sa.Table = OutboxRow.__table__  # type: ignore[assignment]
 
 
 class Outbox:

@@ -212,15 +212,8 @@ _INSERTS: dict[tuple[str, str, str, frozenset[str]], Statement] = {}
 _DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
-def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT ``rows`` into ``table`` on the driver cursor, in ``connection``'s transaction.
-
-    The statement is compiled once per dialect and set of columns; columns left out of a row
-    get the table's Python-side defaults (ids, timestamps), written back into the row so the
-    caller sees what was stored. For hot paths: ledger entries, stock moves, audit rows.
-    """
-    if not rows:
-        return
+def fill_defaults(table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Give each row the table's Python-side defaults (ids, timestamps) for columns it lacks."""
     defaults = _DEFAULTS.get(table.name)
     if defaults is None:
         defaults = _DEFAULTS[table.name] = {
@@ -233,6 +226,18 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
         for name, default in defaults.items():
             if name not in row:
                 row[name] = default.arg(None) if default.is_callable else default.arg
+
+
+def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` into ``table`` on the driver cursor, in ``connection``'s transaction.
+
+    The statement is compiled once per dialect and set of columns; columns left out of a row
+    get the table's Python-side defaults (ids, timestamps), written back into the row so the
+    caller sees what was stored. For hot paths: ledger entries, stock moves, audit rows.
+    """
+    if not rows:
+        return
+    fill_defaults(table, rows)
     dialect = connection.dialect
     names = frozenset(rows[0])
     key = (dialect.name, dialect.driver, table.name, names)

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from ngo_kit import SYSTEM, Kit
-from ngo_kit.audit import AuditEntry, ChainHead, chain_hash
+from ngo_kit.audit import ONE_STATEMENT_ROWS, AuditEntry, ChainHead, chain_hash
 from ngo_kit.cli import main
 from ngo_kit.tenancy import OrgRead
 
@@ -49,6 +49,28 @@ def test_entries_record_who_what_when_and_chain_per_organisation(
     for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.hash
     assert rows(kit, other_org)[0].seq == 1  # each organisation has its own chain
+    assert kit.verify() == []
+
+
+@pytest.mark.parametrize("batch", [1, 3, ONE_STATEMENT_ROWS, ONE_STATEMENT_ROWS + 1])
+def test_a_unit_of_work_appends_its_entries_in_order_and_moves_the_head_to_the_last(
+    kit: Kit, org: OrgRead, batch: int
+) -> None:
+    # PostgreSQL writes up to ONE_STATEMENT_ROWS entries and the head's move in one statement,
+    # more as an insert and an update; every database must end with the same chain.
+    write_entries(kit, org, 2)
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        for i in range(batch):
+            tx.audit("test.batch", "thing", i, f"batch entry {i}", data={"i": i, "名": "值"})
+    entries = rows(kit, org)
+    assert [e.target_id for e in entries[-batch:]] == [str(i) for i in range(batch)]
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        head = tx.session.get(ChainHead, (org.id, "audit"))
+        assert head is not None
+        assert (head.seq, head.hash) == (entries[-1].seq, entries[-1].hash)
+    assert kit.verify() == []
+    write_entries(kit, org, 1)  # the next unit of work continues from the moved head
     assert kit.verify() == []
 
 
