@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from ngo_kit import SYSTEM, Conflict, Kit, NotFound, PermissionDenied, hookimpl
+from ngo_kit.modules.registration.models import Throttle
 from ngo_kit.modules.registration.testing import PASSWORD
 from ngo_kit.outbox import OutboxRow
 from ngo_kit.tenancy import OrgRead
@@ -154,6 +155,9 @@ def test_erasure_leaves_no_personal_data_and_every_chain_intact(kit_factory: Kit
     dump = _dump(kit)
     leaks = [secret for secret in SECRETS if secret in dump]
     assert leaks == []
+    with kit.begin() as tx:  # the failed sign-in's count, kept under the account, is gone
+        keys = tx.session.scalars(sa.select(Throttle.key))
+        assert [key for key in keys if key.startswith("a:")] == []
     assert str(uid) in dump  # ids stay, so ledgers and the audit chain still refer to them
     assert kit.verify() == []
     with kit.begin() as tx:  # what the erasure check guards against

@@ -139,6 +139,59 @@ def test_a_success_clears_the_account_failure_count(
         )
 
 
+def test_failures_by_email_and_by_phone_count_against_one_account(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    # five guesses per account, not five per address the account happens to have
+    register(email="ana@example.org", phone="13800138000")
+    for credentials in 3 * [{"email": "ana@example.org"}] + 2 * [{"phone": "13800138000"}]:
+        assert isinstance(_fail(rkit, rorg, password="wrong guess!", **credentials), SignInFailed)
+    for credentials in ({"email": "ana@example.org"}, {"phone": "+86 138 0013 8000"}):
+        assert isinstance(_fail(rkit, rorg, password=PASSWORD, **credentials), TooManyAttempts)
+
+
+def test_a_success_by_phone_clears_failures_made_by_email(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org", phone="13800138000")
+    for _ in range(4):
+        _fail(rkit, rorg, email="ana@example.org", password="wrong guess!")
+    with rkit.begin() as tx:
+        tx.registration.authenticate(phone="+8613800138000", password=PASSWORD)
+    with rkit.begin() as tx:
+        assert tx.session.scalar(sa.text("SELECT COUNT(*) FROM registration_throttle")) == 0
+    for _ in range(4):
+        assert isinstance(
+            _fail(rkit, rorg, email="ana@example.org", password="nope nope"), SignInFailed
+        )
+
+
+def test_wrong_current_passwords_count_as_failed_sign_ins_of_the_account(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    # a stolen session cannot be used to guess the password through change_password
+    uid = register(email="ana@example.org")
+    for _ in range(3):
+        _fail(rkit, rorg, email="ana@example.org", password="wrong guess!")
+    for _ in range(2):
+        with pytest.raises(WrongPassword), rkit.begin(org=rorg, actor=uid) as tx:
+            tx.registration.change_password("another guess", "a brand new secret")
+    with pytest.raises(TooManyAttempts) as info, rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.change_password(PASSWORD, "a brand new secret")
+    retry_after = info.value.retry_after
+    assert retry_after is not None and 0 < retry_after <= 15 * 60
+    assert isinstance(
+        _fail(rkit, rorg, email="ana@example.org", password=PASSWORD), TooManyAttempts
+    )
+    with rkit.begin() as tx:  # once the lock has passed, the right password works again
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        tx.session.execute(
+            sa.text("UPDATE registration_throttle SET locked_until = :t"), {"t": past}
+        )
+    with rkit.begin(org=rorg, actor=uid) as tx:
+        tx.registration.change_password(PASSWORD, "a brand new secret")
+
+
 def test_a_client_key_is_locked_after_failures_across_accounts(
     kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,6 +96,10 @@ BASIC_ROLES = ("member", "volunteer")
 #: Throttle key prefixes: sign-in failures per identifier ("a:") and per client ("c:"); codes
 #: and links sent per recipient, account or change target ("s:") and per client ("sc:").
 FAILURES, CLIENT_FAILURES, SENDS, CLIENT_SENDS = "a:", "c:", "s:", "sc:"
+#: Failed sign-ins of a known account are counted under the account, whichever of its email
+#: or phone was typed: ``a:account:`` and the id as the database writes it as text (account
+#: rows carry it as ``failure_key``).
+ACCOUNT_FAILURES = FAILURES + "account:"
 
 
 # --- hot-path statements (compiled once per dialect, run on the driver cursor) ------------------
@@ -160,7 +164,7 @@ def _throttle_open(dialect: str) -> Any:
 
 
 def _accounts_where(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    return sa.select(ACCOUNTS).where(*conditions)
+    return sa.select(ACCOUNTS, _account_key_sql().label("failure_key")).where(*conditions)
 
 
 def _add_membership(dialect: str) -> Any:
@@ -175,17 +179,28 @@ def _add_membership(dialect: str) -> Any:
     )
 
 
+def _account_key_sql() -> sa.ColumnElement[str]:
+    """The throttle key that counts an account's failed sign-ins (NULL without an account).
+
+    Built by the database, so it is the same text wherever it is compared or stored, however
+    the database writes a UUID (dashes or not, native type or not)."""
+    return sa.literal(ACCOUNT_FAILURES, sa.String()) + sa.cast(ACCOUNTS.c.id, sa.String(36))
+
+
 def _sign_in_lookup(on: Callable[[], sa.ColumnElement[bool]]) -> Callable[[str], sa.Select[Any]]:
-    """Sign-in's one read: the throttle state of keys ``k`` and ``c`` (a row even for an
-    unknown identifier) beside the account matched by ``on``, if any."""
+    """Sign-in's one read: the throttle state of keys ``k`` and ``c`` and of the matched
+    account's key (a row even for an unknown identifier) beside the account matched by
+    ``on``, if any."""
 
     def build(dialect: str) -> sa.Select[Any]:
-        keys = [_b("k", _T.key), _b("c", _T.key)]
+        account_key = _account_key_sql()
+        keys = [_b("k", _T.key), _b("c", _T.key), account_key]
         locked = sa.select(sa.func.max(_T.locked_until)).where(_T.key.in_(keys))
-        counted = sa.exists().where(_T.key == _b("k", _T.key))
+        counted = sa.exists().where(_T.key.in_([_b("k", _T.key), account_key]))
         probe = sa.select(sa.literal_column("1").label("one")).subquery("probe")
         return sa.select(
             *ACCOUNTS.c,
+            account_key.label("failure_key"),
             locked.scalar_subquery().label("locked_until"),
             counted.label("counted"),
         ).select_from(probe.outerjoin(ACCOUNTS, on()))
@@ -281,7 +296,10 @@ SQL = Statements(
                 ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone),
             )
         ),
-        "throttle_clear": lambda d: THROTTLES.delete().where(_T.key == _b("k", _T.key)),
+        # ``k`` an identifier's key, ``a`` the account's
+        "throttle_clear": lambda d: THROTTLES.delete().where(
+            _T.key.in_([_b("k", _T.key), _b("a", _T.key)])
+        ),
         "throttle_open": _throttle_open,
         # a failure: counted in the open window, or the first of a new one; locked at the limit
         "failure_bump": lambda d: _throttle_update(
@@ -499,9 +517,11 @@ class RegistrationService:
         Returns a ``SignIn`` with an opaque session token (256 random bits; only its SHA-256 is
         stored). Any wrong identifier, password or code raises the same ``SignInFailed`` in
         comparable time (an unknown account is checked against a dummy hash). Throttling:
-        ``TooManyAttempts`` once an identifier has ``account_failures`` (5) failures, or a
-        ``client`` key ``client_failures`` (20), within ``throttle_window_seconds`` (15 min);
-        the lock lasts ``lockout_seconds`` (15 min). A success clears the identifier's count.
+        ``TooManyAttempts`` once an account has ``account_failures`` (5) failures, whether its
+        email or its phone was typed (an identifier with no account has a count of its own),
+        or a ``client`` key ``client_failures`` (20), within ``throttle_window_seconds``
+        (15 min); the lock lasts ``lockout_seconds`` (15 min). A success clears the account's
+        count.
         A hash with old parameters or an old scheme (bcrypt) is replaced on success.
         Needs no organisation; with one, the sign-in is audited there.
         """
@@ -532,13 +552,15 @@ class RegistrationService:
             assert spec.password is not None
             stored = row.password_hash if row is not None else None
             ok, new_hash = self.passwords.verify(normalise_password(spec.password), stored)
+        if row is not None:  # a known account's failures count under the account
+            keys[0] = row.failure_key
         if not ok or row is None:
             self._record_failure(keys, now)
             raise SignInFailed()
         if row.status in ("suspended", "erased"):
             raise AccountSuspended()
         if counted:
-            SQL(tx, "throttle_clear").changed(tx, k=keys[0])
+            SQL(tx, "throttle_clear").changed(tx, k=FAILURES + _digest(identifier), a=keys[0])
         if new_hash is not None:
             SQL(tx, "rehash").changed(tx, id=row.id, h=new_hash)
         signed_in = self._open_session(_user(row), now)
@@ -737,6 +759,10 @@ class RegistrationService:
         stays signed in (the web route passes its own). Without it every session ends. Returns
         how many sessions were signed out. ``WrongPassword`` when the current password is not
         right; ``ValidationFailed`` for a weak new one. The person is notified.
+
+        A wrong current password counts as a failed sign-in of the account (whoever holds a
+        session cannot guess the password here instead), and ``TooManyAttempts`` refuses the
+        change while the account is locked.
         """
         tx = self.tx
         key = tx.actor_id
@@ -744,8 +770,15 @@ class RegistrationService:
             raise PermissionDenied("registration.change_password")
         new = coerce(NewPasswordIn, None, {"password": new_password}).password
         row = self._account(key)
+        failures = row.failure_key
+        now = utcnow()
+        found = SQL(tx, "throttles").first(tx, k=failures, c=failures)
+        until = found["locked_until"] if found is not None else None
+        if until is not None and until > now:
+            raise TooManyAttempts(retry_after=_seconds(until - now))
         ok, _ = self.passwords.verify(normalise_password(current_password), row.password_hash)
         if not ok:
+            self._record_failure([failures], now)
             raise WrongPassword()
         tx.connection.execute(
             sa.update(Account)
@@ -1397,7 +1430,7 @@ class RegistrationService:
                 .values(recipient="erased", subject="", body="", data={}, last_error=None)
             )
         session.execute(  # throttle counts keyed by the person's identifiers (digests)
-            sa.delete(Throttle).where(Throttle.key.in_(_throttle_keys(key, identifiers)))
+            sa.delete(Throttle).where(Throttle.key.in_(_throttle_keys(row, identifiers)))
         )
         session.execute(  # messages about the account sent elsewhere (a new address, say)
             sa.update(OutboxRow)
@@ -2242,10 +2275,12 @@ def _count_send(
     return False
 
 
-def _throttle_keys(key: uuid.UUID, identifiers: list[str]) -> list[str]:
-    """Every throttle key that names this account or one of its addresses or numbers."""
+def _throttle_keys(row: Any, identifiers: list[str]) -> list[str]:
+    """Every throttle key that names this account (``row``) or one of its addresses or numbers."""
+    key = row.id
     subjects = [f"{kind}:{i}" for i in identifiers for kind in ("reset", "sign-in-code", "change")]
     return [
+        row.failure_key,
         *(FAILURES + _digest(i) for i in identifiers),
         *(SENDS + _digest(x) for x in [f"account:{key}", *subjects]),
     ]
