@@ -49,7 +49,7 @@ class Statement:
         self.columns: list[str] = []
         self.results: list[Callable[[Any], Any] | None] = []
         returning = isinstance(stmt, sa.UpdateBase) and bool(getattr(stmt, "_returning", None))
-        if isinstance(stmt, sa.Select) or returning:  # SELECT, or UPDATE/INSERT ... RETURNING
+        if isinstance(stmt, sa.Select | sa.CompoundSelect) or returning:  # or ... RETURNING
             for column in stmt.exported_columns:  # type: ignore[attr-defined]
                 self.columns.append(str(column.key))
                 impl = column.type.dialect_impl(dialect)

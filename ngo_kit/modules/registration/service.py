@@ -208,6 +208,47 @@ def _sign_in_lookup(on: Callable[[], sa.ColumnElement[bool]]) -> Callable[[str],
     return build
 
 
+def _sign_up_reads(dialect: str) -> sa.CompoundSelect[Any]:
+    """Sign-up's one read: the organisation's fields of form ``f`` and its consent documents.
+
+    One round trip instead of two: a ``UNION ALL`` of rows of one shape, each table's columns
+    under its prefix (``f_`` a field, ``d_`` a document) and typed NULLs for the other's.
+    """
+
+    def part(own: sa.Table, prefix: str, other: sa.Table, other_prefix: str) -> list[Any]:
+        mine = {c.name: c.label(prefix + c.name) for c in own.c}
+        blank = {
+            c.name: sa.type_coerce(sa.null(), c.type).label(other_prefix + c.name) for c in other.c
+        }
+        return (
+            [*mine.values(), *blank.values()]
+            if prefix == "f_"
+            else [*blank.values(), *mine.values()]
+        )
+
+    fields = sa.select(*part(FIELDS, "f_", DOCUMENTS, "d_")).where(
+        FIELDS.c.org_id == _b("o", FIELDS.c.org_id), FIELDS.c.form == _b("f", FIELDS.c.form)
+    )
+    documents = sa.select(*part(DOCUMENTS, "d_", FIELDS, "f_")).where(
+        DOCUMENTS.c.org_id == _b("o", DOCUMENTS.c.org_id)
+    )
+    return sa.union_all(fields, documents)
+
+
+def _split_sign_up_reads(
+    rows: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``_sign_up_reads``'s rows as field rows and document rows (by purpose and version)."""
+    fields, documents = [], []
+    for row in rows:
+        if row["f_id"] is not None:
+            fields.append({k[2:]: v for k, v in row.items() if k.startswith("f_")})
+        else:
+            documents.append({k[2:]: v for k, v in row.items() if k.startswith("d_")})
+    documents.sort(key=lambda d: (d["purpose"], d["version"]))
+    return fields, documents
+
+
 def _insert_account_and_join(dialect: str) -> Any:
     """PostgreSQL: the new account and its ``member`` membership in one statement (a
     data-modifying CTE); returns the membership's ``actor_id``, or no row when the account
@@ -265,6 +306,7 @@ SQL = Statements(
         ),
         "add_membership": _add_membership,
         "insert_account_and_join": _insert_account_and_join,
+        "sign_up_reads": _sign_up_reads,
         "fields": lambda d: sa.select(FIELDS).where(
             FIELDS.c.org_id == _b("o", FIELDS.c.org_id), FIELDS.c.form == _b("f", FIELDS.c.form)
         ),
@@ -364,8 +406,15 @@ class RegistrationService:
         joining = str(org.settings.get("joining", "open"))
         if invitation is None and joining == "invitation" and not tx.is_system:
             raise JoiningClosed(how=LocalisedText("by invitation only"))
-        values = self.validate_fields("registration", spec.fields)
-        documents = self._consent_plan(spec.consents, spec.birth_date, spec.guardian)
+        field_rows, document_rows = _split_sign_up_reads(
+            SQL(tx, "sign_up_reads").all(tx, o=org.id, f="registration")
+        )
+        values = self._validate_fields(
+            self._fields_from(field_rows, "registration"), spec.fields, "fields"
+        )
+        documents = self._consent_plan(
+            spec.consents, spec.birth_date, spec.guardian, self._documents_from(document_rows)
+        )
         now = utcnow()
         account_id = new_id()
         joins_now = invitation is None and (joining != "approval" or tx.is_system)
@@ -1140,6 +1189,10 @@ class RegistrationService:
     def fields(self, form: str = "registration") -> list[FieldRead]:
         """The fields of ``form``: plugins' (``ngo_kit_register_fields``) and the organisation's."""
         rows = SQL(self.tx, "fields").all(self.tx, o=self.tx.org_id, f=form)
+        return self._fields_from(rows, form)
+
+    def _fields_from(self, rows: list[dict[str, Any]], form: str) -> list[FieldRead]:
+        """``fields(form)`` from the organisation's rows of that form."""
         own = [
             FieldRead(
                 form=r["form"],
@@ -1169,7 +1222,12 @@ class RegistrationService:
         ``<prefix>.<field name>``; unknown names are refused (``extra_forbidden``). The
         volunteer module reuses this for its profile form.
         """
-        definitions = self.fields(form)
+        return self._validate_fields(self.fields(form), values, prefix)
+
+    def _validate_fields(
+        self, definitions: list[FieldRead], values: dict[str, Any] | None, prefix: str
+    ) -> dict[str, Any]:
+        """``validate_fields`` against definitions already read."""
         if not isinstance(values, dict):
             if values is None:
                 values = {}
@@ -2034,14 +2092,21 @@ class RegistrationService:
             )
 
     def _current_documents(self) -> dict[str, ConsentDocumentRead]:
-        rows = SQL(self.tx, "documents").all(self.tx, o=self.tx.org_id)
+        return self._documents_from(SQL(self.tx, "documents").all(self.tx, o=self.tx.org_id))
+
+    @staticmethod
+    def _documents_from(rows: list[dict[str, Any]]) -> dict[str, ConsentDocumentRead]:
+        """The current document of each purpose, from rows ordered by purpose and version."""
         latest = {r["purpose"]: r for r in rows}  # ordered by version: the newest wins
         return {p: ConsentDocumentRead.model_validate(r) for p, r in latest.items()}
 
     def _consent_plan(
-        self, purposes: list[str], birth_date: dt.date | None, guardian: GuardianIn | None
+        self,
+        purposes: list[str],
+        birth_date: dt.date | None,
+        guardian: GuardianIn | None,
+        docs: dict[str, ConsentDocumentRead],
     ) -> list[ConsentDocumentRead]:
-        docs = self._current_documents()
         for purpose in purposes:
             if purpose not in docs:
                 raise ValidationFailed("consents", "unknown_consent", purpose=purpose)
