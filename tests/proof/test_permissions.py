@@ -55,6 +55,8 @@ NOT_GRANTABLE: dict[str, str] = {
     "password",
     "registration.accept_invitation": "registration: only a signed-in person accepts an "
     "invitation, for themselves",
+    "registration.purge": "registration: sessions, codes and throttle counts belong to no one "
+    "organisation, so only the system actor purges them",
 }
 
 #: Declared permissions that no service method checks, on purpose.

@@ -1,4 +1,5 @@
-"""``ngo-kit registration ...`` commands: answer personal-data requests from the command line."""
+"""``ngo-kit registration ...`` commands: answer personal-data requests from the command line,
+and purge what no rule reads any more."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 @click.group("registration")
 def registration_group() -> None:
-    """Accounts: export or erase a person's personal data (PIPL / GDPR requests)."""
+    """Accounts: export or erase a person's personal data (PIPL / GDPR requests); purge."""
 
 
 @registration_group.command("export")
@@ -49,3 +50,22 @@ def erase_command(kit: Kit, user_id: uuid.UUID, org: str) -> None:
         tx.registration.get_user(user_id)  # NotFound unless a member of --org
         tx.registration.erase(user_id)
     click.echo(f"personal data of {user_id} erased")
+
+
+@registration_group.command("purge")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="Keep ended sessions this many days (they show in the person's data export).",
+)
+@pass_kit
+def purge_command(kit: Kit, keep_days: int) -> None:
+    """Delete ended sessions, used or expired codes and throttle counts past their window."""
+    with kit.begin(actor=SYSTEM) as tx:
+        done = tx.registration.purge(keep_days=keep_days)
+    click.echo(
+        f"purged {done.sessions} sessions, {done.codes} one-time codes, "
+        f"{done.throttles} throttle counts"
+    )

@@ -365,3 +365,11 @@ class ConsentRead(ReadModel):
     method: str
     accepted_at: dt.datetime
     withdrawn_at: dt.datetime | None
+
+
+class PurgeResult(ReadModel):
+    """What ``purge`` deleted: rows that no rule reads any more."""
+
+    sessions: int
+    codes: int
+    throttles: int

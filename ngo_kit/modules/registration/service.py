@@ -72,6 +72,7 @@ from .schemas import (
     InvitationRead,
     JoinRequestRead,
     NewPasswordIn,
+    PurgeResult,
     RegisterIn,
     SignIn,
     SignInIn,
@@ -653,6 +654,49 @@ class RegistrationService:
         """Revoke every session of the actor (or, for the system actor, of ``user_id``)."""
         key = self._self_or_system(user_id)
         return self._revoke_sessions(key)
+
+    def purge(self, *, keep_days: int = 30) -> PurgeResult:
+        """Delete what no rule reads any more (system actor only, no organisation needed).
+
+        Sessions that expired or were revoked more than ``keep_days`` ago (the newer ones stay
+        for the person's data export), one-time codes that were used or have expired, and
+        throttle counts whose window has ended and whose lock has passed (the next attempt would
+        start them afresh anyway). Returns how many rows of each went. Run it from a scheduler:
+        ``ngo-kit registration purge``.
+        """
+        tx = self.tx
+        if not tx.is_system:
+            raise PermissionDenied("registration.purge")
+        if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
+            raise ValidationFailed("keep_days", "greater_than_equal", ge=0)
+        now = utcnow()
+        cutoff = now - dt.timedelta(days=keep_days)
+        window = dt.timedelta(
+            seconds=max(self.settings.throttle_window_seconds, self.settings.send_window_seconds)
+        )
+        conn = tx.connection
+        sessions = conn.execute(
+            sa.delete(SignInSession).where(
+                sa.or_(
+                    SignInSession.expires_at < cutoff,
+                    SignInSession.revoked_at < cutoff,
+                )
+            )
+        )
+        codes = conn.execute(
+            sa.delete(OneTimeCode).where(
+                sa.or_(OneTimeCode.used_at.is_not(None), OneTimeCode.expires_at < now)
+            )
+        )
+        throttles = conn.execute(
+            sa.delete(Throttle).where(
+                Throttle.window_started_at < now - window,
+                sa.or_(Throttle.locked_until.is_(None), Throttle.locked_until < now),
+            )
+        )
+        return PurgeResult(
+            sessions=_changed(sessions), codes=_changed(codes), throttles=_changed(throttles)
+        )
 
     def request_sign_in_code(self, phone: str, *, client: str | None = None) -> None:
         """Text a 6-digit sign-in code to ``phone`` if an account has it (says nothing either way).
