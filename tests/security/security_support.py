@@ -4,20 +4,16 @@ who register and sign in through it, cookie parsing, and the marks of a leaked i
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
 
-from fastapi.testclient import TestClient
-
-from ngo_kit import SYSTEM, Kit, hookimpl
+from ngo_kit import hookimpl
 from ngo_kit.outbox import OutboxMessage
 from ngo_kit.plugins import Channel, Registrar
-from ngo_kit.testing import MessageCatcher
+from ngo_kit.web.testing import PASSWORD as PASSWORD
+from ngo_kit.web.testing import ApiPerson, ApiSite
 
-PASSWORD = "lantern-harbour-47"
 WRONG_PASSWORD = "not-the-password-1"
 ORG = "rainbow"
 OTHER = "sunrise"
@@ -35,52 +31,9 @@ LEAK_MARKERS = re.compile(
 )
 
 
-@dataclass
-class Person:
-    """Someone registered through the API, with their session token."""
-
-    id: uuid.UUID
-    email: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        """The ``Authorization`` header for this person's session."""
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@dataclass
-class Site:
-    """The app under test, the kit behind it, and the messages it delivered."""
-
-    kit: Kit
-    client: TestClient
-    messages: MessageCatcher
-    people: dict[str, Person] = field(default_factory=dict)
-
-    def url(self, path: str, org: str = ORG) -> str:
-        """``/api/orgs/<org>/<path>``."""
-        return f"/api/orgs/{org}/{path.lstrip('/')}"
-
-    def join(self, name: str, role: str | None = None, **extra: Any) -> Person:
-        """Register ``name`` through the API, sign in with a bearer token, give them ``role``."""
-        email = f"{name}@example.org"
-        res = self.client.post(
-            self.url("registration/register"),
-            json={"email": email, "password": PASSWORD, "display_name": name.title(), **extra},
-        )
-        assert res.status_code == 201, res.text
-        signed = self.client.post(
-            self.url("registration/sign-in"), json={"email": email, "password": PASSWORD}
-        )
-        assert signed.status_code == 200, signed.text
-        self.client.cookies.clear()
-        person = Person(uuid.UUID(res.json()["id"]), email, signed.json()["token"])
-        if role is not None:
-            with self.kit.begin(org=ORG, actor=SYSTEM) as tx:
-                tx.tenancy.set_role(person.id, role)
-        self.people[name] = person
-        return person
+#: The kit's web testing helpers under the names these tests use.
+Person = ApiPerson
+Site = ApiSite
 
 
 #: ``make(plugins=(), app_options=None, **settings)`` -> a :class:`Site` (the conftest's fixture)

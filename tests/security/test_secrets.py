@@ -24,6 +24,7 @@ from ngo_kit.modules.registration.errors import SignInFailed
 from ngo_kit.settings import DEFAULT_SECRET, MIN_SECRET_LENGTH
 from ngo_kit.testing import TEST_SECRET, KitFactory, MessageCatcher, settings_for_tests
 from ngo_kit.tokens import TokenSigner, tokens_for
+from ngo_kit.web.testing import PASSWORD as WEB_TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Shipped code: the package, the first-party plugins and the example apps.
@@ -301,12 +302,14 @@ def test_no_key_is_written_into_the_shipped_source_but_the_two_public_ones() -> 
         for name, node in _named_constants(tree)
         if isinstance(node.value, str) and _looks_like_a_key(name, node.value)
     }
-    # Both are public by design: the development default is refused outside development
-    # (core.E012), and the test key is what the pytest plugin gives kits under test;
-    # docs/security.md says never to deploy either.
+    # All are public by design: the development default is refused outside development
+    # (core.E012), the test key is what the pytest plugin gives kits under test, and the test
+    # password is what the web testing helper registers its people with; docs/security.md says
+    # never to deploy the keys.
     assert found == {
         ("ngo_kit/settings.py", DEFAULT_SECRET),
         ("ngo_kit/testing.py", TEST_SECRET),
+        ("ngo_kit/web/testing.py", WEB_TEST_PASSWORD),
     }
     assert settings_for_tests("sqlite://").environment == "test"
     assert _looks_like_a_key(None, "whsec_" + "Q" * 10)  # the scan sees a provider's key shape

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi.testclient import TestClient
-
-from ngo_kit import SYSTEM, Kit, hookimpl
+from ngo_kit import hookimpl
 from ngo_kit.context import Context
-from ngo_kit.testing import MessageCatcher
+from ngo_kit.web.testing import PASSWORD, ApiPerson, ApiSite, problem_of
 
-PASSWORD = "lantern-harbour-47"
+__all__ = ["ORG", "OTHER", "PASSWORD", "ZH", "Api", "HoursEarnPoints", "Person", "problem_of"]
 ORG = "rainbow"
 OTHER = "sunrise"
 
@@ -34,67 +30,9 @@ class HoursEarnPoints:
             )
 
 
-@dataclass
-class Person:
-    """Someone registered through the API, with their session token."""
-
-    id: uuid.UUID
-    email: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        """The ``Authorization`` header for this person's session."""
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@dataclass
-class Api:
-    """The app under test and the kit behind it."""
-
-    kit: Kit
-    client: TestClient
-    messages: MessageCatcher
-    people: dict[str, Person] = field(default_factory=dict)
-
-    def url(self, path: str, org: str = ORG) -> str:
-        """``/api/orgs/<org>/<path>``."""
-        return f"/api/orgs/{org}/{path.lstrip('/')}"
-
-    def join(self, name: str, org: str = ORG, role: str | None = None) -> Person:
-        """Register ``name`` in ``org`` through the API, sign in, and give them ``role``."""
-        email = f"{name}@example.org"
-        res = self.client.post(
-            self.url("registration/register", org),
-            json={"email": email, "password": PASSWORD, "display_name": name.title()},
-        )
-        assert res.status_code == 201, res.text
-        user_id = uuid.UUID(res.json()["id"])
-        signed = self.client.post(
-            self.url("registration/sign-in", org), json={"email": email, "password": PASSWORD}
-        )
-        assert signed.status_code == 200, signed.text
-        self.client.cookies.clear()  # requests in the tests authenticate with the bearer token
-        person = Person(user_id, email, signed.json()["token"])
-        if role is not None:
-            self.set_role(person, role, org)
-        self.people[name] = person
-        return person
-
-    def set_role(self, person: Person, role: str, org: str = ORG) -> None:
-        """Give ``person`` ``role`` in ``org`` (the system actor, as an administrator would)."""
-        with self.kit.begin(org=org, actor=SYSTEM) as tx:
-            tx.tenancy.set_role(person.id, role)
-
-
-def problem_of(res: Any, status: int, code: str) -> dict[str, Any]:
-    """Assert ``res`` is an RFC 9457 problem with ``status`` and ``code``; return its body."""
-    assert res.status_code == status, res.text
-    assert res.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = res.json()
-    assert body["code"] == code, body
-    assert body["status"] == status
-    return body
+#: The kit's web testing helpers under the names these tests use.
+Person = ApiPerson
+Api = ApiSite
 
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
