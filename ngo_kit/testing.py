@@ -17,6 +17,7 @@ import importlib.util
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,31 @@ def settings_for_tests(database_url: str, **overrides: Any) -> KitSettings:
     }
     values.update(overrides)
     return KitSettings.model_validate(values)
+
+
+def run_together(count: int, work: Callable[[int], Any], *, timeout: float = 120) -> list[Any]:
+    """Run ``work(0)`` ... ``work(count - 1)`` in ``count`` threads released at once (a barrier):
+    real concurrent writers for tests of races. Returns each call's result, or the exception it
+    raised, in index order. A thread still running after ``timeout`` seconds fails the call: a
+    hang is a finding, not a result."""
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        start.wait(timeout=timeout)
+        try:
+            results[i] = work(i)
+        except BaseException as exc:  # the caller asserts on it
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    hung = [i for i, thread in enumerate(threads) if thread.is_alive()]
+    assert not hung, f"threads {hung} of {count} were still running after {timeout} s"
+    return results
 
 
 class MessageCatcher:

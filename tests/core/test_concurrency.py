@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from ngo_kit import SYSTEM, Conflict, Kit, TransactionConflict
 from ngo_kit.context import Context
 from ngo_kit.tenancy import Organisation, OrgRead
-from ngo_kit.testing import settings_for_tests
+from ngo_kit.testing import run_together, settings_for_tests
 
 
 @pytest.fixture
@@ -173,10 +173,8 @@ def test_units_of_work_that_deadlock_all_commit_through_retrying(
 ) -> None:
     north, south = orgs
     workers = 6
-    together = threading.Barrier(workers)
-    results: list[Any] = [None] * workers
 
-    def run(i: int) -> None:
+    def run(i: int) -> str:
         rows = (north, south) if i % 2 else (south, north)
 
         def lock_both(tx: Context) -> str:
@@ -184,18 +182,9 @@ def test_units_of_work_that_deadlock_all_commit_through_retrying(
             lock_row(tx, rows[1])
             return "committed"
 
-        together.wait(timeout=30)
-        try:
-            results[i] = kit.retrying(lock_both, actor=SYSTEM, attempts=10)
-        except Exception as exc:  # asserted on below
-            results[i] = exc
+        return kit.retrying(lock_both, actor=SYSTEM, attempts=10)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert results == ["committed"] * workers
+    assert run_together(workers, run) == ["committed"] * workers
 
 
 def test_verify_while_units_of_work_commit_finds_nothing_wrong(kit: Kit) -> None:
@@ -226,26 +215,15 @@ def test_verify_while_units_of_work_commit_finds_nothing_wrong(kit: Kit) -> None
 def test_changing_the_organisation_while_its_members_write_does_not_deadlock(kit: Kit) -> None:
     org = kit.create_organisation("busy", "Busy")
     workers = 8
-    together = threading.Barrier(workers)
-    results: list[Any] = [None] * workers
 
-    def run(i: int) -> None:
-        together.wait(timeout=30)
-        try:
-            for n in range(10):
-                with kit.begin(org=org, actor=SYSTEM) as tx:
-                    if i % 4 == 0:  # an administrator changing the settings
-                        tx.tenancy.update_organisation(settings={"round": f"{i}-{n}"})
-                    else:  # members whose every write refers to the organisation
-                        tx.audit("test.wrote", "thing", str(n), "a row of a busy day")
-            results[i] = "committed"
-        except Exception as exc:  # asserted on below
-            results[i] = exc
+    def run(i: int) -> str:
+        for n in range(10):
+            with kit.begin(org=org, actor=SYSTEM) as tx:
+                if i % 4 == 0:  # an administrator changing the settings
+                    tx.tenancy.update_organisation(settings={"round": f"{i}-{n}"})
+                else:  # members whose every write refers to the organisation
+                    tx.audit("test.wrote", "thing", str(n), "a row of a busy day")
+        return "committed"
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert results == ["committed"] * workers
+    assert run_together(workers, run) == ["committed"] * workers
     assert kit.verify() == []

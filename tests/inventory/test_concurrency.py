@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from ngo_kit import SYSTEM, InsufficientStock, Kit
 from ngo_kit.tenancy import OrgRead
+from ngo_kit.testing import run_together
 
 D = Decimal
 THREADS = 16
-
-
-def _race(worker: Callable[[int], Any]) -> list[Any]:
-    """Run ``worker(i)`` in THREADS threads released together; return results or exceptions."""
-    barrier = threading.Barrier(THREADS)
-    results: list[Any] = [None] * THREADS
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = worker(i)
-        except Exception as exc:  # collected and asserted on below
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 def test_sixteen_threads_issuing_one_lot_never_take_it_below_zero(
@@ -47,7 +26,7 @@ def test_sixteen_threads_issuing_one_lot_never_take_it_below_zero(
                 item="milk", quantity=10, from_="wh", lot="L1", recipient=f"child-{i}"
             )
 
-    results = _race(issue)
+    results = run_together(THREADS, issue)
     failures = [r for r in results if isinstance(r, Exception)]
     assert all(isinstance(f, InsufficientStock) for f in failures), failures
     assert len(results) - len(failures) == 10
@@ -71,7 +50,7 @@ def test_concurrent_fefo_issues_and_transfers_keep_stock_equal_to_moves(
                 return tx.inventory.transfer(item="kit", quantity=3, from_="wh", to="shelf-1")
             return tx.inventory.issue(item="kit", quantity=7, from_="wh", recipient=f"c{i}")
 
-    results = _race(work)
+    results = run_together(THREADS, work)
     failures = [r for r in results if isinstance(r, Exception)]
     assert all(isinstance(f, InsufficientStock) for f in failures), failures
     moved = sum((r.quantity for r in results if not isinstance(r, Exception)), D(0))
@@ -89,7 +68,7 @@ def test_concurrent_receipts_with_one_key_write_once(kit: Kit, catalogue: OrgRea
         with kit.begin(org=catalogue, actor=SYSTEM) as tx:
             return tx.inventory.receive(item="kit", quantity=5, to="wh", key="truck-1")
 
-    results = _race(receive)
+    results = run_together(THREADS, receive)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert len({r.group_id for r in results}) == 1
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
@@ -107,7 +86,7 @@ def test_transfers_in_opposite_directions_do_not_deadlock(kit: Kit, catalogue: O
         with kit.begin(org=catalogue, actor=SYSTEM) as tx:
             return tx.inventory.transfer(item="kit", quantity=1, from_=src, to=dst)
 
-    results = _race(move)
+    results = run_together(THREADS, move)
     assert not [r for r in results if isinstance(r, Exception)], results
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         assert tx.inventory.on_hand("kit") == D(200)
@@ -133,7 +112,7 @@ def test_fefo_issues_across_lots_race_transfers_without_deadlock(
                 return tx.inventory.transfer(item="milk", quantity=2, from_="wh", to="shelf-1")
             return tx.inventory.issue(item="milk", quantity=5, from_="wh", recipient=f"c{i}")
 
-    results = _race(work)
+    results = run_together(THREADS, work)
     assert not [r for r in results if isinstance(r, Exception)], results
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         at_wh = sum(tx.inventory.stock_level("milk", "wh", lot) for lot in ("EARLY", "LATE"))
@@ -154,7 +133,7 @@ def test_concurrent_issues_of_an_item_allowed_below_zero_all_succeed(
         with kit.begin(org=catalogue, actor=SYSTEM) as tx:
             return tx.inventory.issue(item="water", quantity=1, from_="wh", recipient=f"c{i}")
 
-    results = _race(issue)
+    results = run_together(THREADS, issue)
     assert not [r for r in results if isinstance(r, Exception)], results
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         assert tx.inventory.stock_level("water", "wh") == D(10 - THREADS)
@@ -171,7 +150,7 @@ def test_concurrent_stocktakes_of_one_shelf_each_post_the_difference_they_saw(
         with kit.begin(org=catalogue, actor=SYSTEM) as tx:
             return tx.inventory.adjust(item="kit", location="wh", counted=40 + i, reason="count")
 
-    results = _race(count)
+    results = run_together(THREADS, count)
     assert not [r for r in results if isinstance(r, Exception)], results
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         level = tx.inventory.stock_level("kit", "wh")
@@ -205,7 +184,7 @@ def test_multi_line_dispatches_race_single_issues_without_deadlock(
             item = "soap" if i % 4 else "kit"
             return tx.inventory.issue(item=item, quantity=1, from_="wh", recipient=f"c{i}")
 
-    results = _race(work)
+    results = run_together(THREADS, work)
     assert not [r for r in results if isinstance(r, Exception)], results
     with kit.begin(org=catalogue, actor=SYSTEM) as tx:
         assert tx.inventory.stock_level("kit", "wh") == D(200 - 8 * 2 - 4)

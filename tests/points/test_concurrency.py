@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,29 +12,10 @@ from points_helpers import as_system, ledger_invariants, member
 
 from ngo_kit import SYSTEM, InsufficientPoints, InsufficientStock, Kit
 from ngo_kit.modules.points.models import PointsTxn
+from ngo_kit.testing import run_together
 
 THREADS = 16
 PRICE = 10
-
-
-def run_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
-    """Start ``count`` threads at once (a barrier), return their results in index order."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def body(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except BaseException as exc:  # the test asserts on it
-            results[i] = exc
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 @pytest.mark.parametrize(
@@ -64,7 +43,7 @@ def test_sixteen_threads_redeeming_never_oversell_nor_overspend(
             except InsufficientStock:
                 return won, "stock"
 
-    results = run_threads(THREADS, redeem_until_refused)
+    results = run_together(THREADS, redeem_until_refused)
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
     affordable = [points_of(i) // PRICE for i in range(THREADS)]
@@ -90,7 +69,7 @@ def test_racing_calls_with_one_key_award_once(kit_factory: Callable[..., Kit]) -
             got: uuid.UUID = tx.points.award(m, 25, key="once").id
             return got
 
-    results = run_threads(8, award)
+    results = run_together(8, award)
     assert all(isinstance(r, uuid.UUID) for r in results), results
     assert len(set(results)) == 1
     with kit.begin(org=org, actor=SYSTEM) as tx:
@@ -129,7 +108,7 @@ def test_crossing_transfers_and_deductions_neither_deadlock_nor_drift(
                 outcome["refused"] += 1
         return outcome
 
-    results = run_threads(8, churn)
+    results = run_together(8, churn)
     assert not [r for r in results if isinstance(r, BaseException)], results
     ledger_invariants(kit)
 
@@ -147,7 +126,7 @@ def test_racing_batches_with_one_key_award_each_member_once(
             done: int = tx.points.award_many(awards=awards, key="monthly")
             return done
 
-    results = run_threads(4, batch)
+    results = run_together(4, batch)
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert sum(results) == len(members)
     with kit.begin(org=org, actor=SYSTEM) as tx:

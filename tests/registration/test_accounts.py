@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 
 import pytest
@@ -11,8 +10,10 @@ import sqlalchemy as sa
 from ngo_kit import SYSTEM, AlreadyExists, Kit, NotFound, ValidationFailed
 from ngo_kit.modules.registration.models import Account
 from ngo_kit.modules.registration.passwords import common_passwords
+from ngo_kit.modules.registration.schemas import UserRead
 from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import OrgRead
+from ngo_kit.testing import run_together
 
 
 def test_register_creates_an_account_and_a_member_membership(
@@ -173,28 +174,14 @@ def test_members_needs_members_view(
 def test_concurrent_registrations_of_one_email_give_exactly_one_account(
     rkit: Kit, rorg: OrgRead
 ) -> None:
-    results: list[object] = []
-    barrier = threading.Barrier(6)
+    def attempt(n: int) -> uuid.UUID:
+        with rkit.begin(org=rorg) as tx:
+            user: UserRead = tx.registration.register(
+                email="race@example.org", display_name=f"R{n}", password=PASSWORD
+            )
+        return user.id
 
-    def attempt(n: int) -> None:
-        barrier.wait()
-        try:
-            with rkit.begin(org=rorg) as tx:
-                results.append(
-                    tx.registration.register(
-                        email="race@example.org", display_name=f"R{n}", password=PASSWORD
-                    ).id
-                )
-        except AlreadyExists as exc:
-            results.append(exc)
-        except Exception as exc:  # a lost race must still be an ngo-kit error
-            results.append(exc)
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(6, attempt)  # a lost race must still be an ngo-kit error
     ids = [r for r in results if isinstance(r, uuid.UUID)]
     assert len(ids) == 1, results
     assert all(isinstance(r, AlreadyExists) for r in results if not isinstance(r, uuid.UUID))

@@ -26,7 +26,7 @@ from ngo_kit.modules.registration.errors import JoiningClosed, JoinNeedsThePerso
 from ngo_kit.modules.registration.models import Account, Invitation
 from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import OrgRead
-from ngo_kit.testing import KitFactory
+from ngo_kit.testing import KitFactory, run_together
 
 
 class Recorder:
@@ -328,29 +328,17 @@ def test_errors_speak_chinese_for_a_chinese_organisation(rkit: Kit) -> None:
 def test_concurrent_acceptances_of_one_invitation_admit_exactly_one_person(
     rkit: Kit, rorg: OrgRead, register: Register
 ) -> None:
-    import threading
-
     people = [register(email=f"p{n}@example.org") for n in range(4)]
     closed = rkit.create_organisation("closed", "Closed", settings={"joining": "invitation"})
     with rkit.begin(org=closed, actor=SYSTEM) as tx:
         token = tx.registration.invite(email="someone@example.org").token
-    outcomes: list[object] = []
-    barrier = threading.Barrier(len(people))
 
-    def accept(person: uuid.UUID) -> None:
-        barrier.wait()
-        try:
-            with rkit.begin(org=closed, actor=person) as tx:
-                tx.registration.accept_invitation(token)
-            outcomes.append("joined")
-        except Exception as exc:
-            outcomes.append(exc)
+    def accept(i: int) -> str:
+        with rkit.begin(org=closed, actor=people[i]) as tx:
+            tx.registration.accept_invitation(token)
+        return "joined"
 
-    threads = [threading.Thread(target=accept, args=(p,)) for p in people]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = run_together(len(people), accept)
     assert outcomes.count("joined") == 1, outcomes
     assert all(isinstance(o, TokenUsed) for o in outcomes if o != "joined"), outcomes
     with rkit.begin(org=closed, actor=SYSTEM) as tx:

@@ -5,7 +5,6 @@ requests send nothing; windows end; erasure forgets the counts."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from collections.abc import Callable
 
@@ -17,7 +16,7 @@ from ngo_kit.modules.registration.errors import TooManyAttempts, TooManyRequests
 from ngo_kit.modules.registration.models import Throttle
 from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import SYSTEM, OrgRead
-from ngo_kit.testing import KitFactory, MessageCatcher
+from ngo_kit.testing import KitFactory, MessageCatcher, run_together
 
 LIMIT = 5  # the default send_limit
 HOUR = 3600  # the default send_window_seconds
@@ -252,24 +251,16 @@ def test_concurrent_requests_never_pass_the_limit(
     rkit: Kit, rorg: OrgRead, register: Register, message_catcher: MessageCatcher
 ) -> None:
     register(email="ana@example.org")
-    outcomes: list[str] = []
-    start = threading.Barrier(8)
 
-    def ask() -> None:
-        start.wait()
+    def ask(i: int) -> str:
         try:
             with rkit.begin(org=rorg) as tx:
                 tx.registration.request_password_reset(email="ana@example.org")
-            outcomes.append("sent")
         except TooManyRequests:
-            outcomes.append("refused")
+            return "refused"
+        return "sent"
 
-    threads = [threading.Thread(target=ask) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["refused"] * 3 + ["sent"] * LIMIT
+    assert sorted(run_together(8, ask)) == ["refused"] * 3 + ["sent"] * LIMIT
     resets = [m for m in message_catcher.to("ana@example.org") if "reset" in m.data["purpose"]]
     assert len(resets) == LIMIT
 

@@ -9,6 +9,7 @@ from volunteer_helpers import World
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.modules.volunteer.schemas import SignUpRead
+from ngo_kit.testing import run_together
 
 THREADS = 50
 CAPACITY = 10
@@ -27,27 +28,13 @@ def _people(world: World, count: int) -> list[uuid.UUID]:
 
 
 def _race(kit: Kit, world: World, shift_id: uuid.UUID, people: list[uuid.UUID]) -> list[SignUpRead]:
-    barrier = threading.Barrier(len(people))
-    results: list[SignUpRead] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
+    def run(i: int) -> SignUpRead:
+        with kit.begin(org=world.org, actor=people[i]) as tx:
+            signup: SignUpRead = tx.volunteer.sign_up(shift_id)
+        return signup
 
-    def run(person: uuid.UUID) -> None:
-        barrier.wait()
-        try:
-            with kit.begin(org=world.org, actor=person) as tx:
-                signup = tx.volunteer.sign_up(shift_id)
-            with lock:
-                results.append(signup)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(p,)) for p in people]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = run_together(len(people), run)
+    assert [r for r in results if isinstance(r, BaseException)] == []
     return results
 
 

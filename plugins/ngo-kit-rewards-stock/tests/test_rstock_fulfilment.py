@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from decimal import Decimal
 
@@ -22,7 +21,7 @@ from ngo_kit.context import Context
 from ngo_kit.modules.points import WrongStatus
 from ngo_kit.modules.points.schemas import RewardRead
 from ngo_kit.tenancy import OrgRead
-from ngo_kit.testing import KitFactory
+from ngo_kit.testing import KitFactory, run_together
 
 MODULES = ["points", "inventory", "rewards_stock"]
 LI = uuid.UUID("0193a3f0-0000-7000-8000-00000000000a")
@@ -253,23 +252,16 @@ def test_members_racing_for_the_last_goods_get_exactly_what_is_on_hand(
         _store(tx, on_hand=3)
         reward = _reward(tx, per_unit="1")
         tx.points.award_many(awards={m: 100 for m in members}, reason="helped")
-    outcomes: list[str] = []
-    barrier = threading.Barrier(len(members))
 
-    def redeem(member: uuid.UUID) -> None:
-        barrier.wait()
+    def redeem(i: int) -> str:
+        member = members[i]
         try:
             with bridged.begin(org=rainbow, actor=member) as tx:
-                outcomes.append(tx.points.redeem(reward_id=reward.id, member_id=member).status)
+                return str(tx.points.redeem(reward_id=reward.id, member_id=member).status)
         except InsufficientStock:
-            outcomes.append("refused")
+            return "refused"
 
-    threads = [threading.Thread(target=redeem, args=(m,)) for m in members]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["fulfilled"] * 3 + ["refused"] * 3
+    assert sorted(run_together(len(members), redeem)) == ["fulfilled"] * 3 + ["refused"] * 3
     with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
         assert tx.inventory.on_hand("scarf") == 0
         assert sum(tx.points.balance(m) for m in members) == 600 - 3 * 40
