@@ -9,6 +9,7 @@ gets a clear 403 page in the page's language rather than half a page.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -185,6 +186,20 @@ def _refused(
     )
 
 
+def _move_goods(
+    page: Page, path: str, values: dict[str, str], move: Callable[[Context], object], done: str
+) -> Response:
+    """A stock movement from the staff form at ``path``: refused input shows the form again
+    with what was typed and the errors by field; success goes back to it saying ``done``."""
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            move(tx)
+    except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
+        return _refused(page, f"{path}.html", refused, values)
+    return page.redirect(page.url(path), done, quantity=values["quantity"], item=values["item"])
+
+
 @router.get("/donations")
 def receive_form(request: Request, org: str) -> Response:
     """The form for goods that arrive from a donor."""
@@ -204,8 +219,6 @@ def receive(
     expires_on: Field = "",
 ) -> Response:
     """Receive goods (``receive``): stock goes up, the donation can be traced."""
-    page = Page(request, org)
-    page.require_actor()
     values = {
         "item": item,
         "quantity": quantity,
@@ -215,24 +228,20 @@ def receive(
         "lot": lot,
         "expires_on": expires_on,
     }
-    try:
-        with page.begin() as tx:
-            tx.inventory.receive(
-                item=item.strip(),
-                quantity=quantity.strip(),
-                to=location.strip(),
-                donor=_blank_to_none(donor),
-                donation=_blank_to_none(donation),
-                lot=_blank_to_none(lot),
-                expires_on=_blank_to_none(expires_on),
-            )
-    except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
-        return _refused(page, "staff/donations.html", refused, values)
-    return page.redirect(
-        page.url("staff/donations"),
+    return _move_goods(
+        Page(request, org),
+        "staff/donations",
+        values,
+        lambda tx: tx.inventory.receive(
+            item=item.strip(),
+            quantity=quantity.strip(),
+            to=location.strip(),
+            donor=_blank_to_none(donor),
+            donation=_blank_to_none(donation),
+            lot=_blank_to_none(lot),
+            expires_on=_blank_to_none(expires_on),
+        ),
         N_("Received {quantity} x {item}."),
-        quantity=quantity,
-        item=item,
     )
 
 
@@ -253,8 +262,6 @@ def issue(
     recipient_kind: Field = "beneficiary",
 ) -> Response:
     """Issue goods (``issue``): too little stock is refused and nothing moves."""
-    page = Page(request, org)
-    page.require_actor()
     values = {
         "item": item,
         "quantity": quantity,
@@ -262,19 +269,18 @@ def issue(
         "recipient": recipient,
         "recipient_kind": recipient_kind,
     }
-    try:
-        with page.begin() as tx:
-            tx.inventory.issue(
-                item=item.strip(),
-                quantity=quantity.strip(),
-                from_=location.strip(),
-                recipient=recipient.strip(),
-                recipient_kind=recipient_kind.strip() or "beneficiary",
-            )
-    except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
-        return _refused(page, "staff/issue.html", refused, values)
-    return page.redirect(
-        page.url("staff/issue"), N_("Issued {quantity} x {item}."), quantity=quantity, item=item
+    return _move_goods(
+        Page(request, org),
+        "staff/issue",
+        values,
+        lambda tx: tx.inventory.issue(
+            item=item.strip(),
+            quantity=quantity.strip(),
+            from_=location.strip(),
+            recipient=recipient.strip(),
+            recipient_kind=recipient_kind.strip() or "beneficiary",
+        ),
+        N_("Issued {quantity} x {item}."),
     )
 
 
