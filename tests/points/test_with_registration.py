@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from ngo_kit import SYSTEM, Kit
-from ngo_kit.errors import ConfigurationError
+from ngo_kit.modules.registration.schemas import RegisterIn
 
 
 def test_registering_through_the_registration_module_earns_the_welcome_bonus(
     kit_factory: Callable[..., Kit],
 ) -> None:
-    try:
-        from ngo_kit.modules.registration.schemas import RegisterIn
-
-        kit = kit_factory(modules=["registration", "points"])
-    except (ImportError, ConfigurationError) as exc:  # pragma: no cover - module not ready
-        pytest.skip(f"registration module unavailable: {exc}")
+    kit = kit_factory(modules=["registration", "points"])
     org = kit.create_organisation("joined", "Joined")
     with kit.begin(org=org, actor=SYSTEM) as tx:
         tx.points.add_rule(name="welcome", rule_type="welcome_bonus", points=20)
