@@ -148,10 +148,12 @@ def append_chained_many(
     fields: Sequence[str],
     *,
     org_id: uuid.UUID | None = None,
+    along: Along | None = None,
 ) -> list[dict[str, Any]]:
     """Append several rows to one chain with a single head lock, insert and head update.
 
-    The chain is the ``tx``'s organisation's, or ``org_id``'s when given.
+    The chain is the ``tx``'s organisation's, or ``org_id``'s when given. ``along`` is a table
+    and rows to insert in the same unit of work; on PostgreSQL they go in the same statement.
     """
     if not rows:
         return []
@@ -159,6 +161,17 @@ def append_chained_many(
     if tx._session is not None:
         tx._session.flush()  # ORM rows written earlier in this tx go first
     org_id = org_id or tx.org_id
+    if along is not None and not 0 < len(along[1]) <= ONE_STATEMENT_ROWS:
+        insert_rows(connection, *along)
+        along = None
+    if connection.dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
+        written = _append_on_server(
+            connection, table, rows, fields, org_id=org_id, chain=chain, along=along
+        )
+        if written is not None:
+            return written
+    if along is not None:
+        insert_rows(connection, *along)
     found = _HEAD(tx, "select").first(tx, o=org_id, c=chain)
     seq, prev = (
         (int(found["seq"]), str(found["hash"])) if found else lock_head(connection, org_id, chain)
@@ -170,61 +183,207 @@ def append_chained_many(
         row["prev_hash"] = prev
         row["hash"] = prev = chain_hash(prev, {f: row.get(f) for f in fields})
         out.append(row)
-    if connection.dialect.name == "postgresql" and len(out) <= ONE_STATEMENT_ROWS:
-        _write_in_one_statement(connection, table, out, org_id=org_id, chain=chain)
-    else:
-        insert_rows(connection, table, out)
-        _HEAD(tx, "update").changed(tx, o=org_id, c=chain, s=seq, h=prev)
+    insert_rows(connection, table, out)
+    _HEAD(tx, "update").changed(tx, o=org_id, c=chain, s=seq, h=prev)
     return out
 
 
-#: On PostgreSQL up to this many rows and the head's move are one statement (see below).
+# --- PostgreSQL: the whole append in one statement ----------------------------------------
+
+#: On PostgreSQL up to this many rows are appended in one statement (see ``_append_on_server``).
 ONE_STATEMENT_ROWS = 8
 
-_ONE_STATEMENT: dict[tuple[str, str, str, tuple[str, ...], int], Statement] = {}
+#: Stands for ``seq`` while a row's canonical bytes are cut in two around it (random per
+#: process, so no stored value can contain it).
+_SEQ_MARK_VALUE = f"ngo-kit-seq-{uuid.uuid4().hex}"
+_SEQ_MARK = json.dumps(_SEQ_MARK_VALUE).encode("ascii")
+_SERVER_COLUMNS = frozenset({"seq", "prev_hash", "hash"})
+
+#: Rows of another table to insert with a chain's (``append_chained_many``'s ``along``).
+Along = tuple[sa.Table, list[dict[str, Any]]]
+
+_ON_SERVER: dict[
+    tuple[str, str, tuple[str, ...], int, tuple[sa.Table, tuple[str, ...], int] | None],
+    Statement,
+] = {}
 
 
-def _write_in_one_statement(
+def _append_on_server(
     connection: sa.Connection,
     table: sa.Table,
-    rows: list[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    fields: Sequence[str],
     *,
     org_id: uuid.UUID,
     chain: str,
-) -> None:
-    """Insert ``rows`` and move the chain's head to the last of them in one round trip.
+    along: Along | None = None,
+) -> list[dict[str, Any]] | None:
+    """Lock the head, hash, insert ``rows`` (and ``along``'s) and move the head, in one round trip.
 
-    PostgreSQL runs a data-modifying ``WITH`` part to completion whether or not the main
-    statement reads it, so ``WITH rows AS (INSERT ...) UPDATE core_chain_head ...`` is one
-    statement, atomic like the two it replaces. Every append (audit, points, stock) saves a
-    round trip to the server; MySQL and SQLite have no such statement and take two.
+    Each row's canonical bytes are made here with its ``seq`` cut out; the statement locks the
+    head row (``FOR UPDATE``, as ``lock_head`` does), numbers the rows from it and computes each
+    hash as SHA-256 over the previous hash, the bytes before ``seq``, ``seq`` in decimal and the
+    bytes after: the very bytes ``chain_hash`` hashes. Every hash the database returns is then
+    checked against ``chain_hash`` before the unit of work goes on, so a row ``verify`` would
+    reject is never committed. A chain's first append creates its head row (``lock_head``).
+    Returns the rows as written, or ``None``, having written nothing, when ``fields`` lacks
+    ``seq`` or a row cannot be cut around it.
     """
-    fill_defaults(table, rows)
-    names = tuple(sorted(rows[0]))
-    dialect = connection.dialect
-    key = (dialect.name, dialect.driver, table.name, names, len(rows))
-    statement = _ONE_STATEMENT.get(key)
-    if statement is None:
-        statement = _ONE_STATEMENT[key] = Statement(
-            _rows_then_head(table, names, len(rows)), dialect
-        )
+    if "seq" not in fields:
+        return None
+    out = [{**values, "org_id": org_id} for values in rows]
+    fill_defaults(table, out)
+    parts: list[tuple[bytes, bytes]] = []
+    for row in out:
+        text = canonical({**{f: row.get(f) for f in fields}, "seq": _SEQ_MARK_VALUE})
+        before, mark, after = text.partition(_SEQ_MARK)
+        if not mark or _SEQ_MARK in after:
+            return None
+        parts.append((before, after))
+    names = tuple(sorted(n for n in out[0] if n not in _SERVER_COLUMNS))
     values: dict[str, Any] = {
-        f"{name}_{n}": row[name] for n, row in enumerate(rows) for name in names
+        f"{name}_{n}": row[name] for n, row in enumerate(out) for name in names
     }
-    last = rows[-1]
-    values.update(o=org_id, c=chain, s=last["seq"], h=last["hash"])
-    statement.execute(connection, values).close()
+    also: tuple[sa.Table, tuple[str, ...], int] | None = None
+    if along is not None:
+        fill_defaults(*along)
+        also = (along[0], tuple(sorted(along[1][0])), len(along[1]))
+        values.update(
+            (f"along_{name}_{n}", row[name]) for n, row in enumerate(along[1]) for name in also[1]
+        )
+    dialect = connection.dialect
+    key = (dialect.driver, table.name, names, len(out), also)
+    statement = _ON_SERVER.get(key)
+    if statement is None:
+        statement = _ON_SERVER[key] = Statement(
+            _append_statement(table, names, len(out), also), dialect
+        )
+    for n, (before, after) in enumerate(parts):
+        values[f"before_{n}"] = before
+        values[f"after_{n}"] = after
+    values.update(o=org_id, c=chain)
+    cursor = statement.execute(connection, values)
+    written = cursor.fetchall()
+    cursor.close()
+    if not written:  # no head row yet (``along``'s rows went in): create it, lock it, append
+        lock_head(connection, org_id, chain)
+        return _append_on_server(connection, table, rows, fields, org_id=org_id, chain=chain)
+    for row, (_n, seq, prev_hash, hash_), (before, after) in zip(out, written, parts, strict=True):
+        expected = hashlib.sha256(
+            prev_hash.encode("ascii") + before + str(seq).encode("ascii") + after
+        ).hexdigest()
+        if hash_ != expected:  # pragma: no cover - a database that hashes differently
+            raise RuntimeError(
+                f"the database computed chain hash {hash_} for {table.name} seq {seq}, "
+                f"ngo-kit computes {expected}: nothing was committed"
+            )
+        row.update(seq=int(seq), prev_hash=prev_hash, hash=hash_)
+    return out
 
 
-def _rows_then_head(table: sa.Table, names: tuple[str, ...], count: int) -> sa.Update:
+def _number(value: int) -> sa.ColumnElement[int]:
+    return sa.literal_column(str(value), sa.Integer)
+
+
+def _append_statement(
+    table: sa.Table,
+    names: tuple[str, ...],
+    count: int,
+    also: tuple[sa.Table, tuple[str, ...], int] | None = None,
+) -> sa.Select[Any]:
+    """``_append_on_server``'s statement for ``count`` rows with columns ``names``.
+
+    ``also`` adds an INSERT of that many rows with those columns into another table.
+    """
+    head_table: sa.Table = ChainHead.__table__  # type: ignore[assignment]
+    org = sa.bindparam("o", type_=sa.Uuid())
+    name = sa.bindparam("c", type_=sa.String())
+    head = (
+        sa.select(head_table.c.seq, head_table.c.hash)
+        .where(head_table.c.org_id == org, head_table.c.chain == name)
+        .with_for_update()
+        .cte("chain_head_locked")
+    )
+    chained = sa.select(
+        _number(0).label("n"),
+        head.c.seq.label("seq"),
+        sa.cast(head.c.hash, sa.Text).label("prev_hash"),
+        sa.cast(head.c.hash, sa.Text).label("hash"),
+    ).cte("chain_rows", recursive=True)
+    last = chained.alias("last")
+    step = last.c.n + _number(1)
+    binary = sa.LargeBinary()
+
+    def piece(side: str) -> sa.ColumnElement[bytes]:
+        return sa.case(
+            *[
+                (step == _number(k + 1), sa.bindparam(f"{side}_{k}", type_=binary))
+                for k in range(count)
+            ]
+        )
+
+    def utf8(value: sa.ColumnElement[Any]) -> sa.ColumnElement[bytes]:
+        return sa.func.convert_to(
+            sa.cast(value, sa.Text), sa.literal_column("'UTF8'"), type_=binary
+        )
+
+    joined = (
+        utf8(last.c.hash)
+        .op("||", return_type=binary)(piece("before"))
+        .op("||", return_type=binary)(utf8(last.c.seq + _number(1)))
+        .op("||", return_type=binary)(piece("after"))
+    )
+    digest = sa.func.encode(
+        sa.func.sha256(joined, type_=binary), sa.literal_column("'hex'"), type_=sa.Text
+    )
+    chained = chained.union_all(
+        sa.select(step, last.c.seq + _number(1), last.c.hash, digest).where(
+            last.c.n < _number(count)
+        )
+    )
     columns = [c for c in table.columns if c.name in names]
-    insert = table.insert().values(
+    selects = [
+        sa.select(
+            *[sa.cast(sa.bindparam(f"{c.name}_{k}", type_=c.type), c.type) for c in columns],
+            chained.c.seq,
+            chained.c.prev_hash,
+            chained.c.hash,
+        ).where(chained.c.n == _number(k + 1))
+        for k in range(count)
+    ]
+    rows = table.insert().from_select(
+        [*(c.name for c in columns), "seq", "prev_hash", "hash"],
+        selects[0] if count == 1 else sa.union_all(*selects),
+    )
+    newest = (
+        sa.select(chained.c.seq, chained.c.hash).where(chained.c.n == _number(count)).subquery()
+    )
+    move = (
+        head_table.update()
+        .where(head_table.c.org_id == org, head_table.c.chain == name)
+        .values(
+            seq=sa.select(newest.c.seq).scalar_subquery(),
+            hash=sa.select(newest.c.hash).scalar_subquery(),
+        )
+    )
+    statement = (
+        sa.select(chained.c.n, chained.c.seq, chained.c.prev_hash, chained.c.hash)
+        .where(chained.c.n > _number(0))
+        .order_by(chained.c.n)
+        .add_cte(rows.cte("chain_rows_written"))
+        .add_cte(move.cte("chain_head_moved"))
+    )
+    if also is None:
+        return statement
+    other, other_names, other_count = also
+    other_columns = [c for c in other.columns if c.name in other_names]
+    inserted = other.insert().values(
         [
-            {c.name: sa.bindparam(f"{c.name}_{n}", type_=c.type) for c in columns}
-            for n in range(count)
+            {c.name: sa.bindparam(f"along_{c.name}_{k}", type_=c.type) for c in other_columns}
+            for k in range(other_count)
         ]
     )
-    return _head_update("postgresql").add_cte(insert.cte("chain_rows"))
+    return statement.add_cte(inserted.cte("rows_along"))
 
 
 def _head_select(dialect: str) -> sa.Select[Any]:
@@ -302,13 +461,24 @@ def audit_values(
 AUDIT_CHAIN = "audit"
 
 
-def write_audit(tx: Context, records: Sequence[dict[str, Any]]) -> None:
+def write_audit(
+    tx: Context, records: Sequence[dict[str, Any]], *, along: Along | None = None
+) -> None:
     """Append audit records to their organisations' chains, in the order they were made.
 
     The kit calls this once per unit of work, just before commit (``tx.audit`` buffers), so the
     per-organisation audit head is locked last and briefly: whatever rows a service or an event
-    hook locked before, the audit head never sits in the middle of that order.
+    hook locked before, the audit head never sits in the middle of that order. ``along`` (the
+    unit of work's messages) goes in with the first organisation's records.
     """
+    if along is not None and not along[1]:
+        along = None
+    if not records:
+        if along is not None:
+            if tx._session is not None:
+                tx._session.flush()
+            insert_rows(tx.connection, *along)
+        return
     start = 0
     while start < len(records):
         org_id = records[start]["org_id"]
@@ -322,7 +492,9 @@ def write_audit(tx: Context, records: Sequence[dict[str, Any]]) -> None:
             records[start:end],
             AUDIT_FIELDS,
             org_id=org_id,
+            along=along,
         )
+        along = None
         start = end
 
 

@@ -23,6 +23,7 @@ from ngo_kit.errors import (
 )
 from ngo_kit.i18n import current_locale
 from ngo_kit.plugins import call_event
+from ngo_kit.statements import insert_rows
 from ngo_kit.tenancy import (
     ALL_PERMISSIONS,
     SYSTEM,
@@ -59,6 +60,8 @@ class Context:
         self.actor = actor
         self._services: dict[str, Any] = {}
         self._audit: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
+        self._flushes = 0  # how often flush_audit wrote: a savepoint's marks hold since then
         self._granted: frozenset[str] | None = None
         self._elevated = 0
         self.sent: list[uuid.UUID] = []
@@ -73,7 +76,7 @@ class Context:
         return self._session
 
     def finish(self) -> None:
-        """Before the kit commits: flush ORM changes, then append the buffered audit entries."""
+        """Before the kit commits: flush ORM changes, then write the buffered audit and messages."""
         if self._session is not None:
             self._session.flush()
         self.flush_audit()
@@ -209,10 +212,16 @@ class Context:
         self._audit.append(audit.audit_values(self, action, target_type, target_id, summary, data))
 
     def flush_audit(self) -> None:
-        """Write the audit entries recorded so far (for code that reads them back in this tx)."""
-        if self._audit:
+        """Write the audit entries and messages recorded so far (for code that reads them back).
+
+        The kit does this just before commit. On PostgreSQL the messages go in with the audit
+        entries, in one statement.
+        """
+        if self._audit or self._messages:
             records, self._audit = self._audit, []
-            audit.write_audit(self, records)
+            messages, self._messages = self._messages, []
+            self._flushes += 1
+            audit.write_audit(self, records, along=(outbox.OUTBOX_TABLE, messages))
 
     def send(
         self,
@@ -224,9 +233,13 @@ class Context:
         data: dict[str, Any] | None = None,
         dedup_key: str | None = None,
     ) -> uuid.UUID:
-        """Record a message for delivery after this transaction commits; returns its id."""
-        message_id = outbox.record(
-            self.connection,
+        """Record a message for delivery after this transaction commits; returns its id.
+
+        The message is written with the audit entries when the unit of work commits
+        (``flush_audit`` writes it earlier); one with a ``dedup_key`` is written at once, so a
+        duplicate fails here.
+        """
+        row = outbox.message_row(
             org_id=self.org.id if self.org else None,
             channel=channel,
             recipient=recipient,
@@ -236,8 +249,12 @@ class Context:
             locale=self.locale,
             dedup_key=dedup_key,
         )
-        self.sent.append(message_id)
-        return message_id
+        if dedup_key is None:
+            self._messages.append(row)
+        else:
+            insert_rows(self.connection, outbox.OUTBOX_TABLE, [row])
+        self.sent.append(row["id"])
+        return row["id"]  # type: ignore[no-any-return]
 
     def emit(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call event hook ``hook_name`` with this ``tx``; an exception rolls everything back."""
@@ -265,17 +282,29 @@ class Context:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """A nested transaction: a failure inside rolls back only this block."""
-        with self.session.begin_nested():
-            self.session.connection()  # emit SAVEPOINT now: the block may use tx.connection only
-            yield
+        """A nested transaction: a failure inside rolls back only this block.
+
+        What the block recorded with ``tx.audit`` and ``tx.send`` is dropped with it.
+        """
+        flushes, sent = self._flushes, len(self.sent)
+        audited, messages = list(self._audit), list(self._messages)
+        try:
+            with self.session.begin_nested():
+                self.session.connection()  # emit SAVEPOINT now: the block may use tx.connection
+                yield
+        except BaseException:
+            if self._flushes != flushes:  # what was buffered before was written, then undone
+                self._audit, self._messages = audited, messages
+            else:
+                del self._audit[len(audited) :], self._messages[len(messages) :]
+            del self.sent[sent:]
+            raise
 
     @contextmanager
     def translate_integrity(self, error: NgoKitError) -> Iterator[None]:
         """Turn a unique-constraint violation inside the block into ``error`` (keeping the tx usable)."""
         try:
-            with self.session.begin_nested():
-                self.session.connection()  # emit SAVEPOINT now: the block may use tx.connection only
+            with self.savepoint():
                 yield
         except sa.exc.IntegrityError as exc:
             raise error from exc

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ngo_kit.db import Base, IdMixin, new_id, utcnow
 from ngo_kit.schemas import ReadModel
-from ngo_kit.statements import insert_rows
 
 if TYPE_CHECKING:
     from ngo_kit.kit import Kit
@@ -113,8 +112,7 @@ class NoChannel(Exception):
     """No plugin took the message: its channel is not installed."""
 
 
-def record(
-    connection: sa.Connection,
+def message_row(
     *,
     org_id: uuid.UUID | None,
     channel: str,
@@ -124,34 +122,29 @@ def record(
     data: dict[str, Any] | None = None,
     locale: str = "en",
     dedup_key: str | None = None,
-) -> uuid.UUID:
-    """Write a message row in the caller's transaction; used through ``tx.send``."""
-    message_id = new_id()
+) -> dict[str, Any]:
+    """A pending message's row, with its id, as ``tx.send`` writes it to ``core_outbox``.
+
+    Every sign-up and most staff actions send a message: the row goes in on the driver cursor
+    (``ngo_kit.statements``), on PostgreSQL in the statement that appends the unit of work's
+    audit entries (``ngo_kit.audit.write_audit``).
+    """
     now = utcnow()
-    # Every sign-up and most staff actions send a message: the row goes in on the driver
-    # cursor (ngo_kit.statements), not through SQLAlchemy's per-statement machinery.
-    insert_rows(
-        connection,
-        OUTBOX_TABLE,
-        [
-            dict(
-                id=message_id,
-                org_id=org_id,
-                channel=channel,
-                recipient=recipient,
-                subject=subject,
-                body=body,
-                data=data or {},
-                locale=locale,
-                dedup_key=dedup_key,
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        ],
+    return dict(
+        id=new_id(),
+        org_id=org_id,
+        channel=channel,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        data=data or {},
+        locale=locale,
+        dedup_key=dedup_key,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
     )
-    return message_id
 
 
 OUTBOX_TABLE: sa.Table = OutboxRow.__table__  # type: ignore[assignment]

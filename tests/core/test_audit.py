@@ -8,10 +8,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.audit import ONE_STATEMENT_ROWS, AuditEntry, ChainHead, chain_hash
 from ngo_kit.cli import main
+from ngo_kit.outbox import OutboxRow
 from ngo_kit.tenancy import OrgRead
 
 
@@ -71,6 +74,61 @@ def test_a_unit_of_work_appends_its_entries_in_order_and_moves_the_head_to_the_l
         assert (head.seq, head.hash) == (entries[-1].seq, entries[-1].hash)
     assert kit.verify() == []
     write_entries(kit, org, 1)  # the next unit of work continues from the moved head
+    assert kit.verify() == []
+
+
+JSON_TEXT = st.text(
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
+    max_size=60,
+)
+JSON_VALUE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | JSON_TEXT
+    | st.sampled_from(['"seq":1', "\\", "seq", "名字", "🙂"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(JSON_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    entries=st.lists(
+        st.tuples(JSON_TEXT, st.dictionaries(JSON_TEXT, JSON_VALUE, max_size=4)),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_any_content_chains_to_hashes_verify_recomputes(
+    kit: Kit, org: OrgRead, entries: list[tuple[str, dict[str, object]]]
+) -> None:
+    # On PostgreSQL the database computes each hash from the canonical bytes ngo-kit cut around
+    # seq; whatever the content (quotes, escapes, any script, a "seq" key of its own), verify
+    # must get the same hashes in Python.
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        for summary, data in entries:
+            tx.audit("test.any", "thing", summary[:100], summary, data=data)
+    assert kit.verify() == []
+
+
+def test_a_chain_s_first_append_creates_its_head_and_writes_the_messages_once(
+    kit: Kit, org: OrgRead
+) -> None:
+    with kit.engine.begin() as conn:  # as if the organisation had never written to the chain
+        conn.execute(sa.delete(AuditEntry).where(AuditEntry.org_id == org.id))
+        conn.execute(sa.delete(ChainHead).where(ChainHead.org_id == org.id))
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        message_id = tx.send("email", "ada@example.org", "Hello")
+        tx.audit("test.first", "thing", 1, "first entry")
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        assert tx.connection.scalars(sa.select(OutboxRow.id)).all() == [message_id]
+        [entry] = tx.session.scalars(sa.select(AuditEntry).where(AuditEntry.org_id == org.id))
+        head = tx.session.get(ChainHead, (org.id, "audit"))
+        assert head is not None
+        assert (entry.seq, entry.prev_hash, head.seq, head.hash) == (1, "0" * 64, 1, entry.hash)
     assert kit.verify() == []
 
 

@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from ngo_kit import SYSTEM, Kit, hookimpl
+from ngo_kit.audit import ONE_STATEMENT_ROWS, AuditEntry
 from ngo_kit.db import utcnow
+from ngo_kit.errors import Conflict
 from ngo_kit.outbox import DEAD, PENDING, SENT, OutboxMessage, OutboxRow
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
@@ -65,6 +67,79 @@ def test_a_rolled_back_transaction_sends_nothing(
     assert delivered_messages == []
     with kit.begin(actor=SYSTEM) as tx:
         assert tx.session.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 0
+
+
+def outbox_ids(kit: Kit) -> set[Any]:
+    with kit.begin(actor=SYSTEM) as tx:
+        return set(tx.session.scalars(sa.select(OutboxRow.id)))
+
+
+def test_messages_are_written_with_the_audit_entries_or_alone(kit: Kit, org: OrgRead) -> None:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        audited = [tx.send("email", f"p{i}@example.org", "Hello") for i in range(2)]
+        tx.audit("test.sent", "thing", 1, "sent two messages")
+    with kit.begin(org=org, actor=SYSTEM) as tx:  # no audit entry to go with
+        alone = tx.send("sms", "+8613800138000", "Code")
+    with kit.begin(org=org, actor=SYSTEM) as tx:  # more than go in one statement with them
+        many = [
+            tx.send("email", f"m{i}@example.org", "Hello") for i in range(ONE_STATEMENT_ROWS + 1)
+        ]
+        tx.audit("test.sent", "thing", 2, "sent many messages")
+    assert outbox_ids(kit) == {*audited, alone, *many}
+    assert kit.verify() == []
+
+
+def test_flush_audit_writes_the_messages_so_far_for_code_that_reads_them(
+    kit: Kit, org: OrgRead
+) -> None:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        message_id = tx.send("email", "ada@example.org", "Welcome")
+        tx.audit("test.sent", "thing", 1, "sent")
+        count = sa.select(sa.func.count()).select_from(OutboxRow)
+        assert tx.connection.scalar(count) == 0  # buffered until commit
+        tx.flush_audit()
+        assert tx.connection.scalar(count) == 1
+        assert tx.connection.scalar(sa.select(OutboxRow.id)) == message_id
+    assert outbox_ids(kit) == {message_id}
+
+
+def test_a_message_with_a_dedup_key_is_written_at_once_and_a_duplicate_fails_there(
+    kit: Kit, org: OrgRead
+) -> None:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        first = tx.send("email", "ada@example.org", "Once", dedup_key="welcome:ada")
+        assert tx.connection.scalar(sa.select(OutboxRow.id)) == first
+        with pytest.raises(Conflict), tx.translate_integrity(Conflict("duplicate")):
+            tx.send("email", "ada@example.org", "Twice", dedup_key="welcome:ada")
+        assert tx.sent == [first]
+    assert outbox_ids(kit) == {first}
+
+
+def test_a_failed_savepoint_drops_the_messages_and_audit_entries_it_recorded(
+    kit: Kit, org: OrgRead
+) -> None:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        kept = tx.send("email", "kept@example.org", "Kept")
+        tx.audit("test.kept", "thing", 1, "kept")
+        with pytest.raises(RuntimeError), tx.savepoint():
+            tx.send("email", "dropped@example.org", "Dropped")
+            tx.audit("test.dropped", "thing", 2, "dropped")
+            raise RuntimeError("the block failed")
+        with pytest.raises(RuntimeError), tx.savepoint():  # written early, then undone
+            tx.send("email", "early@example.org", "Early")
+            tx.flush_audit()
+            tx.send("email", "late@example.org", "Late")
+            tx.audit("test.dropped", "thing", 3, "dropped too")
+            raise RuntimeError("the block failed")
+        assert tx.sent == [kept]
+    assert outbox_ids(kit) == {kept}
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        actions = tx.connection.scalars(
+            sa.select(AuditEntry.action).where(AuditEntry.org_id == org.id)
+        ).all()
+    assert "test.kept" in actions
+    assert "test.dropped" not in actions
+    assert kit.verify() == []
 
 
 def make_due(kit: Kit, message_id: Any) -> None:
