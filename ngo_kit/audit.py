@@ -268,16 +268,14 @@ def _append_on_server(
     if not written:  # no head row yet (``along``'s rows went in): create it, lock it, append
         lock_head(connection, org_id, chain)
         return _append_on_server(connection, table, rows, fields, org_id=org_id, chain=chain)
-    for row, (_n, seq, prev_hash, hash_), (before, after) in zip(out, written, parts, strict=True):
-        expected = hashlib.sha256(
-            prev_hash.encode("ascii") + before + str(seq).encode("ascii") + after
-        ).hexdigest()
-        if hash_ != expected:  # pragma: no cover - a database that hashes differently
+    for row, (_n, seq, prev_hash, hash_) in zip(out, written, strict=True):
+        row.update(seq=int(seq), prev_hash=prev_hash, hash=hash_)
+        expected = chain_hash(prev_hash, {f: row.get(f) for f in fields})
+        if hash_ != expected:
             raise RuntimeError(
                 f"the database computed chain hash {hash_} for {table.name} seq {seq}, "
                 f"ngo-kit computes {expected}: nothing was committed"
             )
-        row.update(seq=int(seq), prev_hash=prev_hash, hash=hash_)
     return out
 
 

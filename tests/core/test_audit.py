@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ngo_kit import SYSTEM, Kit
+from ngo_kit import SYSTEM, Kit, audit
 from ngo_kit.audit import ONE_STATEMENT_ROWS, AuditEntry, ChainHead, chain_hash
 from ngo_kit.cli import main
 from ngo_kit.outbox import OutboxRow
@@ -129,6 +129,26 @@ def test_a_chain_s_first_append_creates_its_head_and_writes_the_messages_once(
         head = tx.session.get(ChainHead, (org.id, "audit"))
         assert head is not None
         assert (entry.seq, entry.prev_hash, head.seq, head.hash) == (1, "0" * 64, 1, entry.hash)
+    assert kit.verify() == []
+
+
+def test_a_hash_the_database_computes_differently_is_never_committed(
+    kit: Kit, org: OrgRead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kit.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL computes chain hashes in the database")
+    before = rows(kit, org)
+    with monkeypatch.context() as patched:  # as if ngo-kit and the database disagreed
+        patched.setattr(audit, "chain_hash", lambda prev, payload: "f" * 64)
+        with (
+            pytest.raises(RuntimeError, match="nothing was committed"),
+            kit.begin(org=org, actor=SYSTEM) as tx,
+        ):
+            tx.send("email", "ada@example.org", "Hello")
+            tx.audit("test.disagreed", "thing", 1, "never written")
+    assert [e.id for e in rows(kit, org)] == [e.id for e in before]
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        assert tx.connection.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 0
     assert kit.verify() == []
 
 
