@@ -278,6 +278,9 @@ def test_anyone_may_see_how_many_stock_backed_rewards_are_left(
         mug = tx.points.add_reward(code="mug", name="Mug", price=10)
         tx.inventory.create_location(code="depot", name="Depot")  # other locations don't count
         tx.inventory.receive(item="scarf", quantity=50, to="depot", donor="Wool Circle")
+        # nor do the store's shelves: a redemption issues from the store itself
+        tx.inventory.create_location(code="shelf", name="Shelf", parent="store")
+        tx.inventory.receive(item="scarf", quantity=50, to="shelf", donor="Wool Circle")
     with bridged.begin(org=rainbow, actor=LI) as tx:  # a member holding no inventory.view
         assert tx.rewards_stock.available(reward.id) == 3  # 7 scarves, 2 a reward
         assert tx.rewards_stock.available(mug.id) is None  # not backed by stock

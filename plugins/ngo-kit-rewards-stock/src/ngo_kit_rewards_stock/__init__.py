@@ -156,7 +156,15 @@ class RewardsStockService:
             return None
         with self.tx.elevated():
             lines = self.tx.inventory.stock_on_hand(location=str(link.location_id))
-        on_hand = sum((x.quantity for x in lines if x.item_id == link.item_id), Decimal(0))
+        # the location itself, not those inside it: a redemption issues from the location only
+        on_hand = sum(
+            (
+                x.quantity
+                for x in lines
+                if x.item_id == link.item_id and x.location_id == link.location_id
+            ),
+            Decimal(0),
+        )
         return max(0, int(on_hand // link.quantity))
 
     def link_for(self, reward_id: uuid.UUID) -> LinkRead | None:
