@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from ngo_kit import Kit, PermissionDenied, TokenInvalid, ValidationFailed
 from ngo_kit.modules.registration.models import OneTimeCode, SignInSession, Throttle
+from ngo_kit.modules.registration.passwords import for_kit
 from ngo_kit.modules.registration.testing import PASSWORD, Register
 from ngo_kit.tenancy import SYSTEM, OrgRead
 
@@ -51,11 +52,16 @@ def _add_codes(kit: Kit, uid: uuid.UUID) -> None:
 
 
 def _add_throttles(kit: Kit) -> None:
+    settings, _ = for_kit(kit)  # a count lives as long as the longer of its windows
+    window = dt.timedelta(
+        seconds=max(settings.throttle_window_seconds, settings.send_window_seconds)
+    )
+    minute = dt.timedelta(minutes=1)
     with kit.begin() as tx:
         for key, started, locked in (
-            ("a:ended", NOW - 2 * DAY, None),  # window over, no lock: goes
+            ("a:ended", NOW - window - minute, None),  # window just over, no lock: goes
             ("a:ended-lock-passed", NOW - 2 * DAY, NOW - DAY),  # lock over too: goes
-            ("a:open", NOW, None),  # window still open: stays
+            ("a:open", NOW - window + minute, None),  # window about to end: stays
             ("a:locked", NOW - 2 * DAY, NOW + DAY),  # still locked: stays
         ):
             tx.session.add(

@@ -665,8 +665,7 @@ class RegistrationService:
         ``ngo-kit registration purge``.
         """
         tx = self.tx
-        if not tx.is_system:
-            raise PermissionDenied("registration.purge")
+        tx.require_system("registration.purge")
         if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
             raise ValidationFailed("keep_days", "greater_than_equal", ge=0)
         now = utcnow()
