@@ -153,25 +153,25 @@ def append_chained_many(
     """Append several rows to one chain with a single head lock, insert and head update.
 
     The chain is the ``tx``'s organisation's, or ``org_id``'s when given. ``along`` is a table
-    and rows to insert in the same unit of work; on PostgreSQL they go in the same statement.
+    and rows to insert in the same unit of work; on PostgreSQL, up to ``ONE_STATEMENT_ROWS``
+    of them go in the same statement as up to ``ONE_STATEMENT_ROWS`` chain rows.
     """
-    if not rows:
-        return []
     connection = tx.connection
     if tx._session is not None:
         tx._session.flush()  # ORM rows written earlier in this tx go first
-    org_id = org_id or tx.org_id
-    if along is not None and not 0 < len(along[1]) <= ONE_STATEMENT_ROWS:
-        insert_rows(connection, *along)
+    org_id = (org_id or tx.org_id) if rows else None
+    parts = (
+        _cut_around_seq(table, org_id, rows, fields)
+        if org_id and connection.dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS
+        else None
+    )
+    if along is not None and not (parts is not None and 0 < len(along[1]) <= ONE_STATEMENT_ROWS):
+        insert_rows(connection, *along)  # on their own: elsewhere, or too many for one statement
         along = None
-    if connection.dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS:
-        written = _append_on_server(
-            connection, table, rows, fields, org_id=org_id, chain=chain, along=along
-        )
-        if written is not None:
-            return written
-    if along is not None:
-        insert_rows(connection, *along)
+    if org_id is None:
+        return []
+    if parts is not None:
+        return _append_on_server(connection, table, *parts, org_id=org_id, chain=chain, along=along)
     found = _HEAD(tx, "select").first(tx, o=org_id, c=chain)
     seq, prev = (
         (int(found["seq"]), str(found["hash"])) if found else lock_head(connection, org_id, chain)
@@ -208,27 +208,12 @@ _ON_SERVER: dict[
 ] = {}
 
 
-def _append_on_server(
-    connection: sa.Connection,
-    table: sa.Table,
-    rows: Sequence[dict[str, Any]],
-    fields: Sequence[str],
-    *,
-    org_id: uuid.UUID,
-    chain: str,
-    along: Along | None = None,
-) -> list[dict[str, Any]] | None:
-    """Lock the head, hash, insert ``rows`` (and ``along``'s) and move the head, in one round trip.
-
-    Each row's canonical bytes are made here with its ``seq`` cut out; the statement locks the
-    head row (``FOR UPDATE``, as ``lock_head`` does), numbers the rows from it and computes each
-    hash as SHA-256 over the previous hash, the bytes before ``seq``, ``seq`` in decimal and the
-    bytes after: the very bytes ``chain_hash`` hashes. Every hash the database returns is then
-    checked against ``chain_hash`` before the unit of work goes on, so a row ``verify`` would
-    reject is never committed. A chain's first append creates its head row (``lock_head``).
-    Returns the rows as written, or ``None``, having written nothing, when ``fields`` lacks
-    ``seq`` or a row cannot be cut around it.
-    """
+def _cut_around_seq(
+    table: sa.Table, org_id: uuid.UUID, rows: Sequence[dict[str, Any]], fields: Sequence[str]
+) -> tuple[list[dict[str, Any]], Sequence[str], list[tuple[bytes, bytes]]] | None:
+    """The rows to append (defaults filled in) with each one's canonical bytes before and after
+    ``seq``, for ``_append_on_server``; ``None`` when ``fields`` lacks ``seq`` or a row cannot
+    be cut around it."""
     if "seq" not in fields:
         return None
     out = [{**values, "org_id": org_id} for values in rows]
@@ -240,6 +225,31 @@ def _append_on_server(
         if not mark or _SEQ_MARK in after:
             return None
         parts.append((before, after))
+    return out, fields, parts
+
+
+def _append_on_server(
+    connection: sa.Connection,
+    table: sa.Table,
+    out: list[dict[str, Any]],
+    fields: Sequence[str],
+    parts: list[tuple[bytes, bytes]],
+    *,
+    org_id: uuid.UUID,
+    chain: str,
+    along: Along | None = None,
+) -> list[dict[str, Any]]:
+    """Lock the head, hash, insert ``out`` (and ``along``'s rows) and move the head, in one
+    round trip.
+
+    ``parts`` holds each row's canonical bytes before and after ``seq`` (``_cut_around_seq``);
+    the statement locks the head row (``FOR UPDATE``, as ``lock_head`` does), numbers the rows
+    from it and computes each hash as SHA-256 over the previous hash, the bytes before
+    ``seq``, ``seq`` in decimal and the bytes after: the very bytes ``chain_hash`` hashes.
+    Every hash the database returns is then checked with ``chain_hash`` before the unit of
+    work goes on, so a row ``verify`` would reject is never committed. A chain's first append
+    creates its head row (``lock_head``). Returns the rows as written.
+    """
     names = tuple(sorted(n for n in out[0] if n not in _SERVER_COLUMNS))
     values: dict[str, Any] = {
         f"{name}_{n}": row[name] for n, row in enumerate(out) for name in names
@@ -267,7 +277,7 @@ def _append_on_server(
     cursor.close()
     if not written:  # no head row yet (``along``'s rows went in): create it, lock it, append
         lock_head(connection, org_id, chain)
-        return _append_on_server(connection, table, rows, fields, org_id=org_id, chain=chain)
+        return _append_on_server(connection, table, out, fields, parts, org_id=org_id, chain=chain)
     for row, (_n, seq, prev_hash, hash_) in zip(out, written, strict=True):
         row.update(seq=int(seq), prev_hash=prev_hash, hash=hash_)
         expected = chain_hash(prev_hash, {f: row.get(f) for f in fields})
@@ -469,14 +479,6 @@ def write_audit(
     hook locked before, the audit head never sits in the middle of that order. ``along`` (the
     unit of work's messages) goes in with the first organisation's records.
     """
-    if along is not None and not along[1]:
-        along = None
-    if not records:
-        if along is not None:
-            if tx._session is not None:
-                tx._session.flush()
-            insert_rows(tx.connection, *along)
-        return
     start = 0
     while start < len(records):
         org_id = records[start]["org_id"]

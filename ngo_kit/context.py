@@ -61,7 +61,6 @@ class Context:
         self._services: dict[str, Any] = {}
         self._audit: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
-        self._flushes = 0  # how often flush_audit wrote: a savepoint's marks hold since then
         self._granted: frozenset[str] | None = None
         self._elevated = 0
         self.sent: list[uuid.UUID] = []
@@ -217,11 +216,23 @@ class Context:
         The kit does this just before commit. On PostgreSQL the messages go in with the audit
         entries, in one statement.
         """
-        if self._audit or self._messages:
-            records, self._audit = self._audit, []
+        if not self._audit:
+            self.flush_messages()
+            return
+        records, self._audit = self._audit, []
+        messages, self._messages = self._messages, []
+        audit.write_audit(
+            self, records, along=(outbox.OUTBOX_TABLE, messages) if messages else None
+        )
+
+    def flush_messages(self) -> None:
+        """Write the messages recorded so far, without the audit entries (whose chain head is
+        locked last): for code that changes or reads its own messages in the outbox."""
+        if self._messages:
             messages, self._messages = self._messages, []
-            self._flushes += 1
-            audit.write_audit(self, records, along=(outbox.OUTBOX_TABLE, messages))
+            if self._session is not None:
+                self._session.flush()
+            insert_rows(self.connection, outbox.OUTBOX_TABLE, messages)
 
     def send(
         self,
@@ -286,17 +297,23 @@ class Context:
 
         What the block recorded with ``tx.audit`` and ``tx.send`` is dropped with it.
         """
-        flushes, sent = self._flushes, len(self.sent)
-        audited, messages = list(self._audit), list(self._messages)
+        entries, messages, sent = self._audit, self._messages, len(self.sent)
+        kept_entries, kept_messages = len(entries), len(messages)
         try:
             with self.session.begin_nested():
                 self.session.connection()  # emit SAVEPOINT now: the block may use tx.connection
                 yield
         except BaseException:
-            if self._flushes != flushes:  # what was buffered before was written, then undone
-                self._audit, self._messages = audited, messages
+            # a flush in the block swapped in new lists: what was buffered before it was
+            # written and is undone with the block, so it is buffered again
+            if self._audit is entries:
+                del entries[kept_entries:]
             else:
-                del self._audit[len(audited) :], self._messages[len(messages) :]
+                self._audit = entries[:kept_entries]
+            if self._messages is messages:
+                del messages[kept_messages:]
+            else:
+                self._messages = messages[:kept_messages]
             del self.sent[sent:]
             raise
 

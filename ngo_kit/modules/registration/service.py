@@ -1519,7 +1519,7 @@ class RegistrationService:
         session.execute(
             sa.update(JoinRequest).where(JoinRequest.account_id == key).values(message=None)
         )
-        tx.flush_audit()  # messages this unit of work sent are in the outbox, to be erased too
+        tx.flush_messages()  # messages this unit of work sent are in the outbox, to be erased too
         if identifiers:
             session.execute(
                 sa.update(Invitation)
