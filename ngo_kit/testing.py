@@ -61,8 +61,8 @@ def run_together(count: int, work: Callable[[int], Any], *, timeout: float = 120
     results: list[Any] = [None] * count
 
     def run(i: int) -> None:
-        start.wait(timeout=timeout)
         try:
+            start.wait(timeout=timeout)
             results[i] = work(i)
         except BaseException as exc:  # the caller asserts on it
             results[i] = exc
