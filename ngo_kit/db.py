@@ -124,19 +124,27 @@ class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-def insert_ignore(bind: Any, table: Any, **values: Any) -> sa.Executable:
+def insert_ignore(bind: Any, table: Any, **values: Any) -> sa.Insert:
     """An INSERT that does nothing when the row's key exists already, on every dialect.
 
-    ``bind`` is a Session, Connection or Engine (only its dialect is read).
+    ``bind`` is a Session, Connection or Engine (only its dialect is read), or a dialect's
+    name for statements built once per dialect (``ngo_kit.statements``). Without ``values``
+    the caller adds them (``.values(...)`` or ``.from_select(...)``).
     """
-    dialect = (bind.get_bind() if hasattr(bind, "get_bind") else bind).dialect.name
+    dialect = (
+        bind
+        if isinstance(bind, str)
+        else (bind.get_bind() if hasattr(bind, "get_bind") else bind).dialect.name
+    )
     target = getattr(table, "__table__", table)
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(target).values(**values).on_conflict_do_nothing()
-    if dialect == "sqlite":
+        insert: sa.Insert = pg_insert(target).on_conflict_do_nothing()
+    elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(target).values(**values).on_conflict_do_nothing()
-    return sa.insert(target).values(**values).prefix_with("IGNORE")
+        insert = sqlite_insert(target).on_conflict_do_nothing()
+    else:
+        insert = sa.insert(target).prefix_with("IGNORE")
+    return insert.values(**values) if values else insert

@@ -515,7 +515,7 @@ class PointsService:
         """
         stmt = insert_ignore(self.conn, model, **values)
         if self.st.claim_returns:
-            returning = stmt.returning(model.__table__.c.id)  # type: ignore[attr-defined]
+            returning = stmt.returning(model.__table__.c.id)
             return self.conn.execute(returning).first() is not None
         return bool(self.conn.execute(stmt).rowcount)
 

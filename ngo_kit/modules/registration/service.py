@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from ngo_kit.db import new_id, utcnow
+from ngo_kit.db import insert_ignore, new_id, utcnow
 from ngo_kit.errors import (
     AlreadyExists,
     ConfigurationError,
@@ -131,19 +131,6 @@ def _b(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
     return sa.bindparam(name, type_=column.type)
 
 
-def _ignoring(dialect: str, table: sa.Table) -> Any:
-    """An INSERT that does nothing when a unique key is taken (``ngo_kit.db.insert_ignore``)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).on_conflict_do_nothing()
-    return table.insert().prefix_with("IGNORE")
-
-
 def _throttle_open(dialect: str) -> Any:
     """A key's throttle row at zero in a window starting ``now``, unless it has one already.
 
@@ -157,7 +144,7 @@ def _throttle_open(dialect: str) -> Any:
         "window_started_at": _b("now", THROTTLES.c.window_started_at),
     }
     if dialect in ("postgresql", "sqlite"):
-        return _ignoring(dialect, THROTTLES).values(values)
+        return insert_ignore(dialect, THROTTLES).values(values)
     from sqlalchemy.dialects.mysql import insert as mysql_insert
 
     upsert = mysql_insert(THROTTLES).values(values)
@@ -175,7 +162,7 @@ def _add_membership(dialect: str) -> Any:
     role = sa.select(
         _b("id", m.id), ROLES.c.org_id, _b("a", m.actor_id), ROLES.c.id, _b("now", m.created_at)
     ).where(ROLES.c.org_id == _b("o", ROLES.c.org_id), ROLES.c.name == _b("role", ROLES.c.name))
-    return _ignoring(dialect, MEMBERSHIPS).from_select(
+    return insert_ignore(dialect, MEMBERSHIPS).from_select(
         ["id", "org_id", "actor_id", "role_id", "created_at"], role
     )
 
@@ -302,7 +289,7 @@ SQL = Statements(
                 ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone),
             )
         ),
-        "insert_account": lambda d: _ignoring(d, ACCOUNTS).values(
+        "insert_account": lambda d: insert_ignore(d, ACCOUNTS).values(
             {c: _b(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT}
         ),
         "add_membership": _add_membership,
