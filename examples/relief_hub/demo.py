@@ -35,6 +35,17 @@ from examples.relief_hub.seed import ORGANISATIONS, PEOPLE, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE = f"sqlite:///{ROOT / 'build' / 'relief_hub.db'}"
+#: Every staff page, relative to ``/o/<org>/``: the smoke check opens each as staff.
+STAFF_PAGES = (
+    "staff/",
+    "staff/check-in",
+    "staff/donations",
+    "staff/issue",
+    "staff/hours",
+    "staff/shifts",
+    "staff/volunteers",
+    "staff/redemptions",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,16 +214,7 @@ def check_every_page(base: str) -> list[tuple[str, int]]:
             visit(volunteer, f"/o/{org}/{path}")
         for pdf in re.findall(r'data-testid="certificate-pdf-[^"]+" href="([^"]+)"', me):
             visit(volunteer, pdf)
-        for path in (
-            "staff/",
-            "staff/check-in",
-            "staff/donations",
-            "staff/issue",
-            "staff/hours",
-            "staff/shifts",
-            "staff/volunteers",
-            "staff/redemptions",
-        ):
+        for path in STAFF_PAGES:
             visit(staff, f"/o/{org}/{path}")
         links = re.findall(r'data-testid="checkin-link-[^"]+" href="([^"]+)"', me)
         if not links:

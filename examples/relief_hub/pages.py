@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -26,13 +26,13 @@ from ngo_kit import errors
 from ngo_kit.context import Context
 from ngo_kit.errors import NgoKitError
 from ngo_kit.web import (
-    STATUS,
     AuthenticationRequired,
     RequestContext,
     public_message,
     request_context,
+    status_of,
 )
-from ngo_kit.web.csrf import CsrfRefused, csrf_field
+from ngo_kit.web.csrf import CsrfRefused, csrf_field, require_csrf
 
 from .language import LANG_COOKIE, chosen_language, page_locale, translator
 
@@ -45,6 +45,11 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+#: The dependencies of every form a page posts: the CSRF token must match.
+CSRF = [Depends(require_csrf)]
+#: A text field of a posted form.
+Field = Annotated[str, Form()]
 
 
 def N_(message: str) -> str:
@@ -99,9 +104,18 @@ class Page:
         return self.ctx.require_actor()
 
     @contextmanager
-    def begin(self) -> Iterator[Context]:
-        """One unit of work as the signed-in account, in the page's organisation and language."""
+    def begin(self, require: str | None = None) -> Iterator[Context]:
+        """One unit of work as the signed-in account, in the page's organisation and language.
+
+        With ``require`` (a permission), only for a signed-in member holding it: anyone not
+        signed in goes to the sign-in page, a non-member gets a 404 and a member without the
+        permission a 403, before the page reads anything.
+        """
+        if require is not None:
+            self.require_actor()
         with self.ctx.begin() as tx:
+            if require is not None:
+                tx.require(require)
             yield tx
 
     def is_member(self, tx: Context) -> bool:
@@ -118,8 +132,25 @@ class Page:
         """A path inside the organisation: ``page.url("shifts")`` is ``/o/<org>/shifts``."""
         return f"/o/{self.org}/{path}"
 
-    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        """The template rendered in the page's language, with the layout's shared values."""
+    def render(
+        self,
+        template: str,
+        status: int = 200,
+        refused: NgoKitError | None = None,
+        **values: Any,
+    ) -> HTMLResponse:
+        """The template rendered in the page's language, with the layout's shared values.
+
+        With ``refused`` (the error a form was refused with), the page answers with that
+        error's status, shows its message as ``error`` and each invalid field's as ``errors``.
+        """
+        if refused is not None:
+            status = status_of(refused)
+            values = {
+                "error": self.message(refused),
+                "errors": self.field_errors(refused),
+                **values,
+            }
         flash = self.request.cookies.get(FLASH_COOKIE)
         layout = self._layout()
         zone = layout["organisation"].zone if layout["organisation"] else dt.UTC
@@ -152,11 +183,7 @@ class Page:
             return found
         with self.ctx.kit.begin(org=self.org, actor=self.ctx.actor, locale=self.locale) as tx:
             found["organisation"] = tx.tenancy.organisation()
-            if self.actor is not None:
-                try:
-                    tx.tenancy.member(self.actor)
-                except errors.NotFound:
-                    return found
+            if self.actor is not None and self.is_member(tx):
                 found["me"] = tx.registration.get_user(self.actor)
                 found["is_staff"] = tx.can("volunteer.view")
         return found
@@ -196,13 +223,22 @@ class Page:
         driver's text stays in the server log, as in the API's problem documents)."""
         return public_message(error, self.locale)
 
-    def field_errors(self, error: errors.ValidationFailed) -> dict[str, str]:
-        """Each invalid field's message in the page's language, by the field's top-level name."""
+    def field_errors(self, error: NgoKitError) -> dict[str, str]:
+        """Each invalid field's message in the page's language, by the field's top-level name
+        (none unless ``error`` is a ``ValidationFailed``)."""
         found: dict[str, str] = {}
+        if not isinstance(error, errors.ValidationFailed):
+            return found
         for item in error.errors:
             name = item.field.split(".")[0]
             found.setdefault(name, item.message_in(self.locale))
         return found
+
+
+def blank_to_none(value: str) -> str | None:
+    """A form field with its spaces trimmed, ``None`` when nothing is left (optional fields)."""
+    value = value.strip()
+    return value or None
 
 
 def _read_flash(raw: str | None, _: Any) -> str | None:
@@ -215,14 +251,6 @@ def _read_flash(raw: str | None, _: Any) -> str | None:
         return str(_(str(data["m"]), **dict(data.get("p") or {})))
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def status_of(error: NgoKitError) -> int:
-    """The HTTP status the web layer gives this error (the most specific class wins)."""
-    for cls in type(error).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 400
 
 
 def error_page(request: Request, error: NgoKitError) -> Response:

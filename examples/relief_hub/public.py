@@ -9,30 +9,24 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from ngo_kit import SYSTEM, errors
 from ngo_kit.db import utcnow
 from ngo_kit.modules.registration.errors import TooManyAttempts
-from ngo_kit.web import clear_session_cookie, set_session_cookie
-from ngo_kit.web.csrf import require_csrf
+from ngo_kit.web import clear_session_cookie, client_key, set_session_cookie
 
 from .charts import qr_svg, split_bar
-from .pages import HERE, N_, Page, status_of
+from .pages import CSRF, HERE, N_, Field, Page, blank_to_none
+
+if TYPE_CHECKING:
+    from ngo_kit.context import Context
+    from ngo_kit.modules.volunteer.schemas import ProfileRead
 
 router = APIRouter(include_in_schema=False)
-CSRF = [Depends(require_csrf)]
-Field = Annotated[str, Form()]
-
-
-def _blank_to_none(value: str) -> str | None:
-    value = value.strip()
-    return value or None
-
-
 FAVICON = (HERE / "static" / "favicon.svg").read_bytes()
 
 
@@ -86,13 +80,12 @@ def register(
     """Create the account, sign it in, and send the phone code (registration does) or the link."""
     page = Page(request, org)
     values = {"display_name": display_name, "email": email, "phone": phone}
-    client = f"ip:{request.client.host}" if request.client else None
     try:
         with page.begin() as tx:
             user = tx.registration.register(
                 display_name=display_name,
-                email=_blank_to_none(email),
-                phone=_blank_to_none(phone),
+                email=blank_to_none(email),
+                phone=blank_to_none(phone),
                 password=password,
                 consents=consent or [],
                 consent_method="relief_hub registration form",
@@ -101,22 +94,12 @@ def register(
                 email=user.email,
                 phone=None if user.email else user.phone,
                 password=password,
-                client=client,
+                client=client_key(request),
             )
     except (errors.ValidationFailed, errors.Conflict) as refused:
         with page.begin() as tx:
             documents = tx.registration.consent_documents()
-        field_errors = (
-            page.field_errors(refused) if isinstance(refused, errors.ValidationFailed) else {}
-        )
-        return page.render(
-            "register.html",
-            status=422 if field_errors else 409,
-            documents=documents,
-            values=values,
-            errors=field_errors,
-            error=page.message(refused),
-        )
+        return page.render("register.html", refused=refused, documents=documents, values=values)
     if user.phone is not None:
         response = page.redirect(
             page.url("verify"), N_("Welcome! We sent a 6-digit code to your phone.")
@@ -125,16 +108,8 @@ def register(
         response = page.redirect(
             page.url("me"), N_("Welcome! Check your email for the link that verifies it.")
         )
-    _sign_in_cookie(response, request, signed_in.token, signed_in.expires_at)
+    set_session_cookie(response, request, signed_in.token, signed_in.expires_at)
     return response
-
-
-def _sign_in_cookie(response: Response, request: Request, token: str, expires_at: object) -> None:
-    import datetime as dt
-
-    assert isinstance(expires_at, dt.datetime)
-    max_age = max(0, int((expires_at - utcnow()).total_seconds()))
-    set_session_cookie(response, request, token, max_age)
 
 
 @router.get("/o/{org}/verify")
@@ -212,14 +187,13 @@ def sign_in(
     page = Page(request, org)
     login = login.strip()
     by_email = "@" in login
-    client = f"ip:{request.client.host}" if request.client else None
     try:
         with page.begin() as tx:
             signed_in = tx.registration.authenticate(
                 email=login if by_email else None,
                 phone=None if by_email else (login or None),
                 password=password,
-                client=client,
+                client=client_key(request),
             )
     except errors.NgoKitError as refused:
         if isinstance(refused, errors.ConfigurationError):
@@ -232,7 +206,7 @@ def sign_in(
             error=page.message(refused),
         )
     response = page.redirect(_safe_next(next, org) or page.url("me"), N_("You are signed in."))
-    _sign_in_cookie(response, request, signed_in.token, signed_in.expires_at)
+    set_session_cookie(response, request, signed_in.token, signed_in.expires_at)
     return response
 
 
@@ -256,26 +230,31 @@ def sign_out(request: Request, org: str) -> Response:
 # --- shifts and the volunteer profile ----------------------------------------------------
 
 
-def _shifts_page(page: Page, *, status: int = 200, error: str | None = None) -> Response:
+def _shifts_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
     with page.begin() as tx:
         upcoming = tx.volunteer.shifts(starts_after=utcnow(), open_only=True)
         activities = {a.id: a for a in tx.volunteer.activities()}
         profile, mine = None, {}
-        if page.actor is not None and page.is_member(tx):
-            try:
-                profile = tx.volunteer.profile()
-            except errors.NotFound:
-                profile = None
+        if page.is_member(tx):
+            profile = _own_profile(tx)
             mine = {s.shift_id: s for s in tx.volunteer.my_signups()}
     return page.render(
         "shifts.html",
-        status=status,
-        error=error,
+        refused=refused,
         shifts=upcoming,
         activities=activities,
         profile=profile,
         mine=mine,
     )
+
+
+def _own_profile(tx: Context) -> ProfileRead | None:
+    """The signed-in member's volunteer profile, or ``None`` before they become a volunteer."""
+    try:
+        profile: ProfileRead = tx.volunteer.profile()
+    except errors.NotFound:
+        return None
+    return profile
 
 
 @router.get("/o/{org}/shifts")
@@ -304,7 +283,7 @@ def save_profile(
                 emergency_contact_phone=emergency_contact_phone.strip(),
             )
     except errors.ValidationFailed as refused:
-        return _shifts_page(page, status=422, error=page.message(refused))
+        return _shifts_page(page, refused=refused)
     return page.redirect(
         page.url("shifts"), N_("Thank you! Staff will approve your volunteer profile soon.")
     )
@@ -319,7 +298,7 @@ def sign_up(request: Request, org: str, shift_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             signup = tx.volunteer.sign_up(shift_id)
     except (errors.Conflict, errors.ValidationFailed, errors.NotFound) as refused:
-        return _shifts_page(page, status=status_of(refused), error=page.message(refused))
+        return _shifts_page(page, refused=refused)
     if signup.status == "waitlisted":
         return page.redirect(
             page.url("shifts"),
@@ -338,26 +317,21 @@ def cancel(request: Request, org: str, shift_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             tx.volunteer.cancel(shift_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _shifts_page(page, status=status_of(refused), error=page.message(refused))
+        return _shifts_page(page, refused=refused)
     return page.redirect(page.url("shifts"), N_("Your place is cancelled."))
 
 
 # --- the volunteer's dashboard -----------------------------------------------------------
 
 
-def _dashboard(
-    page: Page, *, status: int = 200, error: str | None = None, **extra: Any
-) -> Response:
+def _dashboard(page: Page, *, refused: errors.NgoKitError | None = None, **extra: Any) -> Response:
     actor = page.require_actor()
     base = str(page.request.base_url).rstrip("/")
     with page.begin() as tx:
         standing = tx.points.standing(actor)
         names = {b.id: b for b in tx.points.badges()}
         badges = [names[a.badge_id] for a in tx.points.member_badges(actor) if a.badge_id in names]
-        try:
-            profile = tx.volunteer.profile()
-        except errors.NotFound:
-            profile = None
+        profile = _own_profile(tx)
         places = []
         for signup in tx.volunteer.my_signups() if profile is not None else []:
             shift = tx.volunteer.shift(signup.shift_id)
@@ -372,8 +346,7 @@ def _dashboard(
         hours = tx.volunteer.hours() if profile is not None else []
     return page.render(
         "me.html",
-        status=status,
-        error=error,
+        refused=refused,
         standing=standing,
         badges=badges,
         profile=profile,
@@ -404,14 +377,9 @@ def claim_hours(
                 served_on=served_on.strip(), hours=hours.strip(), description=description.strip()
             )
     except (errors.ValidationFailed, errors.NotFound) as refused:
-        field_errors = (
-            page.field_errors(refused) if isinstance(refused, errors.ValidationFailed) else {}
-        )
         return _dashboard(
             page,
-            status=status_of(refused),
-            error=page.message(refused),
-            errors=field_errors,
+            refused=refused,
             claim={"served_on": served_on, "hours": hours, "description": description},
         )
     return page.redirect(page.url("me"), N_("Your hours are reported; staff will review them."))
@@ -426,7 +394,7 @@ def request_certificate(request: Request, org: str) -> Response:
         with page.begin() as tx:
             tx.volunteer.issue_certificate(actor)
     except (errors.PermissionDenied, errors.NotFound) as refused:
-        return _dashboard(page, status=status_of(refused), error=page.message(refused))
+        return _dashboard(page, refused=refused)
     return page.redirect(page.url("me"), N_("Your certificate is ready to download."))
 
 
@@ -447,7 +415,7 @@ def certificate_pdf(request: Request, org: str, certificate_id: uuid.UUID) -> Re
 # --- rewards -------------------------------------------------------------------------------
 
 
-def _rewards_page(page: Page, *, status: int = 200, error: str | None = None) -> Response:
+def _rewards_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
     with page.begin() as tx:
         rewards = tx.points.rewards(available_only=True)
         balance, redemptions = None, []
@@ -458,8 +426,7 @@ def _rewards_page(page: Page, *, status: int = 200, error: str | None = None) ->
         left = _left(tx, rewards)
     return page.render(
         "rewards.html",
-        status=status,
-        error=error,
+        refused=refused,
         rewards=rewards,
         left=left,
         catalogue=catalogue,
@@ -496,7 +463,7 @@ def redeem(request: Request, org: str, reward_id: uuid.UUID, key: Field = "") ->
                 reward_id=reward_id, member_id=actor, key=f"relief_hub:{key}" if key else None
             )
     except (errors.Conflict, errors.ValidationFailed, errors.NotFound) as refused:
-        return _rewards_page(page, status=status_of(refused), error=page.message(refused))
+        return _rewards_page(page, refused=refused)
     if redemption.status == "fulfilled":
         return page.redirect(page.url("rewards"), N_("Redeemed! Your reward is on its way."))
     return page.redirect(

@@ -11,33 +11,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ngo_kit import errors
 from ngo_kit.context import Context
 from ngo_kit.db import utcnow
-from ngo_kit.web.csrf import require_csrf
 
 from .charts import bar_chart
-from .pages import N_, Page, status_of
+from .pages import CSRF, N_, Field, Page, blank_to_none
 
 router = APIRouter(prefix="/o/{org}/staff", include_in_schema=False)
-CSRF = [Depends(require_csrf)]
-Field = Annotated[str, Form()]
-
-
-def _blank_to_none(value: str) -> str | None:
-    value = value.strip()
-    return value or None
-
-
-def _staff(page: Page, tx: Context, permission: str) -> None:
-    """Only the organisation's staff: a member holding ``permission`` (the page called
-    ``page.require_actor()`` before opening ``tx``, so non-members get a 404)."""
-    tx.require(permission)
 
 
 # --- dashboard -----------------------------------------------------------------------------
@@ -48,9 +34,7 @@ def dashboard(request: Request, org: str) -> Response:
     """Stock on hand by item, hours by month and by activity, points awarded vs redeemed."""
     page = Page(request, org)
     _ = page._
-    page.require_actor()
-    with page.begin() as tx:
-        _staff(page, tx, "inventory.view")
+    with page.begin(require="inventory.view") as tx:
         stock: dict[str, Decimal] = {}
         for line in tx.inventory.stock_on_hand():
             stock[line.item_code] = stock.get(line.item_code, Decimal(0)) + line.quantity
@@ -96,17 +80,15 @@ def dashboard(request: Request, org: str) -> Response:
 
 
 def _check_in_page(
-    page: Page, token: str, *, status: int = 200, error: str | None = None
+    page: Page, token: str, *, refused: errors.NgoKitError | None = None
 ) -> Response:
     found: dict[str, Any] = {}
-    page.require_actor()
-    with page.begin() as tx:
-        _staff(page, tx, "attendance.record")
-        if token and error is None:
+    with page.begin(require="attendance.record") as tx:
+        if token and refused is None:
             try:
                 signup = tx.volunteer.read_pass(token)
-            except (errors.TokenInvalid, errors.NotFound) as refused:
-                status, error = status_of(refused), page.message(refused)
+            except (errors.TokenInvalid, errors.NotFound) as unreadable:
+                refused = unreadable
             else:
                 shift = tx.volunteer.shift(signup.shift_id)
                 found = {
@@ -115,7 +97,7 @@ def _check_in_page(
                     "activity": tx.volunteer.activity(shift.activity_id),
                     "person": tx.registration.get_user(signup.user_id),
                 }
-    return page.render("staff/check_in.html", status=status, error=error, token=token, **found)
+    return page.render("staff/check_in.html", refused=refused, token=token, **found)
 
 
 @router.get("/check-in")
@@ -134,7 +116,7 @@ def check_in(request: Request, org: str, token: Field = "") -> Response:
             signup = tx.volunteer.check_in_with_pass(token.strip())
             person = tx.registration.get_user(signup.user_id)
     except (errors.TokenInvalid, errors.NotFound, errors.Conflict) as refused:
-        return _check_in_page(page, token, status=status_of(refused), error=page.message(refused))
+        return _check_in_page(page, token, refused=refused)
     return page.redirect(
         page.url("staff/check-in"), N_("{name} is checked in."), name=person.display_name
     )
@@ -147,42 +129,20 @@ def _goods_page(
     page: Page,
     template: str,
     *,
-    status: int = 200,
-    error: str | None = None,
+    refused: errors.NgoKitError | None = None,
     values: dict[str, str] | None = None,
-    field_errors: dict[str, str] | None = None,
 ) -> Response:
-    page.require_actor()
-    with page.begin() as tx:
-        _staff(page, tx, "inventory.view")
+    with page.begin(require="inventory.view") as tx:
         items = tx.inventory.items()
         locations = [loc for loc in tx.inventory.locations() if loc.kind == "internal"]
         stock = tx.inventory.stock_on_hand()
     return page.render(
         template,
-        status=status,
-        error=error,
+        refused=refused,
         items=items,
         locations=locations,
         stock=stock,
         values=values or {},
-        errors=field_errors or {},
-    )
-
-
-def _refused(
-    page: Page, template: str, refused: errors.NgoKitError, values: dict[str, str]
-) -> Response:
-    field_errors = (
-        page.field_errors(refused) if isinstance(refused, errors.ValidationFailed) else {}
-    )
-    return _goods_page(
-        page,
-        template,
-        status=status_of(refused),
-        error=page.message(refused),
-        values=values,
-        field_errors=field_errors,
     )
 
 
@@ -196,7 +156,7 @@ def _move_goods(
         with page.begin() as tx:
             move(tx)
     except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
-        return _refused(page, f"{path}.html", refused, values)
+        return _goods_page(page, f"{path}.html", refused=refused, values=values)
     return page.redirect(page.url(path), done, quantity=values["quantity"], item=values["item"])
 
 
@@ -236,10 +196,10 @@ def receive(
             item=item.strip(),
             quantity=quantity.strip(),
             to=location.strip(),
-            donor=_blank_to_none(donor),
-            donation=_blank_to_none(donation),
-            lot=_blank_to_none(lot),
-            expires_on=_blank_to_none(expires_on),
+            donor=blank_to_none(donor),
+            donation=blank_to_none(donation),
+            lot=blank_to_none(lot),
+            expires_on=blank_to_none(expires_on),
         ),
         N_("Received {quantity} x {item}."),
     )
@@ -287,18 +247,15 @@ def issue(
 # --- hours ---------------------------------------------------------------------------------
 
 
-def _hours_page(page: Page, *, status: int = 200, error: str | None = None) -> Response:
-    page.require_actor()
-    with page.begin() as tx:
-        _staff(page, tx, "hours.approve")
+def _hours_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+    with page.begin(require="hours.approve") as tx:
         shifts = tx.volunteer.shifts(open_only=True)
         activities = {a.id: a for a in tx.volunteer.activities()}
         claims = tx.volunteer.claims()
         people = tx.registration.users([c.user_id for c in claims])
     return page.render(
         "staff/hours.html",
-        status=status,
-        error=error,
+        refused=refused,
         shifts=shifts,
         activities=activities,
         claims=claims,
@@ -321,7 +278,7 @@ def complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             done = tx.volunteer.complete_shift(shift_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _hours_page(page, status=status_of(refused), error=page.message(refused))
+        return _hours_page(page, refused=refused)
     return page.redirect(
         page.url("staff/hours"),
         N_("Shift completed: {attended} attended, {no_shows} did not come."),
@@ -339,7 +296,7 @@ def approve_claim(request: Request, org: str, claim_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             entry = tx.volunteer.approve_claim(claim_id)
     except (errors.Conflict, errors.NotFound, errors.PermissionDenied) as refused:
-        return _hours_page(page, status=status_of(refused), error=page.message(refused))
+        return _hours_page(page, refused=refused)
     return page.redirect(
         page.url("staff/hours"), N_("Approved {hours} hours."), hours=f"{entry.hours.normalize():f}"
     )
@@ -354,7 +311,7 @@ def reject_claim(request: Request, org: str, claim_id: uuid.UUID, reason: Field 
         with page.begin() as tx:
             tx.volunteer.reject_claim(claim_id, reason=reason.strip() or "-")
     except (errors.Conflict, errors.NotFound, errors.ValidationFailed) as refused:
-        return _hours_page(page, status=status_of(refused), error=page.message(refused))
+        return _hours_page(page, refused=refused)
     return page.redirect(page.url("staff/hours"), N_("The claim is rejected."))
 
 
@@ -364,25 +321,19 @@ def reject_claim(request: Request, org: str, claim_id: uuid.UUID, reason: Field 
 def _shifts_page(
     page: Page,
     *,
-    status: int = 200,
-    error: str | None = None,
+    refused: errors.NgoKitError | None = None,
     values: dict[str, str] | None = None,
-    field_errors: dict[str, str] | None = None,
 ) -> Response:
-    page.require_actor()
-    with page.begin() as tx:
-        _staff(page, tx, "shifts.manage")
+    with page.begin(require="shifts.manage") as tx:
         activities = tx.volunteer.activities()
         shifts = tx.volunteer.shifts(starts_after=utcnow().replace(hour=0, minute=0))
     return page.render(
         "staff/shifts.html",
-        status=status,
-        error=error,
+        refused=refused,
         activities=activities,
         by_id={a.id: a for a in activities},
         shifts=shifts,
         values=values or {},
-        errors=field_errors or {},
     )
 
 
@@ -418,20 +369,11 @@ def create_shift(
                 activity_id=activity_id.strip(),
                 starts_at=starts_at.strip(),
                 ends_at=ends_at.strip(),
-                capacity=_blank_to_none(capacity),
+                capacity=blank_to_none(capacity),
                 place=place.strip(),
             )
     except (errors.ValidationFailed, errors.NotFound) as refused:
-        field_errors = (
-            page.field_errors(refused) if isinstance(refused, errors.ValidationFailed) else {}
-        )
-        return _shifts_page(
-            page,
-            status=status_of(refused),
-            error=page.message(refused),
-            values=values,
-            field_errors=field_errors,
-        )
+        return _shifts_page(page, refused=refused, values=values)
     return page.redirect(page.url("staff/shifts"), N_("The shift is created."))
 
 
@@ -444,9 +386,7 @@ def create_activity(request: Request, org: str, title: Field = "", place: Field 
         with page.begin() as tx:
             tx.volunteer.create_activity(title=title.strip(), place=place.strip())
     except errors.ValidationFailed as refused:
-        return _shifts_page(
-            page, status=422, error=page.message(refused), field_errors=page.field_errors(refused)
-        )
+        return _shifts_page(page, refused=refused)
     return page.redirect(page.url("staff/shifts"), N_("The activity is created."))
 
 
@@ -457,9 +397,7 @@ def create_activity(request: Request, org: str, title: Field = "", place: Field 
 def volunteers(request: Request, org: str) -> Response:
     """Volunteer profiles waiting for approval."""
     page = Page(request, org)
-    page.require_actor()
-    with page.begin() as tx:
-        _staff(page, tx, "volunteer.manage")
+    with page.begin(require="volunteer.manage") as tx:
         waiting = tx.volunteer.search(status="applicant", limit=200)
         people = tx.registration.users(waiting)
         profiles = [tx.volunteer.profile(user_id) for user_id in waiting]
@@ -482,17 +420,14 @@ def approve_volunteer(request: Request, org: str, user_id: uuid.UUID) -> Respons
 # --- redemptions ---------------------------------------------------------------------------
 
 
-def _redemptions_page(page: Page, *, status: int = 200, error: str | None = None) -> Response:
-    page.require_actor()
-    with page.begin() as tx:
-        _staff(page, tx, "rewards.fulfil")
+def _redemptions_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+    with page.begin(require="rewards.fulfil") as tx:
         waiting = tx.points.redemptions(status="requested")
         catalogue = {r.id: r for r in tx.points.rewards()}
         people = tx.registration.users([r.member_id for r in waiting])
     return page.render(
         "staff/redemptions.html",
-        status=status,
-        error=error,
+        refused=refused,
         redemptions=waiting,
         catalogue=catalogue,
         people=people,
@@ -515,5 +450,5 @@ def fulfil(request: Request, org: str, redemption_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             tx.points.fulfil(redemption_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _redemptions_page(page, status=status_of(refused), error=page.message(refused))
+        return _redemptions_page(page, refused=refused)
     return page.redirect(page.url("staff/redemptions"), N_("The reward is handed over."))

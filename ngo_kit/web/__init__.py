@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ngo_kit import errors, i18n
 from ngo_kit.context import Context
+from ngo_kit.db import utcnow
 from ngo_kit.errors import NgoKitError, register_rule_messages
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar, collect
@@ -426,17 +427,25 @@ def _core_router() -> APIRouter:
     return router
 
 
-def set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:
-    """Put the session token in an ``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` outside dev)."""
+def set_session_cookie(
+    response: Response, request: Request, token: str, expires_at: dt.datetime
+) -> None:
+    """Put the session token in an ``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` outside
+    dev) that the browser keeps until the session ``expires_at``."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=max_age,
+        max_age=max(0, int((expires_at - utcnow()).total_seconds())),
         httponly=True,
         samesite="lax",
         secure=bool(request.app.state.secure_cookies),
         path="/",
     )
+
+
+def client_key(request: Request) -> str | None:
+    """The key a request's client is counted under for throttling (its address), if known."""
+    return f"ip:{request.client.host}" if request.client else None
 
 
 def clear_session_cookie(response: Response) -> None:
@@ -453,6 +462,7 @@ __all__ = [
     "RequestContext",
     "Routes",
     "SecurityHeaders",
+    "client_key",
     "create_app",
     "problem",
     "public_message",

@@ -16,7 +16,6 @@ from fastapi.routing import APIRoute
 from pydantic import Field
 
 from ngo_kit.context import Context
-from ngo_kit.db import utcnow
 from ngo_kit.errors import TokenInvalid
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
@@ -29,6 +28,7 @@ from ngo_kit.web import (
     RequestContext,
     Routes,
     clear_session_cookie,
+    client_key,
     problem,
     request_context,
     request_locale,
@@ -125,11 +125,6 @@ def _registration(tx: Context) -> RegistrationService:
     return service
 
 
-def _client(request: Request) -> str | None:
-    """The client key sign-in failures and requests for codes are counted under."""
-    return f"ip:{request.client.host}" if request.client else None
-
-
 def build_router() -> APIRouter:
     """The registration routes (relative to ``/api/orgs/{org}/registration``)."""
     router = APIRouter(route_class=ThrottledRoute)
@@ -155,10 +150,9 @@ def build_router() -> APIRouter:
         """
         with ctx.begin() as tx:
             signed_in = _registration(tx).authenticate(
-                body.model_copy(update={"client": _client(request)})
+                body.model_copy(update={"client": client_key(request)})
             )
-        max_age = max(0, int((signed_in.expires_at - utcnow()).total_seconds()))
-        set_session_cookie(response, request, signed_in.token, max_age)
+        set_session_cookie(response, request, signed_in.token, signed_in.expires_at)
         return signed_in
 
     @router.post("/sign-in/code", status_code=202, response_class=Response, responses=THROTTLED)
@@ -169,7 +163,7 @@ def build_router() -> APIRouter:
         ``Retry-After``), for unknown numbers too.
         """
         with ctx.begin() as tx:
-            _registration(tx).request_sign_in_code(body.phone, client=_client(request))
+            _registration(tx).request_sign_in_code(body.phone, client=client_key(request))
         return Response(status_code=202)
 
     @router.post("/sign-out", status_code=204)
@@ -208,7 +202,7 @@ def build_router() -> APIRouter:
         """Send (again) the link that verifies the signed-in account's email address."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            _registration(tx).send_email_verification(client=_client(request))
+            _registration(tx).send_email_verification(client=client_key(request))
         return Response(status_code=202)
 
     @router.post("/verify-email")
@@ -222,7 +216,7 @@ def build_router() -> APIRouter:
         """Text a 6-digit code that verifies the signed-in account's phone number."""
         ctx.require_actor()
         with ctx.begin() as tx:
-            _registration(tx).send_phone_code(client=_client(request))
+            _registration(tx).send_phone_code(client=client_key(request))
         return Response(status_code=202)
 
     @router.post("/me/verify-phone", responses=THROTTLED)
@@ -256,7 +250,7 @@ def build_router() -> APIRouter:
         """
         with ctx.begin() as tx:
             _registration(tx).request_password_reset(
-                email=body.email, phone=body.phone, client=_client(request)
+                email=body.email, phone=body.phone, client=client_key(request)
             )
         return Response(status_code=202)
 

@@ -7,18 +7,8 @@ import re
 import pytest
 from relief_hub.hub_support import RAINBOW, Hub
 
+from examples.relief_hub.demo import STAFF_PAGES
 from ngo_kit import SYSTEM
-
-STAFF_PAGES = (
-    "staff/",
-    "staff/check-in",
-    "staff/donations",
-    "staff/issue",
-    "staff/hours",
-    "staff/shifts",
-    "staff/volunteers",
-    "staff/redemptions",
-)
 
 
 @pytest.mark.parametrize("path", STAFF_PAGES)
