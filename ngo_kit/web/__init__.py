@@ -241,6 +241,7 @@ def problem(error: NgoKitError, locale: str, instance: str | None = None) -> JSO
     """The problem-details response for ``error`` in ``locale``.
 
     A ``withheld`` error answers with its code and a generic message, and none of its parameters.
+    An error with a whole-number ``retry_after`` (a throttle's) sends it as ``Retry-After``.
     """
     status = status_of(error)
     if withheld(error):
@@ -258,7 +259,11 @@ def problem(error: NgoKitError, locale: str, instance: str | None = None) -> JSO
     if instance:
         payload["instance"] = instance
     payload.update({k: v for k, v in body.items() if k not in payload})
-    return JSONResponse(payload, status_code=status, media_type=PROBLEM_JSON)
+    response = JSONResponse(payload, status_code=status, media_type=PROBLEM_JSON)
+    retry_after = error.params.get("retry_after")
+    if isinstance(retry_after, int) and not isinstance(retry_after, bool):
+        response.headers["Retry-After"] = str(retry_after)  # a throttle says when to come back
+    return response
 
 
 def _problem_response(

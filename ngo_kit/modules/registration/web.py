@@ -1,6 +1,6 @@
 """HTTP routes of the registration module (the ``web`` extra): register, sign in (a password,
 or a code texted on request) and out, the signed-in account, verification and password reset.
-A throttled call answers 429 with ``Retry-After`` (``ThrottledRoute``).
+A throttled call answers 429 with ``Retry-After`` (core's ``problem``).
 
 Mounted by ``ngo_kit.web.create_app`` under ``/api/orgs/{org}/registration``. Routes hold no
 business rule: each opens one unit of work and calls one method of ``tx.registration``.
@@ -8,11 +8,9 @@ Route functions are plain ``def`` so password hashing runs in FastAPI's thread p
 """
 
 import uuid
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.routing import APIRoute
 from pydantic import Field
 
 from ngo_kit.context import Context
@@ -29,9 +27,7 @@ from ngo_kit.web import (
     Routes,
     clear_session_cookie,
     client_key,
-    problem,
     request_context,
-    request_locale,
     set_session_cookie,
 )
 
@@ -56,28 +52,6 @@ THROTTLED: dict[int | str, dict[str, Any]] = {
         },
     }
 }
-
-
-class ThrottledRoute(APIRoute):
-    """A route whose 429 (``TooManyAttempts`` and ``TooManyRequests``) carries ``Retry-After``.
-
-    The body is the same problem document core's error handler writes; only the header is
-    added, from the error's ``retry_after``.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except TooManyAttempts as exc:
-                response = problem(exc, request_locale(request), str(request.url.path))
-                if exc.retry_after is not None:
-                    response.headers["Retry-After"] = str(exc.retry_after)
-                return response
-
-        return handle
 
 
 class TokenIn(InputModel):
@@ -127,7 +101,7 @@ def _registration(tx: Context) -> RegistrationService:
 
 def build_router() -> APIRouter:
     """The registration routes (relative to ``/api/orgs/{org}/registration``)."""
-    router = APIRouter(route_class=ThrottledRoute)
+    router = APIRouter()
 
     @router.post("/register", status_code=201)
     def register(body: RegisterIn, ctx: Ctx) -> UserRead:
@@ -226,7 +200,7 @@ def build_router() -> APIRouter:
         with ctx.begin() as tx:
             return _registration(tx).verify_phone(body.code)
 
-    @router.post("/me/password", status_code=204)
+    @router.post("/me/password", status_code=204, responses=THROTTLED)
     def change_password(body: PasswordChangeIn, ctx: Ctx) -> Response:
         """Change the signed-in account's password (the current one is needed).
 
