@@ -101,6 +101,11 @@ FAILURES, CLIENT_FAILURES, SENDS, CLIENT_SENDS = "a:", "c:", "s:", "sc:"
 #: or phone was typed: ``a:account:`` and the id as the database writes it as text (account
 #: rows carry it as ``failure_key``).
 ACCOUNT_FAILURES = FAILURES + "account:"
+#: What messages are counted under (behind ``SENDS``, digested): an address or number asked to
+#: receive sign-in codes, reset links or a change's confirmation, and an account asking to
+#: change its address or number. Erasure deletes them all (``_throttle_keys``).
+SEND_SUBJECTS = SIGN_IN_CODE, RESET, CHANGE = "sign-in-code:", "reset:", "change:"
+ACCOUNT_SENDS = "account:"
 
 
 # --- hot-path statements (compiled once per dialect, run on the driver cursor) ------------------
@@ -690,7 +695,7 @@ class RegistrationService:
         Throttled per number and per ``client`` key (``TooManyRequests``): see ``_count_send``.
         """
         p = self._phone(phone)
-        self._count_send(["sign-in-code:" + p], client)
+        self._count_send([SIGN_IN_CODE + p], client)
         row = self._find_account(None, p)
         if row is None or row.status in ("suspended", "erased") or row.phone is None:
             return
@@ -717,7 +722,7 @@ class RegistrationService:
         user = self._read(key)
         if user.email is None or user.email_verified:
             raise Conflict("There is no unverified email address to verify.")
-        self._count_send([f"account:{key}"], client)
+        self._count_send([f"{ACCOUNT_SENDS}{key}"], client)
         self._send_email_link(user)
 
     def verify_email(self, token: str) -> UserRead:
@@ -751,7 +756,7 @@ class RegistrationService:
         row = self._account(key)
         if row.phone is None or row.phone_verified_at is not None:
             raise Conflict("There is no unverified phone number to verify.")
-        self._count_send([f"account:{key}"], client)
+        self._count_send([f"{ACCOUNT_SENDS}{key}"], client)
         self._send_phone_code(key, row.phone)
 
     def verify_phone(self, code: str, user_id: uuid.UUID | str | None = None) -> UserRead:
@@ -780,7 +785,7 @@ class RegistrationService:
         p = self._phone(phone) if phone else None
         if e is None and p is None:
             raise ValidationFailed("email", "identifier_required")
-        self._count_send(["reset:" + i for i in (e, p) if i], client)
+        self._count_send([RESET + i for i in (e, p) if i], client)
         row = self._find_account(e, p)
         if row is None or row.status in ("suspended", "erased"):
             return
@@ -885,7 +890,7 @@ class RegistrationService:
         tx = self.tx
         key = self._self_or_system(None)
         e = _boundary("email", normalise_email, new_email)
-        self._count_send([f"account:{key}", "change:" + e], client)
+        self._count_send([f"{ACCOUNT_SENDS}{key}", CHANGE + e], client)
         row = self._account(key)
         other = self._find_account(e, None)
         if other is not None and other.id != key:
@@ -951,7 +956,7 @@ class RegistrationService:
         """
         key = self._self_or_system(None)
         p = self._phone(new_phone)
-        self._count_send([f"account:{key}", "change:" + p], client)
+        self._count_send([f"{ACCOUNT_SENDS}{key}", CHANGE + p], client)
         row = self._account(key)
         other = self._find_account(None, p)
         if other is not None and other.id != key:
@@ -2374,11 +2379,11 @@ def _count_send(
 def _throttle_keys(row: Any, identifiers: list[str]) -> list[str]:
     """Every throttle key that names this account (``row``) or one of its addresses or numbers."""
     key = row.id
-    subjects = [f"{kind}:{i}" for i in identifiers for kind in ("reset", "sign-in-code", "change")]
+    subjects = [kind + i for i in identifiers for kind in SEND_SUBJECTS]
     return [
         row.failure_key,
         *(FAILURES + _digest(i) for i in identifiers),
-        *(SENDS + _digest(x) for x in [f"account:{key}", *subjects]),
+        *(SENDS + _digest(x) for x in [f"{ACCOUNT_SENDS}{key}", *subjects]),
     ]
 
 
