@@ -219,14 +219,8 @@ class DatabaseProvider:
                 for n in names:
                     conn.execute(sa.text(f"DELETE FROM `{n}`"))
                 conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
-                counters = conn.execute(  # what TRUNCATE would also reset (a plugin's tables)
-                    sa.text(
-                        "SELECT table_name FROM information_schema.tables WHERE "
-                        "table_schema = DATABASE() AND auto_increment > 1"
-                    )
-                ).scalars()
-                for n in list(counters):
-                    conn.execute(sa.text(f"ALTER TABLE `{n}` AUTO_INCREMENT = 1"))
+                # Unlike TRUNCATE this keeps AUTO_INCREMENT counters: the kit's keys are UUIDs,
+                # and a test must not rely on a plugin's numbered ids starting at 1.
         engine.dispose()
 
     def _capture(self, url: str) -> _Schema | None:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi.testclient import TestClient
-
-from ngo_kit.kit import Kit
 from ngo_kit.tenancy import SYSTEM
-from ngo_kit.testing import MessageCatcher
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from ngo_kit.kit import Kit
+    from ngo_kit.testing import MessageCatcher
 
 #: The password every ``join`` registers with (long and uncommon enough for the rules).
 PASSWORD = "lantern-harbour-47"
