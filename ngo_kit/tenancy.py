@@ -19,7 +19,16 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ngo_kit.audit import AUDIT_CHAIN, lock_head
-from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin, insert_ignore, new_id, utcnow
+from ngo_kit.db import (
+    Base,
+    IdMixin,
+    OrgMixin,
+    TimestampMixin,
+    UTCDateTime,
+    insert_ignore,
+    new_id,
+    utcnow,
+)
 from ngo_kit.errors import AlreadyExists, ConfigurationError, NotFound, ValidationFailed
 from ngo_kit.i18n import SUPPORTED_LOCALES, normalise_locale
 from ngo_kit.schemas import InputModel, ReadModel, coerce, no_control_characters
@@ -342,21 +351,23 @@ class TenancyService:
     def _add(self, actor_id: uuid.UUID, role: str) -> MemberRead:
         tx = self.tx
         org = tx.require_org()
-        role_id = self._role_id(role)
         now = utcnow()
-        # One statement: a taken (org, actor) inserts nothing, also under a concurrent add.
+        # One statement that looks the role up itself: a missing role or a taken (org, actor),
+        # also under a concurrent add, inserts nothing.
+        with_role = sa.select(
+            sa.literal(new_id(), sa.Uuid()),
+            Role.org_id,
+            sa.literal(actor_id, sa.Uuid()),
+            Role.id,
+            sa.literal(now, UTCDateTime()),
+        ).where(Role.org_id == org.id, Role.name == role)
         added = tx.connection.execute(
-            insert_ignore(
-                tx.connection,
-                Membership,
-                id=new_id(),
-                org_id=org.id,
-                actor_id=actor_id,
-                role_id=role_id,
-                created_at=now,
-            ).execution_options(preserve_rowcount=True)
+            insert_ignore(tx.connection, Membership)
+            .from_select(["id", "org_id", "actor_id", "role_id", "created_at"], with_role)
+            .execution_options(preserve_rowcount=True)
         )
         if added.rowcount != 1:
+            self._role_id(role)  # NotFound when the role is what is missing
             raise AlreadyExists("Membership", actor_id)
         tx.forget_permissions()
         tx.audit("member.added", "member", actor_id, f"member added as {role}", data={"role": role})

@@ -160,18 +160,6 @@ def _accounts_where(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return sa.select(ACCOUNTS, _account_key_sql().label("failure_key")).where(*conditions)
 
 
-def _add_membership(dialect: str) -> Any:
-    """Membership with the role named ``role``, in one statement: none when the role is
-    missing or the account is a member already (the unique key), as core's ``add_member``."""
-    m = MEMBERSHIPS.c
-    role = sa.select(
-        _b("id", m.id), ROLES.c.org_id, _b("a", m.actor_id), ROLES.c.id, _b("now", m.created_at)
-    ).where(ROLES.c.org_id == _b("o", ROLES.c.org_id), ROLES.c.name == _b("role", ROLES.c.name))
-    return insert_ignore(dialect, MEMBERSHIPS).from_select(
-        ["id", "org_id", "actor_id", "role_id", "created_at"], role
-    )
-
-
 def _account_key_sql() -> sa.ColumnElement[str]:
     """The throttle key that counts an account's failed sign-ins (NULL without an account).
 
@@ -297,7 +285,6 @@ SQL = Statements(
         "insert_account": lambda d: insert_ignore(d, ACCOUNTS).values(
             {c: _b(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT}
         ),
-        "add_membership": _add_membership,
         "insert_account_and_join": _insert_account_and_join,
         "sign_up_reads": _sign_up_reads,
         "fields": lambda d: sa.select(FIELDS).where(
@@ -1911,22 +1898,14 @@ class RegistrationService:
     def _add_member(self, key: uuid.UUID, role: str, *, added: bool = False) -> None:
         """Make ``key`` a member with ``role`` and fire ``ngo_kit_member_joined``.
 
-        Does what core's ``tenancy.add_member`` does for the module's own flows (elevated, as
-        they always ran): asks ``ngo_kit_refuse_member``, then writes the membership row in one
-        statement that looks the role up itself, and its audit entry; this runs on every
-        sign-up (``added``: the row was written already, with the account, and only this
-        module's hook, which lets elevated calls pass, could have been asked). When nothing was
-        added, core's own call names the reason (no such role, a member already).
+        Core's ``tenancy.add_member`` writes the membership, elevated as the module's own flows
+        always ran (it asks ``ngo_kit_refuse_member`` and names why nothing was added). With
+        ``added`` the sign-up's statement wrote the row with the account already; only this
+        module's hook, which lets elevated calls pass, could have refused it (``_insert_account``),
+        so what is left is core's bookkeeping for a new member.
         """
         tx = self.tx
-        if not added:
-            with tx.elevated():
-                refusal = tx.decide("ngo_kit_refuse_member", tx=tx, actor_id=key, role=role)
-            if refusal is not None:
-                raise refusal
-        if added or SQL(tx, "add_membership").changed(
-            tx, id=new_id(), o=tx.org_id, a=key, now=utcnow(), role=role
-        ):
+        if added:
             tx.forget_permissions()
             tx.audit("member.added", "member", key, f"member added as {role}", data={"role": role})
         else:
