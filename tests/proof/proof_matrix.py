@@ -115,6 +115,14 @@ class Plan:
         """Every reference that may name another organisation's object, in order."""
         return [r for r in _refs([self.positional, self.keywords]) if not r.fixed]
 
+    def resolvers(self) -> str:
+        """Each argument naming an object and its world key, for a failure message."""
+        found = [
+            f"{r.path} -> {'=' if r.fixed else ''}{r.key}"
+            for r in _refs([self.positional, self.keywords])
+        ]
+        return ", ".join(found) or "no argument names an object"
+
     def arguments(
         self, side: Side, foreign: Side | None = None, at: str | None = None
     ) -> tuple[list[Any], dict[str, Any]]:

@@ -56,6 +56,7 @@ RESOLVERS: dict[str, str] = {
     "registration.session_user.token": "session_token",
     "registration.sign_out.token": "session_token",
     "registration.verify_phone.code": "=phone_code",
+    "registration.confirm_phone_change.code": "=phone_change_code",
     "registration.authenticate.email": "member_email",
     "registration.find_user.email": "member_email",
     "registration.request_password_reset.email": "member_email",

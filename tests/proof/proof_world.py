@@ -195,9 +195,13 @@ def _registration(kit: Kit, side: Side, messages: MessageCatcher) -> None:
         side.keep("invitation", invitation.id, invitation)
         side.keep("invitation_token", invitation.token)
         joiner = _account(tx, side, "joiner", "member")
-    with kit.begin(org=side.org, actor=joiner) as tx:
-        tx.registration.leave()
-    with kit.begin(org=side.org, actor=joiner) as tx:
+        petitioner = _account(tx, side, "petitioner", "member")
+    # Both leave: the joiner is a person who is no member (the controls' last actor, who
+    # joins or asks to join), the petitioner one whose request to join is pending.
+    for person in (joiner, petitioner):
+        with kit.begin(org=side.org, actor=person) as tx:
+            tx.registration.leave()
+    with kit.begin(org=side.org, actor=petitioner) as tx:
         request = tx.registration.request_to_join(f"let me in {mark}")
         side.keep("join_request", request.id, request)
     side.keep("reset_token", _sent(messages, email, "token"))
@@ -206,6 +210,10 @@ def _registration(kit: Kit, side: Side, messages: MessageCatcher) -> None:
         tx.registration.request_email_change(changed)
     side.keep("email_change_token", _sent(messages, changed, "token"))
     side.keep("member_email_changed", changed)
+    new_phone = "+86139123456" + ("81" if side.tag == "a" else "82")
+    with kit.begin(org=side.org, actor=side.refs["member"]) as tx:
+        tx.registration.request_phone_change(new_phone)
+    side.keep("phone_change_code", _sent(messages, new_phone, "code"))
     with kit.begin(actor=None) as tx:
         signed_in = tx.registration.authenticate(email=side.refs["member_email"], password=PASSWORD)
         side.keep("session_token", signed_in.token)

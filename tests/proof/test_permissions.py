@@ -9,6 +9,12 @@ every permission it names must be declared by its own module, a module it requir
 ``NOT_GRANTABLE`` lists the refusals no role can lift (the system actor's or the person's own
 business).
 
+Every control must say something: it succeeded, or it was refused to all of A's people for a
+permission in ``NOT_GRANTABLE``, or it failed as ``CONTROL_FAILS`` says it must (each with its
+reason). A control that failed otherwise names a wrong resolver, and the test says which. A
+method refused to everyone or listed in ``CONTROL_FAILS`` would write if it could, so a member
+without permissions must be refused it.
+
 After a refusal the named permission is granted to the role and the call tried again, inside
 the same rolled-back transaction, so the matrix learns every permission a call checks; then
 ``test_every_declared_permission_guards_some_method`` proves no permission is declared for
@@ -20,7 +26,9 @@ without each.)
 from __future__ import annotations
 
 import pytest
-from proof_matrix import Proof, collected_plans, declared_by, reachable
+from proof_matrix import Control, Plan, Proof, collected_plans, declared_by, reachable
+
+from ngo_kit import PermissionDenied
 
 #: Mutating methods a person without any permission may call: they act for themselves.
 SELF_SERVICE: dict[str, str] = {
@@ -42,6 +50,17 @@ SELF_SERVICE: dict[str, str] = {
     "registration.join": "a signed-in person joins an open organisation",
     "registration.accept_invitation": "a signed-in person accepts an invitation sent to them",
     "registration.leave": "a person ends their own membership",
+    "registration.request_to_join": "a signed-in person asks to join; an administrator decides",
+    "registration.confirm_phone_change": "the code sent to the new number is the proof",
+}
+
+#: Controls that cannot succeed in any seeded world: the error code each raises, and why.
+CONTROL_FAILS: dict[str, tuple[str, str]] = {
+    "inventory.seed_locations": (
+        "conflict",
+        "an organisation's virtual locations are seeded as it is created "
+        "(ngo_kit_org_created), so seeding them again clashes with them",
+    ),
 }
 
 #: Refusals that name no declared permission, because no role can be granted them.
@@ -71,6 +90,7 @@ def test_a_member_without_permissions_is_refused(proof: Proof, method_id: str) -
     plan = proof.plans[method_id]
     assert not plan.problems, "\n".join(plan.problems)
     control = proof.control(plan)
+    writes = _writes(plan, control)
     found = proof.without_permissions(plan)
     owners = declared_by(proof.kit)
     allowed = reachable(proof.kit, plan.method.service)
@@ -89,11 +109,36 @@ def test_a_member_without_permissions_is_refused(proof: Proof, method_id: str) -
             f"{method_id} is refused ({found.refusal}) now: remove it from SELF_SERVICE"
         )
         return
-    if control.mutating:
+    if writes:
         assert found.refusal is not None, (
             f"{method_id} writes, yet a member without permissions "
             f"{found.outcome.describe()} (refuse it, or add it to SELF_SERVICE with a reason)"
         )
+
+
+def _writes(plan: Plan, control: Control) -> bool:
+    """Whether the method writes, from its control, which must have succeeded or failed for a
+    reason named here (else a resolver names the wrong object: the message says which)."""
+    method_id, error = plan.method.id, control.outcome.error
+    expected = CONTROL_FAILS.get(method_id)
+    if error is None:
+        assert expected is None, f"{method_id}'s control succeeds now: drop it from CONTROL_FAILS"
+        return control.mutating
+    if control.actor is None:  # refused to a's admin, to the member, to a stranger
+        assert isinstance(error, PermissionDenied) and error.permission in NOT_GRANTABLE, (
+            f"{method_id} is refused to everyone in A ({control.outcome.describe()}): only a "
+            "permission in NOT_GRANTABLE may refuse a's admin; else a resolver is wrong "
+            f"({plan.resolvers()})"
+        )
+        return True
+    assert expected is not None and getattr(error, "code", None) == expected[0], (
+        f"{method_id} with A's own objects, by a's {control.actor}, "
+        f"{control.outcome.describe()}, so nothing checks its permissions: a resolver "
+        f"({plan.resolvers()}) or a value in tests/proof/proof_resolvers.py names the wrong "
+        "object, or tests/proof/proof_world.py seeds too little; if no world can make it "
+        "succeed, list it in CONTROL_FAILS with why"
+    )
+    return True
 
 
 def test_every_declared_permission_guards_some_method(proof: Proof) -> None:
@@ -109,3 +154,7 @@ def test_every_declared_permission_guards_some_method(proof: Proof) -> None:
 
 def test_every_self_service_entry_names_a_method() -> None:
     assert not set(SELF_SERVICE) - set(collected_plans())
+
+
+def test_every_control_failure_names_a_method() -> None:
+    assert not set(CONTROL_FAILS) - set(collected_plans())

@@ -442,8 +442,13 @@ class InventoryService:
         return LotRead.model_validate(row)
 
     def seed_locations(self) -> None:
-        """Create this organisation's virtual locations (called when it is created)."""
+        """Create this organisation's virtual locations (``inventory.manage``).
+
+        Called by ``ngo_kit_org_created`` as the organisation is created (the system actor);
+        a second call raises ``Conflict``: they exist already.
+        """
         tx = self.tx
+        tx.require("inventory.manage")
         self.db.execute(
             sa.insert(Location),
             [
