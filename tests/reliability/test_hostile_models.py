@@ -13,6 +13,7 @@ import datetime as dt
 import importlib
 import pkgutil
 from decimal import Decimal
+from importlib import metadata
 from typing import Any
 
 import pytest
@@ -22,15 +23,22 @@ from hypothesis import strategies as st
 from ngo_kit import ValidationFailed
 from ngo_kit.schemas import InputModel
 
-PLUGIN_PACKAGES = ("ngo_kit_smtp", "ngo_kit_webhooks", "hours_points", "rewards_stock")
+
+def _plugin_packages() -> tuple[str, ...]:
+    """The top-level packages of every installed distribution that registers an ``ngo_kit``
+    entry point: an installed plugin is found, not listed here."""
+    packages = {entry.module.split(".")[0] for entry in metadata.entry_points(group="ngo_kit")}
+    return tuple(sorted(packages - {"ngo_kit"}))
+
+
+PLUGIN_PACKAGES = _plugin_packages()
 
 
 def _import_everything() -> None:
+    # No ImportError is swallowed: a plugin whose distribution is installed but whose package
+    # does not import is a broken plugin, and its input models would go unchecked.
     for package_name in ("ngo_kit", *PLUGIN_PACKAGES):
-        try:
-            package = importlib.import_module(package_name)
-        except ImportError:  # a plugin not installed in this environment
-            continue
+        package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, f"{package_name}."):
             if ".migrations" in info.name or info.name.endswith("__main__"):
                 continue
@@ -87,6 +95,22 @@ HOSTILE = settings(
 def test_the_kit_has_input_models_to_check() -> None:
     names = {model.__name__ for model in MODELS}
     assert {"RegisterIn", "AwardIn", "IssueIn", "ShiftIn"} <= names
+
+
+@pytest.mark.parametrize(
+    ("distribution", "model_name"),
+    [
+        ("ngo-kit-rewards-stock", "ngo_kit_rewards_stock.LinkIn"),
+        ("ngo-kit-webhooks", "ngo_kit_webhooks.schemas.EndpointIn"),
+    ],
+)
+def test_an_installed_plugins_input_models_are_checked(distribution: str, model_name: str) -> None:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        pytest.skip(f"{distribution} is not installed here")
+    names = {f"{model.__module__}.{model.__qualname__}" for model in MODELS}
+    assert model_name in names
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: f"{m.__module__}.{m.__qualname__}")
