@@ -230,6 +230,19 @@ def test_items_that_allow_negative_stock_can_go_below_zero(kit: Kit, catalogue: 
     assert kit.verify() == []
 
 
+def test_an_item_allowed_below_zero_can_be_issued_where_it_never_was(
+    kit: Kit, catalogue: OrgRead
+) -> None:
+    with kit.begin(org=catalogue, actor=SYSTEM) as tx:
+        tx.inventory.create_item(code="water", name="Water", unit="litre", allow_negative=True)
+        op = tx.inventory.issue(item="water", quantity=4, from_="wh", recipient="site-3")
+        assert [(s.source_id, s.quantity) for s in op.moves[0].sources] == [(None, D(4))]
+        assert tx.inventory.stock_level("water", "wh") == D(-4)
+        tx.inventory.issue(item="water", quantity=1, from_="wh", recipient="site-4")
+        assert tx.inventory.stock_level("water", "wh") == D(-5)
+    assert kit.verify() == []
+
+
 def test_catalogue_codes_are_unique_per_organisation(
     kit: Kit, catalogue: OrgRead, other_org: OrgRead
 ) -> None:

@@ -567,9 +567,8 @@ class InventoryService:
         """Guarded decrement; returns what was taken (``want`` or, under a race, less)."""
         tx = self.tx
         params = {"org": tx.org_id, "item": item.id, "loc": location.id, "lot": lot_key}
-        if item.allow_negative:
-            self._ensure_stock_rows([(item.id, location.id, lot_key)])
-            self.fast(tx, "stock_take_unguarded").changed(tx, **params, q=want)
+        if item.allow_negative:  # no guard: adding ``-want`` creates the row when it has none
+            self._add_stock(item.id, location.id, lot_key, -want)
             return want
         for _ in range(100):
             taken = self.fast(tx, "stock_take").changed(
@@ -642,8 +641,12 @@ class InventoryService:
         Adding zero locks the row at once, exclusively: an insert that skipped an existing row
         would take a shared lock on MySQL/MariaDB, and two units of work upgrading their shared
         locks to write would deadlock. Sorted in Python: ngo-kit's ids are time-ordered UUIDs,
-        which every supported database orders as Python does.
+        which every supported database orders as Python does. SQLite serialises writers
+        already, and every write that needs a row creates it (``_add_stock``), so there it does
+        nothing.
         """
+        if self.db.dialect.name == "sqlite":
+            return
         for item_id, location_id, lot_key in sorted(set(keys)):
             self._add_stock(item_id, location_id, lot_key, ZERO)
 
@@ -962,7 +965,7 @@ class InventoryService:
         """
         if self.db.dialect.name == "sqlite":
             return
-        stock: sa.Table = Stock.__table__  # type: ignore[assignment]
+        stock = _STOCK_TABLE
         self.db.execute(
             sa.select(stock.c.id)
             .with_hint(stock, _BY_STOCK_KEY, dialect_name="mysql")
@@ -2124,12 +2127,6 @@ class _Statements:
             .values(quantity=stock.c.quantity - q)
             .with_hint(_BY_STOCK_KEY, dialect_name="mysql")
         )
-        self.stock_take_unguarded = (
-            stock.update()
-            .where(*where)
-            .values(quantity=stock.c.quantity - q)
-            .with_hint(_BY_STOCK_KEY, dialect_name="mysql")
-        )
         self.stock_read = sa.select(stock.c.quantity).where(*where)
         self.layers_fifo = (
             sa.select(layer.c.id, layer.c.source_id, layer.c.source_seq, layer.c.quantity)
@@ -2211,7 +2208,7 @@ def _fast_builders() -> dict[str, Callable[[str], Any]]:
         return lambda dialect: getattr(_statements_for(dialect), name)
 
     names = (
-        "item_by_code", "item_by_id", "lot_by_code", "stock_take", "stock_take_unguarded",
+        "item_by_code", "item_by_id", "lot_by_code", "stock_take",
         "stock_read", "layers_fifo", "layer_take", "stock_add", "layer_add",
     )  # fmt: skip
     builders = {name: pick(name) for name in names}
