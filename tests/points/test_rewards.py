@@ -20,6 +20,7 @@ from ngo_kit import (
     PermissionDenied,
     hookimpl,
 )
+from ngo_kit.audit import AuditEntry
 from ngo_kit.context import Context
 from ngo_kit.modules.points import LimitReached, RewardUnavailable, WrongStatus
 from ngo_kit.modules.points.models import PointsRedemption
@@ -196,6 +197,17 @@ def test_fulfilling_lets_a_plugin_hand_the_reward_over_or_roll_it_back(
     with kit.begin(org=org, actor=SYSTEM) as tx:
         assert tx.points.redemption(asked["broken"].id).status == "requested"  # rolled back
         assert tx.points.redemption(asked["desk"].id).note == "Saturday; given at the desk"
+        audited: dict[str, dict[str, str]] = dict(
+            tx.connection.execute(
+                sa.select(AuditEntry.target_id, AuditEntry.data).where(
+                    AuditEntry.org_id == org.id, AuditEntry.action == "reward.fulfilled"
+                )
+            ).all()
+        )
+    assert audited == {  # what the plugin handed over is in the audit log too
+        str(desk.id): {"note": "Saturday; given at the desk"},
+        str(plain.id): {"note": ""},
+    }
 
 
 def test_rewards_and_redemptions_of_another_organisation_are_not_found(

@@ -1973,8 +1973,8 @@ class PointsService:
                 .values(note=combined)
             )
             read = read.model_copy(update={"note": combined})
-        self.tx.audit(
-            "reward.fulfilled", "redemption", read.id, "redemption fulfilled", {"note": note}
+        self.tx.audit(  # the note as kept, with what the plugin handed over
+            "reward.fulfilled", "redemption", read.id, "redemption fulfilled", {"note": read.note}
         )
         return read
 
