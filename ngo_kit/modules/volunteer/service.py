@@ -10,6 +10,7 @@ arrival order, on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -1291,14 +1292,7 @@ class VolunteerService:
 
     def checkin_qr(self, shift_id: uuid.UUID, *, kind: str = "svg", scale: int = 4) -> bytes:
         """The check-in code as a QR image (``svg`` or ``png``) for the door."""
-        import io
-
-        import segno
-
-        token = self.checkin_token(shift_id)
-        out = io.BytesIO()
-        segno.make(token, error="m").save(out, kind=kind, scale=scale)
-        return out.getvalue()
+        return _qr(self.checkin_token(shift_id), kind, scale)
 
     def checkin_pass(self, shift_id: uuid.UUID, user_id: uuid.UUID | None = None) -> str:
         """A volunteer's signed pass for their confirmed place on a shift, to show at the door.
@@ -1325,14 +1319,7 @@ class VolunteerService:
     ) -> bytes:
         """The volunteer's pass as a QR image; ``link`` is what it encodes, ``{token}`` filled
         (an app's check-in page URL, say)."""
-        import io
-
-        import segno
-
-        text = link.format(token=self.checkin_pass(shift_id))
-        out = io.BytesIO()
-        segno.make(text, error="m").save(out, kind=kind, scale=scale)
-        return out.getvalue()
+        return _qr(link.format(token=self.checkin_pass(shift_id)), kind, scale)
 
     def read_pass(self, token: str) -> SignUpRead:
         """The confirmed sign-up a pass stands for (``attendance.record``), without checking in.
@@ -2553,6 +2540,16 @@ class VolunteerService:
 def _rows(result: Any) -> int:
     """How many rows an UPDATE or DELETE changed."""
     return int(result.rowcount)
+
+
+def _qr(text: str, kind: str, scale: int) -> bytes:
+    """``text`` as a QR image (``svg`` or ``png``), with medium error correction (a code about
+    15% smudged or creased still reads)."""
+    import segno  # loaded when a code is drawn, not with the module
+
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind=kind, scale=scale)
+    return out.getvalue()
 
 
 def _escape(text: str) -> str:
