@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import ngo_kit_rewards_stock as bridge
 import pytest
+import sqlalchemy as sa
 
 from ngo_kit import (
     SYSTEM,
@@ -17,6 +18,7 @@ from ngo_kit import (
     PermissionDenied,
     ValidationFailed,
 )
+from ngo_kit.audit import AuditEntry
 from ngo_kit.context import Context
 from ngo_kit.modules.points import WrongStatus
 from ngo_kit.modules.points.schemas import RewardRead
@@ -140,6 +142,12 @@ def test_fulfilling_through_points_issues_the_stock_too(bridged: Kit, rainbow: O
         assert issue.recipient_ref == str(LI)
     with bridged.begin(org=rainbow, actor=SYSTEM) as tx:
         assert tx.points.redemption(redemption.id).note == done.note
+        audited = tx.connection.scalar(
+            sa.select(AuditEntry.data).where(
+                AuditEntry.org_id == rainbow.id, AuditEntry.action == "reward.fulfilled"
+            )
+        )
+    assert audited == {"note": done.note}  # the stock issued is in the audit log too
     assert bridged.verify() == []
 
 
