@@ -158,7 +158,13 @@ class Statement:
 
     def changed(self, tx: Context, **values: Any) -> int:
         """Run an UPDATE or DELETE; how many rows it changed."""
-        cursor = self.run(tx, **values)
+        if tx._session is not None:  # ORM rows written earlier in this tx go first
+            tx._session.flush()
+        return self.changed_on(tx.connection, **values)
+
+    def changed_on(self, connection: sa.Connection, **values: Any) -> int:
+        """``changed`` on ``connection`` (inside its transaction), for work outside a ``tx``."""
+        cursor = self.execute(connection, values)
         count = int(cursor.rowcount)
         cursor.close()
         return count

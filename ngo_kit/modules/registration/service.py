@@ -2304,14 +2304,6 @@ def _boundary(field: str, check: Callable[[str], str], value: str) -> str:
 _FAILURE_STATEMENTS = ("failure_bump", "failure_restart", "throttle_open", "failure_lock")
 
 
-def _run(statement: Statement, conn: sa.Connection, **values: Any) -> int:
-    """Run an UPDATE, DELETE or INSERT on ``conn``; how many rows it changed."""
-    cursor = statement.execute(conn, values)
-    count = int(cursor.rowcount)
-    cursor.close()
-    return count
-
-
 def _count_failure(
     sql: dict[str, Statement],
     conn: sa.Connection,
@@ -2323,13 +2315,13 @@ def _count_failure(
 ) -> None:
     """Add one failure to ``key``'s window (starting a new window when the old one ended)."""
     since = now - window
-    counted = _run(sql["failure_bump"], conn, k=key, since=since) or _run(
-        sql["failure_restart"], conn, k=key, now=now
-    )
+    counted = sql["failure_bump"].changed_on(conn, k=key, since=since)
+    if not counted:  # the window ended: start a new one
+        counted = sql["failure_restart"].changed_on(conn, k=key, now=now)
     if not counted:  # a new key (or one a concurrent failure is creating): open it, then count
-        _run(sql["throttle_open"], conn, k=key, now=now)
-        _run(sql["failure_bump"], conn, k=key, since=since)
-    _run(sql["failure_lock"], conn, k=key, limit=limit, until=now + lock)
+        sql["throttle_open"].changed_on(conn, k=key, now=now)
+        sql["failure_bump"].changed_on(conn, k=key, since=since)
+    sql["failure_lock"].changed_on(conn, k=key, limit=limit, until=now + lock)
 
 
 _SEND_STATEMENTS = ("send_bump", "send_restart", "throttle_open", "throttles")
@@ -2346,12 +2338,12 @@ def _count_send(
     """Count one request in ``key``'s open window, or start a new window; False at the limit."""
     since = now - window
     for attempt in range(2):
-        if _run(sql["send_bump"], conn, k=key, since=since, limit=limit):
+        if sql["send_bump"].changed_on(conn, k=key, since=since, limit=limit):
             return True
-        if _run(sql["send_restart"], conn, k=key, since=since, now=now):
+        if sql["send_restart"].changed_on(conn, k=key, since=since, now=now):
             return True
         if attempt == 0:  # a new key (or one a concurrent request is creating): open it
-            _run(sql["throttle_open"], conn, k=key, now=now)
+            sql["throttle_open"].changed_on(conn, k=key, now=now)
     return False
 
 
