@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
 from ngo_kit import SYSTEM, ConfigurationError
+from ngo_kit.modules.registration.service import (
+    PURPOSE_CHANGE_EMAIL,
+    PURPOSE_INVITATION,
+    PURPOSE_RESET,
+    PURPOSE_VERIFY_EMAIL,
+)
 from ngo_kit.modules.registration.testing import PASSWORD
 from ngo_kit.testing import KitFactory, MessageCatcher
 
@@ -53,3 +59,54 @@ def test_a_malformed_template_stops_the_first_use_with_a_clear_error(
         tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
     assert info.value.check == "registration.E003"
     assert "NGO_KIT_REGISTRATION_LINK_TEMPLATES" in str(info.value)
+
+
+EVERY_KIND = {
+    "verify_email": "https://app.example.org/o/{org}/verify-email?token={token}",
+    "reset_password": "https://app.example.org/reset?org={org}&token={token}",
+    "change_email": "https://app.example.org/o/{org}/confirm-email?token={token}",
+    "invitation": "https://app.example.org/o/{org}/join?token={token}",
+}
+
+
+def _link_of(message_catcher: MessageCatcher, to: str, purpose: str) -> tuple[str, str]:
+    [message] = [m for m in message_catcher.to(to) if m.data.get("purpose") == purpose]
+    return message.body.rsplit(" ", 1)[-1], str(message.data["token"])
+
+
+def test_every_kind_of_link_follows_its_template_and_carries_a_token_that_works(
+    kit_factory: KitFactory, message_catcher: MessageCatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps(EVERY_KIND))
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with kit.begin(org=org) as tx:
+        ana = tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="A")
+    with kit.begin() as tx:  # no organisation: {org} is left empty
+        tx.registration.request_password_reset(email="ana@example.org")
+    with kit.begin(org=org, actor=ana.id) as tx:
+        tx.registration.request_email_change("ana.new@example.org")
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.registration.invite(email="bo@example.org")
+
+    def expect(kind: str, to: str, purpose: str, org_slug: str) -> str:
+        url, token = _link_of(message_catcher, to, purpose)
+        assert url == EVERY_KIND[kind].format(org=org_slug, token=quote(token, safe=""))
+        query = parse_qs(urlsplit(url).query)
+        assert query["token"] == [token]
+        return token
+
+    expect("verify_email", "ana@example.org", PURPOSE_VERIFY_EMAIL, "rainbow")
+    reset = expect("reset_password", "ana@example.org", PURPOSE_RESET, "")
+    change = expect("change_email", "ana.new@example.org", PURPOSE_CHANGE_EMAIL, "rainbow")
+    invitation = expect("invitation", "bo@example.org", PURPOSE_INVITATION, "rainbow")
+    with kit.begin(org=org, actor=ana.id) as tx:  # each token does its job
+        assert tx.registration.confirm_email_change(change).email == "ana.new@example.org"
+    with kit.begin() as tx:
+        tx.registration.reset_password(reset, "a-new-and-long-password-7")
+    with kit.begin(org=org) as tx:
+        bo = tx.registration.register(
+            email="bo@example.org", password=PASSWORD, display_name="Bo", invitation=invitation
+        )
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        assert tx.tenancy.member(bo.id).role == "member"
