@@ -57,12 +57,13 @@ def _add_throttles(kit: Kit) -> None:
         seconds=max(settings.throttle_window_seconds, settings.send_window_seconds)
     )
     minute = dt.timedelta(minutes=1)
+    now = dt.datetime.now(dt.UTC)  # not NOW: the module may have been imported minutes ago
     with kit.begin() as tx:
         for key, started, locked in (
-            ("a:ended", NOW - window - minute, None),  # window just over, no lock: goes
-            ("a:ended-lock-passed", NOW - 2 * DAY, NOW - DAY),  # lock over too: goes
-            ("a:open", NOW - window + minute, None),  # window about to end: stays
-            ("a:locked", NOW - 2 * DAY, NOW + DAY),  # still locked: stays
+            ("a:ended", now - window - minute, None),  # window just over, no lock: goes
+            ("a:ended-lock-passed", now - 2 * DAY, now - DAY),  # lock over too: goes
+            ("a:open", now - window + minute, None),  # window about to end: stays
+            ("a:locked", now - 2 * DAY, now + DAY),  # still locked: stays
         ):
             tx.session.add(
                 Throttle(key=key, failures=5, window_started_at=started, locked_until=locked)
