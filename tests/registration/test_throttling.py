@@ -247,6 +247,21 @@ def test_erasure_forgets_the_counts_kept_under_the_persons_addresses(
         assert tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) == 0
 
 
+def test_erasure_forgets_the_counts_kept_under_addresses_the_person_asked_to_switch_to(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    ana = register(email="ana@example.org", phone="13800138000")
+    with rkit.begin(org=rorg, actor=ana) as tx:
+        tx.registration.request_email_change("ana.new@example.org")
+        tx.registration.request_phone_change("13900139000")
+    with rkit.begin() as tx:
+        assert tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) == 3
+    with rkit.begin(org=rorg, actor=SYSTEM) as tx:
+        tx.registration.erase(ana)
+    with rkit.begin() as tx:
+        assert tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) == 0
+
+
 def test_concurrent_requests_never_pass_the_limit(
     rkit: Kit, rorg: OrgRead, register: Register, message_catcher: MessageCatcher
 ) -> None:

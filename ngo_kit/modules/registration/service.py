@@ -1510,12 +1510,22 @@ class RegistrationService:
                 .where(OutboxRow.recipient.in_(identifiers))
                 .values(recipient="erased", subject="", body="", data={}, last_error=None)
             )
+        about_account = sa.cast(OutboxRow.data, sa.Text).like(f"%{key}%")
+        # Addresses and numbers the person asked to switch to are theirs too: the messages
+        # about the account name them, and so do the change requests' throttle counts.
+        elsewhere = session.scalars(
+            sa.select(OutboxRow.recipient)
+            .where(about_account, OutboxRow.recipient.not_in([*identifiers, "erased"]))
+            .distinct()
+        ).all()
         session.execute(  # throttle counts keyed by the person's identifiers (digests)
-            sa.delete(Throttle).where(Throttle.key.in_(_throttle_keys(row, identifiers)))
+            sa.delete(Throttle).where(
+                Throttle.key.in_(_throttle_keys(row, [*identifiers, *elsewhere]))
+            )
         )
         session.execute(  # messages about the account sent elsewhere (a new address, say)
             sa.update(OutboxRow)
-            .where(sa.cast(OutboxRow.data, sa.Text).like(f"%{key}%"))
+            .where(about_account)
             .values(recipient="erased", subject="", body="", data={}, last_error=None)
         )
         with self._each_org(self._orgs_of(key)) as visit:
