@@ -113,6 +113,9 @@ class Kit:
             ).values()
         }
         self._check_settings()
+        for module in self.modules.values():
+            if module.configure is not None:
+                module.configure(self)
         self.engine = engine or create_engine(self.settings)
         self.outbox = Outbox(self)
         self._org_cache: dict[object, tuple[float, OrgRead]] = {}

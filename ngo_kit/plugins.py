@@ -18,6 +18,7 @@ from ngo_kit.errors import ConfigurationError, PluginError
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
+    from ngo_kit.kit import Kit
 
 ENTRY_POINT_GROUP = "ngo_kit"
 DISTRIBUTION = "ngo-kit"
@@ -54,7 +55,10 @@ class Module:
     branch-labelled ``<name>``. ``hookspecs`` is a Python module of hook specifications that
     are added when the module is enabled. ``permissions`` and ``checks`` are registered while
     the module is enabled, as if its plugin returned them from ``ngo_kit_register_permissions``
-    and ``ngo_kit_register_checks``.
+    and ``ngo_kit_register_checks``. ``configure``, when given, is called with each kit that
+    enables the module while the kit is built: it reads and checks the module's own settings and
+    raises ``ConfigurationError`` for a bad one, so a misconfigured app fails at start-up, not
+    on its first request.
     """
 
     name: str
@@ -69,6 +73,7 @@ class Module:
     migrations: Path | None = None
     locale_dir: Path | None = None
     sends_messages: bool = False
+    configure: Callable[[Kit], object] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

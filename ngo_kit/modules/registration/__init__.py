@@ -20,6 +20,7 @@ from . import hookspecs
 from .checks import ERASURE_CHECK
 from .errors import JoinNeedsThePerson
 from .models import Account
+from .passwords import for_kit
 from .service import RegistrationService
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ MODULE = Module(
     migrations=HERE / "migrations" / "versions",
     locale_dir=HERE / "i18n",
     sends_messages=True,
+    configure=for_kit,
 )
 
 
