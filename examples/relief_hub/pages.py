@@ -159,6 +159,7 @@ class Page:
             locale=self.locale,
             lang="zh" if self.locale == "zh_CN" else "en",
             other_lang="en" if self.locale == "zh_CN" else "zh",
+            colon="：" if self.locale == "zh_CN" else ": ",  # after a label: "余额：" / "Balance: "
             request=self.request,
             path=self.request.url.path,
             org_slug=self.org,

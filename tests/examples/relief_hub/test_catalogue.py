@@ -57,3 +57,15 @@ def test_chinese_text_uses_full_width_brackets() -> None:
     mine = _catalogue(HERE / "i18n" / "zh_CN" / "LC_MESSAGES" / "ngo_kit.po")
     ascii_brackets = sorted(t for t in mine.values() if re.search(r"[()]", t))
     assert ascii_brackets == []
+
+
+def test_a_label_takes_its_colon_from_the_page_language() -> None:
+    # "余额：" in Chinese, "Balance: " in English: templates write {{ colon }}, never ": ".
+    templates = sorted(HERE.glob("templates/**/*.html"))
+    assert templates
+    fixed = [
+        (str(t.relative_to(HERE)), m.group(0))
+        for t in templates
+        for m in re.finditer(r"""_\(["'][^"']+["']\) \}\}:""", t.read_text(encoding="utf-8"))
+    ]
+    assert fixed == []

@@ -170,6 +170,9 @@ def test_transparency_is_public_where_published_and_names_no_recipient(hub: Hub)
     assert 'data-testid="chart-D-RB-1"' in page.text
     assert "王小明" not in page.text and "爱心企业" in page.text
     assert "D-RS-1" not in page.text  # riverside's donation never shows on rainbow's page
+    assert ": <strong>" in page.text
+    chinese = visitor.get("/o/rainbow/transparency?lang=zh").text
+    assert "：<strong>" in chinese and ": <strong>" not in chinese
 
 
 def test_an_approved_volunteer_of_one_organisation_sees_nothing_of_another(hub: Hub) -> None:
