@@ -239,12 +239,7 @@ def test_erasure_forgets_the_counts_kept_under_the_persons_addresses(
         tx.registration.request_sign_in_code("13800138000")
     with rkit.begin(org=rorg, actor=ana) as tx:
         tx.registration.send_email_verification()
-    with rkit.begin() as tx:
-        assert tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) == 3
-    with rkit.begin(org=rorg, actor=SYSTEM) as tx:
-        tx.registration.erase(ana)
-    with rkit.begin() as tx:
-        assert tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) == 0
+    assert_erasure_deletes_every_count(rkit, rorg, ana, counts=3)
 
 
 def test_erasure_forgets_the_counts_kept_under_addresses_the_person_asked_to_switch_to(
@@ -254,12 +249,22 @@ def test_erasure_forgets_the_counts_kept_under_addresses_the_person_asked_to_swi
     with rkit.begin(org=rorg, actor=ana) as tx:
         tx.registration.request_email_change("ana.new@example.org")
         tx.registration.request_phone_change("13900139000")
-    with rkit.begin() as tx:
-        assert tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) == 3
+    assert_erasure_deletes_every_count(rkit, rorg, ana, counts=3)
+
+
+def assert_erasure_deletes_every_count(
+    rkit: Kit, rorg: OrgRead, person: uuid.UUID, *, counts: int
+) -> None:
+    """``counts`` throttle rows are kept before ``person`` is erased, and none after."""
+
+    def kept() -> int:
+        with rkit.begin() as tx:
+            return int(tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) or 0)
+
+    assert kept() == counts
     with rkit.begin(org=rorg, actor=SYSTEM) as tx:
-        tx.registration.erase(ana)
-    with rkit.begin() as tx:
-        assert tx.session.scalar(sa.select(sa.func.count()).select_from(Throttle)) == 0
+        tx.registration.erase(person)
+    assert kept() == 0
 
 
 def test_concurrent_requests_never_pass_the_limit(
