@@ -875,13 +875,8 @@ class RegistrationService:
         Throttled per account, per new address and per ``client`` key (``TooManyRequests``).
         """
         tx = self.tx
-        key = self._self_or_system(None)
         e = _boundary("email", normalise_email, new_email)
-        self._count_send([f"{ACCOUNT_SENDS}{key}", CHANGE + e], client)
-        row = self._account(key)
-        other = self._find_account(e, None)
-        if other is not None and other.id != key:
-            raise AlreadyExists("Account", e)
+        key, row = self._change_asked("email", e, client)
         token = tokens_for(tx.kit).sign(
             PURPOSE_CHANGE_EMAIL, {"a": str(key), "e": e, "h": _fingerprint(row.email)}
         )
@@ -893,15 +888,12 @@ class RegistrationService:
             {"purpose": PURPOSE_CHANGE_EMAIL, "token": token},
             about=key,
         )
-        if row.email:
-            self._send(
-                "email",
-                row.email,
-                "Your email address is being changed",
-                "A change of the email address of your account was requested.",
-                {"purpose": "notice"},
-                about=key,
-            )
+        self._tell_old(
+            row,
+            "email",
+            "Your email address is being changed",
+            "A change of the email address of your account was requested.",
+        )
 
     def confirm_email_change(self, token: str) -> UserRead:
         """Switch to the new address from the link; it counts as verified. Single use."""
@@ -913,41 +905,24 @@ class RegistrationService:
             max_age=dt.timedelta(hours=self.settings.verify_email_hours),
         )
         key = _uuid(_get(data, "a"), "User")
-        new_email = str(_get(data, "e"))
         row = self._account(key)
         if _fingerprint(row.email) != _get(data, "h") or row.status == "erased":
             raise TokenUsed()
-        now = utcnow()
-        with tx.translate_integrity(AlreadyExists("Account", new_email)):
-            tx.connection.execute(
-                sa.update(Account)
-                .where(Account.id == key)
-                .values(email=new_email, email_verified_at=now, updated_at=now)
-            )
-        if row.email:
-            self._send(
-                "email",
-                row.email,
-                "Your email address was changed",
-                "The email address of your account was changed.",
-                {"purpose": "notice"},
-                about=key,
-            )
-        tx.audit("user.email_changed", "account", key, "email address changed")
-        return self._mark_verified(key, "email", already=True)
+        return self._switch(
+            row,
+            "email",
+            str(_get(data, "e")),
+            "Your email address was changed",
+            "The email address of your account was changed.",
+        )
 
     def request_phone_change(self, new_phone: str, *, client: str | None = None) -> None:
         """Text a code to ``new_phone``; the number changes when the code is confirmed.
 
         Throttled per account, per new number and per ``client`` key (``TooManyRequests``).
         """
-        key = self._self_or_system(None)
         p = self._phone(new_phone)
-        self._count_send([f"{ACCOUNT_SENDS}{key}", CHANGE + p], client)
-        row = self._account(key)
-        other = self._find_account(None, p)
-        if other is not None and other.id != key:
-            raise AlreadyExists("Account", p)
+        key, row = self._change_asked("phone", p, client)
         code = self._issue_code(key, CODE_CHANGE_PHONE, p)
         self._send(
             "sms",
@@ -957,41 +932,63 @@ class RegistrationService:
             {"purpose": CODE_CHANGE_PHONE, "code": code},
             about=key,
         )
-        if row.phone:
-            self._send(
-                "sms",
-                row.phone,
-                "Number change requested",
-                "A change of your account's phone number was requested.",
-                {"purpose": "notice"},
-                about=key,
-            )
+        self._tell_old(
+            row,
+            "phone",
+            "Number change requested",
+            "A change of your account's phone number was requested.",
+        )
 
     def confirm_phone_change(self, code: str) -> UserRead:
         """Switch to the new number with the code sent to it; it counts as verified."""
-        tx = self.tx
-        tx.require_org()
+        self.tx.require_org()
         key = self._self_or_system(None)
         target = self._use_code(key, CODE_CHANGE_PHONE, code)
+        if target is None:  # a change code always names its number: refuse, never blank it
+            raise TokenInvalid()
+        return self._switch(
+            self._account(key),
+            "phone",
+            target,
+            "Number changed",
+            "Your account's phone number was changed.",
+        )
+
+    def _change_asked(self, field: str, new: str, client: str | None) -> tuple[uuid.UUID, Any]:
+        """The signed-in account asking to switch its ``field`` (``email`` or ``phone``) to
+        ``new``, and its row. The request is counted against the account, ``new`` and
+        ``client`` first; ``AlreadyExists`` when another account has ``new``."""
+        key = self._self_or_system(None)
+        self._count_send([f"{ACCOUNT_SENDS}{key}", CHANGE + new], client)
         row = self._account(key)
+        email, phone = (new, None) if field == "email" else (None, new)
+        holder = self._find_account(email, phone)
+        if holder is not None and holder.id != key:
+            raise AlreadyExists("Account", new)
+        return key, row
+
+    def _switch(self, row: Any, field: str, new: str, subject: str, body: str) -> UserRead:
+        """Set ``row``'s ``field`` (``email`` or ``phone``) to ``new``, verified now; tell the
+        old address or number (``subject``, ``body``) and audit."""
+        tx = self.tx
         now = utcnow()
-        with tx.translate_integrity(AlreadyExists("Account", target or "")):
+        with tx.translate_integrity(AlreadyExists("Account", new)):
             tx.connection.execute(
                 sa.update(Account)
-                .where(Account.id == key)
-                .values(phone=target, phone_verified_at=now, updated_at=now)
+                .where(Account.id == row.id)
+                .values({field: new, f"{field}_verified_at": now, "updated_at": now})
             )
-        if row.phone:
-            self._send(
-                "sms",
-                row.phone,
-                "Number changed",
-                "Your account's phone number was changed.",
-                {"purpose": "notice"},
-                about=key,
-            )
-        tx.audit("user.phone_changed", "account", key, "phone number changed")
-        return self._mark_verified(key, "phone", already=True)
+        self._tell_old(row, field, subject, body)
+        what = "email address" if field == "email" else "phone number"
+        tx.audit(f"user.{field}_changed", "account", row.id, f"{what} changed")
+        return self._mark_verified(row.id, field, already=True)
+
+    def _tell_old(self, row: Any, field: str, subject: str, body: str) -> None:
+        """A notice to the account's current ``field`` (``email`` or ``phone``), if it has one."""
+        old = getattr(row, field)
+        if old:
+            channel = "email" if field == "email" else "sms"
+            self._send(channel, old, subject, body, {"purpose": "notice"}, about=row.id)
 
     # --- membership ----------------------------------------------------------------------------
 
