@@ -243,10 +243,15 @@ class InventoryService:
         return self._location_map(ref)[str(ref)]
 
     def _holding(self, ref: str | uuid.UUID, field_name: str) -> LocationRow:
-        loc = self._location(ref)
-        if loc.kind not in HOLDING_KINDS:
-            raise ValidationFailed(field_name, "not_a_stock_location")
-        return loc
+        return _held(self._location(ref), field_name)
+
+    def _holding_and(
+        self, ref: str | uuid.UUID, field_name: str, other: str
+    ) -> tuple[LocationRow, LocationRow]:
+        """The stock-holding location ``ref`` (``field_name`` names it in errors) and the
+        location ``other`` (a source or sink such as ``donors``), read together."""
+        locs = self._location_map(ref, other)
+        return _held(locs[str(ref)], field_name), locs[other]
 
     def _lot(self, item: ItemRow, code: str | None, field_name: str = "lot") -> LotRow | None:
         if code is None:
@@ -824,10 +829,7 @@ class InventoryService:
         if done is not None:
             return done
         item = self._item(spec.item)
-        locs = self._location_map(spec.to, "donors")
-        to = locs[spec.to]
-        if to.kind not in HOLDING_KINDS:
-            raise ValidationFailed("to", "not_a_stock_location")
+        to, donors = self._holding_and(spec.to, "to", "donors")
         quantity = self._base_quantity(item, spec.quantity, spec.unit)
         unit_value = spec.unit_value
         if unit_value is not None and quantity != spec.quantity:
@@ -845,7 +847,7 @@ class InventoryService:
         return self._idempotent(
             spec.key,
             lambda: self._write(
-                "receive", item, locs["donors"], to, [portion], fields, spec.key, self_sourced=True
+                "receive", item, donors, to, [portion], fields, spec.key, self_sourced=True
             ),
         )
 
@@ -895,10 +897,7 @@ class InventoryService:
         if done is not None:
             return done
         item = self._item(spec.item)
-        locs = self._location_map(spec.from_, "beneficiaries")
-        origin = locs[spec.from_]
-        if origin.kind not in HOLDING_KINDS:
-            raise ValidationFailed("from_", "not_a_stock_location")
+        origin, beneficiaries = self._holding_and(spec.from_, "from_", "beneficiaries")
         quantity = self._base_quantity(item, spec.quantity, spec.unit)
         lot = self._lot(item, spec.lot) if spec.lot is not None else None
         need = self._open_need(spec.need, item) if spec.need is not None else None
@@ -914,9 +913,7 @@ class InventoryService:
                 "document_id": document_id,
                 "notes": spec.notes,
             }
-            op = self._write(
-                "issue", item, origin, locs["beneficiaries"], portions, fields, spec.key
-            )
+            op = self._write("issue", item, origin, beneficiaries, portions, fields, spec.key)
             if need is not None:
                 self._fulfil(need, quantity)
             return op
@@ -1002,17 +999,14 @@ class InventoryService:
         if done is not None:
             return done
         item = self._item(spec.item)
-        locs = self._location_map(spec.from_, "scrap")
-        origin = locs[spec.from_]
-        if origin.kind not in HOLDING_KINDS:
-            raise ValidationFailed("from_", "not_a_stock_location")
+        origin, scrapped = self._holding_and(spec.from_, "from_", "scrap")
         quantity = self._base_quantity(item, spec.quantity, spec.unit)
         lot = self._lot(item, spec.lot) if spec.lot is not None else None
 
         def write() -> Operation:
             portions = self._take(item, origin, quantity, lot)
             fields = {"reason": spec.reason, "notes": spec.notes}
-            return self._write("scrap", item, origin, locs["scrap"], portions, fields, spec.key)
+            return self._write("scrap", item, origin, scrapped, portions, fields, spec.key)
 
         return self._idempotent(spec.key, write)
 
@@ -1030,10 +1024,7 @@ class InventoryService:
         if done is not None:
             return done
         item = self._item(spec.item)
-        locs = self._location_map(spec.location, "adjustment")
-        loc = locs[spec.location]
-        if loc.kind not in HOLDING_KINDS:
-            raise ValidationFailed("location", "not_a_stock_location")
+        loc, adjustment = self._holding_and(spec.location, "location", "adjustment")
         lot = self._lot_for_receipt(item, spec.lot, spec.expires_on)
         lot_key = _lot_key(lot.id if lot else None)
         self._ensure_stock_rows([(item.id, loc.id, lot_key)])  # locked: the count must meet
@@ -1051,7 +1042,7 @@ class InventoryService:
                 return self._write(
                     "adjust",
                     item,
-                    locs["adjustment"],
+                    adjustment,
                     loc,
                     [portion],
                     fields,
@@ -1059,7 +1050,7 @@ class InventoryService:
                     self_sourced=True,
                 )
             portions = self._take(item, loc, -difference, lot)
-            return self._write("adjust", item, loc, locs["adjustment"], portions, fields, spec.key)
+            return self._write("adjust", item, loc, adjustment, portions, fields, spec.key)
 
         return self._idempotent(spec.key, write)
 
@@ -1665,8 +1656,7 @@ class InventoryService:
             try:
                 spec = ReceiveIn.model_validate(payload)
                 item = self._item(spec.item)
-                if self._location(spec.to).kind not in HOLDING_KINDS:
-                    raise ValidationFailed("location", "not_a_stock_location")
+                self._holding(spec.to, "location")
                 if spec.lot is None and item.tracked_by_lot:
                     raise ValidationFailed("lot", "lot_required")
                 if spec.lot is not None and not item.tracked_by_lot:
@@ -2255,3 +2245,10 @@ def _upsert_add(dialect: str, table: sa.Table, keys: tuple[str, ...]) -> Any:
 
     my = my_insert(table).values(values)
     return my.on_duplicate_key_update(quantity=table.c.quantity + my.inserted.quantity)
+
+
+def _held(loc: LocationRow, field_name: str) -> LocationRow:
+    """``loc`` when it holds stock; ``ValidationFailed`` naming ``field_name`` otherwise."""
+    if loc.kind not in HOLDING_KINDS:
+        raise ValidationFailed(field_name, "not_a_stock_location")
+    return loc
