@@ -29,6 +29,29 @@ _MISSING = object()
 NUMERIC_OID = 1700
 
 
+def bind(name: str, column: Any = None, **kw: Any) -> sa.BindParameter[Any]:
+    """A bound parameter ``name`` typed like ``column``, so its values go through the column
+    type's processor (UUIDs, UTC datetimes, JSON) when a ``Statement`` runs."""
+    return sa.bindparam(name, type_=column.type if column is not None else None, **kw)
+
+
+class Row(dict[str, Any]):
+    """A row from a ``Statement`` as a dict that also reads as attributes (``row.email``) and
+    has ``_mapping``, like a SQLAlchemy row or an ORM object."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self
+
+
 class Statement:
     """One compiled statement: SQL text, parameter order and type processors."""
 

@@ -80,7 +80,7 @@ from ngo_kit.modules.inventory.schemas import (
     TransferIn,
 )
 from ngo_kit.schemas import coerce
-from ngo_kit.statements import Statements
+from ngo_kit.statements import Row, Statements, bind
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -208,7 +208,7 @@ class InventoryService:
             found = self.fast(tx, "item_by_id").first(tx, org=tx.org_id, id=ident)
         else:
             found = self.fast(tx, "item_by_code").first(tx, org=tx.org_id, code=key)
-        row = None if found is None else _Row(found)
+        row = None if found is None else Row(found)
         if row is None:
             raise NotFound("Item", ref)
         self._items[str(row.id)] = self._items[row.code] = row
@@ -228,7 +228,7 @@ class InventoryService:
             tx = self.tx
             params = {"org": tx.org_id, "codes": codes, "ids": ids}
             for hit in self.db.execute(self.sql.locations, params):
-                row = _Row(hit._mapping)
+                row = Row(hit._mapping)
                 self._locations[row.code] = self._locations[str(row.id)] = row
                 self._remember("location", row)
         out: dict[str, LocationRow] = {}
@@ -264,7 +264,7 @@ class InventoryService:
         row = self.fast(tx, "lot_by_code").first(tx, org=tx.org_id, item=item.id, code=code)
         if row is None:
             raise NotFound("Lot", code)
-        return _Row(row)
+        return Row(row)
 
     def _lot_for_receipt(
         self, item: ItemRow, code: str | None, expires_on: dt.date | None, field_name: str = "lot"
@@ -279,7 +279,7 @@ class InventoryService:
         lookup = self.fast(tx, "lot_by_code")
         row = lookup.first(tx, org=tx.org_id, item=item.id, code=code)
         if row is not None:
-            return _Row(row)
+            return Row(row)
         if expires_on is None and item.perishable and item.shelf_life_days:
             expires_on = utcnow().date() + dt.timedelta(days=item.shelf_life_days)
         from ngo_kit.db import insert_ignore
@@ -296,7 +296,7 @@ class InventoryService:
                 created_at=utcnow(),
             )
         )
-        return _Row(lookup.first(tx, org=tx.org_id, item=item.id, code=code) or {})
+        return Row(lookup.first(tx, org=tx.org_id, item=item.id, code=code) or {})
 
     def _base_quantity(self, item: ItemRow, quantity: Decimal, unit: str | None) -> Decimal:
         if unit is None or unit == item.unit:
@@ -2062,24 +2062,6 @@ def _mask(lines: list[dict[str, Any]]) -> None:
         line["recipient"] = gettext(MASKS[kind]).format(number=numbers[(kind, ref)])
 
 
-def _bp(name: str, column: Any = None, **kw: Any) -> sa.BindParameter[Any]:
-    return sa.bindparam(name, type_=column.type if column is not None else None, **kw)
-
-
-class _Row(dict[str, Any]):
-    """A row as a dict that also reads as attributes (``item.code``), like an ORM object."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    @property
-    def _mapping(self) -> dict[str, Any]:
-        return self
-
-
 class _Statements:
     """The hot statements, built once per dialect so a move pays for execution only."""
 
@@ -2088,32 +2070,32 @@ class _Statements:
         stock: sa.Table = Stock.__table__  # type: ignore[assignment]
         layer: sa.Table = Layer.__table__  # type: ignore[assignment]
         self.item_by_code = sa.select(*item).where(
-            item.org_id == _bp("org", item.org_id), item.code == _bp("code", item.code)
+            item.org_id == bind("org", item.org_id), item.code == bind("code", item.code)
         )
         self.item_by_id = sa.select(*item).where(
-            item.org_id == _bp("org", item.org_id), item.id == _bp("id", item.id)
+            item.org_id == bind("org", item.org_id), item.id == bind("id", item.id)
         )
         self.locations = sa.select(*loc).where(
-            loc.org_id == _bp("org", loc.org_id),
+            loc.org_id == bind("org", loc.org_id),
             sa.or_(
-                loc.code.in_(_bp("codes", expanding=True)), loc.id.in_(_bp("ids", expanding=True))
+                loc.code.in_(bind("codes", expanding=True)), loc.id.in_(bind("ids", expanding=True))
             ),
         )
         self.lot_by_code = sa.select(*lot).where(
-            lot.org_id == _bp("org", lot.org_id),
-            lot.item_id == _bp("item", lot.item_id),
-            lot.code == _bp("code", lot.code),
+            lot.org_id == bind("org", lot.org_id),
+            lot.item_id == bind("item", lot.item_id),
+            lot.code == bind("code", lot.code),
         )
         where = (
-            stock.c.org_id == _bp("org", stock.c.org_id),
-            stock.c.item_id == _bp("item", stock.c.item_id),
-            stock.c.location_id == _bp("loc", stock.c.location_id),
-            stock.c.lot_key == _bp("lot", stock.c.lot_key),
+            stock.c.org_id == bind("org", stock.c.org_id),
+            stock.c.item_id == bind("item", stock.c.item_id),
+            stock.c.location_id == bind("loc", stock.c.location_id),
+            stock.c.lot_key == bind("lot", stock.c.lot_key),
         )
-        q = _bp("q", stock.c.quantity)
+        q = bind("q", stock.c.quantity)
         self.stock_take = (
             stock.update()
-            .where(*where, stock.c.quantity >= _bp("floor", stock.c.quantity))
+            .where(*where, stock.c.quantity >= bind("floor", stock.c.quantity))
             .values(quantity=stock.c.quantity - q)
             .with_hint(_BY_STOCK_KEY, dialect_name="mysql")
         )
@@ -2121,21 +2103,21 @@ class _Statements:
         self.layers_fifo = (
             sa.select(layer.c.id, layer.c.source_id, layer.c.source_seq, layer.c.quantity)
             .where(
-                layer.c.org_id == _bp("org", layer.c.org_id),
-                layer.c.item_id == _bp("item", layer.c.item_id),
-                layer.c.location_id == _bp("loc", layer.c.location_id),
-                layer.c.lot_key == _bp("lot", layer.c.lot_key),
+                layer.c.org_id == bind("org", layer.c.org_id),
+                layer.c.item_id == bind("item", layer.c.item_id),
+                layer.c.location_id == bind("loc", layer.c.location_id),
+                layer.c.lot_key == bind("lot", layer.c.lot_key),
                 layer.c.quantity > HALF_UNIT,
             )
             .order_by(layer.c.source_seq)
             .limit(LAYER_PAGE)
         )
-        lq = _bp("q", layer.c.quantity)
+        lq = bind("q", layer.c.quantity)
         self.layer_take = (
             layer.update()
             .where(
-                layer.c.id == _bp("layer", layer.c.id),
-                layer.c.quantity >= _bp("floor", layer.c.quantity),
+                layer.c.id == bind("layer", layer.c.id),
+                layer.c.quantity >= bind("floor", layer.c.quantity),
             )
             .values(quantity=layer.c.quantity - lq)
         )
@@ -2149,13 +2131,13 @@ class _Statements:
         # the trace of one donation: three indexed lookups, whatever the size of the ledger
         move = Move.__table__.c
         self.donation_sources = sa.select(move.id, move.quantity, move.donor_ref).where(
-            move.org_id == _bp("org", move.org_id),
-            move.donation_ref == _bp("donation", move.donation_ref),
+            move.org_id == bind("org", move.org_id),
+            move.donation_ref == bind("donation", move.donation_ref),
             move.kind == "receive",
         )
         source_ids = self.donation_sources.with_only_columns(move.id).scalar_subquery()
         self.donation_on_hand = sa.select(sa.func.sum(layer.c.quantity)).where(
-            layer.c.org_id == _bp("org", layer.c.org_id), layer.c.source_id.in_(source_ids)
+            layer.c.org_id == bind("org", layer.c.org_id), layer.c.source_id.in_(source_ids)
         )
         src, dst = aliased(Location), aliased(Location)
         self.donation_trace = (
@@ -2183,7 +2165,7 @@ class _Statements:
             .join(src, src.id == Move.from_location_id)
             .join(dst, dst.id == Move.to_location_id)
             .where(
-                Allocation.org_id == _bp("org", Allocation.org_id),
+                Allocation.org_id == bind("org", Allocation.org_id),
                 Allocation.source_id.in_(source_ids),
             )
             .order_by(Move.seq)
@@ -2204,7 +2186,7 @@ def _fast_builders() -> dict[str, Callable[[str], Any]]:
     builders = {name: pick(name) for name in names}
     allocation: sa.Table = Allocation.__table__  # type: ignore[assignment]
     builders["allocation"] = lambda dialect: allocation.insert().values(
-        {c.name: _bp(c.name, c) for c in allocation.columns}
+        {c.name: bind(c.name, c) for c in allocation.columns}
     )
     return builders
 
@@ -2226,7 +2208,7 @@ def _statements_for(name: str) -> _Statements:
 
 def _upsert_add(dialect: str, table: sa.Table, keys: tuple[str, ...]) -> Any:
     """An INSERT of every column (bound by name) that adds ``quantity`` to an existing row."""
-    values = {c.name: _bp(c.name, c) for c in table.columns}
+    values = {c.name: bind(c.name, c) for c in table.columns}
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

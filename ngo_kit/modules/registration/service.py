@@ -37,7 +37,7 @@ from ngo_kit.errors import (
 from ngo_kit.outbox import OutboxRow
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import coerce, no_control_characters, validation_failed
-from ngo_kit.statements import Statement, Statements
+from ngo_kit.statements import Row, Statement, Statements, bind
 from ngo_kit.tenancy import Membership, Organisation, OrgRead, Role
 from ngo_kit.tokens import tokens_for
 
@@ -132,10 +132,6 @@ NEW_ACCOUNT = (
 )
 
 
-def _b(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
-    return sa.bindparam(name, type_=column.type)
-
-
 def _throttle_open(dialect: str) -> Any:
     """A key's throttle row at zero in a window starting ``now``, unless it has one already.
 
@@ -144,9 +140,9 @@ def _throttle_open(dialect: str) -> Any:
     upgrade their shared locks to count would deadlock.
     """
     values = {
-        "key": _b("k", THROTTLES.c.key),
+        "key": bind("k", THROTTLES.c.key),
         "failures": 0,
-        "window_started_at": _b("now", THROTTLES.c.window_started_at),
+        "window_started_at": bind("now", THROTTLES.c.window_started_at),
     }
     if dialect in ("postgresql", "sqlite"):
         return insert_ignore(dialect, THROTTLES).values(values)
@@ -175,9 +171,9 @@ def _sign_in_lookup(on: Callable[[], sa.ColumnElement[bool]]) -> Callable[[str],
 
     def build(dialect: str) -> sa.Select[Any]:
         account_key = _account_key_sql()
-        keys = [_b("k", _T.key), _b("c", _T.key), account_key]
+        keys = [bind("k", _T.key), bind("c", _T.key), account_key]
         locked = sa.select(sa.func.max(_T.locked_until)).where(_T.key.in_(keys))
-        counted = sa.exists().where(_T.key.in_([_b("k", _T.key), account_key]))
+        counted = sa.exists().where(_T.key.in_([bind("k", _T.key), account_key]))
         probe = sa.select(sa.literal_column("1").label("one")).subquery("probe")
         return sa.select(
             *ACCOUNTS.c,
@@ -208,10 +204,10 @@ def _sign_up_reads(dialect: str) -> sa.CompoundSelect[Any]:
         )
 
     fields = sa.select(*part(FIELDS, "f_", DOCUMENTS, "d_")).where(
-        FIELDS.c.org_id == _b("o", FIELDS.c.org_id), FIELDS.c.form == _b("f", FIELDS.c.form)
+        FIELDS.c.org_id == bind("o", FIELDS.c.org_id), FIELDS.c.form == bind("f", FIELDS.c.form)
     )
     documents = sa.select(*part(DOCUMENTS, "d_", FIELDS, "f_")).where(
-        DOCUMENTS.c.org_id == _b("o", DOCUMENTS.c.org_id)
+        DOCUMENTS.c.org_id == bind("o", DOCUMENTS.c.org_id)
     )
     return sa.union_all(fields, documents)
 
@@ -239,16 +235,16 @@ def _insert_account_and_join(dialect: str) -> Any:
     m = MEMBERSHIPS.c
     account = (
         pg_insert(ACCOUNTS)
-        .values({c: _b(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT})
+        .values({c: bind(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT})
         .on_conflict_do_nothing()
         .returning(ACCOUNTS.c.id)
         .cte("new_account")
     )
     role = sa.and_(
-        ROLES.c.org_id == _b("o", ROLES.c.org_id), ROLES.c.name == _b("role", ROLES.c.name)
+        ROLES.c.org_id == bind("o", ROLES.c.org_id), ROLES.c.name == bind("role", ROLES.c.name)
     )
     rows = sa.select(
-        _b("mid", m.id), ROLES.c.org_id, account.c.id, ROLES.c.id, _b("now", m.created_at)
+        bind("mid", m.id), ROLES.c.org_id, account.c.id, ROLES.c.id, bind("now", m.created_at)
     ).select_from(account.join(ROLES, role))
     return (
         pg_insert(MEMBERSHIPS)
@@ -261,7 +257,7 @@ def _insert_account_and_join(dialect: str) -> Any:
 def _throttle_update(*conditions: sa.ColumnElement[bool], **values: Any) -> sa.Update:
     return (
         THROTTLES.update()
-        .where(THROTTLES.c.key == _b("k", THROTTLES.c.key), *conditions)
+        .where(THROTTLES.c.key == bind("k", THROTTLES.c.key), *conditions)
         .values(**values)
     )
 
@@ -269,80 +265,84 @@ def _throttle_update(*conditions: sa.ColumnElement[bool], **values: Any) -> sa.U
 _T = THROTTLES.c
 SQL = Statements(
     {
-        "account": lambda d: _accounts_where(ACCOUNTS.c.id == _b("id", ACCOUNTS.c.id)),
+        "account": lambda d: _accounts_where(ACCOUNTS.c.id == bind("id", ACCOUNTS.c.id)),
         "account_by_email": lambda d: _accounts_where(
-            ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email)
+            ACCOUNTS.c.email == bind("e", ACCOUNTS.c.email)
         ),
         "account_by_phone": lambda d: _accounts_where(
-            ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone)
+            ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone)
         ),
         "account_by_either": lambda d: _accounts_where(
             sa.or_(
-                ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email),
-                ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone),
+                ACCOUNTS.c.email == bind("e", ACCOUNTS.c.email),
+                ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone),
             )
         ),
         "insert_account": lambda d: insert_ignore(d, ACCOUNTS).values(
-            {c: _b(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT}
+            {c: bind(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT}
         ),
         "insert_account_and_join": _insert_account_and_join,
         "sign_up_reads": _sign_up_reads,
         "fields": lambda d: sa.select(FIELDS).where(
-            FIELDS.c.org_id == _b("o", FIELDS.c.org_id), FIELDS.c.form == _b("f", FIELDS.c.form)
+            FIELDS.c.org_id == bind("o", FIELDS.c.org_id), FIELDS.c.form == bind("f", FIELDS.c.form)
         ),
         "documents": lambda d: (
             sa.select(DOCUMENTS)
-            .where(DOCUMENTS.c.org_id == _b("o", DOCUMENTS.c.org_id))
+            .where(DOCUMENTS.c.org_id == bind("o", DOCUMENTS.c.org_id))
             .order_by(DOCUMENTS.c.purpose, DOCUMENTS.c.version)
         ),
         "rehash": lambda d: (
             ACCOUNTS.update()
-            .where(ACCOUNTS.c.id == _b("id", ACCOUNTS.c.id))
-            .values(password_hash=_b("h", ACCOUNTS.c.password_hash))
+            .where(ACCOUNTS.c.id == bind("id", ACCOUNTS.c.id))
+            .values(password_hash=bind("h", ACCOUNTS.c.password_hash))
         ),
         "open_session": lambda d: SESSIONS.insert().values(
             {
-                c: _b(c, SESSIONS.c[c])
+                c: bind(c, SESSIONS.c[c])
                 for c in ("id", "account_id", "token_hash", "created_at", "expires_at")
             }
         ),
         # throttles: ``k`` a key, ``c`` a second key (the client's, or ``k`` again)
         "throttles": lambda d: sa.select(
             _T.key, _T.failures, _T.window_started_at, _T.locked_until
-        ).where(_T.key.in_([_b("k", _T.key), _b("c", _T.key)])),
-        "sign_in_by_email": _sign_in_lookup(lambda: ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email)),
-        "sign_in_by_phone": _sign_in_lookup(lambda: ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone)),
+        ).where(_T.key.in_([bind("k", _T.key), bind("c", _T.key)])),
+        "sign_in_by_email": _sign_in_lookup(
+            lambda: ACCOUNTS.c.email == bind("e", ACCOUNTS.c.email)
+        ),
+        "sign_in_by_phone": _sign_in_lookup(
+            lambda: ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone)
+        ),
         "sign_in_by_either": _sign_in_lookup(
             lambda: sa.or_(
-                ACCOUNTS.c.email == _b("e", ACCOUNTS.c.email),
-                ACCOUNTS.c.phone == _b("p", ACCOUNTS.c.phone),
+                ACCOUNTS.c.email == bind("e", ACCOUNTS.c.email),
+                ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone),
             )
         ),
         # ``k`` an identifier's key, ``a`` the account's
         "throttle_clear": lambda d: THROTTLES.delete().where(
-            _T.key.in_([_b("k", _T.key), _b("a", _T.key)])
+            _T.key.in_([bind("k", _T.key), bind("a", _T.key)])
         ),
         "throttle_open": _throttle_open,
         # a failure: counted in the open window, or the first of a new one; locked at the limit
         "failure_bump": lambda d: _throttle_update(
-            _T.window_started_at > _b("since", _T.window_started_at), failures=_T.failures + 1
+            _T.window_started_at > bind("since", _T.window_started_at), failures=_T.failures + 1
         ),
         "failure_restart": lambda d: _throttle_update(
-            failures=1, window_started_at=_b("now", _T.window_started_at), locked_until=None
+            failures=1, window_started_at=bind("now", _T.window_started_at), locked_until=None
         ),
         "failure_lock": lambda d: _throttle_update(
-            _T.failures >= _b("limit", _T.failures), locked_until=_b("until", _T.locked_until)
+            _T.failures >= bind("limit", _T.failures), locked_until=bind("until", _T.locked_until)
         ),
         # a message sent: counted while the open window is under the limit, or the first of a new one
         "send_bump": lambda d: _throttle_update(
-            _T.window_started_at > _b("since", _T.window_started_at),
-            _T.failures < _b("limit", _T.failures),
+            _T.window_started_at > bind("since", _T.window_started_at),
+            _T.failures < bind("limit", _T.failures),
             failures=_T.failures + 1,
         ),
         "send_restart": lambda d: _throttle_update(
-            _T.window_started_at <= _b("since", _T.window_started_at),
+            _T.window_started_at <= bind("since", _T.window_started_at),
             failures=1,
-            window_started_at=_b("now", _T.window_started_at),
+            window_started_at=bind("now", _T.window_started_at),
             locked_until=None,
         ),
     }
@@ -1539,7 +1539,7 @@ class RegistrationService:
         row = SQL(self.tx, "account").first(self.tx, id=key)
         if row is None:
             raise NotFound("User", key)
-        return _AccountRow(row)
+        return Row(row)
 
     def _find_account(self, email: str | None, phone: str | None) -> Any:
         tx = self.tx
@@ -1553,7 +1553,7 @@ class RegistrationService:
             return None
         if len(rows) > 1:
             raise AlreadyExists("Account", email or phone or "")
-        return _AccountRow(rows[0]) if rows else None
+        return Row(rows[0]) if rows else None
 
     def _insert_account(self, join: bool, **values: Any) -> tuple[bool, bool]:
         """``(inserted, joined)``: insert the account unless its email or phone is taken.
@@ -1778,7 +1778,7 @@ class RegistrationService:
         rows = SQL(tx, name).all(tx, **values)
         until, counted = rows[0]["locked_until"], bool(rows[0]["counted"])
         wait = _seconds(until - now) if until is not None and until > now else None
-        accounts = [_AccountRow(r) for r in rows if r["id"] is not None]
+        accounts = [Row(r) for r in rows if r["id"] is not None]
         if len(accounts) > 1 and wait is None:
             raise AlreadyExists("Account", email or phone or "")
         return wait, counted, accounts[0] if accounts else None
@@ -2202,18 +2202,6 @@ class RegistrationService:
 
 
 # --- module-level helpers -------------------------------------------------------------------
-
-
-class _AccountRow(dict[str, Any]):
-    """An account row from a hot-path statement, read like a SQLAlchemy row (``row.email``)."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def _user(row: Any) -> UserRead:

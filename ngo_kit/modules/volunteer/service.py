@@ -74,7 +74,7 @@ from ngo_kit.modules.volunteer.schemas import (
     TaskRead,
 )
 from ngo_kit.schemas import coerce
-from ngo_kit.statements import Statements
+from ngo_kit.statements import Statements, bind
 from ngo_kit.tenancy import Membership, Organisation, OrgRead
 from ngo_kit.tokens import tokens_for
 
@@ -116,10 +116,6 @@ _CERTIFICATE_FIELDS = ("id", "org_id", "user_id", "hours", "period_from", "perio
 # --- hot-path statements (compiled once per dialect) -----------------------------------
 
 
-def _b(name: str, column: Any) -> Any:
-    return sa.bindparam(name, type_=column.type)
-
-
 def _locking(stmt: Any, dialect: str) -> Any:
     return stmt if dialect == "sqlite" else stmt.with_for_update()
 
@@ -138,64 +134,64 @@ SQL = Statements(
             Shift.required_skills,
             Shift.required_certifications,
             Shift.min_age,
-        ).where(Shift.org_id == _b("o", Shift.org_id), Shift.id == _b("s", Shift.id)),
+        ).where(Shift.org_id == bind("o", Shift.org_id), Shift.id == bind("s", Shift.id)),
         "roles": lambda d: sa.select(*ShiftRole.__table__.columns).where(
-            ShiftRole.org_id == _b("o", ShiftRole.org_id),
-            ShiftRole.shift_id == _b("s", ShiftRole.shift_id),
+            ShiftRole.org_id == bind("o", ShiftRole.org_id),
+            ShiftRole.shift_id == bind("s", ShiftRole.shift_id),
         ),
         "profile_lock": lambda d: _locking(
             sa.select(Profile.status).where(
-                Profile.org_id == _b("o", Profile.org_id),
-                Profile.user_id == _b("u", Profile.user_id),
+                Profile.org_id == bind("o", Profile.org_id),
+                Profile.user_id == bind("u", Profile.user_id),
             ),
             d,
         ),
         "previous": lambda d: sa.select(SignUp.id, SignUp.status).where(
-            SignUp.org_id == _b("o", SignUp.org_id),
-            SignUp.shift_id == _b("s", SignUp.shift_id),
-            SignUp.user_id == _b("u", SignUp.user_id),
+            SignUp.org_id == bind("o", SignUp.org_id),
+            SignUp.shift_id == bind("s", SignUp.shift_id),
+            SignUp.user_id == bind("u", SignUp.user_id),
         ),
         "clash": lambda d: (
             sa.select(SignUp.shift_id)
             .where(
-                SignUp.org_id == _b("o", SignUp.org_id),
-                SignUp.user_id == _b("u", SignUp.user_id),
+                SignUp.org_id == bind("o", SignUp.org_id),
+                SignUp.user_id == bind("u", SignUp.user_id),
                 sa.or_(SignUp.status == CONFIRMED, SignUp.status == WAITLISTED),
-                SignUp.starts_at < _b("e", SignUp.starts_at),
-                SignUp.ends_at > _b("b", SignUp.ends_at),
-                SignUp.shift_id != _b("s", SignUp.shift_id),
+                SignUp.starts_at < bind("e", SignUp.starts_at),
+                SignUp.ends_at > bind("b", SignUp.ends_at),
+                SignUp.shift_id != bind("s", SignUp.shift_id),
             )
             .limit(1)
         ),
         "arrive": lambda d: (
             sa.update(Shift)
-            .where(Shift.id == _b("s", Shift.id), Shift.status == "open")
+            .where(Shift.id == bind("s", Shift.id), Shift.status == "open")
             .values(arrivals=Shift.arrivals + 1)
         ),
-        "arrivals": lambda d: sa.select(Shift.arrivals).where(Shift.id == _b("s", Shift.id)),
+        "arrivals": lambda d: sa.select(Shift.arrivals).where(Shift.id == bind("s", Shift.id)),
         "arrive_returning": lambda d: (
             sa.update(Shift)
-            .where(Shift.id == _b("s", Shift.id), Shift.status == "open")
+            .where(Shift.id == bind("s", Shift.id), Shift.status == "open")
             .values(arrivals=Shift.arrivals + 1)
             .returning(Shift.arrivals)
         ),
         "profile_touch": lambda d: (
             sa.update(Profile)
             .where(
-                Profile.org_id == _b("o", Profile.org_id),
-                Profile.user_id == _b("u", Profile.user_id),
+                Profile.org_id == bind("o", Profile.org_id),
+                Profile.user_id == bind("u", Profile.user_id),
             )
-            .values(last_signed_up_at=_b("n", Profile.last_signed_up_at))
+            .values(last_signed_up_at=bind("n", Profile.last_signed_up_at))
             .returning(Profile.status)
         ),
         "take_role": lambda d: (
             sa.update(ShiftRole)
-            .where(ShiftRole.id == _b("r", ShiftRole.id), ShiftRole.taken < ShiftRole.capacity)
+            .where(ShiftRole.id == bind("r", ShiftRole.id), ShiftRole.taken < ShiftRole.capacity)
             .values(taken=ShiftRole.taken + 1)
         ),
         "take_shift": lambda d: (
             sa.update(Shift)
-            .where(Shift.id == _b("s", Shift.id), Shift.taken < Shift.capacity)
+            .where(Shift.id == bind("s", Shift.id), Shift.taken < Shift.capacity)
             .values(taken=Shift.taken + 1)
         ),
         "insert": lambda d: sa.insert(SignUp).values(
@@ -204,10 +200,10 @@ SQL = Statements(
         "touch": lambda d: (
             sa.update(Profile)
             .where(
-                Profile.org_id == _b("o", Profile.org_id),
-                Profile.user_id == _b("u", Profile.user_id),
+                Profile.org_id == bind("o", Profile.org_id),
+                Profile.user_id == bind("u", Profile.user_id),
             )
-            .values(last_signed_up_at=_b("n", Profile.last_signed_up_at))
+            .values(last_signed_up_at=bind("n", Profile.last_signed_up_at))
         ),
         "insert_profiles": lambda d: sa.insert(Profile).values(
             {
@@ -220,9 +216,9 @@ SQL = Statements(
             {c.name: sa.bindparam(c.name, type_=c.type) for c in ProfileSkill.__table__.columns}
         ),
         "position": lambda d: sa.select(sa.func.count().label("ahead")).where(
-            SignUp.shift_id == _b("s", SignUp.shift_id),
+            SignUp.shift_id == bind("s", SignUp.shift_id),
             SignUp.status == WAITLISTED,
-            SignUp.seq < _b("q", SignUp.seq),
+            SignUp.seq < bind("q", SignUp.seq),
         ),
     }
 )
