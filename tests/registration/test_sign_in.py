@@ -19,6 +19,7 @@ from ngo_kit.modules.registration.errors import (
     WrongPassword,
 )
 from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession
+from ngo_kit.modules.registration.service import _digest
 from ngo_kit.modules.registration.testing import PASSWORD, Register, last_data
 from ngo_kit.tenancy import SYSTEM, OrgRead
 from ngo_kit.testing import KitFactory, MessageCatcher
@@ -44,6 +45,87 @@ def test_sign_in_returns_an_opaque_session_stored_only_as_a_digest(
         assert tx.registration.session_user(signed.token).id == uid
         tx.registration.sign_out(signed.token)
     with pytest.raises(TokenInvalid), rkit.begin() as tx:
+        tx.registration.session_user(signed.token)
+
+
+def _session_last_used(kit: Kit, token: str, moved: dt.timedelta | None = None) -> dt.datetime:
+    """The session's ``last_used_at``, after moving it and ``created_at`` by ``moved``."""
+    digest = SignInSession.token_hash == _digest(token)
+    with kit.begin() as tx:
+        session = tx.session.scalars(sa.select(SignInSession).where(digest)).one()
+        if moved is not None:
+            assert session.last_used_at is not None
+            session.created_at += moved
+            session.last_used_at += moved
+            tx.session.flush()
+        found = session.last_used_at
+    assert found is not None
+    return found
+
+
+def test_a_session_left_unused_for_the_idle_time_ends(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org")
+    with rkit.begin() as tx:
+        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    _session_last_used(rkit, signed.token, -dt.timedelta(hours=167))  # 30 days had 29 to run
+    with rkit.begin() as tx:
+        tx.registration.session_user(signed.token)
+    _session_last_used(rkit, signed.token, -dt.timedelta(hours=169))
+    with pytest.raises(TokenExpired), rkit.begin() as tx:
+        tx.registration.session_user(signed.token)
+
+
+def test_a_session_in_use_stays_open_and_notes_its_use_every_few_minutes(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org")
+    with rkit.begin() as tx:
+        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    opened = _session_last_used(rkit, signed.token)
+    assert opened == signed.expires_at - dt.timedelta(days=30)  # the sign-in is the first use
+    with rkit.begin() as tx:  # used again at once: nothing to write
+        tx.registration.session_user(signed.token)
+    assert _session_last_used(rkit, signed.token) == opened
+    for _ in range(3):  # a use every 100 hours keeps it open past any 168 hours of idling
+        old = _session_last_used(rkit, signed.token, -dt.timedelta(hours=100))
+        with rkit.begin() as tx:
+            tx.registration.session_user(signed.token)
+        assert _session_last_used(rkit, signed.token) > old + dt.timedelta(hours=99)
+
+
+def test_with_no_idle_time_a_session_lasts_its_days(
+    kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NGO_KIT_REGISTRATION_SESSION_IDLE_HOURS", "0")
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with kit.begin(org=org) as tx:
+        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
+    with kit.begin() as tx:
+        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    _session_last_used(kit, signed.token, -dt.timedelta(days=29))
+    with kit.begin() as tx:
+        assert tx.registration.session_user(signed.token).email == "ana@example.org"
+
+
+def test_a_session_from_before_use_was_noted_idles_from_its_sign_in(
+    rkit: Kit, rorg: OrgRead, register: Register
+) -> None:
+    register(email="ana@example.org")
+    with rkit.begin() as tx:
+        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    digest = SignInSession.token_hash == _digest(signed.token)
+    with rkit.begin() as tx:
+        tx.session.execute(sa.update(SignInSession).where(digest).values(last_used_at=None))
+    with rkit.begin() as tx:  # signed in just now: open, and its use is noted from here on
+        tx.registration.session_user(signed.token)
+    with rkit.begin() as tx:
+        session = tx.session.scalars(sa.select(SignInSession).where(digest)).one()
+        session.created_at -= dt.timedelta(hours=169)
+        session.last_used_at = None
+    with pytest.raises(TokenExpired), rkit.begin() as tx:
         tx.registration.session_user(signed.token)
 
 

@@ -47,6 +47,9 @@ class SignInSession(IdMixin, TimestampMixin, Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     expires_at: Mapped[dt.datetime] = mapped_column()
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    #: when the session was last used, to the nearest few minutes (``session_idle_hours``);
+    #: ``None`` for a session opened before the column existed (its ``created_at`` stands in)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class OneTimeCode(IdMixin, TimestampMixin, Base):

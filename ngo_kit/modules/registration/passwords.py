@@ -59,6 +59,9 @@ class RegistrationSettings(BaseSettings):
     client_send_limit: int = Field(default=20, ge=1)
     send_window_seconds: int = Field(default=3600, ge=1)
     session_days: int = Field(default=30, ge=1)
+    #: a session not used for this many hours ends, however long it had left (0: sessions end
+    #: only after ``session_days``)
+    session_idle_hours: int = Field(default=168, ge=0)
     code_minutes: int = Field(default=10, ge=1)
     code_attempts: int = Field(default=5, ge=1)
     reset_minutes: int = Field(default=30, ge=1)

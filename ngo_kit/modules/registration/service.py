@@ -106,6 +106,9 @@ ACCOUNT_FAILURES = FAILURES + "account:"
 #: change its address or number. Erasure deletes them all (``_throttle_keys``).
 SEND_SUBJECTS = SIGN_IN_CODE, RESET, CHANGE = "sign-in-code:", "reset:", "change:"
 ACCOUNT_SENDS = "account:"
+#: how stale a session's ``last_used_at`` may grow before a use writes it again (or a tenth of
+#: ``session_idle_hours``, when that is shorter)
+SESSION_USE_STEP = dt.timedelta(minutes=5)
 
 
 # --- hot-path statements (compiled once per dialect, run on the driver cursor) ------------------
@@ -298,8 +301,11 @@ SQL = Statements(
         ),
         "open_session": lambda d: SESSIONS.insert().values(
             {
-                c: bind(c, SESSIONS.c[c])
-                for c in ("id", "account_id", "token_hash", "created_at", "expires_at")
+                **{
+                    c: bind(c, SESSIONS.c[c])
+                    for c in ("id", "account_id", "token_hash", "created_at", "expires_at")
+                },
+                "last_used_at": bind("created_at", SESSIONS.c.last_used_at),
             }
         ),
         # throttles: ``k`` a key, ``c`` a second key (the client's, or ``k`` again)
@@ -604,19 +610,39 @@ class RegistrationService:
         return signed_in
 
     def session_user(self, token: str) -> UserRead:
-        """The account a session token belongs to; ``TokenInvalid`` / ``TokenExpired`` if not valid."""
-        row = self.tx.connection.execute(
+        """The account a session token belongs to; ``TokenInvalid`` / ``TokenExpired`` if not valid.
+
+        A session ends ``session_days`` after sign-in, or sooner when it has not been used for
+        ``session_idle_hours`` (``TokenExpired`` either way). Each use is noted, to the nearest
+        few minutes, so a session in use stays open.
+        """
+        tx = self.tx
+        row = tx.connection.execute(
             sa.select(
-                SignInSession.account_id, SignInSession.expires_at, SignInSession.revoked_at
+                SignInSession.id,
+                SignInSession.account_id,
+                SignInSession.created_at,
+                SignInSession.expires_at,
+                SignInSession.revoked_at,
+                SignInSession.last_used_at,
             ).where(SignInSession.token_hash == _digest(str(token)))
         ).first()
         if row is None or row.revoked_at is not None:
             raise TokenInvalid()
-        if row.expires_at <= utcnow():
+        now = utcnow()
+        if row.expires_at <= now:
+            raise TokenExpired()
+        idle = dt.timedelta(hours=self.settings.session_idle_hours)
+        last_used = row.last_used_at or row.created_at
+        if idle and last_used + idle <= now:
             raise TokenExpired()
         user = self._read(row.account_id)
         if user.status in ("suspended", "erased"):
             raise TokenInvalid()
+        if idle and now - last_used >= min(SESSION_USE_STEP, idle / 10):
+            tx.connection.execute(  # at most once a step: a page view need not write
+                sa.update(SignInSession).where(SignInSession.id == row.id).values(last_used_at=now)
+            )
         return user
 
     def sign_out(self, token: str) -> None:
@@ -1406,7 +1432,12 @@ class RegistrationService:
             raise NotFound("User", user_id)
         row = self._account(key)
         sessions = tx.connection.execute(
-            sa.select(SignInSession.created_at, SignInSession.expires_at, SignInSession.revoked_at)
+            sa.select(
+                SignInSession.created_at,
+                SignInSession.expires_at,
+                SignInSession.revoked_at,
+                SignInSession.last_used_at,
+            )
             .where(SignInSession.account_id == key)
             .order_by(SignInSession.created_at)
         )
@@ -1424,8 +1455,13 @@ class RegistrationService:
                 "has_password": row.password_hash is not None,
             },
             "sessions": [
-                {"created_at": _iso(c), "expires_at": _iso(e), "revoked_at": _iso(r)}
-                for c, e, r in sessions
+                {
+                    "created_at": _iso(c),
+                    "expires_at": _iso(e),
+                    "revoked_at": _iso(r),
+                    "last_used_at": _iso(u),
+                }
+                for c, e, r, u in sessions
             ],
             "organisations": {},
         }
