@@ -19,10 +19,25 @@ from ngo_kit.modules.registration.errors import (
     WrongPassword,
 )
 from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession
+from ngo_kit.modules.registration.schemas import SignIn, UserRead
 from ngo_kit.modules.registration.service import _digest
 from ngo_kit.modules.registration.testing import PASSWORD, Register, last_data
 from ngo_kit.tenancy import SYSTEM, OrgRead
 from ngo_kit.testing import KitFactory, MessageCatcher
+
+
+def _kit_with_ana(
+    kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch, **settings: str
+) -> tuple[Kit, OrgRead]:
+    """A registration kit with ``settings`` (``NGO_KIT_REGISTRATION_*``), its organisation,
+    and Ana registered there."""
+    for name, value in settings.items():
+        monkeypatch.setenv(f"NGO_KIT_REGISTRATION_{name}", value)
+    kit = kit_factory(modules=["registration"])
+    org = kit.create_organisation("rainbow", "Rainbow")
+    with kit.begin(org=org) as tx:
+        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
+    return kit, org
 
 
 def _fail(kit: Kit, org: OrgRead | None, **credentials: str) -> BaseException:
@@ -63,70 +78,66 @@ def _session_last_used(kit: Kit, token: str, moved: dt.timedelta | None = None) 
     return found
 
 
-def test_a_session_left_unused_for_the_idle_time_ends(
-    rkit: Kit, rorg: OrgRead, register: Register
-) -> None:
+@pytest.fixture
+def ana_signed_in(rkit: Kit, rorg: OrgRead, register: Register) -> SignIn:
+    """Ana's account, signed in just now."""
     register(email="ana@example.org")
     with rkit.begin() as tx:
-        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
-    _session_last_used(rkit, signed.token, -dt.timedelta(hours=167))  # 30 days had 29 to run
-    with rkit.begin() as tx:
-        tx.registration.session_user(signed.token)
-    _session_last_used(rkit, signed.token, -dt.timedelta(hours=169))
-    with pytest.raises(TokenExpired), rkit.begin() as tx:
-        tx.registration.session_user(signed.token)
+        return tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+
+
+def _use(kit: Kit, token: str) -> UserRead:
+    with kit.begin() as tx:
+        return tx.registration.session_user(token)
+
+
+def test_a_session_left_unused_for_the_idle_time_ends(rkit: Kit, ana_signed_in: SignIn) -> None:
+    token = ana_signed_in.token
+    _session_last_used(rkit, token, -dt.timedelta(hours=167))  # 30 days had 29 to run
+    _use(rkit, token)
+    _session_last_used(rkit, token, -dt.timedelta(hours=169))
+    with pytest.raises(TokenExpired):
+        _use(rkit, token)
 
 
 def test_a_session_in_use_stays_open_and_notes_its_use_every_few_minutes(
-    rkit: Kit, rorg: OrgRead, register: Register
+    rkit: Kit, ana_signed_in: SignIn
 ) -> None:
-    register(email="ana@example.org")
-    with rkit.begin() as tx:
-        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
-    opened = _session_last_used(rkit, signed.token)
-    assert opened == signed.expires_at - dt.timedelta(days=30)  # the sign-in is the first use
-    with rkit.begin() as tx:  # used again at once: nothing to write
-        tx.registration.session_user(signed.token)
-    assert _session_last_used(rkit, signed.token) == opened
+    token = ana_signed_in.token
+    opened = _session_last_used(rkit, token)
+    assert opened == ana_signed_in.expires_at - dt.timedelta(days=30)  # sign-in is a use
+    _use(rkit, token)  # used again at once: nothing to write
+    assert _session_last_used(rkit, token) == opened
     for _ in range(3):  # a use every 100 hours keeps it open past any 168 hours of idling
-        old = _session_last_used(rkit, signed.token, -dt.timedelta(hours=100))
-        with rkit.begin() as tx:
-            tx.registration.session_user(signed.token)
-        assert _session_last_used(rkit, signed.token) > old + dt.timedelta(hours=99)
+        old = _session_last_used(rkit, token, -dt.timedelta(hours=100))
+        _use(rkit, token)
+        assert _session_last_used(rkit, token) > old + dt.timedelta(hours=99)
 
 
 def test_with_no_idle_time_a_session_lasts_its_days(
     kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NGO_KIT_REGISTRATION_SESSION_IDLE_HOURS", "0")
-    kit = kit_factory(modules=["registration"])
-    org = kit.create_organisation("rainbow", "Rainbow")
-    with kit.begin(org=org) as tx:
-        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
+    kit, _org = _kit_with_ana(kit_factory, monkeypatch, SESSION_IDLE_HOURS="0")
     with kit.begin() as tx:
         signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
     _session_last_used(kit, signed.token, -dt.timedelta(days=29))
-    with kit.begin() as tx:
-        assert tx.registration.session_user(signed.token).email == "ana@example.org"
+    assert _use(kit, signed.token).email == "ana@example.org"
 
 
 def test_a_session_from_before_use_was_noted_idles_from_its_sign_in(
-    rkit: Kit, rorg: OrgRead, register: Register
+    rkit: Kit, ana_signed_in: SignIn
 ) -> None:
-    register(email="ana@example.org")
-    with rkit.begin() as tx:
-        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
-    digest = SignInSession.token_hash == _digest(signed.token)
+    token = ana_signed_in.token
+    digest = SignInSession.token_hash == _digest(token)
     with rkit.begin() as tx:
         tx.session.execute(sa.update(SignInSession).where(digest).values(last_used_at=None))
-    with rkit.begin() as tx:  # signed in just now: open, and its use is noted from here on
-        tx.registration.session_user(signed.token)
+    _use(rkit, token)  # signed in just now: open, and its use is noted from here on
     with rkit.begin() as tx:
         session = tx.session.scalars(sa.select(SignInSession).where(digest)).one()
         session.created_at -= dt.timedelta(hours=169)
         session.last_used_at = None
-    with pytest.raises(TokenExpired), rkit.begin() as tx:
-        tx.registration.session_user(signed.token)
+    with pytest.raises(TokenExpired):
+        _use(rkit, token)
 
 
 def test_unknown_account_and_wrong_password_give_the_same_error(
@@ -267,11 +278,7 @@ def test_wrong_current_passwords_count_as_failed_sign_ins_of_the_account(
 def test_a_client_key_is_locked_after_failures_across_accounts(
     kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NGO_KIT_REGISTRATION_CLIENT_FAILURES", "3")
-    kit = kit_factory(modules=["registration"])
-    org = kit.create_organisation("rainbow", "Rainbow")
-    with kit.begin(org=org) as tx:
-        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="A")
+    kit, org = _kit_with_ana(kit_factory, monkeypatch, CLIENT_FAILURES="3")
     for n in range(3):
         _fail(kit, org, email=f"p{n}@example.org", password="guess guess", client="203.0.113.9")
     blocked = _fail(kit, org, email="ana@example.org", password=PASSWORD, client="203.0.113.9")
