@@ -83,12 +83,14 @@ def ana_signed_in(rkit: Kit, rorg: OrgRead, register: Register) -> SignIn:
     """Ana's account, signed in just now."""
     register(email="ana@example.org")
     with rkit.begin() as tx:
-        return tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+        signed: SignIn = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    return signed
 
 
 def _use(kit: Kit, token: str) -> UserRead:
     with kit.begin() as tx:
-        return tx.registration.session_user(token)
+        user: UserRead = tx.registration.session_user(token)
+    return user
 
 
 def test_a_session_left_unused_for_the_idle_time_ends(rkit: Kit, ana_signed_in: SignIn) -> None:
