@@ -88,6 +88,26 @@ def test_unknown_hook_name_is_refused_at_start_up(kit_factory: KitFactory) -> No
     assert "ngo_kit_stock_moovd" in str(info.value)
 
 
+def test_a_module_configures_itself_as_each_kit_that_enables_it_is_built(
+    kit_factory: KitFactory,
+) -> None:
+    seen: list[Kit] = []
+
+    def configure(kit: Kit) -> None:
+        seen.append(kit)
+        if kit.settings.environment == "production":
+            raise ConfigurationError("meals.E001", "meals needs a kitchen in production")
+
+    plugin = ProvidesModules(Module("meals", configure=configure))
+    kit_factory(modules=[], plugins=[plugin], upgrade=False)
+    assert seen == []  # installed but not enabled: not asked
+    kit = kit_factory(modules=["meals"], plugins=[plugin], upgrade=False)
+    assert seen == [kit]
+    with pytest.raises(ConfigurationError) as info:
+        kit_factory(modules=["meals"], plugins=[plugin], upgrade=False, environment="production")
+    assert info.value.check == "meals.E001"
+
+
 def test_optional_hook_of_a_disabled_module_is_accepted(kit_factory: KitFactory) -> None:
     class Bridge:
         ngo_kit_plugin_name = "bridge"
