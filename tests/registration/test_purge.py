@@ -74,7 +74,7 @@ def test_purge_deletes_only_what_no_rule_reads_any_more(
     rkit: Kit, rorg: OrgRead, register: Register
 ) -> None:
     uid = register(email="ana@example.org")
-    live, recent, *_ = _sessions(rkit, 4)
+    live, recent, *_ = _sessions(rkit, 6)
     _age_sessions(
         rkit,
         [
@@ -82,18 +82,20 @@ def test_purge_deletes_only_what_no_rule_reads_any_more(
             {"revoked_at": NOW - DAY},  # revoked yesterday: kept for the export
             {"revoked_at": NOW - 40 * DAY},  # revoked long ago: goes
             {"expires_at": NOW - 40 * DAY},  # expired long ago: goes
+            {"last_used_at": NOW - 40 * DAY},  # idle 7 days, so ended 33 days ago: goes
+            {"last_used_at": NOW - 10 * DAY},  # ended 3 days ago: kept for the export
         ],
     )
     _add_codes(rkit, uid)
     _add_throttles(rkit)
     with rkit.begin(actor=SYSTEM) as tx:
         done = tx.registration.purge()
-    assert (done.sessions, done.codes, done.throttles) == (2, 2, 2)
+    assert (done.sessions, done.codes, done.throttles) == (3, 2, 2)
     with rkit.begin() as tx:
         assert tx.registration.session_user(live).id == uid
         with pytest.raises(TokenInvalid):
             tx.registration.session_user(recent)
-        assert tx.session.scalar(sa.select(sa.func.count()).select_from(SignInSession)) == 2
+        assert tx.session.scalar(sa.select(sa.func.count()).select_from(SignInSession)) == 3
         (code,) = tx.session.scalars(sa.select(OneTimeCode))
         assert code.used_at is None and code.expires_at > NOW
         keys = set(tx.session.scalars(sa.select(Throttle.key)))

@@ -663,8 +663,8 @@ class RegistrationService:
     def purge(self, *, keep_days: int = 30) -> PurgeResult:
         """Delete what no rule reads any more (system actor only, no organisation needed).
 
-        Sessions that expired or were revoked more than ``keep_days`` ago (the newer ones stay
-        for the person's data export), one-time codes that were used or have expired, and
+        Sessions that expired, went unused past ``session_idle_hours`` or were revoked more
+        than ``keep_days`` ago (the newer ones stay for the person's data export), one-time codes that were used or have expired, and
         throttle counts whose window has ended and whose lock has passed (the next attempt would
         start them afresh anyway). Returns how many rows of each went. Run it from a scheduler:
         ``ngo-kit registration purge``.
@@ -679,14 +679,13 @@ class RegistrationService:
             seconds=max(self.settings.throttle_window_seconds, self.settings.send_window_seconds)
         )
         conn = tx.connection
-        sessions = conn.execute(
-            sa.delete(SignInSession).where(
-                sa.or_(
-                    SignInSession.expires_at < cutoff,
-                    SignInSession.revoked_at < cutoff,
-                )
+        ended = [SignInSession.expires_at < cutoff, SignInSession.revoked_at < cutoff]
+        if self.settings.session_idle_hours:
+            idle_since = cutoff - dt.timedelta(hours=self.settings.session_idle_hours)
+            ended.append(
+                sa.func.coalesce(SignInSession.last_used_at, SignInSession.created_at) < idle_since
             )
-        )
+        sessions = conn.execute(sa.delete(SignInSession).where(sa.or_(*ended)))
         codes = conn.execute(
             sa.delete(OneTimeCode).where(
                 sa.or_(OneTimeCode.used_at.is_not(None), OneTimeCode.expires_at < now)
