@@ -106,8 +106,8 @@ ACCOUNT_FAILURES = FAILURES + "account:"
 #: change its address or number. Erasure deletes them all (``_throttle_keys``).
 SEND_SUBJECTS = SIGN_IN_CODE, RESET, CHANGE = "sign-in-code:", "reset:", "change:"
 ACCOUNT_SENDS = "account:"
-#: how stale a session's ``last_used_at`` may grow before a use writes it again (or a tenth of
-#: ``session_idle_hours``, when that is shorter)
+#: how stale a session's ``last_used_at`` may grow before a use writes it again (well inside
+#: the shortest idle limit, one hour)
 SESSION_USE_STEP = dt.timedelta(minutes=5)
 
 
@@ -639,7 +639,7 @@ class RegistrationService:
         user = self._read(row.account_id)
         if user.status in ("suspended", "erased"):
             raise TokenInvalid()
-        if idle and now - last_used >= min(SESSION_USE_STEP, idle / 10):
+        if idle and now - last_used >= SESSION_USE_STEP:
             tx.connection.execute(  # at most once a step: a page view need not write
                 sa.update(SignInSession).where(SignInSession.id == row.id).values(last_used_at=now)
             )
