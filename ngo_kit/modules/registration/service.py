@@ -1542,24 +1542,26 @@ class RegistrationService:
                 .where(OutboxRow.recipient.in_(identifiers))
                 .values(recipient="erased", subject="", body="", data={}, last_error=None)
             )
-        about_account = sa.cast(OutboxRow.data, sa.Text).like(f"%{key}%")
-        # Addresses and numbers the person asked to switch to are theirs too: the messages
-        # about the account name them, and so do the change requests' throttle counts.
-        elsewhere = session.scalars(
-            sa.select(OutboxRow.recipient)
-            .where(about_account, OutboxRow.recipient.not_in([*identifiers, "erased"]))
-            .distinct()
+        # Messages about the account sent elsewhere (a new address, say): found by one scan of
+        # the outbox. Their addresses are the person's too, and so are the change requests'
+        # throttle counts kept under them.
+        about = session.execute(
+            sa.select(OutboxRow.id, OutboxRow.recipient).where(
+                sa.cast(OutboxRow.data, sa.Text).like(f"%{key}%")
+            )
         ).all()
+        elsewhere = {r for _, r in about if r not in identifiers and r != "erased"}
         session.execute(  # throttle counts keyed by the person's identifiers (digests)
             sa.delete(Throttle).where(
-                Throttle.key.in_(_throttle_keys(row, [*identifiers, *elsewhere]))
+                Throttle.key.in_(_throttle_keys(row, [*identifiers, *sorted(elsewhere)]))
             )
         )
-        session.execute(  # messages about the account sent elsewhere (a new address, say)
-            sa.update(OutboxRow)
-            .where(about_account)
-            .values(recipient="erased", subject="", body="", data={}, last_error=None)
-        )
+        if about:
+            session.execute(
+                sa.update(OutboxRow)
+                .where(OutboxRow.id.in_([i for i, _ in about]))
+                .values(recipient="erased", subject="", body="", data={}, last_error=None)
+            )
         with self._each_org(self._orgs_of(key)) as visit:
             for _org in visit():
                 tx.audit("user.erased", "account", key, "personal data erased")
