@@ -120,8 +120,15 @@ class Passwords:
             argon2__time_cost=settings.argon2_time_cost,
             argon2__parallelism=settings.argon2_parallelism,
         )
-        # Unknown accounts are checked against this, so they cost what a real check costs.
-        self.dummy_hash = self.context.hash("ngo-kit dummy password for unknown accounts")
+
+    @functools.cached_property
+    def dummy_hash(self) -> str:
+        """What an unknown account is checked against, so it costs what a real check costs.
+
+        Made on first use, not when the kit is built: ``ngo-kit`` commands and apps that never
+        sign anyone in do not pay for an argon2id hash at start-up.
+        """
+        return str(self.context.hash("ngo-kit dummy password for unknown accounts"))
 
     def hash(self, password: str) -> str:
         """An argon2id hash of the (normalised) password."""
