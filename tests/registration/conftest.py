@@ -8,7 +8,7 @@ import pytest
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.modules.registration.schemas import UserRead
-from ngo_kit.modules.registration.testing import PASSWORD, Register
+from ngo_kit.modules.registration.testing import PASSWORD, KitWithAna, Register
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 
@@ -52,5 +52,24 @@ def register(rkit: Kit, rorg: OrgRead) -> Register:
         with rkit.begin(org=org or rorg) as tx:
             user: UserRead = tx.registration.register(**fields)
             return user.id
+
+    return make
+
+
+@pytest.fixture
+def kit_with_ana(kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch) -> KitWithAna:
+    """``make(**settings)``: a registration kit built with ``NGO_KIT_REGISTRATION_<NAME>``
+    settings, its organisation ``rainbow``, and Ana (ana@example.org) registered there."""
+
+    def make(**settings: str) -> tuple[Kit, OrgRead, UserRead]:
+        for name, value in settings.items():
+            monkeypatch.setenv(f"NGO_KIT_REGISTRATION_{name}", value)
+        kit = kit_factory(modules=["registration"])
+        org = kit.create_organisation("rainbow", "Rainbow")
+        with kit.begin(org=org) as tx:
+            ana: UserRead = tx.registration.register(
+                email="ana@example.org", password=PASSWORD, display_name="Ana"
+            )
+        return kit, org, ana
 
     return make

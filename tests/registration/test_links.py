@@ -14,7 +14,7 @@ from ngo_kit.modules.registration.service import (
     PURPOSE_RESET,
     PURPOSE_VERIFY_EMAIL,
 )
-from ngo_kit.modules.registration.testing import PASSWORD
+from ngo_kit.modules.registration.testing import PASSWORD, KitWithAna
 from ngo_kit.testing import KitFactory, MessageCatcher
 
 TEMPLATES = {
@@ -24,13 +24,9 @@ TEMPLATES = {
 
 
 def test_emails_carry_the_apps_link_and_the_link_verifies(
-    kit_factory: KitFactory, message_catcher: MessageCatcher, monkeypatch: pytest.MonkeyPatch
+    kit_with_ana: KitWithAna, message_catcher: MessageCatcher
 ) -> None:
-    monkeypatch.setenv("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps(TEMPLATES))
-    kit = kit_factory(modules=["registration"])
-    org = kit.create_organisation("rainbow", "Rainbow")
-    with kit.begin(org=org) as tx:
-        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
+    kit, org, _ana = kit_with_ana(LINK_TEMPLATES=json.dumps(TEMPLATES))
     [message] = [m for m in message_catcher.to("ana@example.org") if "token" in m.data]
     url = message.body.rsplit(" ", 1)[-1]
     assert url.startswith("https://app.example.org/o/rainbow/verify-email?token=")
@@ -73,13 +69,9 @@ def _link_of(message_catcher: MessageCatcher, to: str, purpose: str) -> tuple[st
 
 
 def test_every_kind_of_link_follows_its_template_and_carries_a_token_that_works(
-    kit_factory: KitFactory, message_catcher: MessageCatcher, monkeypatch: pytest.MonkeyPatch
+    kit_with_ana: KitWithAna, message_catcher: MessageCatcher
 ) -> None:
-    monkeypatch.setenv("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps(EVERY_KIND))
-    kit = kit_factory(modules=["registration"])
-    org = kit.create_organisation("rainbow", "Rainbow")
-    with kit.begin(org=org) as tx:
-        ana = tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="A")
+    kit, org, ana = kit_with_ana(LINK_TEMPLATES=json.dumps(EVERY_KIND))
     with kit.begin() as tx:  # no organisation: {org} is left empty
         tx.registration.request_password_reset(email="ana@example.org")
     with kit.begin(org=org, actor=ana.id) as tx:

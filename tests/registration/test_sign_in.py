@@ -21,23 +21,9 @@ from ngo_kit.modules.registration.errors import (
 from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession
 from ngo_kit.modules.registration.schemas import SignIn, UserRead
 from ngo_kit.modules.registration.service import _digest
-from ngo_kit.modules.registration.testing import PASSWORD, Register, last_data
+from ngo_kit.modules.registration.testing import PASSWORD, KitWithAna, Register, last_data
 from ngo_kit.tenancy import SYSTEM, OrgRead
 from ngo_kit.testing import KitFactory, MessageCatcher
-
-
-def _kit_with_ana(
-    kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch, **settings: str
-) -> tuple[Kit, OrgRead]:
-    """A registration kit with ``settings`` (``NGO_KIT_REGISTRATION_*``), its organisation,
-    and Ana registered there."""
-    for name, value in settings.items():
-        monkeypatch.setenv(f"NGO_KIT_REGISTRATION_{name}", value)
-    kit = kit_factory(modules=["registration"])
-    org = kit.create_organisation("rainbow", "Rainbow")
-    with kit.begin(org=org) as tx:
-        tx.registration.register(email="ana@example.org", password=PASSWORD, display_name="Ana")
-    return kit, org
 
 
 def _fail(kit: Kit, org: OrgRead | None, **credentials: str) -> BaseException:
@@ -116,10 +102,8 @@ def test_a_session_in_use_stays_open_and_notes_its_use_every_few_minutes(
         assert _session_last_used(rkit, token) > old + dt.timedelta(hours=99)
 
 
-def test_with_no_idle_time_a_session_lasts_its_days(
-    kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kit, _org = _kit_with_ana(kit_factory, monkeypatch, SESSION_IDLE_HOURS="0")
+def test_with_no_idle_time_a_session_lasts_its_days(kit_with_ana: KitWithAna) -> None:
+    kit, _org, _ana = kit_with_ana(SESSION_IDLE_HOURS="0")
     with kit.begin() as tx:
         signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
     _session_last_used(kit, signed.token, -dt.timedelta(days=29))
@@ -277,10 +261,8 @@ def test_wrong_current_passwords_count_as_failed_sign_ins_of_the_account(
         tx.registration.change_password(PASSWORD, "a brand new secret")
 
 
-def test_a_client_key_is_locked_after_failures_across_accounts(
-    kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kit, org = _kit_with_ana(kit_factory, monkeypatch, CLIENT_FAILURES="3")
+def test_a_client_key_is_locked_after_failures_across_accounts(kit_with_ana: KitWithAna) -> None:
+    kit, org, _ana = kit_with_ana(CLIENT_FAILURES="3")
     for n in range(3):
         _fail(kit, org, email=f"p{n}@example.org", password="guess guess", client="203.0.113.9")
     blocked = _fail(kit, org, email="ana@example.org", password=PASSWORD, client="203.0.113.9")

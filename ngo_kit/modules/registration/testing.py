@@ -10,16 +10,26 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ngo_kit.testing import MessageCatcher
+
+if TYPE_CHECKING:
+    from ngo_kit.kit import Kit
+    from ngo_kit.modules.registration.schemas import UserRead
+    from ngo_kit.tenancy import OrgRead
 
 #: a password that passes the rules, for tests
 PASSWORD = "correct horse battery"
 
 #: ``register(org=None, **fields) -> account id`` (see the registration tests' conftest)
 Register = Callable[..., uuid.UUID]
+
+#: ``kit_with_ana(**settings) -> (kit, organisation, Ana's account)`` (see the registration
+#: tests' conftest)
+KitWithAna = Callable[..., "tuple[Kit, OrgRead, UserRead]"]
 
 CHEAP_PROFILE = {
     "NGO_KIT_REGISTRATION_ARGON2_MEMORY_KIB": "1024",
