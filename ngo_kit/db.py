@@ -148,3 +148,31 @@ def insert_ignore(bind: Any, table: Any, **values: Any) -> sa.Insert:
     else:
         insert = sa.insert(target).prefix_with("IGNORE")
     return insert.values(**values) if values else insert
+
+
+SQLITE_BEGIN = {
+    "IMMEDIATE": "BEGIN IMMEDIATE",
+    "DEFERRED": "BEGIN DEFERRED",
+    "EXCLUSIVE": "BEGIN EXCLUSIVE",
+}
+
+
+def sqlite_start(connection: sa.Connection) -> None:
+    """Open the SQLite transaction of ``connection``'s unit of work if no statement has yet.
+
+    ``BEGIN IMMEDIATE`` (or the ``sqlite_begin`` execution option's mode) goes out just before
+    the first statement, not when the unit of work opens: what a unit of work computes before
+    it touches the database (a password hash) does not hold the write lock. Every statement
+    runs through here: SQLAlchemy's through the ``before_cursor_execute`` event, the hot path's
+    (``ngo_kit.statements``) directly.
+    """
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    if dbapi_connection.in_transaction or not connection.in_transaction():
+        return
+    mode = SQLITE_BEGIN[connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")]
+    try:
+        dbapi_connection.execute(mode)  # straight to the driver: hot path
+    except connection.dialect.loaded_dbapi.Error as exc:  # still busy after the busy timeout
+        raise sa.exc.DBAPIError.instance(
+            mode, (), exc, connection.dialect.loaded_dbapi.Error
+        ) from exc

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ngo_kit import i18n
 from ngo_kit.audit import Problem
 from ngo_kit.context import Context, translate_database_errors
+from ngo_kit.db import sqlite_start
 from ngo_kit.errors import ConfigurationError, NgoKitError, NotFound, TransactionConflict
 from ngo_kit.outbox import Outbox
 from ngo_kit.plugins import (
@@ -398,11 +399,6 @@ class Kit:
 
 
 _ORG_SELECT = sa.select(*Organisation.__table__.c)
-_BEGIN = {
-    "IMMEDIATE": "BEGIN IMMEDIATE",
-    "DEFERRED": "BEGIN DEFERRED",
-    "EXCLUSIVE": "BEGIN EXCLUSIVE",
-}
 
 
 def _plugin_name(plugin: object) -> str:
@@ -487,13 +483,6 @@ def _sqlite_events(engine: Engine, settings: KitSettings, *, in_memory: bool) ->
         cur.execute(f"PRAGMA busy_timeout={busy}")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        dbapi_connection = conn.connection.dbapi_connection
-        try:
-            dbapi_connection.execute(_BEGIN[mode])  # straight to the driver: hot path
-        except engine.dialect.loaded_dbapi.Error as exc:  # still busy after the busy timeout
-            raise sa.exc.DBAPIError.instance(
-                _BEGIN[mode], (), exc, engine.dialect.loaded_dbapi.Error
-            ) from exc
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin(conn: Any, *_args: Any) -> None:
+        sqlite_start(conn)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ngo_kit.db import sqlite_start
+
 if TYPE_CHECKING:
     from ngo_kit.context import Context
 
@@ -59,6 +61,7 @@ class Statement:
         compiled: Any = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         self.dialect = dialect
+        self.sqlite = dialect.name == "sqlite"
         self.positional = bool(dialect.positional)
         self.order: list[str] = list(compiled.positiontup or []) if self.positional else []
         self.defaults: dict[str, Any] = {}
@@ -102,6 +105,8 @@ class Statement:
 
     def execute(self, connection: sa.Connection, values: dict[str, Any]) -> Any:
         """Execute on ``connection`` (inside its transaction); returns the open driver cursor."""
+        if self.sqlite:
+            sqlite_start(connection)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         params = self.params(values)
         try:
@@ -134,6 +139,8 @@ class Statement:
         same: dict[str, Any] | None = None,
     ) -> None:
         """``executemany`` on ``connection`` (see ``run_many``)."""
+        if self.sqlite:
+            sqlite_start(connection)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         params = self.many_params(rows, same or {})
         try:

@@ -92,3 +92,37 @@ def test_sqlite_runs_in_wal_with_foreign_keys_busy_timeout_and_immediate_writes(
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
         other.close()
+
+
+def test_sqlite_takes_the_write_lock_at_the_first_statement_of_a_unit_of_work(
+    kit: Kit, org: OrgRead
+) -> None:
+    """Work done before the first statement (a password hash) leaves other writers free."""
+    if kit.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    other = sqlite3.connect(str(kit.engine.url.database), timeout=0, isolation_level=None)
+
+    def lock_is_free() -> bool:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        other.execute("ROLLBACK")
+        return True
+
+    with kit.begin(org=org, actor=SYSTEM) as tx:  # SQLAlchemy's statements
+        assert lock_is_free()
+        tx.connection.execute(sa.select(AuditEntry.id)).all()
+        assert not lock_is_free()  # taken by the read: a later write cannot find it gone
+    with kit.begin(org=org, actor=SYSTEM) as tx:  # the hot path's driver statements
+        tx.audit("test.first", "thing", 1, "the first statement is a chain append")
+        assert lock_is_free()
+        tx.flush_audit()
+        assert not lock_is_free()
+        with tx.savepoint():
+            tx.audit("test.second", "thing", 2, "inside a savepoint")
+    assert lock_is_free()
+    other.close()
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
+    assert {"test.first", "test.second"} <= actions
