@@ -190,3 +190,39 @@ def test_concurrent_registrations_of_one_email_give_exactly_one_account(
             sa.select(sa.func.count()).where(Account.email == "race@example.org")
         )
     assert count == 1
+
+
+def test_on_sqlite_a_sign_up_hashes_before_it_takes_the_write_lock(
+    rkit: Kit, rorg: OrgRead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The argon2id work (about 20 ms) must not queue every other writer behind it."""
+    if rkit.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    import sqlite3
+
+    from ngo_kit.modules.registration.passwords import Passwords
+
+    other = sqlite3.connect(str(rkit.engine.url.database), timeout=0, isolation_level=None)
+    lock_free_while_hashing: list[bool] = []
+    hash_password = Passwords.hash
+
+    def hash_and_probe(self: Passwords, password: str) -> str:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            lock_free_while_hashing.append(True)
+        except sqlite3.OperationalError:
+            lock_free_while_hashing.append(False)
+        return hash_password(self, password)
+
+    monkeypatch.setattr(Passwords, "hash", hash_and_probe)
+    with rkit.begin(org=rorg) as tx:
+        user = tx.registration.register(
+            email="lin@example.org", display_name="Lin", password=PASSWORD
+        )
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # the sign-up's writes hold it now
+    other.close()
+    assert lock_free_while_hashing == [True]
+    with rkit.begin(org=rorg, actor=SYSTEM) as tx:
+        assert tx.registration.get_user(user.id).email == "lin@example.org"

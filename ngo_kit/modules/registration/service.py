@@ -388,10 +388,13 @@ class RegistrationService:
         spec = coerce(RegisterIn, data, kw)
         org = tx.require_org()
         phone = self._phone(spec.phone) if spec.phone is not None else None
-        invitation = self._open_invitation(spec.invitation) if spec.invitation else None
         joining = str(org.settings.get("joining", "open"))
-        if invitation is None and joining == "invitation" and not tx.is_system:
+        if not spec.invitation and joining == "invitation" and not tx.is_system:
             raise JoiningClosed(how=LocalisedText("by invitation only"))
+        # Hashed before the first statement: on SQLite that statement takes the write lock, which
+        # is then not held for the argon2id work (the hash is wasted only on a refusal below).
+        password_hash = self.passwords.hash(spec.password) if spec.password else None
+        invitation = self._open_invitation(spec.invitation) if spec.invitation else None
         field_rows, document_rows = _split_sign_up_reads(
             SQL(tx, "sign_up_reads").all(tx, o=org.id, f="registration")
         )
@@ -415,7 +418,7 @@ class RegistrationService:
             display_name=spec.display_name,
             birth_date=spec.birth_date,
             status="pending",
-            password_hash=self.passwords.hash(spec.password) if spec.password else None,
+            password_hash=password_hash,
             created_at=now,
             updated_at=now,
         )
