@@ -292,6 +292,35 @@ class Context:
     # database helpers
 
     @contextmanager
+    def read_ahead(self) -> Iterator[bool]:
+        """Yields ``True`` inside a read-only snapshot that takes no write lock, on SQLite before
+        this unit of work's first statement; ``False`` otherwise (read in the ``tx`` as usual).
+
+        For slow work that needs a read first, such as verifying a password against its stored
+        hash: read in the snapshot, do the work, then read again under the lock and reuse the
+        work if nothing changed. On SQLite the unit of work takes the database's write lock at
+        its first statement (``BEGIN IMMEDIATE``) and holds it to the commit; the snapshot ends
+        (rolled back) with the block. Not with unwritten ORM changes, which would go into it.
+        """
+        dbapi: Any = self.connection.connection.dbapi_connection
+        pending = self._session is not None and (
+            self._session.new or self._session.dirty or self._session.deleted
+        )
+        if (
+            self.connection.dialect.name != "sqlite"
+            or pending
+            or dbapi.in_transaction
+            or not self.connection.in_transaction()
+        ):
+            yield False
+            return
+        dbapi.execute("BEGIN DEFERRED")
+        try:
+            yield True
+        finally:
+            dbapi.execute("ROLLBACK")
+
+    @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: a failure inside rolls back only this block.
 

@@ -18,7 +18,7 @@ from ngo_kit.modules.registration.errors import (
     TooManyAttempts,
     WrongPassword,
 )
-from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession
+from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession, Throttle
 from ngo_kit.modules.registration.schemas import SignIn, UserRead
 from ngo_kit.modules.registration.service import _digest
 from ngo_kit.modules.registration.testing import PASSWORD, KitWithAna, Register, last_data
@@ -432,3 +432,76 @@ def test_sign_out_everywhere_is_for_the_person_or_the_system(
     with pytest.raises(TokenInvalid), rkit.begin() as tx:
         tx.registration.session_user(signed.token)
     assert isinstance(uuid.uuid4(), uuid.UUID)
+
+
+def test_on_sqlite_a_sign_in_verifies_before_it_takes_the_write_lock(
+    rkit: Kit, rorg: OrgRead, register: Register, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The argon2id verify runs once per attempt, with the write lock free, on SQLite."""
+    if rkit.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    import sqlite3
+
+    from ngo_kit.modules.registration.passwords import Passwords
+
+    register(email="ana@example.org")
+    other = sqlite3.connect(str(rkit.engine.url.database), timeout=0, isolation_level=None)
+    lock_free: list[bool] = []
+    verify = Passwords.verify
+
+    def verify_and_probe(
+        self: Passwords, password: str, stored: str | None
+    ) -> tuple[bool, str | None]:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        return verify(self, password, stored)
+
+    monkeypatch.setattr(Passwords, "verify", verify_and_probe)
+    with rkit.begin(org=rorg) as tx:
+        signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
+    assert isinstance(
+        _fail(rkit, rorg, email="ana@example.org", password="wrong guess!"), SignInFailed
+    )
+    assert isinstance(
+        _fail(rkit, rorg, email="nobody@example.org", password=PASSWORD), SignInFailed
+    )
+    assert lock_free == [True, True, True]  # one verify per attempt, each before the lock
+    with rkit.begin() as tx:
+        assert tx.registration.session_user(signed.token).email == "ana@example.org"
+        failures = tx.connection.execute(sa.select(sa.func.count()).select_from(Throttle)).scalar()
+    assert failures == 2  # the failures were counted under the lock as before
+
+
+def test_a_password_changed_between_the_early_verify_and_the_lock_is_verified_again(
+    rkit: Kit, rorg: OrgRead, register: Register, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sign-in reuses its early verify only for the hash it reads under the lock."""
+    if rkit.engine.dialect.name != "sqlite":
+        pytest.skip("the early verify is SQLite's")
+    from ngo_kit.modules.registration.passwords import Passwords
+
+    uid = register(email="ana@example.org")
+    verify = Passwords.verify
+    calls: list[bool] = []
+
+    def verify_then_change(
+        self: Passwords, password: str, stored: str | None
+    ) -> tuple[bool, str | None]:
+        answer = verify(self, password, stored)
+        calls.append(answer[0])
+        if len(calls) == 1:  # between the early verify and the sign-in's own read
+            with rkit.begin(actor=SYSTEM) as other:
+                other.connection.execute(
+                    sa.update(Account)
+                    .where(Account.id == uid)
+                    .values(password_hash=self.hash("a newer password"))
+                )
+        return answer
+
+    monkeypatch.setattr(Passwords, "verify", verify_then_change)
+    assert isinstance(_fail(rkit, rorg, email="ana@example.org", password=PASSWORD), SignInFailed)
+    assert calls == [True, False]  # the old password matched early, not the hash under the lock

@@ -576,6 +576,8 @@ class RegistrationService:
         if spec.client:
             keys.append(CLIENT_FAILURES + _digest(spec.client))
         now = utcnow()
+        password = normalise_password(spec.password) if spec.password is not None else None
+        ahead = self._verify_ahead(keys, spec.email, phone, now, password)
         wait, counted, row = self._sign_in_lookup(keys, spec.email, phone, now)
         if wait is not None:
             raise TooManyAttempts(retry_after=wait)
@@ -587,9 +589,12 @@ class RegistrationService:
                 and self._code_matches(row.id, CODE_SIGN_IN, spec.code)
             )
         else:
-            assert spec.password is not None
+            assert password is not None
             stored = row.password_hash if row is not None else None
-            ok, new_hash = self.passwords.verify(normalise_password(spec.password), stored)
+            if ahead is not None and ahead[0] == stored:
+                ok, new_hash = ahead[1]
+            else:
+                ok, new_hash = self.passwords.verify(password, stored)
         if row is not None:  # a known account's failures count under the account
             keys[0] = row.failure_key
         if not ok or row is None:
@@ -1802,6 +1807,29 @@ class RegistrationService:
                     _count_send(sql, conn, key, limit, now, window)
 
         tx.on_rollback(after_rollback)
+
+    def _verify_ahead(
+        self,
+        keys: list[str],
+        email: str | None,
+        phone: str | None,
+        now: dt.datetime,
+        password: str | None,
+    ) -> tuple[str | None, tuple[bool, str | None]] | None:
+        """On SQLite, the password verified before the sign-in takes the write lock:
+        ``(stored hash, verify's answer)``, which ``authenticate`` reuses if it reads the same
+        hash under the lock. ``None`` elsewhere, for a code, or for a throttled key (refused
+        under the lock without a verify)."""
+        if password is None:
+            return None
+        with self.tx.read_ahead() as reading:
+            if not reading:
+                return None
+            wait, _counted, row = self._sign_in_lookup(keys, email, phone, now)
+        if wait is not None:
+            return None
+        stored = row.password_hash if row is not None else None
+        return stored, self.passwords.verify(password, stored)
 
     def _sign_in_lookup(
         self, keys: list[str], email: str | None, phone: str | None, now: dt.datetime
