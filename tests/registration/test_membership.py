@@ -157,6 +157,34 @@ def test_an_invitation_for_one_organisation_is_refused_in_another(
         tx.registration.accept_invitation(inv.token)
 
 
+def test_a_forged_or_foreign_invitation_is_refused_before_the_password_is_hashed(
+    rkit: Kit, rorg: OrgRead, rother: OrgRead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ngo_kit.modules.registration.passwords import Passwords
+
+    with rkit.begin(org=rorg, actor=SYSTEM) as tx:
+        inv = tx.registration.invite(email="x@example.org")
+    hashed: list[str] = []
+    hash_password = Passwords.hash
+
+    def counted(self: Passwords, password: str) -> str:
+        hashed.append(password)
+        return hash_password(self, password)
+
+    monkeypatch.setattr(Passwords, "hash", counted)
+    for org, token in ((rother, inv.token), (rorg, inv.token[:-2] + "xx")):
+        with pytest.raises(TokenInvalid), rkit.begin(org=org) as tx:
+            tx.registration.register(
+                email="x@example.org", display_name="X", password=PASSWORD, invitation=token
+            )
+    assert hashed == []  # the signature and the organisation are checked first
+    with rkit.begin(org=rorg) as tx:
+        tx.registration.register(
+            email="x@example.org", display_name="X", password=PASSWORD, invitation=inv.token
+        )
+    assert hashed == [PASSWORD]
+
+
 def test_expired_and_revoked_invitations_are_refused(
     rkit: Kit, rorg: OrgRead, register: Register
 ) -> None:

@@ -391,10 +391,11 @@ class RegistrationService:
         joining = str(org.settings.get("joining", "open"))
         if not spec.invitation and joining == "invitation" and not tx.is_system:
             raise JoiningClosed(how=LocalisedText("by invitation only"))
+        invited = self._invitation_id(spec.invitation) if spec.invitation else None
         # Hashed before the first statement: on SQLite that statement takes the write lock, which
         # is then not held for the argon2id work (the hash is wasted only on a refusal below).
         password_hash = self.passwords.hash(spec.password) if spec.password else None
-        invitation = self._open_invitation(spec.invitation) if spec.invitation else None
+        invitation = self._open_invitation(spec.invitation, invited) if spec.invitation else None
         field_rows, document_rows = _split_sign_up_reads(
             SQL(tx, "sign_up_reads").all(tx, o=org.id, f="registration")
         )
@@ -2003,12 +2004,20 @@ class RegistrationService:
         if found is None:
             raise NotFound("Role", role)
 
-    def _open_invitation(self, token: str) -> Invitation:
+    def _invitation_id(self, token: str) -> Any:
+        """The invitation id a token carries, once its signature, age and organisation check
+        out (no database read); ``TokenInvalid`` subclasses otherwise."""
         tx = self.tx
         data = tokens_for(tx.kit).load(PURPOSE_INVITATION, token, max_age=dt.timedelta(days=90))
         if str(_get(data, "o")) != str(tx.org_id):
             raise TokenInvalid()
-        row: Invitation = tx.get_owned(Invitation, _get(data, "i"), "Invitation")
+        return _get(data, "i")
+
+    def _open_invitation(self, token: str, invitation_id: Any = None) -> Invitation:
+        tx = self.tx
+        if invitation_id is None:
+            invitation_id = self._invitation_id(token)
+        row: Invitation = tx.get_owned(Invitation, invitation_id, "Invitation")
         if row.status == "accepted":
             raise TokenUsed()
         if row.status != "pending":
