@@ -42,14 +42,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from argon2 import PasswordHasher, Type
-from harness import Comparison, compare
+from harness import OWASP_ARGON2, Comparison, compare, use_owasp_argon2
 
 from ngo_kit import Kit
 from ngo_kit.testing import DatabaseProvider, settings_for_tests
 
 TARGET = 1.15
 REPEAT = int(os.environ.get("NGO_KIT_BENCH_REPEAT", "60"))
-MEMORY_KIB, TIME_COST, PARALLELISM = 19456, 2, 1
+MEMORY_KIB, TIME_COST, PARALLELISM = OWASP_ARGON2
 PASSWORD = "correct horse battery staple"
 
 
@@ -59,11 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=REPEAT)
     parser.add_argument("--fastapi-users", action="store_true")
     args = parser.parse_args(argv)
-    os.environ.update(
-        NGO_KIT_REGISTRATION_ARGON2_MEMORY_KIB=str(MEMORY_KIB),
-        NGO_KIT_REGISTRATION_ARGON2_TIME_COST=str(TIME_COST),
-        NGO_KIT_REGISTRATION_ARGON2_PARALLELISM=str(PARALLELISM),
-    )
+    use_owasp_argon2()
     workdir = Path(tempfile.mkdtemp(prefix="ngo_kit_bench_registration_"))
     databases = DatabaseProvider(args.database_url or None, workdir)
     try:

@@ -20,18 +20,22 @@ they touch.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import OWASP_ARGON2, use_owasp_argon2
+
 from ngo_kit import SYSTEM, Kit, TransactionConflict
 from ngo_kit.testing import settings_for_tests
 
-MEMORY_KIB, TIME_COST, PARALLELISM = 19456, 2, 1
+MEMORY_KIB, TIME_COST, PARALLELISM = OWASP_ARGON2
 PASSWORD = "correct horse battery staple"
 
 
@@ -40,11 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--writes", type=int, default=300)
     parser.add_argument("--pause", type=float, default=0.01, help="seconds between sign-ins")
     args = parser.parse_args(argv)
-    os.environ.update(
-        NGO_KIT_REGISTRATION_ARGON2_MEMORY_KIB=str(MEMORY_KIB),
-        NGO_KIT_REGISTRATION_ARGON2_TIME_COST=str(TIME_COST),
-        NGO_KIT_REGISTRATION_ARGON2_PARALLELISM=str(PARALLELISM),
-    )
+    use_owasp_argon2()
     workdir = Path(tempfile.mkdtemp(prefix="ngo_kit_bench_contention_"))
     try:
         run(workdir / "bench.sqlite", args.writes, args.pause)
