@@ -17,6 +17,7 @@ import importlib.util
 import os
 import re
 import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -75,6 +76,28 @@ def run_together(count: int, work: Callable[[int], Any], *, timeout: float = 120
     hung = [i for i, thread in enumerate(threads) if thread.is_alive()]
     assert not hung, f"threads {hung} of {count} were still running after {timeout} s"
     return results
+
+
+class SQLiteLockProbe:
+    """Tells whether another connection could take a SQLite kit's write lock right now: for
+    tests of what holds the lock, and when. Its connection never waits; ``close()`` it."""
+
+    def __init__(self, kit: Kit) -> None:
+        self.connection = sqlite3.connect(
+            str(kit.engine.url.database), timeout=0, isolation_level=None
+        )
+
+    def free(self) -> bool:
+        """``True`` if the write lock could be taken (it is released again at once)."""
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        self.connection.execute("ROLLBACK")
+        return True
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 class MessageCatcher:

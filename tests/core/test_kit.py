@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 
 import pytest
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from ngo_kit import SYSTEM, Kit, NotFound, PermissionDenied
 from ngo_kit.audit import AuditEntry
 from ngo_kit.tenancy import OrgRead
+from ngo_kit.testing import SQLiteLockProbe
 
 
 def test_begin_commits_on_success_and_rolls_back_on_error(kit: Kit, org: OrgRead) -> None:
@@ -88,10 +88,9 @@ def test_sqlite_runs_in_wal_with_foreign_keys_busy_timeout_and_immediate_writes(
         assert pragma("PRAGMA foreign_keys").scalar() == 1
         assert pragma("PRAGMA busy_timeout").scalar() == kit.settings.sqlite_busy_timeout_ms
         # BEGIN IMMEDIATE: this transaction holds the write lock before it wrote anything
-        other = sqlite3.connect(str(kit.engine.url.database), timeout=0)
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            other.execute("BEGIN IMMEDIATE")
-        other.close()
+        probe = SQLiteLockProbe(kit)
+        assert not probe.free()
+        probe.close()
 
 
 def test_sqlite_takes_the_write_lock_at_the_first_statement_of_a_unit_of_work(
@@ -100,29 +99,20 @@ def test_sqlite_takes_the_write_lock_at_the_first_statement_of_a_unit_of_work(
     """Work done before the first statement (a password hash) leaves other writers free."""
     if kit.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's database-wide write lock")
-    other = sqlite3.connect(str(kit.engine.url.database), timeout=0, isolation_level=None)
-
-    def lock_is_free() -> bool:
-        try:
-            other.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return False
-        other.execute("ROLLBACK")
-        return True
-
+    probe = SQLiteLockProbe(kit)
     with kit.begin(org=org, actor=SYSTEM) as tx:  # SQLAlchemy's statements
-        assert lock_is_free()
+        assert probe.free()
         tx.connection.execute(sa.select(AuditEntry.id)).all()
-        assert not lock_is_free()  # taken by the read: a later write cannot find it gone
+        assert not probe.free()  # taken by the read: a later write cannot find it gone
     with kit.begin(org=org, actor=SYSTEM) as tx:  # the hot path's driver statements
         tx.audit("test.first", "thing", 1, "the first statement is a chain append")
-        assert lock_is_free()
+        assert probe.free()
         tx.flush_audit()
-        assert not lock_is_free()
+        assert not probe.free()
         with tx.savepoint():
             tx.audit("test.second", "thing", 2, "inside a savepoint")
-    assert lock_is_free()
-    other.close()
+    assert probe.free()
+    probe.close()
     with kit.begin(org=org, actor=SYSTEM) as tx:
         actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
     assert {"test.first", "test.second"} <= actions

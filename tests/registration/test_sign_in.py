@@ -19,11 +19,12 @@ from ngo_kit.modules.registration.errors import (
     WrongPassword,
 )
 from ngo_kit.modules.registration.models import Account, OneTimeCode, SignInSession, Throttle
+from ngo_kit.modules.registration.passwords import Passwords
 from ngo_kit.modules.registration.schemas import SignIn, UserRead
 from ngo_kit.modules.registration.service import _digest
 from ngo_kit.modules.registration.testing import PASSWORD, KitWithAna, Register, last_data
 from ngo_kit.tenancy import SYSTEM, OrgRead
-from ngo_kit.testing import KitFactory, MessageCatcher
+from ngo_kit.testing import KitFactory, MessageCatcher, SQLiteLockProbe
 
 
 def _fail(kit: Kit, org: OrgRead | None, **credentials: str) -> BaseException:
@@ -440,35 +441,24 @@ def test_on_sqlite_a_sign_in_verifies_before_it_takes_the_write_lock(
     """The argon2id verify runs once per attempt, with the write lock free, on SQLite."""
     if rkit.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's database-wide write lock")
-    import sqlite3
-
-    from ngo_kit.modules.registration.passwords import Passwords
-
     register(email="ana@example.org")
-    other = sqlite3.connect(str(rkit.engine.url.database), timeout=0, isolation_level=None)
+    probe = SQLiteLockProbe(rkit)
     lock_free: list[bool] = []
     verify = Passwords.verify
 
     def verify_and_probe(
         self: Passwords, password: str, stored: str | None
     ) -> tuple[bool, str | None]:
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("ROLLBACK")
-            lock_free.append(True)
-        except sqlite3.OperationalError:
-            lock_free.append(False)
+        lock_free.append(probe.free())
         return verify(self, password, stored)
 
     monkeypatch.setattr(Passwords, "verify", verify_and_probe)
     with rkit.begin(org=rorg) as tx:
         signed = tx.registration.authenticate(email="ana@example.org", password=PASSWORD)
-    assert isinstance(
-        _fail(rkit, rorg, email="ana@example.org", password="wrong guess!"), SignInFailed
-    )
-    assert isinstance(
-        _fail(rkit, rorg, email="nobody@example.org", password=PASSWORD), SignInFailed
-    )
+    wrong = _fail(rkit, rorg, email="ana@example.org", password="wrong guess!")
+    unknown = _fail(rkit, rorg, email="nobody@example.org", password=PASSWORD)
+    probe.close()
+    assert isinstance(wrong, SignInFailed) and isinstance(unknown, SignInFailed)
     assert lock_free == [True, True, True]  # one verify per attempt, each before the lock
     with rkit.begin() as tx:
         assert tx.registration.session_user(signed.token).email == "ana@example.org"
@@ -482,8 +472,6 @@ def test_a_password_changed_between_the_early_verify_and_the_lock_is_verified_ag
     """A sign-in reuses its early verify only for the hash it reads under the lock."""
     if rkit.engine.dialect.name != "sqlite":
         pytest.skip("the early verify is SQLite's")
-    from ngo_kit.modules.registration.passwords import Passwords
-
     uid = register(email="ana@example.org")
     verify = Passwords.verify
     calls: list[bool] = []
