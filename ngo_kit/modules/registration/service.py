@@ -395,7 +395,7 @@ class RegistrationService:
         # Hashed before the first statement: on SQLite that statement takes the write lock, which
         # is then not held for the argon2id work (the hash is wasted only on a refusal below).
         password_hash = self.passwords.hash(spec.password) if spec.password else None
-        invitation = self._open_invitation(spec.invitation, invited) if spec.invitation else None
+        invitation = self._open_invitation(invited) if spec.invitation else None
         field_rows, document_rows = _split_sign_up_reads(
             SQL(tx, "sign_up_reads").all(tx, o=org.id, f="registration")
         )
@@ -1097,7 +1097,7 @@ class RegistrationService:
         key = tx.actor_id
         if key is None:
             raise PermissionDenied("registration.accept_invitation")
-        invitation = self._open_invitation(token)
+        invitation = self._open_invitation(self._invitation_id(token))
         self._account(key)
         if self._is_member(key):
             raise AlreadyExists("Membership", key)
@@ -2013,10 +2013,9 @@ class RegistrationService:
             raise TokenInvalid()
         return _get(data, "i")
 
-    def _open_invitation(self, token: str, invitation_id: Any = None) -> Invitation:
+    def _open_invitation(self, invitation_id: Any) -> Invitation:
+        """The pending, unexpired invitation ``invitation_id`` (from ``_invitation_id``)."""
         tx = self.tx
-        if invitation_id is None:
-            invitation_id = self._invitation_id(token)
         row: Invitation = tx.get_owned(Invitation, invitation_id, "Invitation")
         if row.status == "accepted":
             raise TokenUsed()
