@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ngo_kit import audit, outbox
+from ngo_kit.db import SQLITE_BEGIN, sqlite_unstarted
 from ngo_kit.errors import (
     ConfigurationError,
     Conflict,
@@ -302,19 +303,14 @@ class Context:
         its first statement (``BEGIN IMMEDIATE``) and holds it to the commit; the snapshot ends
         (rolled back) with the block. Not with unwritten ORM changes, which would go into it.
         """
-        dbapi: Any = self.connection.connection.dbapi_connection
         pending = self._session is not None and (
             self._session.new or self._session.dirty or self._session.deleted
         )
-        if (
-            self.connection.dialect.name != "sqlite"
-            or pending
-            or dbapi.in_transaction
-            or not self.connection.in_transaction()
-        ):
+        if pending or not sqlite_unstarted(self.connection):
             yield False
             return
-        dbapi.execute("BEGIN DEFERRED")
+        dbapi: Any = self.connection.connection.dbapi_connection
+        dbapi.execute(SQLITE_BEGIN["DEFERRED"])
         try:
             yield True
         finally:

@@ -157,6 +157,15 @@ SQLITE_BEGIN = {
 }
 
 
+def sqlite_unstarted(connection: sa.Connection) -> bool:
+    """Whether ``connection`` is a SQLite unit of work that has not yet run a statement: its
+    driver transaction (and so the write lock, see ``sqlite_start``) not yet open."""
+    if connection.dialect.name != "sqlite":
+        return False
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    return not dbapi_connection.in_transaction and connection.in_transaction()
+
+
 def sqlite_start(connection: sa.Connection) -> None:
     """Open the SQLite transaction of ``connection``'s unit of work if no statement has yet.
 
@@ -166,10 +175,10 @@ def sqlite_start(connection: sa.Connection) -> None:
     runs through here: SQLAlchemy's through the ``before_cursor_execute`` event, the hot path's
     (``ngo_kit.statements``) directly.
     """
-    dbapi_connection: Any = connection.connection.dbapi_connection
-    if dbapi_connection.in_transaction or not connection.in_transaction():
+    if not sqlite_unstarted(connection):
         return
     mode = SQLITE_BEGIN[connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")]
+    dbapi_connection: Any = connection.connection.dbapi_connection
     try:
         dbapi_connection.execute(mode)  # straight to the driver: hot path
     except connection.dialect.loaded_dbapi.Error as exc:  # still busy after the busy timeout
