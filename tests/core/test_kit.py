@@ -111,8 +111,42 @@ def test_sqlite_takes_the_write_lock_at_the_first_statement_of_a_unit_of_work(
         assert not probe.free()
         with tx.savepoint():
             tx.audit("test.second", "thing", 2, "inside a savepoint")
+    with kit.begin(org=org, actor=SYSTEM) as tx:  # a savepoint as the first statement
+        assert probe.free()
+        with tx.savepoint():
+            assert not probe.free()  # BEGIN IMMEDIATE before it, not a deferred transaction
+            tx.audit("test.third", "thing", 3, "the first statement is a savepoint")
     assert probe.free()
     probe.close()
     with kit.begin(org=org, actor=SYSTEM) as tx:
         actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
-    assert {"test.first", "test.second"} <= actions
+    assert {"test.first", "test.second", "test.third"} <= actions
+
+
+def test_read_ahead_is_a_lock_free_snapshot_only_before_a_sqlite_unit_of_works_first_statement(
+    kit: Kit, org: OrgRead
+) -> None:
+    sqlite = kit.engine.dialect.name == "sqlite"
+    probe = SQLiteLockProbe(kit) if sqlite else None
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        with tx.read_ahead() as reading:
+            assert reading is sqlite  # elsewhere reads simply go in the tx
+            tx.connection.execute(sa.select(AuditEntry.id)).all()
+            assert probe is None or probe.free()  # the snapshot holds no write lock
+        assert probe is None or probe.free()  # and ends with the block
+        tx.audit("test.after_read_ahead", "thing", 1, "written under the lock")
+        tx.flush_audit()
+        assert probe is None or not probe.free()
+        with tx.read_ahead() as reading:
+            assert reading is False  # the unit of work has begun: read in it
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        pending = AuditEntry()
+        tx.session.add(pending)
+        with tx.read_ahead() as reading:
+            assert reading is False  # unwritten ORM changes would be flushed into the snapshot
+        tx.session.expunge(pending)
+    if probe is not None:
+        probe.close()
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
+    assert "test.after_read_ahead" in actions
