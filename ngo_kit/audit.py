@@ -11,17 +11,23 @@ names the first row that was altered, deleted or inserted.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ngo_kit.chain_keys import (
+    UNKEYED,
+    ChainKeys,
+    RowHashing,
+    canonical_around_seq,
+    canonical_value,
+    key_id_column,
+)
+from ngo_kit.chain_keys import chain_hash as chain_hash  # re-exported: rows keyed "sha256"
 from ngo_kit.db import Base, IdMixin, OrgMixin, new_id, utcnow
 from ngo_kit.schemas import ReadModel
 from ngo_kit.statements import Statement, Statements, fill_defaults, insert_rows
@@ -61,6 +67,7 @@ class AuditEntry(IdMixin, OrgMixin, Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = key_id_column()
 
 
 AUDIT_TABLE: sa.Table = AuditEntry.__table__  # type: ignore[assignment]
@@ -92,40 +99,9 @@ class AuditRead(ReadModel):
     data: dict[str, Any]
 
 
-# --- canonical hashing --------------------------------------------------------------------
+# --- canonical hashing (ngo_kit.chain_keys) ------------------------------------------------
 
-
-def _canonical_value(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value != 0 else "0"
-    if isinstance(value, dict):
-        return {str(k): _canonical_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical_value(v) for v in value]
-    return value
-
-
-def canonical(payload: dict[str, Any]) -> bytes:
-    """The bytes that are hashed: sorted-key JSON, UTC times to the microsecond, exact decimals."""
-    return json.dumps(
-        _canonical_value(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
-
-
-def chain_hash(prev_hash: str, payload: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and the canonical payload."""
-    digest = hashlib.sha256()
-    digest.update(prev_hash.encode("ascii"))
-    digest.update(canonical(payload))
-    return digest.hexdigest()
+_canonical_value = canonical_value
 
 
 def append_chained(
@@ -154,14 +130,17 @@ def append_chained_many(
 
     The chain is the ``tx``'s organisation's, or ``org_id``'s when given. ``along`` is a table
     and rows to insert in the same unit of work; on PostgreSQL, up to ``ONE_STATEMENT_ROWS``
-    of them go in the same statement as up to ``ONE_STATEMENT_ROWS`` chain rows.
+    of them go in the same statement as up to ``ONE_STATEMENT_ROWS`` chain rows. Rows are
+    hashed with the kit's newest chain key (``ngo_kit.chain_keys``), whose id each row keeps.
     """
     connection = tx.connection
     if tx._session is not None:
         tx._session.flush()  # ORM rows written earlier in this tx go first
     org_id = (org_id or tx.org_id) if rows else None
+    keys: ChainKeys = tx.kit.chain_keys
+    key_id = keys.signing_id
     parts = (
-        _cut_around_seq(table, org_id, rows, fields)
+        _cut_around_seq(table, org_id, rows, fields, keys)
         if org_id and connection.dialect.name == "postgresql" and len(rows) <= ONE_STATEMENT_ROWS
         else None
     )
@@ -179,9 +158,10 @@ def append_chained_many(
     out: list[dict[str, Any]] = []
     for values in rows:
         seq += 1
-        row = {**values, "org_id": org_id, "seq": seq}
+        row = {**values, "org_id": org_id, "seq": seq, "key_id": key_id}
         row["prev_hash"] = prev
-        row["hash"] = prev = chain_hash(prev, {f: row.get(f) for f in fields})
+        hashing = keys.row_hashing(key_id, {f: row.get(f) for f in fields})
+        row["hash"] = prev = hashing.hash(prev, seq if "seq" in fields else None)
         out.append(row)
     insert_rows(connection, table, out)
     _HEAD(tx, "update").changed(tx, o=org_id, c=chain, s=seq, h=prev)
@@ -193,10 +173,6 @@ def append_chained_many(
 #: On PostgreSQL up to this many rows are appended in one statement (see ``_append_on_server``).
 ONE_STATEMENT_ROWS = 8
 
-#: Stands for ``seq`` while a row's canonical bytes are cut in two around it (random per
-#: process, so no stored value can contain it).
-_SEQ_MARK_VALUE = f"ngo-kit-seq-{uuid.uuid4().hex}"
-_SEQ_MARK = json.dumps(_SEQ_MARK_VALUE).encode("ascii")
 _SERVER_COLUMNS = frozenset({"seq", "prev_hash", "hash"})
 
 #: Rows of another table to insert with a chain's (``append_chained_many``'s ``along``).
@@ -209,22 +185,25 @@ _ON_SERVER: dict[
 
 
 def _cut_around_seq(
-    table: sa.Table, org_id: uuid.UUID, rows: Sequence[dict[str, Any]], fields: Sequence[str]
-) -> tuple[list[dict[str, Any]], Sequence[str], list[tuple[bytes, bytes]]] | None:
-    """The rows to append (defaults filled in) with each one's canonical bytes before and after
-    ``seq``, for ``_append_on_server``; ``None`` when ``fields`` lacks ``seq`` or a row cannot
-    be cut around it."""
+    table: sa.Table,
+    org_id: uuid.UUID,
+    rows: Sequence[dict[str, Any]],
+    fields: Sequence[str],
+    keys: ChainKeys,
+) -> tuple[list[dict[str, Any]], Sequence[str], list[RowHashing]] | None:
+    """The rows to append (defaults and key id filled in) with how to hash each one (its
+    canonical bytes before and after ``seq``, its row key), for ``_append_on_server``; ``None``
+    when ``fields`` lacks ``seq`` or a row cannot be cut around it."""
     if "seq" not in fields:
         return None
-    out = [{**values, "org_id": org_id} for values in rows]
+    out = [{**values, "org_id": org_id, "key_id": keys.signing_id} for values in rows]
     fill_defaults(table, out)
-    parts: list[tuple[bytes, bytes]] = []
+    parts: list[RowHashing] = []
     for row in out:
-        text = canonical({**{f: row.get(f) for f in fields}, "seq": _SEQ_MARK_VALUE})
-        before, mark, after = text.partition(_SEQ_MARK)
-        if not mark or _SEQ_MARK in after:
+        cut = canonical_around_seq({**{f: row.get(f) for f in fields}, "seq": 0})
+        if cut is None:
             return None
-        parts.append((before, after))
+        parts.append(keys.hashing(keys.signing_id, *cut))
     return out, fields, parts
 
 
@@ -233,7 +212,7 @@ def _append_on_server(
     table: sa.Table,
     out: list[dict[str, Any]],
     fields: Sequence[str],
-    parts: list[tuple[bytes, bytes]],
+    parts: list[RowHashing],
     *,
     org_id: uuid.UUID,
     chain: str,
@@ -242,12 +221,14 @@ def _append_on_server(
     """Lock the head, hash, insert ``out`` (and ``along``'s rows) and move the head, in one
     round trip.
 
-    ``parts`` holds each row's canonical bytes before and after ``seq`` (``_cut_around_seq``);
-    the statement locks the head row (``FOR UPDATE``, as ``lock_head`` does), numbers the rows
-    from it and computes each hash as SHA-256 over the previous hash, the bytes before
-    ``seq``, ``seq`` in decimal and the bytes after: the very bytes ``chain_hash`` hashes.
-    Every hash the database returns is then checked with ``chain_hash`` before the unit of
-    work goes on, so a row ``verify`` would reject is never committed. A chain's first append
+    ``parts`` holds how to hash each row (``_cut_around_seq``): its canonical bytes before and
+    after ``seq`` and its row key. The statement locks the head row (``FOR UPDATE``, as
+    ``lock_head`` does), numbers the rows from it and computes each hash as the HMAC-SHA256,
+    under the row key, of the previous hash, the bytes before ``seq``, ``seq`` in decimal and
+    the bytes after (RFC 2104's construction over the database's SHA-256, from the row key's
+    padded forms; the chain key is never sent). Every hash the database returns is then
+    checked with Python's ``hmac`` (``RowHashing.hash``) before the unit of work goes on, so a
+    row ``verify`` would reject is never committed. A chain's first append
     creates its head row (``lock_head``). Returns the rows as written.
     """
     names = tuple(sorted(n for n in out[0] if n not in _SERVER_COLUMNS))
@@ -268,9 +249,10 @@ def _append_on_server(
         statement = _ON_SERVER[key] = Statement(
             _append_statement(table, names, len(out), also), dialect
         )
-    for n, (before, after) in enumerate(parts):
-        values[f"before_{n}"] = before
-        values[f"after_{n}"] = after
+    for n, hashing in enumerate(parts):
+        values[f"before_{n}"] = hashing.before
+        values[f"after_{n}"] = hashing.after
+        values[f"ipad_{n}"], values[f"opad_{n}"] = hashing.pads()
     values.update(o=org_id, c=chain)
     cursor = statement.execute(connection, values)
     written = cursor.fetchall()
@@ -278,9 +260,9 @@ def _append_on_server(
     if not written:  # no head row yet (``along``'s rows went in): create it, lock it, append
         lock_head(connection, org_id, chain)
         return _append_on_server(connection, table, out, fields, parts, org_id=org_id, chain=chain)
-    for row, (_n, seq, prev_hash, hash_) in zip(out, written, strict=True):
+    for row, hashing, (_n, seq, prev_hash, hash_) in zip(out, parts, written, strict=True):
         row.update(seq=int(seq), prev_hash=prev_hash, hash=hash_)
-        expected = chain_hash(prev_hash, {f: row.get(f) for f in fields})
+        expected = hashing.hash(prev_hash, int(seq))
         if hash_ != expected:
             raise RuntimeError(
                 f"the database computed chain hash {hash_} for {table.name} seq {seq}, "
@@ -335,14 +317,20 @@ def _append_statement(
             sa.cast(value, sa.Text), sa.literal_column("'UTF8'"), type_=binary
         )
 
-    joined = (
-        utf8(last.c.hash)
-        .op("||", return_type=binary)(piece("before"))
-        .op("||", return_type=binary)(utf8(last.c.seq + _number(1)))
-        .op("||", return_type=binary)(piece("after"))
+    def concat(*parts: sa.ColumnElement[bytes]) -> sa.ColumnElement[bytes]:
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined.op("||", return_type=binary)(part)
+        return joined
+
+    message = concat(
+        utf8(last.c.hash), piece("before"), utf8(last.c.seq + _number(1)), piece("after")
     )
+    inner = sa.func.sha256(concat(piece("ipad"), message), type_=binary)
     digest = sa.func.encode(
-        sa.func.sha256(joined, type_=binary), sa.literal_column("'hex'"), type_=sa.Text
+        sa.func.sha256(concat(piece("opad"), inner), type_=binary),
+        sa.literal_column("'hex'"),
+        type_=sa.Text,
     )
     chained = chained.union_all(
         sa.select(step, last.c.seq + _number(1), last.c.hash, digest).where(
@@ -524,17 +512,37 @@ class Problem:
         return f"{self.check}{where}: {self.message}"
 
 
+#: A chain's head as a checkpoint recorded it, per organisation: ``(seq, hash)``.
+AnchoredHeads = Mapping[uuid.UUID, tuple[int, str]]
+
+
 @dataclass(frozen=True)
 class ChainCheck:
-    """Verification of one hash chain: which table, which chain name, which fields are hashed."""
+    """Verification of one hash chain: which table, which chain name, which fields are hashed.
+
+    The table has ``seq``, ``prev_hash``, ``hash`` and ``key_id`` columns besides the fields.
+    """
 
     name: str
     chain: str
     table: sa.Table
     fields: tuple[str, ...]
 
-    def run(self, session: Session) -> list[Problem]:
-        """Recompute the chain of every organisation; report the first break in each."""
+    def run(
+        self,
+        session: Session,
+        *,
+        keys: ChainKeys | None = None,
+        anchored: AnchoredHeads | None = None,
+        anchored_at: str = "",
+    ) -> list[Problem]:
+        """Recompute the chain of every organisation; report the first break in each.
+
+        ``keys`` are the chain keys rows may be hashed with (without them only rows written
+        before chains were keyed verify). ``anchored`` holds the heads a checkpoint taken at
+        ``anchored_at`` recorded: a chain must still pass through each with the same hash, and
+        must not end before it.
+        """
         problems: list[Problem] = []
         heads = {
             org: (seq, h)
@@ -545,31 +553,55 @@ class ChainCheck:
             )
         }
         orgs = set(heads) | set(session.scalars(sa.select(self.table.c.org_id).distinct()))
+        orgs |= set(anchored or {})
+        walk = _Walk(self, keys, anchored or {}, anchored_at)
         for org in sorted(orgs, key=str):
-            problem = self._check_org(session, org, heads.get(org, (0, GENESIS)))
+            problem = walk.check_org(session, org, heads.get(org, (0, GENESIS)))
             if problem is not None:
                 problems.append(problem)
         return problems
 
-    def _rows(self, session: Session, org: uuid.UUID) -> Iterator[sa.Row[Any]]:
+    def rows(self, session: Session, org: uuid.UUID) -> Iterator[sa.Row[Any]]:
+        """The organisation's chain rows in ``seq`` order, with the hashed fields."""
         cols = [self.table.c[f] for f in self.fields if f != "seq"]
         stmt = (
-            sa.select(self.table.c.seq, self.table.c.prev_hash, self.table.c.hash, *cols)
+            sa.select(
+                self.table.c.seq,
+                self.table.c.prev_hash,
+                self.table.c.hash,
+                self.table.c.key_id,
+                *cols,
+            )
             .where(self.table.c.org_id == org)
             .order_by(self.table.c.seq)
             .execution_options(yield_per=2000)
         )
         yield from session.execute(stmt)
 
-    def _check_org(self, session: Session, org: uuid.UUID, head: tuple[int, str]) -> Problem | None:
+
+@dataclass(frozen=True)
+class _Walk:
+    """One verification pass of a chain: its keys and the checkpoint it is held against."""
+
+    check: ChainCheck
+    keys: ChainKeys | None
+    anchored: AnchoredHeads
+    anchored_at: str
+
+    def check_org(self, session: Session, org: uuid.UUID, head: tuple[int, str]) -> Problem | None:
+        """The first break in ``org``'s chain, or ``None`` when it is whole."""
         expected_seq, running = 1, GENESIS
         seen: dict[str, int] = {GENESIS: 0}
         previous_id = ""
-        for row in self._rows(session, org):
+        keyed = False
+        known = self.keys.keys if self.keys is not None else {}
+        anchor = self.anchored.get(org)
+        for row in self.check.rows(session, org):
             data = row._mapping
             seq = int(data["seq"])
             ident = str(data.get("id", seq))
-            payload = {f: data[f] for f in self.fields}
+            key_id = str(data["key_id"])
+            payload = {f: data[f] for f in self.check.fields}
             if seq > expected_seq:
                 return self._problem(
                     org,
@@ -587,7 +619,27 @@ class ChainCheck:
                     previous_id,
                     f"row {seq - 1} (id {previous_id}) was inserted: row {seq} links past it to row {seen[data['prev_hash']]}",
                 )
-            if chain_hash(data["prev_hash"], payload) != data["hash"]:
+            if key_id == UNKEYED and keyed:
+                return self._problem(
+                    org,
+                    ident,
+                    f"row {seq} (id {ident}) was altered or inserted: it has no keyed hash, "
+                    "but rows before it do",
+                )
+            if key_id != UNKEYED and key_id not in known:
+                return self._problem(
+                    org,
+                    ident,
+                    f"row {seq} (id {ident}) was hashed with chain key '{key_id}', which is not "
+                    "among the chain keys: add the key again, or the row was forged",
+                )
+            keyed = keyed or key_id != UNKEYED
+            expected = (
+                chain_hash(data["prev_hash"], payload)
+                if key_id == UNKEYED
+                else self.keys.hash(key_id, data["prev_hash"], payload)  # type: ignore[union-attr]
+            )
+            if expected != data["hash"]:
                 return self._problem(
                     org,
                     ident,
@@ -600,10 +652,24 @@ class ChainCheck:
                     f"the row before row {seq} (id {ident}) was deleted or replaced: the link is broken",
                 )
             running = data["hash"]
+            if anchor is not None and seq == anchor[0] and running != anchor[1]:
+                return self._problem(
+                    org,
+                    ident,
+                    f"row {seq} (id {ident}) does not match the checkpoint of {self.anchored_at}: "
+                    f"the chain up to it was rewritten",
+                )
             seen[running] = seq
             previous_id = ident
             expected_seq += 1
         last = expected_seq - 1
+        if anchor is not None and last < anchor[0]:
+            return self._problem(
+                org,
+                None,
+                f"the chain ends at row {last}, but the checkpoint of {self.anchored_at} "
+                f"recorded row {anchor[0]}: rows {last + 1}..{anchor[0]} were deleted",
+            )
         head_seq, head_hash = head
         if last > head_seq:
             return self._problem(
@@ -622,7 +688,7 @@ class ChainCheck:
         return None
 
     def _problem(self, org: uuid.UUID, row: str | None, message: str) -> Problem:
-        return Problem(self.name, org, message, row)
+        return Problem(self.check.name, org, message, row)
 
 
 AUDIT_CHECK = ChainCheck("audit", AUDIT_CHAIN, AuditEntry.__table__, AUDIT_FIELDS)  # type: ignore[arg-type]

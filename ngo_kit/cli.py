@@ -11,12 +11,13 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import pluggy
 
-from ngo_kit.errors import NgoKitError
+from ngo_kit.errors import IntegrityFailed, NgoKitError
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Module, Registrar, collect, load_entry_points, new_plugin_manager
 from ngo_kit.settings import KitSettings
@@ -199,17 +200,72 @@ def org_list(kit: Kit) -> None:
 
 
 @cli.command("verify")
+@click.option(
+    "--against",
+    "against",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    metavar="CHECKPOINT",
+    help="Also hold every chain to this signed checkpoint (a file, or a directory whose "
+    "newest checkpoint is used): rewritten history and cut-off rows before it are named.",
+)
 @pass_kit
-def verify_command(kit: Kit) -> None:
+def verify_command(kit: Kit, against: Path | None) -> None:
     """Recompute every hash chain and balance; exit 1 and name the first break of each."""
-    problems = kit.verify()
+    problems = kit.verify(against=against)
     names = ", ".join(str(getattr(c, "name", c)) for c in kit.checks)
     if not problems:
-        click.echo(f"ok: {len(kit.checks)} checks passed ({names})")
+        held = f", against the checkpoint {against}" if against is not None else ""
+        click.echo(f"ok: {len(kit.checks)} checks passed ({names}){held}")
         return
     for problem in problems:
         click.echo(f"FAILED {problem}", err=True)
     sys.exit(1)
+
+
+@cli.command("anchor")
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="PATH",
+    help="Write the checkpoint to this file, or to a new timestamped file in this directory.",
+)
+@click.option(
+    "--send",
+    "send",
+    multiple=True,
+    metavar="CHANNEL:RECIPIENT",
+    help="Send the checkpoint through the outbox, e.g. email:auditor@example.org (repeatable).",
+)
+@pass_kit
+def anchor_command(kit: Kit, to: Path | None, send: tuple[str, ...]) -> None:
+    """Verify, then sign the head of every chain and keep it outside the database.
+
+    Run it from cron; 'ngo-kit verify --against' then detects history rewritten or cut off
+    before the checkpoint. Exits 1 without a checkpoint when verification fails.
+    """
+    targets: list[tuple[str, str]] = []
+    for target in send:
+        channel, sep, recipient = target.partition(":")
+        if not sep or not channel or not recipient:
+            raise click.BadParameter(f"{target!r} is not CHANNEL:RECIPIENT", param_hint="'--send'")
+        targets.append((channel, recipient))
+    if to is None and not targets:
+        raise click.UsageError("say where the checkpoint goes: --to PATH and/or --send")
+    try:
+        checkpoint = kit.anchor(to=to, send=targets)
+    except IntegrityFailed as exc:
+        click.echo(f"FAILED {exc.params['first']}", err=True)
+        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        sys.exit(1)
+    where = [str(to)] if to is not None else []
+    where += [f"{channel}:{recipient}" for channel, recipient in targets]
+    click.echo(
+        f"checkpoint of {len(checkpoint.heads)} chain heads at {checkpoint.label} "
+        f"(key {checkpoint.key_id}): {', '.join(where)}"
+    )
 
 
 @cli.group("outbox")

@@ -331,6 +331,22 @@ class PluginError(NgoKitError):
         super().__init__(plugin=plugin, hook=hook, error=error if detail else repr(error))
 
 
+class CheckpointRefused(NgoKitError):
+    """A chain checkpoint cannot be trusted: not a checkpoint, an unknown key, a bad signature."""
+
+    code = "checkpoint_refused"
+    template = "The checkpoint {source} was refused: {why}"
+
+
+class IntegrityFailed(NgoKitError):
+    """Verification found problems, so no checkpoint was taken of the chains as they are."""
+
+    code = "integrity_failed"
+    template = (
+        "Verification found {count} problem(s), so no checkpoint was taken. The first: {first}"
+    )
+
+
 def register_rule_messages(messages: dict[str, str]) -> None:
     """Add English messages for a module's validation rules (translate them in its catalogue).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -17,11 +18,19 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session
 
-from ngo_kit import i18n
-from ngo_kit.audit import Problem
+from ngo_kit import checkpoints, i18n
+from ngo_kit.audit import ChainCheck, Problem
+from ngo_kit.chain_keys import ChainKeys
+from ngo_kit.checkpoints import Checkpoint
 from ngo_kit.context import Context, translate_database_errors
-from ngo_kit.db import sqlite_start
-from ngo_kit.errors import ConfigurationError, NgoKitError, NotFound, TransactionConflict
+from ngo_kit.db import sqlite_start, utcnow
+from ngo_kit.errors import (
+    ConfigurationError,
+    IntegrityFailed,
+    NgoKitError,
+    NotFound,
+    TransactionConflict,
+)
 from ngo_kit.outbox import Outbox
 from ngo_kit.plugins import (
     Channel,
@@ -114,6 +123,9 @@ class Kit:
             ).values()
         }
         self._check_settings()
+        #: the keys chain rows are hashed with (``ngo_kit.chain_keys``)
+        self.chain_keys = ChainKeys.from_settings(self.settings)
+        self._check_chains()
         for module in self.modules.values():
             if module.configure is not None:
                 module.configure(self)
@@ -182,6 +194,17 @@ class Kit:
                 positions=", ".join(f"#{n}" for n in s.short_secret_positions),
                 length=MIN_SECRET_LENGTH,
             )
+
+    def _check_chains(self) -> None:
+        for check in self.checks:
+            if isinstance(check, ChainCheck) and "key_id" not in check.table.c:
+                raise ConfigurationError(
+                    "core.E021",
+                    "chained table {table} (check '{name}') has no key_id column for the id "
+                    "of the chain key its rows are hashed with",
+                    table=check.table.name,
+                    name=check.name,
+                )
 
     # --- units of work ----------------------------------------------------------------------
 
@@ -349,21 +372,82 @@ class Kit:
             Base.metadata.tables[name].to_metadata(subset)
         return subset
 
-    def verify(self) -> list[Problem]:
+    def verify(self, against: Path | str | Checkpoint | None = None) -> list[Problem]:
         """Run every registered integrity check; an empty list means all is whole.
+
+        Chain hashes are recomputed with the chain keys (``NGO_KIT_CHAIN_KEYS``). ``against``
+        is a checkpoint (``kit.anchor``; a file, a directory holding them, whose newest is
+        used, or a loaded ``Checkpoint``): each chain must still pass through the heads it
+        recorded, with the same hashes, and must not end before them. Raises
+        ``CheckpointRefused`` for a checkpoint whose signature does not match.
 
         The checks read one snapshot of the database, so units of work committing meanwhile
         are never mistaken for tampering: ``REPEATABLE READ`` on PostgreSQL and MySQL/MariaDB
         (where the kit otherwise reads committed rows statement by statement), a deferred
         read transaction on SQLite (which leaves writers free to go on).
         """
-        problems: list[Problem] = []
+        checkpoint = (
+            against
+            if against is None or isinstance(against, Checkpoint)
+            else checkpoints.load(against, self.chain_keys)
+        )
+        with self._snapshot() as session:
+            return self._run_checks(session, checkpoint)
+
+    def anchor(
+        self, to: Path | str | None = None, send: Iterable[tuple[str, str]] = ()
+    ) -> Checkpoint:
+        """Take a signed checkpoint of every chain's head and keep it outside the database.
+
+        The chains are verified first, in the snapshot the heads are read from; problems raise
+        ``IntegrityFailed`` and nothing is written. ``to`` is a file to write, or a directory
+        to add a timestamped file to; ``send`` lists ``(channel, recipient)`` pairs that get the
+        checkpoint through the outbox (an email or webhook address kept by someone else). Run
+        it on a schedule (``ngo-kit anchor`` from cron); returns the checkpoint.
+        """
+        with self._snapshot() as session:
+            problems = self._run_checks(session, None)
+            if problems:
+                raise IntegrityFailed(count=len(problems), first=str(problems[0]))
+            heads = checkpoints.read_heads(session, self.checks)
+        checkpoint = checkpoints.sign(heads, self.chain_keys, utcnow())
+        if to is not None:
+            checkpoints.write(checkpoint, Path(to))
+        targets = list(send)
+        if targets:
+            with self.begin(actor=SYSTEM) as tx:
+                for channel, recipient in targets:
+                    tx.send(
+                        channel,
+                        recipient,
+                        f"ngo-kit checkpoint {checkpoint.label}",
+                        checkpoint.to_json(),
+                        data={"checkpoint": json.loads(checkpoint.to_json())},
+                    )
+        return checkpoint
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
         if self.engine.dialect.name == "sqlite":
             snapshot = self.engine.execution_options(sqlite_begin="DEFERRED")
         else:
             snapshot = self.engine.execution_options(isolation_level="REPEATABLE READ")
         with Session(snapshot) as session, session.begin():
-            for check in self.checks:
+            yield session
+
+    def _run_checks(self, session: Session, checkpoint: Checkpoint | None) -> list[Problem]:
+        problems: list[Problem] = []
+        for check in self.checks:
+            if isinstance(check, ChainCheck):
+                problems.extend(
+                    check.run(
+                        session,
+                        keys=self.chain_keys,
+                        anchored=checkpoint.heads_of(check.chain) if checkpoint else None,
+                        anchored_at=checkpoint.label if checkpoint else "",
+                    )
+                )
+            else:
                 problems.extend(check.run(session))  # type: ignore[attr-defined]
         return problems
 

@@ -22,6 +22,10 @@ class KitSettings(BaseSettings):
     of them verify, so keys rotate by putting a new one first and removing the old one later.
     The kit refuses to start with no key at all, with the development default outside
     development, and with a key shorter than ``MIN_SECRET_LENGTH`` in production.
+
+    ``chain_keys`` (``NGO_KIT_CHAIN_KEYS``) lists ``ID:SECRET`` pairs, newest first, that chain
+    hashes are keyed with (``ngo_kit.chain_keys``); without it they are derived from
+    ``secret_keys``.
     """
 
     model_config = SettingsConfigDict(env_prefix="NGO_KIT_", extra="ignore")
@@ -31,6 +35,7 @@ class KitSettings(BaseSettings):
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=lambda: [SecretStr(DEFAULT_SECRET)]
     )
+    chain_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     default_locale: str = "en"
     disable_plugin_autoload: bool = False
     echo_sql: bool = False
@@ -44,7 +49,7 @@ class KitSettings(BaseSettings):
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
     org_cache_seconds: float = Field(default=5.0, ge=0)
 
-    @field_validator("secret_keys", mode="before")
+    @field_validator("secret_keys", "chain_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

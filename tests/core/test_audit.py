@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ngo_kit import SYSTEM, Kit, audit
-from ngo_kit.audit import ONE_STATEMENT_ROWS, AuditEntry, ChainHead, chain_hash
+from ngo_kit import SYSTEM, Kit
+from ngo_kit.audit import ONE_STATEMENT_ROWS, AuditEntry, ChainHead
+from ngo_kit.chain_keys import RowHashing
 from ngo_kit.cli import main
 from ngo_kit.outbox import OutboxRow
 from ngo_kit.tenancy import OrgRead
+from ngo_kit.testing import TEST_SECRET
 
 
 def write_entries(kit: Kit, org: OrgRead, count: int) -> None:
@@ -139,7 +141,7 @@ def test_a_hash_the_database_computes_differently_is_never_committed(
         pytest.skip("only PostgreSQL computes chain hashes in the database")
     before = rows(kit, org)
     with monkeypatch.context() as patched:  # as if ngo-kit and the database disagreed
-        patched.setattr(audit, "chain_hash", lambda prev, payload: "f" * 64)
+        patched.setattr(RowHashing, "hash", lambda self, prev, seq: "f" * 64)
         with (
             pytest.raises(RuntimeError, match="nothing was committed"),
             kit.begin(org=org, actor=SYSTEM) as tx,
@@ -183,7 +185,14 @@ def test_deleting_the_newest_row_is_caught_by_the_chain_head(kit: Kit, org: OrgR
     assert f"row(s) {newest.seq}..{newest.seq} were deleted from the end" in problem.message
 
 
+def keyed_hash(kit: Kit, prev: str, payload: dict[str, object]) -> dict[str, str]:
+    """A row's hash as someone holding the newest chain key computes it, with its key id."""
+    key_id = kit.chain_keys.signing_id
+    return {"key_id": key_id, "hash": kit.chain_keys.hash(key_id, prev, payload)}
+
+
 def test_a_row_inserted_in_the_middle_is_named(kit: Kit, org: OrgRead) -> None:
+    # even by someone holding the chain key: the chain's links and numbering name it
     write_entries(kit, org, 4)
     entries = rows(kit, org)
     place = entries[2]  # insert a forged row before this one, renumbering the rest
@@ -205,7 +214,9 @@ def test_a_row_inserted_in_the_middle_is_named(kit: Kit, org: OrgRead) -> None:
         }
         prev = entries[1].hash
         conn.execute(
-            sa.insert(AuditEntry).values(**payload, prev_hash=prev, hash=chain_hash(prev, payload))
+            sa.insert(AuditEntry).values(
+                **payload, prev_hash=prev, **keyed_hash(kit, prev, payload)
+            )
         )
     [problem] = kit.verify()
     assert f"(id {forged_id}) was inserted" in problem.message
@@ -229,7 +240,7 @@ def test_a_row_appended_past_the_chain_head_is_named(kit: Kit, org: OrgRead) -> 
     with kit.engine.begin() as conn:
         conn.execute(
             sa.insert(AuditEntry).values(
-                **payload, prev_hash=last.hash, hash=chain_hash(last.hash, payload)
+                **payload, prev_hash=last.hash, **keyed_hash(kit, last.hash, payload)
             )
         )
     [problem] = kit.verify()
@@ -241,6 +252,9 @@ def test_ngo_kit_verify_exits_non_zero_on_tampering(
 ) -> None:
     write_entries(kit, org, 2)
     url = kit.engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv(
+        "NGO_KIT_SECRET_KEYS", TEST_SECRET
+    )  # the chain keys the rows were hashed with
     main(["--database-url", url, "--no-autoload", "--module", "core", "verify"])
     assert capsys.readouterr().out.startswith("ok:")
     with kit.engine.begin() as conn:

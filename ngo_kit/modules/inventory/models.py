@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ngo_kit.chain_keys import key_id_column
 from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin
 
 #: Location kinds. ``internal`` and ``transit`` hold stock; the others are virtual ends of moves.
@@ -150,6 +151,7 @@ class Move(IdMixin, OrgMixin, Base):
     actor: Mapped[str] = mapped_column(sa.String(40))
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = key_id_column()
 
 
 MOVE_FIELDS = (

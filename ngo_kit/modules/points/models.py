@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ngo_kit.chain_keys import key_id_column
 from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin
 
 MEMBER = "member"
@@ -102,6 +103,7 @@ class PointsEntry(IdMixin, OrgMixin, Base):
     at: Mapped[dt.datetime] = mapped_column()
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = key_id_column()
 
 
 ENTRY_FIELDS = (

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ngo_kit.chain_keys import key_id_column
 from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin
 
 # --- volunteers --------------------------------------------------------------------------
@@ -223,6 +224,7 @@ class HoursEntry(IdMixin, OrgMixin, Base):
     note: Mapped[str] = mapped_column(sa.String(500), default="")
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = key_id_column()
 
 
 HOURS_FIELDS = (

@@ -1,0 +1,34 @@
+"""core_audit: key_id, the chain key each row is hashed with
+
+Rows already in the table were hashed with plain SHA-256 and get the reserved key id
+``sha256``, under which ``ngo-kit verify`` still checks them; new rows are hashed with the
+newest chain key (``ngo_kit.chain_keys``).
+
+Revision ID: 150203cea296
+Revises: d67584b20a32
+Create Date: 2026-12-07 21:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '150203cea296'
+down_revision: str | Sequence[str] | None = 'd67584b20a32'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        'core_audit',
+        sa.Column('key_id', sa.String(length=16), server_default='sha256', nullable=False),
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('core_audit', schema=None) as batch_op:
+        batch_op.drop_column('key_id')
