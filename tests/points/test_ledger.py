@@ -240,3 +240,51 @@ def test_ngo_kit_org_created_opens_the_four_system_accounts(pkit: Kit, porg: Org
 def test_ngo_kit_register_checks_adds_the_chain_and_balance_checks(pkit: Kit) -> None:
     names = {getattr(check, "name", None) for check in pkit.checks}
     assert {"points.ledger", "points.balances"} <= names
+
+
+def test_verify_names_an_operation_changed_behind_its_entries(pkit: Kit, porg: OrgRead) -> None:
+    m = member()
+    award = as_system(pkit, porg, lambda tx: tx.points.award(m, 10, reason="shift"))
+    assert pkit.verify() == []
+    with pkit.engine.begin() as conn:  # the operation row is not chained: change it alone
+        conn.execute(sa.update(PointsTxn).where(PointsTxn.id == award.id).values(points=1010))
+    [problem] = pkit.verify()
+    assert problem.check == "points.operations"
+    assert f"operation {award.id} (award) records 1010 points but its entries move 10" in str(
+        problem
+    )
+    with pkit.engine.begin() as conn:
+        conn.execute(
+            sa.update(PointsTxn).where(PointsTxn.id == award.id).values(points=10, reason="gift")
+        )
+    [problem] = pkit.verify()
+    assert "does not match its entries" in problem.message
+    with pkit.engine.begin() as conn:
+        conn.execute(
+            sa.update(PointsTxn)
+            .where(PointsTxn.id == award.id)
+            .values(reason="shift", member_id=member())
+        )
+    [problem] = pkit.verify()
+    assert "none of its entries is on that member's account" in problem.message
+
+
+def test_verify_names_an_earned_total_that_its_awards_do_not_add_up_to(
+    pkit: Kit, porg: OrgRead
+) -> None:
+    m = member()
+    with pkit.begin(org=porg, actor=SYSTEM) as tx:
+        tx.points.award(m, 30)
+        reversed_award = tx.points.award(m, 5)
+        tx.points.deduct(m, 4)
+    with pkit.begin(org=porg, actor=SYSTEM) as tx:
+        tx.points.reverse(reversed_award.id)
+        assert tx.points.standing(m).earned == 30
+    assert pkit.verify() == []
+    with pkit.engine.begin() as conn:  # a level or badge is one UPDATE away
+        conn.execute(
+            sa.update(PointsAccount).where(PointsAccount.member_id == m).values(earned=1030)
+        )
+    [problem] = pkit.verify()
+    assert problem.check == "points.earned"
+    assert "has earned 1030 but its award entries sum to 30" in problem.message

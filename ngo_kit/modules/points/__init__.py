@@ -22,6 +22,7 @@ from ngo_kit.cli import pass_kit
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.modules.points import hookspecs
+from ngo_kit.modules.points.checks import EARNED_CHECK, OPERATION_CHECK
 from ngo_kit.modules.points.models import (
     ENTRY_FIELDS,
     MEMBER,
@@ -154,7 +155,7 @@ MODULE = Module(
     description="points ledger, earning rules, rewards, expiry, levels, badges, leaderboards",
     requires=(),
     permissions=PERMISSIONS,
-    checks=(POINTS_CHAIN_CHECK, BALANCE_CHECK),
+    checks=(POINTS_CHAIN_CHECK, BALANCE_CHECK, OPERATION_CHECK, EARNED_CHECK),
     service=PointsService,
     models="ngo_kit.modules.points.models",
     hookspecs=hookspecs,
