@@ -221,12 +221,16 @@ def load(source: Path | str | Mapping[str, Any], keys: ChainKeys) -> Checkpoint:
             ),
         )
     try:
-        _signer(keys, key_id).verify_signature(canonical(document), signature.encode("ascii"))
+        valid = _signer(keys, key_id).verify_signature(
+            canonical(document), signature.encode("ascii")
+        )
     except (BadSignature, UnicodeEncodeError):
+        valid = False
+    if not valid:
         raise CheckpointRefused(
             source=name,
             why=LocalisedText("its signature does not match: it was altered or forged"),
-        ) from None
+        )
     return checkpoint
 
 
