@@ -46,6 +46,8 @@ KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,16}")
 _DERIVE_LABEL = b"ngo-kit.chain-key"
 _ROW_LABEL = b"ngo-kit.chain-row:"
 _BLOCK = 64  # SHA-256's block size: HMAC pads the key to it
+_INNER_PAD = bytes(b ^ 0x36 for b in range(256))  # RFC 2104's ipad and opad, as the
+_OUTER_PAD = bytes(b ^ 0x5C for b in range(256))  # translation tables Python's hmac uses
 
 #: Stands for ``seq`` while a row's canonical bytes are cut in two around it (random per
 #: process, so no stored value can contain it).
@@ -121,13 +123,13 @@ class RowHashing:
         """The row's chain hash after ``prev_hash`` at ``seq``."""
         middle = b"" if seq is None else str(int(seq)).encode("ascii")
         message = prev_hash.encode("ascii") + self.before + middle + self.after
-        return hmac.new(self.row_key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self.row_key, message, "sha256").hex()
 
     def pads(self) -> tuple[bytes, bytes]:
         """The row key XOR HMAC's inner and outer pads (RFC 2104), for the database to finish
         the HMAC with SHA-256 alone. Checked against ``hash`` on every append."""
         key = self.row_key.ljust(_BLOCK, b"\0")
-        return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+        return key.translate(_INNER_PAD), key.translate(_OUTER_PAD)
 
 
 class ChainKeys:
