@@ -60,8 +60,11 @@ def ngo_kit_register_permissions(register: Registrar[Any]) -> None:
 def ngo_kit_register_checks(register: Registrar[Any]) -> None:
     """Collect: integrity checks that ``ngo-kit verify`` and ``kit.verify()`` run.
 
-    Register a ``ChainCheck`` for a hash-chained table, or any object with ``name`` and
-    ``run(session) -> list[Problem]`` (a balance that must equal the sum of its entries, say).
+    Register a ``ChainCheck`` for a hash-chained table (which needs a ``key_id`` column,
+    ``ngo_kit.chain_keys.key_id_column()``, or the kit refuses to start with ``core.E021``),
+    or any object with ``name`` and ``run(session) -> list[Problem]`` (a balance that must
+    equal the sum of its entries, say). ``kit.anchor()`` checkpoints every ``ChainCheck``'s
+    chain.
     """
 
 
