@@ -202,3 +202,31 @@ def test_a_row_s_key_id_is_stored_with_it(kit: Kit, org: OrgRead) -> None:
     with kit.begin(org=org, actor=SYSTEM) as tx:
         key_ids = set(tx.session.scalars(sa.select(AuditEntry.key_id)))
     assert key_ids == {kit.chain_keys.signing_id}
+
+
+def test_a_chained_table_without_key_id_is_refused_at_start_up(kit_factory: KitFactory) -> None:
+    from ngo_kit import hookimpl
+    from ngo_kit.audit import ChainCheck
+    from ngo_kit.plugins import Registrar
+
+    meals = sa.Table(
+        "meals_serving",
+        sa.MetaData(),
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("org_id", sa.Uuid),
+        sa.Column("seq", sa.BigInteger),
+        sa.Column("prev_hash", sa.String(64)),
+        sa.Column("hash", sa.String(64)),
+    )
+
+    class Meals:
+        ngo_kit_plugin_name = "meals"
+
+        @hookimpl
+        def ngo_kit_register_checks(self, register: Registrar[Any]) -> None:
+            register(ChainCheck("meals", "meals", meals, ("id", "org_id", "seq")))
+
+    with pytest.raises(ConfigurationError) as refused:
+        kit_factory(modules=[], plugins=[Meals()], upgrade=False)
+    assert refused.value.check == "core.E021"
+    assert "meals_serving" in refused.value.message and "key_id" in refused.value.message
