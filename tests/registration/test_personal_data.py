@@ -229,10 +229,16 @@ def test_an_administrator_may_erase_only_people_of_no_other_organisation(
 
 
 def test_the_command_line_exports_and_erases_a_person(
-    kit_factory: KitFactory, capsys: pytest.CaptureFixture[str], tmp_path: Any
+    kit_factory: KitFactory,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ngo_kit.cli import main
+    from ngo_kit.testing import TEST_SECRET
 
+    # the command's kit hashes the erasure's audit row with the test kit's chain keys
+    monkeypatch.setenv("NGO_KIT_SECRET_KEYS", TEST_SECRET)
     kit = kit_factory(modules=["registration"])
     org = kit.create_organisation("rainbow", "Rainbow")
     with kit.begin(org=org) as tx:
