@@ -42,6 +42,11 @@ class KitSettings(BaseSettings):
     pool_size: int = Field(default=5, ge=1)
     pool_pre_ping: bool = False
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    #: psycopg's ``prepare_threshold``: ``None`` (the default; ``none`` or empty in the
+    #: environment) never prepares statements on the server, which is what a connection pooler
+    #: in transaction mode (PgBouncer before 1.22) needs; a number prepares a statement once a
+    #: connection has run it that many times (psycopg's own default is 5).
+    postgres_prepare_threshold: int | None = Field(default=None, ge=0)
     org_cache_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("secret_keys", mode="before")
@@ -49,6 +54,13 @@ class KitSettings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("postgres_prepare_threshold", mode="before")
+    @classmethod
+    def _threshold_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
         return value
 
     @field_validator("default_locale")
