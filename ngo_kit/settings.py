@@ -39,6 +39,10 @@ class KitSettings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=5.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    #: How long a worker has to send a claimed message and record the outcome; a claim that
+    #: runs out unrecorded counts as unconfirmed (see ``ngo_kit.outbox``). Longer than any
+    #: channel's timeout.
+    outbox_claim_seconds: float = Field(default=300.0, gt=0)
     pool_size: int = Field(default=5, ge=1)
     pool_pre_ping: bool = False
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
