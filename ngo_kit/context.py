@@ -390,6 +390,9 @@ def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
 
 
 def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
+    """Decided by the driver's error code (SQLSTATE, MySQL error number, SQLite result code),
+    never by its text: PostgreSQL's "does not exist" is as much a missing table as a prepared
+    statement a connection pooler lost."""
     detail = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else str(exc)[:200]
     reason = _lost_race(exc)
     if reason is not None:
@@ -398,16 +401,77 @@ def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
         return Conflict(
             "The change clashes with data that exists already ({detail}).", detail=detail
         )
-    lowered = detail.lower()
-    if "no such table" in lowered or "does not exist" in lowered or "doesn't exist" in lowered:
+    kind, code = _error_kind(exc)
+    if kind == "pooler":
+        return ConfigurationError(
+            "core.E018",
+            "PostgreSQL refused a prepared statement or a protocol message (SQLSTATE {sqlstate}: "
+            "{error}): a connection pooler in transaction mode shares server connections "
+            "between clients; leave NGO_KIT_POSTGRES_PREPARE_THRESHOLD unset, or run "
+            "PgBouncer 1.22 or later with max_prepared_statements above 0",
+            sqlstate=code,
+            error=detail,
+        )
+    if kind == "not_migrated":
         return ConfigurationError(
             "core.E015",
             "the database is not migrated ({error}): run 'ngo-kit db upgrade'",
             error=detail,
         )
-    if exc.connection_invalidated or "connect" in lowered or "closed" in lowered:
+    if kind == "unavailable" or exc.connection_invalidated:
         return DatabaseUnavailable(error=detail)
     return Conflict("The database refused the change, try again ({detail}).", detail=detail)
+
+
+#: PostgreSQL SQLSTATEs of a statement that names a table, column, schema or type the
+#: migrations create.
+_PG_NOT_MIGRATED = {"42P01", "42703", "3F000", "42704"}
+#: PostgreSQL SQLSTATEs of prepared statements and protocol messages mixed up between clients
+#: by a pooler in transaction mode: invalid_sql_statement_name ("_pg3_N" does not exist),
+#: duplicate_prepared_statement (already exists), protocol_violation ("bind message supplies 4
+#: parameters, but prepared statement requires 5"; PgBouncer's own refusals use it too).
+_PG_POOLER = {"26000", "42P05", "08P01"}
+#: PostgreSQL SQLSTATEs of a server shutting down or starting up.
+_PG_SHUT_DOWN = {"57P01", "57P02", "57P03"}
+#: MySQL/MariaDB error numbers of a missing table, column or database.
+_MYSQL_NOT_MIGRATED = {1146, 1054, 1049}
+#: SQLite's SQLITE_CANTOPEN and SQLITE_NOTADB: the file cannot be opened or is not a database.
+_SQLITE_UNAVAILABLE = {14, 26}
+
+
+def _error_kind(exc: sa.exc.DBAPIError) -> tuple[str | None, str]:
+    """``(kind, code)``: kind is ``pooler``, ``not_migrated``, ``unavailable`` or ``None``."""
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and not hasattr(orig, "sqlite_errorcode"):
+        errno = args[0]  # MySQL drivers: (errno, message); 2000-2999 are client-side errors
+        if errno in _MYSQL_NOT_MIGRATED:
+            return "not_migrated", str(errno)
+        if 2000 <= errno < 3000:
+            return "unavailable", str(errno)
+        return None, str(errno)
+    if hasattr(orig, "sqlstate"):  # psycopg: the SQLSTATE, None for client-side errors
+        sqlstate: str | None = getattr(orig, "sqlstate", None)
+        if sqlstate in _PG_POOLER:
+            return "pooler", sqlstate
+        if sqlstate in _PG_NOT_MIGRATED:
+            return "not_migrated", sqlstate
+        # class 08: connection exceptions; 57P01-57P03: the server shut down or is starting;
+        # no SQLSTATE at all: psycopg lost the connection on the client side
+        lost = sqlstate is None or sqlstate.startswith("08") or sqlstate in _PG_SHUT_DOWN
+        if lost and isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+            return "unavailable", str(sqlstate)
+        return None, str(sqlstate)
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        if sqlite_code & 0xFF in _SQLITE_UNAVAILABLE:
+            return "unavailable", str(sqlite_code)
+        # SQLite has no code of its own for a missing table (it is the generic SQLITE_ERROR);
+        # its message starts with this fixed phrase, the one text read here.
+        if sqlite_code == 1 and str(orig).startswith("no such table"):
+            return "not_migrated", str(sqlite_code)
+        return None, str(sqlite_code)
+    return None, ""
 
 
 #: PostgreSQL SQLSTATEs of a unit of work that lost a race (psycopg's ``sqlstate``).

@@ -519,7 +519,9 @@ def create_engine(settings: KitSettings) -> Engine:
     """An engine set up for the dialect.
 
     SQLite: WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` so concurrent writers
-    queue instead of failing with "database is locked". PostgreSQL: psycopg 3, pre-ping.
+    queue instead of failing with "database is locked". PostgreSQL: psycopg 3, statements
+    prepared on the server only when ``postgres_prepare_threshold`` says so (see "Behind
+    PgBouncer" in docs/scaling.md).
     MySQL/MariaDB: PyMySQL, READ COMMITTED, utf8mb4.
     """
     url = normalise_url(settings.database_url)
@@ -547,6 +549,10 @@ def create_engine(settings: KitSettings) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size * 2,
     )
+    if url.get_driver_name() == "psycopg":
+        # psycopg names the statements it prepares _pg3_0, _pg3_1... per connection: behind a
+        # pooler in transaction mode, clients share server connections and run one another's.
+        kwargs["connect_args"] = {"prepare_threshold": settings.postgres_prepare_threshold}
     if backend == "mysql":
         kwargs["isolation_level"] = "READ COMMITTED"
         url = url.update_query_dict({"charset": "utf8mb4"})

@@ -8,9 +8,17 @@ is left is delivered by ``ngo-kit outbox work``. Delivery goes through the
 after ``outbox_max_attempts`` a message is marked ``dead`` and kept for ``ngo-kit outbox retry``.
 
 Workers claim due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB, so several
-run side by side and each message is delivered by one of them. Delivery is at least once: a
-worker killed between delivering and recording it delivers again, with the same message ``id``
-for the channel to drop the duplicate.
+run side by side and each message is delivered by one of them.
+
+A delivery is recorded in three steps, so no failure of the database after a send can send
+the message again: the claim (``sending``, the attempt counted, ``outbox_claim_seconds`` to
+finish) is committed before the channel is called; the outcome is recorded in a transaction of
+its own after the channel returns; a failure to record it leaves the message ``sending``, which
+no worker takes while its claim lasts. When a claim runs out unrecorded (a worker killed between
+the send and the record, a database gone at that moment), whether the message went out is
+unknown: a channel registered ``at_least_once`` gets it again, with the same message ``id`` for
+the receiver to drop the duplicate; any other channel never sends it twice, and the message is
+kept as ``dead`` for an operator to check and requeue (``ngo-kit outbox retry``).
 """
 
 from __future__ import annotations
@@ -19,9 +27,9 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import Field
@@ -34,8 +42,11 @@ if TYPE_CHECKING:
     from ngo_kit.kit import Kit
 
 log = logging.getLogger("ngo_kit.outbox")
+T = TypeVar("T")
 
-PENDING, SENT, DEAD = "pending", "sent", "dead"
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+#: ``last_error`` of a message whose claim ran out before its outcome was recorded.
+UNCONFIRMED = "the worker stopped between sending and recording the outcome; it may have been sent"
 
 
 class OutboxRow(IdMixin, Base):
@@ -208,67 +219,125 @@ class Outbox:
         return OutboxStatus.model_validate(row._mapping)
 
     def pending(self) -> int:
-        """How many messages still wait for delivery."""
+        """How many messages still wait for delivery, or for the outcome of one to be recorded."""
+        waiting = OutboxRow.status.in_((PENDING, SENDING))
         with self.kit.engine.connect() as conn:
-            return int(
-                conn.scalar(sa.select(sa.func.count()).where(OutboxRow.status == PENDING)) or 0
-            )
+            return int(conn.scalar(sa.select(sa.func.count()).where(waiting)) or 0)
 
     def _pass(self, ids: list[uuid.UUID] | None, *, limit: int | None) -> WorkResult:
         result = WorkResult()
         if ids is not None and not ids:
             return result
+        claimed = self._run(lambda session: self._claim(session, ids, limit, result))
+        for n, message in enumerate(claimed):
+            try:
+                self._deliver(message, result)
+            except Exception:
+                self._release(claimed[n + 1 :])
+                raise
+        return result
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in a transaction of its own; driver errors translated."""
         try:
             with Session(self.kit.engine) as session, session.begin():
-                self._claim_and_deliver(session, ids, limit, result)
+                return work(session)
         except sa.exc.DBAPIError as exc:
             from ngo_kit.context import translate_database_errors
 
             raise translate_database_errors(exc) from exc
-        return result
 
-    def _claim_and_deliver(
+    def _claim(
         self, session: Session, ids: list[uuid.UUID] | None, limit: int | None, result: WorkResult
-    ) -> None:
+    ) -> list[OutboxMessage]:
+        """Mark the due messages ``sending`` (attempt counted, claim deadline set), committed
+        before any is sent; a ``sending`` message whose claim ran out is handled here too."""
+        now = utcnow()
         stmt = sa.select(OutboxRow).where(
-            OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= utcnow()
+            OutboxRow.status.in_((PENDING, SENDING)), OutboxRow.next_attempt_at <= now
         )
         if ids is not None:
             stmt = stmt.where(OutboxRow.id.in_(ids))
         stmt = stmt.order_by(OutboxRow.next_attempt_at, OutboxRow.id)
         if limit is not None:
             stmt = stmt.limit(limit)
+        claim_until = now + dt.timedelta(seconds=self.kit.settings.outbox_claim_seconds)
+        claimed: list[OutboxMessage] = []
         for row in list(session.scalars(stmt.with_for_update(skip_locked=True))):
-            self._deliver(session, row, result)
+            if row.status == SENDING and not self._at_least_once(row.channel):
+                row.status, row.last_error = DEAD, UNCONFIRMED
+                result.dead += 1
+                log.warning("outbox message %s: %s; kept as dead", row.id, UNCONFIRMED)
+                continue
+            claimed.append(OutboxMessage.model_validate(row))
+            row.status, row.attempts, row.next_attempt_at = SENDING, row.attempts + 1, claim_until
+        return claimed
 
-    def _deliver(self, session: Session, row: OutboxRow, result: WorkResult) -> None:
-        message = OutboxMessage.model_validate(row)
-        now = utcnow()
-        values: dict[str, Any] = {"attempts": row.attempts + 1}
+    def _at_least_once(self, channel: str) -> bool:
+        found = self.kit.channels.get(channel)
+        return bool(found is not None and found.at_least_once)
+
+    def _deliver(self, message: OutboxMessage, result: WorkResult) -> None:
+        """Send one claimed message, then record the outcome in a transaction of its own."""
+        attempt = message.attempts + 1
+        values: dict[str, Any] = {}
         try:
             receipt = self.kit.hook.ngo_kit_deliver_message(message=message, kit=self.kit)
             if receipt is None:
-                raise NoChannel(f"no plugin delivers channel '{row.channel}'")
+                raise NoChannel(f"no plugin delivers channel '{message.channel}'")
         except Exception as exc:
             values["last_error"] = f"{type(exc).__name__}: {exc}"[:1000]
-            if row.attempts + 1 >= self.kit.settings.outbox_max_attempts:
+            if attempt >= self.kit.settings.outbox_max_attempts:
                 values["status"] = DEAD
-                result.dead += 1
             else:
-                values["next_attempt_at"] = now + self.backoff(row.attempts + 1)
-                result.failed += 1
+                values.update(status=PENDING, next_attempt_at=utcnow() + self.backoff(attempt))
             # Only the error's type: channels' error texts often quote the recipient (smtplib
             # does), and logs must stay free of personal data. The text is in last_error.
             log.warning(
                 "outbox message %s attempt %s failed: %s (see its last_error)",
-                row.id,
-                row.attempts + 1,
+                message.id,
+                attempt,
                 type(exc).__name__,
             )
         else:
-            values.update(status=SENT, sent_at=now, receipt=str(receipt)[:300], last_error=None)
+            values.update(
+                status=SENT, sent_at=utcnow(), receipt=str(receipt)[:300], last_error=None
+            )
+        # only this claim's outcome: a claim that ran out may have been taken over meanwhile
+        record = (
+            sa.update(OutboxRow)
+            .where(
+                OutboxRow.id == message.id,
+                OutboxRow.status == SENDING,
+                OutboxRow.attempts == attempt,
+            )
+            .values(**values)
+        )
+        self._run(lambda session: session.execute(record))
+        status = values["status"]
+        if status == SENT:
             result.sent += 1
-        session.execute(sa.update(OutboxRow).where(OutboxRow.id == row.id).values(**values))
+        elif status == DEAD:
+            result.dead += 1
+        else:
+            result.failed += 1
+
+    def _release(self, messages: list[OutboxMessage]) -> None:
+        """Give back claims that were never sent (the pass stopped), so they are not taken for
+        unconfirmed; if the database refuses this too, their claims run out instead."""
+        if not messages:
+            return
+        release = (
+            sa.update(OutboxRow)
+            .where(OutboxRow.id.in_([m.id for m in messages]), OutboxRow.status == SENDING)
+            .values(status=PENDING, attempts=OutboxRow.attempts - 1, next_attempt_at=utcnow())
+        )
+        try:
+            self._run(lambda session: session.execute(release))
+        except Exception:
+            log.exception(
+                "outbox: %s claimed messages stay claimed until it runs out", len(messages)
+            )
 
     def backoff(self, attempts: int) -> dt.timedelta:
         """Delay before the next attempt: base x 2^(attempts-1), capped."""

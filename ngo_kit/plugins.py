@@ -91,6 +91,10 @@ class Channel:
     name: str
     production_ready: bool = True
     description: str = ""
+    #: What happens to a message whose outcome went unrecorded (the worker stopped between the
+    #: send and the record): ``True`` sends it again, with the same message id, for receivers
+    #: that drop duplicates (a webhook); ``False`` never sends it twice and keeps it as dead.
+    at_least_once: bool = False
 
 
 @dataclass

@@ -44,9 +44,18 @@ class KitSettings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_backoff_seconds: float = Field(default=5.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    #: How long a worker has to send a claimed message and record the outcome; a claim that
+    #: runs out unrecorded counts as unconfirmed (see ``ngo_kit.outbox``). Longer than any
+    #: channel's timeout.
+    outbox_claim_seconds: float = Field(default=300.0, gt=0)
     pool_size: int = Field(default=5, ge=1)
     pool_pre_ping: bool = False
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    #: psycopg's ``prepare_threshold``: ``None`` (the default; ``none`` or empty in the
+    #: environment) never prepares statements on the server, which is what a connection pooler
+    #: in transaction mode (PgBouncer before 1.22) needs; a number prepares a statement once a
+    #: connection has run it that many times (psycopg's own default is 5).
+    postgres_prepare_threshold: int | None = Field(default=None, ge=0)
     org_cache_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("secret_keys", "chain_keys", mode="before")
@@ -54,6 +63,13 @@ class KitSettings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("postgres_prepare_threshold", mode="before")
+    @classmethod
+    def _threshold_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
         return value
 
     @field_validator("default_locale")

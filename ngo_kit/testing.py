@@ -4,7 +4,9 @@ The database comes from ``NGO_KIT_TEST_DATABASE_URL`` (default: a temporary SQLi
 Every kit a test makes gets an empty, fully migrated database of its own:
 
 * SQLite: a copy of a template file migrated once per session;
-* PostgreSQL: a schema of its own (``search_path``), migrated once and emptied per test;
+* PostgreSQL: a schema of its own (``search_path``), migrated once and emptied per test; behind
+  a pooler that does not carry a connection's ``search_path`` (PgBouncer in transaction mode),
+  a database of its own instead;
 * MySQL/MariaDB: a database of its own, migrated once (more of them for the same modules are
   re-created from its tables' DDL) and emptied per test.
 
@@ -143,8 +145,11 @@ class DatabaseProvider:
         self.created: list[str] = []
         self.counter = 0
         self.tag = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        #: PostgreSQL: a schema per kit, or a database per kit where schemas cannot be told apart
+        self.schemas = False
         if self.base_url is not None:
             self._check_reachable()
+            self.schemas = self.backend == "postgresql" and search_path_follows(self.base_url)
 
     def _check_reachable(self) -> None:
         assert self.base_url is not None
@@ -200,7 +205,7 @@ class DatabaseProvider:
 
     def _url_for(self, name: str) -> str:
         assert self.base_url is not None
-        if self.backend == "postgresql":
+        if self.schemas:
             url: URL = self.base_url.update_query_dict({"options": f"-csearch_path={name}"})
         else:
             url = self.base_url.set(database=name)
@@ -213,8 +218,10 @@ class DatabaseProvider:
     def _create(self, name: str) -> None:
         engine = self._admin()
         with engine.connect() as conn:
-            if self.backend == "postgresql":
+            if self.schemas:
                 conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+            elif self.backend == "postgresql":
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
             else:
                 conn.execute(
                     sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
@@ -312,10 +319,32 @@ class DatabaseProvider:
         engine = self._admin()
         with engine.connect() as conn:
             for name in self.created:
-                if self.backend == "postgresql":
+                if self.schemas:
                     conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+                elif self.backend == "postgresql":  # a pooler may still hold connections to it
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 else:
                     conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        engine.dispose()
+
+
+def search_path_follows(url: str | URL) -> bool:
+    """Whether a ``search_path`` given in the URL (``options=-csearch_path=...``) holds for
+    every transaction on this PostgreSQL URL.
+
+    Not behind a pooler in transaction mode, which refuses the startup option, ignores it
+    (``ignore_startup_parameters = options``) or lends each transaction another server
+    connection, whose ``search_path`` is not the client's.
+    """
+    probe = f"ngo_kit_probe_{uuid.uuid4().hex[:8]}"
+    target = normalise_url(url).update_query_dict({"options": f"-csearch_path={probe}"})
+    engine = sa.create_engine(target, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text("SHOW search_path")).scalar() == probe)
+    except sa.exc.OperationalError:
+        return False
+    finally:
         engine.dispose()
 
 

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from ngo_kit import SYSTEM, Kit, hookimpl
 from ngo_kit.audit import ONE_STATEMENT_ROWS, AuditEntry
 from ngo_kit.db import utcnow
-from ngo_kit.errors import Conflict
-from ngo_kit.outbox import DEAD, PENDING, SENT, OutboxMessage, OutboxRow
+from ngo_kit.errors import Conflict, NgoKitError
+from ngo_kit.outbox import DEAD, PENDING, SENDING, SENT, UNCONFIRMED, OutboxMessage, OutboxRow
+from ngo_kit.plugins import Channel, Registrar
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 
@@ -284,3 +285,106 @@ def test_in_production_the_console_channel_leaves_other_channels_messages_queued
     assert kit.outbox.status(note).status == SENT
     out = capsys.readouterr().out
     assert "123456" not in out and "Nightly job" in out
+
+
+class FailAfterSend:
+    """Breaks the first statement that writes to ``core_outbox`` once ``armed`` and a message
+    went out: the database failing (a lost connection, a pooler's refusal) after the channel's
+    send returned, before the delivery was recorded."""
+
+    def __init__(self, kit: Kit, delivered: list[OutboxMessage]) -> None:
+        self.delivered = delivered
+        self.armed = True
+        sa.event.listen(kit.engine, "before_cursor_execute", self.check)
+
+    def check(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if self.armed and self.delivered and statement.lstrip().startswith("UPDATE core_outbox"):
+            self.armed = False
+            raise sa.exc.OperationalError(statement, {}, ConnectionError("connection lost"))
+
+
+def test_a_failure_after_the_send_never_delivers_the_message_twice(
+    kit_factory: KitFactory, delivered_messages: list[OutboxMessage]
+) -> None:
+    kit = kit_factory(modules=[], outbox_dispatch_after_commit=False)
+    with kit.begin(actor=SYSTEM) as tx:
+        message_id = tx.send("email", "ada@example.org", "Your code", "123456")
+    broken = FailAfterSend(kit, delivered_messages)
+    with pytest.raises(NgoKitError):
+        kit.outbox.work()
+    assert not broken.armed  # the failure struck after the send
+    kit.outbox.work()
+    kit.outbox.work()
+    assert [m.id for m in delivered_messages] == [message_id]
+
+
+def test_an_unconfirmed_delivery_is_kept_as_dead_not_sent_again(
+    kit_factory: KitFactory, delivered_messages: list[OutboxMessage]
+) -> None:
+    """A claim that runs out with no outcome recorded: on a channel that is not at least once
+    (email), whether the message went out is unknown, so it is kept for an operator."""
+    kit = kit_factory(modules=[], outbox_dispatch_after_commit=False)
+    with kit.begin(actor=SYSTEM) as tx:
+        message_id = tx.send("email", "ada@example.org", "Your code", "123456")
+    FailAfterSend(kit, delivered_messages)
+    with pytest.raises(NgoKitError):
+        kit.outbox.work()
+    assert kit.outbox.status(message_id).status == SENDING
+    assert kit.outbox.pending() == 1
+    make_due(kit, message_id)  # the claim ran out
+    assert kit.outbox.work().dead == 1
+    status = kit.outbox.status(message_id)
+    assert (status.status, status.last_error) == (DEAD, UNCONFIRMED)
+    assert [m.id for m in delivered_messages] == [message_id]
+
+
+def test_an_unconfirmed_delivery_on_an_at_least_once_channel_is_sent_again_with_its_id(
+    kit_factory: KitFactory,
+) -> None:
+    class Hooks:
+        ngo_kit_plugin_name = "hook-channel"
+
+        def __init__(self) -> None:
+            self.delivered: list[OutboxMessage] = []
+
+        @hookimpl
+        def ngo_kit_register_channels(self, register: Registrar[Channel]) -> None:
+            register(Channel("hook", at_least_once=True))
+
+        @hookimpl(tryfirst=True)
+        def ngo_kit_deliver_message(self, message: OutboxMessage) -> str | None:
+            self.delivered.append(message)
+            return "posted"
+
+    hooks = Hooks()
+    kit = kit_factory(
+        modules=[], plugins=[hooks], outbox_dispatch_after_commit=False, catch_messages=False
+    )
+    with kit.begin(actor=SYSTEM) as tx:
+        message_id = tx.send("hook", "https://receiver.example.org", body="{}")
+    FailAfterSend(kit, hooks.delivered)
+    with pytest.raises(NgoKitError):
+        kit.outbox.work()
+    assert kit.outbox.work().handled == 0  # claimed: nobody sends it while the claim lasts
+    make_due(kit, message_id)
+    assert kit.outbox.work().sent == 1
+    assert [m.id for m in hooks.delivered] == [message_id, message_id]
+    assert kit.outbox.status(message_id).attempts == 2
+
+
+def test_a_pass_that_stops_gives_back_the_messages_it_had_not_sent(
+    kit_factory: KitFactory, delivered_messages: list[OutboxMessage]
+) -> None:
+    kit = kit_factory(modules=[], outbox_dispatch_after_commit=False)
+    with kit.begin(actor=SYSTEM) as tx:
+        first = tx.send("email", "ada@example.org", body="one")
+        second = tx.send("email", "bo@example.org", body="two")
+    FailAfterSend(kit, delivered_messages)
+    with pytest.raises(NgoKitError):
+        kit.outbox.work()
+    unsent = {first, second} - {m.id for m in delivered_messages}
+    assert len(unsent) == 1
+    (left,) = unsent
+    assert (kit.outbox.status(left).status, kit.outbox.status(left).attempts) == (PENDING, 0)
+    assert kit.outbox.work().sent == 1
+    assert sorted(m.id for m in delivered_messages) == sorted([first, second])

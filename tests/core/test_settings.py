@@ -54,3 +54,23 @@ def test_pool_settings_reach_the_engine(kit_factory: KitFactory) -> None:
     assert server.engine.pool._pre_ping is True
     assert server.engine.pool._recycle == 60
     assert kit.engine.pool._pre_ping is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("none", None), ("5", 5)])
+def test_the_prepare_threshold_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int | None
+) -> None:
+    monkeypatch.setenv("NGO_KIT_POSTGRES_PREPARE_THRESHOLD", value)
+    assert KitSettings().postgres_prepare_threshold == expected
+
+
+def test_postgresql_connections_prepare_no_statements_unless_asked(
+    kit_factory: KitFactory,
+) -> None:
+    kit = kit_factory(modules=[], upgrade=False)
+    if kit.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's prepare_threshold is PostgreSQL's")
+    eager = kit_factory(modules=[], upgrade=False, postgres_prepare_threshold=2)
+    with kit.engine.connect() as conn, eager.engine.connect() as eager_conn:
+        assert conn.connection.driver_connection.prepare_threshold is None  # type: ignore[union-attr]
+        assert eager_conn.connection.driver_connection.prepare_threshold == 2  # type: ignore[union-attr]

@@ -63,8 +63,11 @@ def ngo_kit_register_permissions(register: Registrar[Permission]) -> None:
 
 @hookimpl
 def ngo_kit_register_channels(register: Registrar[Channel]) -> None:
-    """The ``webhook`` channel (production-ready)."""
-    register(Channel(CHANNEL, production_ready=True, description="signed HTTPS POST"))
+    """The ``webhook`` channel (production-ready; at least once: receivers drop a repeated
+    ``X-NGO-Kit-Delivery`` id)."""
+    register(
+        Channel(CHANNEL, production_ready=True, description="signed HTTPS POST", at_least_once=True)
+    )
 
 
 @hookimpl
