@@ -389,6 +389,19 @@ def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
     return error
 
 
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Translate the driver errors raised in the block (``translate_database_errors``).
+
+    For work outside a unit of work (migrating, verifying): a database that cannot be reached
+    is ``DatabaseUnavailable``, one that is not migrated ``ConfigurationError`` ``core.E015``.
+    """
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise translate_database_errors(exc) from exc
+
+
 def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
     detail = str(exc.orig).splitlines()[0][:200] if exc.orig is not None else str(exc)[:200]
     reason = _lost_race(exc)
@@ -405,7 +418,12 @@ def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
             "the database is not migrated ({error}): run 'ngo-kit db upgrade'",
             error=detail,
         )
-    if exc.connection_invalidated or "connect" in lowered or "closed" in lowered:
+    if (
+        exc.connection_invalidated
+        or "connect" in lowered
+        or "closed" in lowered
+        or "unable to open" in lowered  # SQLite: the file's folder is missing or not writable
+    ):
         return DatabaseUnavailable(error=detail)
     return Conflict("The database refused the change, try again ({detail}).", detail=detail)
 
@@ -446,4 +464,4 @@ def _lost_race(exc: BaseException) -> str | None:
     return None
 
 
-__all__ = ["SYSTEM", "Context", "translate_database_errors"]
+__all__ = ["SYSTEM", "Context", "database_errors", "translate_database_errors"]
