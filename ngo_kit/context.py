@@ -389,6 +389,19 @@ def translate_database_errors(exc: sa.exc.DBAPIError) -> NgoKitError:
     return error
 
 
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Translate the driver errors raised in the block (``translate_database_errors``).
+
+    For work outside a unit of work (migrating, verifying): a database that cannot be reached
+    is ``DatabaseUnavailable``, one that is not migrated ``ConfigurationError`` ``core.E015``.
+    """
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise translate_database_errors(exc) from exc
+
+
 def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
     """Decided by the driver's error code (SQLSTATE, MySQL error number, SQLite result code),
     never by its text: PostgreSQL's "does not exist" is as much a missing table as a prepared
@@ -510,4 +523,4 @@ def _lost_race(exc: BaseException) -> str | None:
     return None
 
 
-__all__ = ["SYSTEM", "Context", "translate_database_errors"]
+__all__ = ["SYSTEM", "Context", "database_errors", "translate_database_errors"]

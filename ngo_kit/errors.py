@@ -173,6 +173,13 @@ RULE_MESSAGES: dict[str, str] = {
     "control_characters": "must not contain control characters",
     "blank": "must not be blank",
     "invalid": "is invalid",
+    # the shared boundary types of ngo_kit.schemas
+    "timezone_aware": "must include a time zone",
+    "datetime_out_of_range": "must fall between {earliest} and {latest}",
+    "date_out_of_range": "must fall between {earliest} and {latest}",
+    "bidi_override": "must not contain text direction overrides",
+    "url_scheme": "must be an http or https address",
+    "float_not_allowed": "must be a decimal number given as Decimal, int or text, not a float",
 }
 
 

@@ -22,7 +22,7 @@ from ngo_kit import checkpoints, i18n
 from ngo_kit.audit import ChainCheck, Problem
 from ngo_kit.chain_keys import ChainKeys
 from ngo_kit.checkpoints import Checkpoint
-from ngo_kit.context import Context, translate_database_errors
+from ngo_kit.context import Context, database_errors, translate_database_errors
 from ngo_kit.db import sqlite_start, utcnow
 from ngo_kit.errors import (
     ConfigurationError,
@@ -381,6 +381,9 @@ class Kit:
         recorded, with the same hashes, and must not end before them. Raises
         ``CheckpointRefused`` for a checkpoint whose signature does not match.
 
+        Raises ``DatabaseUnavailable`` when the database cannot be reached, and
+        ``ConfigurationError`` ``core.E015`` when it is not migrated.
+
         The checks read one snapshot of the database, so units of work committing meanwhile
         are never mistaken for tampering: ``REPEATABLE READ`` on PostgreSQL and MySQL/MariaDB
         (where the kit otherwise reads committed rows statement by statement), a deferred
@@ -432,7 +435,7 @@ class Kit:
             snapshot = self.engine.execution_options(sqlite_begin="DEFERRED")
         else:
             snapshot = self.engine.execution_options(isolation_level="REPEATABLE READ")
-        with Session(snapshot) as session, session.begin():
+        with database_errors(), Session(snapshot) as session, session.begin():
             yield session
 
     def _run_checks(self, session: Session, checkpoint: Checkpoint | None) -> list[Problem]:
@@ -504,8 +507,18 @@ def _actor(actor: Actor | str) -> Actor:
 
 
 def normalise_url(url: str | URL) -> URL:
-    """Choose ngo-kit's drivers: psycopg 3 for PostgreSQL, PyMySQL for MySQL/MariaDB."""
-    parsed = make_url(url)
+    """Choose ngo-kit's drivers: psycopg 3 for PostgreSQL, PyMySQL for MySQL/MariaDB.
+
+    A URL that cannot be parsed is ``ConfigurationError`` ``core.E019`` (its text, which may
+    hold a password, is not repeated).
+    """
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ConfigurationError(
+            "core.E019",
+            "the database URL cannot be read: expected dialect+driver://user:password@host/name",
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif parsed.drivername in ("mysql", "mariadb"):
@@ -540,7 +553,7 @@ def create_engine(settings: KitSettings) -> Engine:
             "timeout": settings.sqlite_busy_timeout_ms / 1000,
             "check_same_thread": False,
         }
-        engine = sa.create_engine(url, **kwargs)
+        engine = _engine(url, kwargs)
         _sqlite_events(engine, settings, in_memory=database in ("", ":memory:"))
         return engine
     kwargs.update(
@@ -556,7 +569,18 @@ def create_engine(settings: KitSettings) -> Engine:
     if backend == "mysql":
         kwargs["isolation_level"] = "READ COMMITTED"
         url = url.update_query_dict({"charset": "utf8mb4"})
-    return sa.create_engine(url, **kwargs)
+    return _engine(url, kwargs)
+
+
+def _engine(url: URL, kwargs: dict[str, Any]) -> Engine:
+    try:
+        return sa.create_engine(url, **kwargs)
+    except sa.exc.NoSuchModuleError:
+        raise ConfigurationError(
+            "core.E019",
+            "the database URL names no installed database driver: {driver}",
+            driver=url.drivername,
+        ) from None
 
 
 def _sqlite_events(engine: Engine, settings: KitSettings, *, in_memory: bool) -> None:

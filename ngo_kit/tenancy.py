@@ -31,7 +31,7 @@ from ngo_kit.db import (
 )
 from ngo_kit.errors import AlreadyExists, ConfigurationError, NotFound, ValidationFailed
 from ngo_kit.i18n import SUPPORTED_LOCALES, normalise_locale
-from ngo_kit.schemas import InputModel, ReadModel, coerce, no_control_characters
+from ngo_kit.schemas import InputModel, Name, ReadModel, Text, coerce, no_control_characters
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -113,11 +113,11 @@ class Membership(IdMixin, OrgMixin, TimestampMixin, Base):
 class OrgIn(InputModel):
     """A new organisation."""
 
-    slug: str = Field(min_length=2, max_length=63)
-    name: str = Field(min_length=1, max_length=200)
-    timezone: str = Field(default="UTC", max_length=64)
-    locale: str = Field(default="en", max_length=16)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    slug: Text = Field(min_length=2, max_length=63)
+    name: Name = Field(min_length=1, max_length=200)
+    timezone: Text = Field(default="UTC", max_length=64)
+    locale: Text = Field(default="en", max_length=16)
+    settings: dict[Text, Any] = Field(default_factory=dict)
 
     @field_validator("slug")
     @classmethod
@@ -147,10 +147,10 @@ class OrgIn(InputModel):
 class OrgUpdate(InputModel):
     """Changes to an organisation; fields left out stay as they are."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    timezone: str | None = Field(default=None, max_length=64)
-    locale: str | None = Field(default=None, max_length=16)
-    settings: dict[str, Any] | None = None
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
+    timezone: Text | None = Field(default=None, max_length=64)
+    locale: Text | None = Field(default=None, max_length=16)
+    settings: dict[Text, Any] | None = None
 
     _name = field_validator("name")(lambda cls, v: None if v is None else no_control_characters(v))
     _tz = field_validator("timezone")(lambda cls, v: None if v is None else check_timezone(v))

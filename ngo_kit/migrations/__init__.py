@@ -17,6 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from ngo_kit.context import database_errors
 from ngo_kit.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -41,20 +42,25 @@ def config(kit: Kit, *, stdout: TextIO | None = None) -> Config:
 
 
 def upgrade(kit: Kit, target: str = "heads") -> None:
-    """Apply migrations up to ``target`` (default: every enabled branch's head)."""
+    """Apply migrations up to ``target`` (default: every enabled branch's head).
+
+    Raises ``DatabaseUnavailable`` when the database cannot be reached.
+    """
     _check_known_branches(kit)
-    command.upgrade(config(kit), target)
+    with database_errors():
+        command.upgrade(config(kit), target)
 
 
 def downgrade(kit: Kit, target: str) -> None:
     """Revert migrations down to ``target`` (``base``, a revision, ``<module>@base``...)."""
     _check_known_branches(kit)
-    command.downgrade(config(kit), target)
+    with database_errors():
+        command.downgrade(config(kit), target)
 
 
 def current(kit: Kit) -> list[str]:
     """The revisions the database is at."""
-    with kit.engine.connect() as conn:
+    with database_errors(), kit.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         return sorted(ctx.get_current_heads())
 

@@ -24,8 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,10 +32,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ngo_kit import errors, i18n
 from ngo_kit.context import Context
 from ngo_kit.db import utcnow
-from ngo_kit.errors import NgoKitError, register_rule_messages
+from ngo_kit.errors import NgoKitError
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar, collect
-from ngo_kit.schemas import ReadModel
+from ngo_kit.schemas import Instant, ReadModel
 from ngo_kit.tenancy import Actor, OrgRead
 
 log = logging.getLogger("ngo_kit.web")
@@ -67,24 +66,9 @@ class AuthenticationRequired(NgoKitError):
 STATUS[AuthenticationRequired] = 401
 
 
-register_rule_messages(
-    {
-        "timezone_aware": "must include a time zone",
-        "datetime_out_of_range": "must fall between the years 1 and 9999 in UTC",
-    }
-)
-
-
-def _in_utc(value: dt.datetime) -> dt.datetime:
-    try:
-        return value.astimezone(dt.UTC)
-    except OverflowError:  # 9999-12-31T23:00-12:00 is in the year 10000 in UTC
-        raise PydanticCustomError("datetime_out_of_range", "out of range") from None
-
-
 #: A time taken from a query string: it must name its time zone, and is converted to UTC (a naive
-#: time, or one outside the years 1..9999 in UTC, is a 422 naming the parameter).
-AwareTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+#: time, or one outside the kit's range of instants, is a 422 naming the parameter).
+AwareTime = Instant
 
 
 @dataclass(frozen=True)

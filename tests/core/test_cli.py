@@ -63,47 +63,50 @@ def test_outbox_work_reports_counts(kit: Kit, capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.strip() == "sent 0, failed 0 (will retry), dead 0"
 
 
+#: Commands that reach the database, each of which must fail in one line when it cannot.
+DATABASE_COMMANDS = [("org", "list"), ("verify",)]
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
 def test_an_unmigrated_database_is_one_line_not_a_traceback(
-    capsys: pytest.CaptureFixture[str], empty_database_url: str
+    capsys: pytest.CaptureFixture[str], empty_database_url: str, command: tuple[str, ...]
 ) -> None:
     with pytest.raises(SystemExit) as info:
-        main(
-            [
-                "--database-url",
-                empty_database_url,
-                "--no-autoload",
-                "--module",
-                "core",
-                "org",
-                "list",
-            ]
-        )
+        main(["--database-url", empty_database_url, "--no-autoload", "--module", "core", *command])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error [configuration_error]: [core.E015] the database is not migrated")
     assert "ngo-kit db upgrade" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://nobody@127.0.0.1:1/none", "mysql://nobody@127.0.0.1:1/none"]
+)
+@pytest.mark.parametrize(
+    "command", [*DATABASE_COMMANDS, ("db", "upgrade"), ("db", "current")], ids=" ".join
+)
 def test_an_unreachable_database_is_one_line_not_a_traceback(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], url: str, command: tuple[str, ...]
 ) -> None:
     with pytest.raises(SystemExit) as info:
-        main(
-            [
-                "--database-url",
-                "postgresql://nobody@127.0.0.1:1/none",
-                "--no-autoload",
-                "--module",
-                "core",
-                "org",
-                "list",
-            ]
-        )
+        main(["--database-url", url, "--no-autoload", "--module", "core", *command])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(
         "error [database_unavailable]: The database is unavailable; nothing was saved."
     )
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("url", ["not a database url", "nosuchdb://host/name"])
+def test_an_unusable_database_url_is_one_line_with_its_code(
+    capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--database-url", url, "--no-autoload", "--module", "core", "verify"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error [configuration_error]: [core.E019] the database URL")
     assert err.count("\n") == 1
 
 

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from ngo_kit import SYSTEM, Kit, NotFound, PermissionDenied
 from ngo_kit.audit import AuditEntry
+from ngo_kit.errors import ConfigurationError, DatabaseUnavailable
 from ngo_kit.tenancy import OrgRead
-from ngo_kit.testing import SQLiteLockProbe
+from ngo_kit.testing import KitFactory, SQLiteLockProbe, settings_for_tests
 
 
 def test_begin_commits_on_success_and_rolls_back_on_error(kit: Kit, org: OrgRead) -> None:
@@ -150,3 +151,38 @@ def test_read_ahead_is_a_lock_free_snapshot_only_before_a_sqlite_unit_of_works_f
     with kit.begin(org=org, actor=SYSTEM) as tx:
         actions = set(tx.session.scalars(sa.select(AuditEntry.action)))
     assert "test.after_read_ahead" in actions
+
+
+# --- a database that cannot be used: ngo-kit's errors, never the driver's ---------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://nobody@127.0.0.1:1/none", "mysql+pymysql://nobody@127.0.0.1:1/none"],
+)
+def test_upgrade_and_verify_of_an_unreachable_database_are_database_unavailable(url: str) -> None:
+    kit = Kit(settings=settings_for_tests(url), modules=[], autoload=False)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            kit.upgrade()
+        with pytest.raises(DatabaseUnavailable):
+            kit.verify()
+    finally:
+        kit.dispose()
+
+
+def test_verify_of_a_database_not_migrated_names_core_e015(kit_factory: KitFactory) -> None:
+    kit = kit_factory(upgrade=False)
+    with pytest.raises(ConfigurationError) as info:
+        kit.verify()
+    assert info.value.check == "core.E015"
+
+
+@pytest.mark.parametrize(
+    "url", ["not a database url", "postgresql://user:secret@host:port/x", "nosuchdb://host/x"]
+)
+def test_an_unusable_database_url_is_core_e018_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Kit(settings=settings_for_tests(url), modules=[], autoload=False)
+    assert info.value.check == "core.E019"
+    assert "secret" not in str(info.value) and "secret" not in info.value.message_in("zh_CN")

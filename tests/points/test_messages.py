@@ -28,7 +28,7 @@ def test_points_errors_and_rules_have_chinese_messages(pkit: Kit) -> None:
         "bad_formula",
         "unknown_rule_type",
         "badge_criteria_incomplete",
-        "needs_time_zone",
+        "timezone_aware",
     ]
     kinds = ["Reward", "Redemption", "Points rule", "Points operation", "Badge", "Level"]
     missing = [

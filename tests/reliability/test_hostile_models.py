@@ -4,7 +4,9 @@ Each ``InputModel`` subclass gets hypothesis-generated payloads for its own fiel
 strings, control characters, mixed scripts, huge, negative and fractional numbers, NaN,
 dates far in the past and future, wrong types. The answer is a valid model or a
 ``ValidationFailed`` naming one of the model's fields and a rule, never another exception.
-A new input model is covered without anyone adding it here.
+Then each field, found by its type, gets the values its kind must refuse
+(``ngo_kit.hostile_input``): each is a ``ValidationFailed`` naming that field, in English and
+Chinese. A new input model is covered without anyone adding it here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ngo_kit import ValidationFailed
+from ngo_kit.hostile_input import Kind, hostile_fields, hostile_values
 from ngo_kit.schemas import InputModel
 
 
@@ -133,3 +136,51 @@ def test_hostile_input_is_a_valid_model_or_validation_failed_naming_a_field(
             assert head in (*fields, "not_a_field", "__root__"), problem.field
             str(problem)  # the message renders
             problem.to_dict("zh_CN")
+
+
+# --- every field against the values its kind must refuse -----------------------------------
+
+#: Passwords are hashed, never stored, shown or compared as text, and NIST 800-63B asks that
+#: every character be accepted; they are the only text left out.
+NOT_ATTACKED = {"password", "current_password", "new_password"}
+
+FIELDS = [
+    (model, key, kind)
+    for model in MODELS
+    for key, kind in hostile_fields(model)
+    if key not in NOT_ATTACKED
+]
+
+
+def test_every_shared_kind_is_attacked_somewhere() -> None:
+    kinds = {kind for _, _, kind in FIELDS}
+    assert kinds == {
+        "text",
+        "prose",
+        "name",
+        "url",
+        "integer",
+        "decimal",
+        "instant",
+        "moment",
+        "day",
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "kind"),
+    FIELDS,
+    ids=[f"{m.__qualname__}.{key}:{kind}" for m, key, kind in FIELDS],
+)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_each_field_refuses_the_hostile_values_of_its_kind(
+    model: type[InputModel], key: str, kind: Kind, data: st.DataObject
+) -> None:
+    value = data.draw(hostile_values(kind), label=key)
+    with pytest.raises(ValidationFailed) as info:
+        model.model_validate({key: value})
+    refused = {problem.field.split(".")[0]: problem for problem in info.value.errors}
+    assert key in refused, [p.field for p in info.value.errors]
+    problem = refused[key]
+    assert problem.message_in("zh_CN") != problem.message_in("en")

@@ -11,7 +11,17 @@ from pydantic import BeforeValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from ngo_kit.errors import register_rule_messages
-from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
+from ngo_kit.schemas import (
+    Day,
+    InputModel,
+    Instant,
+    Integer,
+    Name,
+    Prose,
+    ReadModel,
+    Text,
+    no_control_characters,
+)
 
 register_rule_messages(
     {
@@ -38,7 +48,7 @@ register_rule_messages(
 )
 
 Code = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")]
-Ref = Annotated[str, Field(min_length=1, max_length=200)]
+Ref = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 def _no_float(value: Any) -> Any:
@@ -62,8 +72,8 @@ class CategoryIn(InputModel):
     """A new category."""
 
     code: Code
-    name: str = Field(min_length=1, max_length=200)
-    name_zh: str = Field(default="", max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
+    name_zh: Name = Field(default="", max_length=200)
 
     _t = field_validator("name", "name_zh")(classmethod(lambda cls, v: _text(v)))
 
@@ -72,14 +82,14 @@ class ItemIn(InputModel):
     """A new catalogue item. ``pack_units`` maps a pack name to base units (``{"box": 12}``)."""
 
     code: Code
-    name: str = Field(min_length=1, max_length=200)
-    name_zh: str = Field(default="", max_length=200)
-    category: str | None = Field(default=None, max_length=63)
-    unit: str = Field(default="piece", min_length=1, max_length=31)
-    pack_units: dict[str, PositiveQuantity] = Field(default_factory=dict)
+    name: Name = Field(min_length=1, max_length=200)
+    name_zh: Name = Field(default="", max_length=200)
+    category: Text | None = Field(default=None, max_length=63)
+    unit: Text = Field(default="piece", min_length=1, max_length=31)
+    pack_units: dict[Text, PositiveQuantity] = Field(default_factory=dict)
     tracked_by_lot: bool = False
     perishable: bool = False
-    shelf_life_days: int | None = Field(default=None, gt=0, le=36500)
+    shelf_life_days: Integer | None = Field(default=None, gt=0, le=36500)
     reorder_level: NonNegativeQuantity | None = None
     allow_negative: bool = False
 
@@ -90,30 +100,30 @@ class LocationIn(InputModel):
     """A new real location; ``parent`` is the code of the location it sits in."""
 
     code: Code
-    name: str = Field(min_length=1, max_length=200)
-    parent: str | None = Field(default=None, max_length=63)
+    name: Name = Field(min_length=1, max_length=200)
+    parent: Text | None = Field(default=None, max_length=63)
 
     _t = field_validator("name")(classmethod(lambda cls, v: _text(v)))
 
 
 class _MoveIn(InputModel):
-    item: str = Field(min_length=1, max_length=63)
+    item: Text = Field(min_length=1, max_length=63)
     quantity: PositiveQuantity
-    unit: str | None = Field(default=None, max_length=31)
-    lot: str | None = Field(default=None, min_length=1, max_length=63)
-    notes: str = Field(default="", max_length=2000)
-    key: str | None = Field(default=None, min_length=1, max_length=200)
+    unit: Text | None = Field(default=None, max_length=31)
+    lot: Text | None = Field(default=None, min_length=1, max_length=63)
+    notes: Prose = Field(default="", max_length=2000)
+    key: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ReceiveIn(_MoveIn):
     """Goods in (入库) from a donor or supplier."""
 
-    to: str = Field(min_length=1, max_length=63)
+    to: Text = Field(min_length=1, max_length=63)
     donor: Ref | None = None
     donation: Ref | None = None
-    expires_on: dt.date | None = None
+    expires_on: Day | None = None
     unit_value: NonNegativeQuantity | None = None
-    attachments: list[Annotated[str, Field(max_length=500)]] = Field(
+    attachments: list[Annotated[Text, Field(max_length=500)]] = Field(
         default_factory=list, max_length=20
     )
 
@@ -123,7 +133,7 @@ class ReceiveIn(_MoveIn):
 class IssueIn(_MoveIn):
     """Goods out (出库) to a beneficiary, household, project, activity or site."""
 
-    from_: str = Field(min_length=1, max_length=63)
+    from_: Text = Field(min_length=1, max_length=63)
     recipient: Ref
     recipient_kind: RecipientKind = "beneficiary"
     approved_by: Ref | None = None
@@ -136,48 +146,48 @@ class IssueIn(_MoveIn):
 class TransferIn(_MoveIn):
     """Stock moved between the organisation's own locations (调拨)."""
 
-    from_: str = Field(min_length=1, max_length=63)
-    to: str = Field(min_length=1, max_length=63)
+    from_: Text = Field(min_length=1, max_length=63)
+    to: Text = Field(min_length=1, max_length=63)
 
 
 class ScrapIn(_MoveIn):
     """Goods destroyed, expired or lost (报损)."""
 
-    from_: str = Field(min_length=1, max_length=63)
-    reason: str = Field(min_length=1, max_length=500)
+    from_: Text = Field(min_length=1, max_length=63)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class AdjustIn(InputModel):
     """A stocktake count (盘点): the difference to the books is posted with ``reason``."""
 
-    item: str = Field(min_length=1, max_length=63)
-    location: str = Field(min_length=1, max_length=63)
+    item: Text = Field(min_length=1, max_length=63)
+    location: Text = Field(min_length=1, max_length=63)
     counted: NonNegativeQuantity
-    lot: str | None = Field(default=None, min_length=1, max_length=63)
-    expires_on: dt.date | None = None
-    reason: str = Field(min_length=1, max_length=500)
-    key: str | None = Field(default=None, min_length=1, max_length=200)
+    lot: Text | None = Field(default=None, min_length=1, max_length=63)
+    expires_on: Day | None = None
+    reason: Text = Field(min_length=1, max_length=500)
+    key: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 class NeedIn(InputModel):
     """A request for an item by a beneficiary, site or project."""
 
-    item: str = Field(min_length=1, max_length=63)
+    item: Text = Field(min_length=1, max_length=63)
     quantity: PositiveQuantity
     requester: Ref
     requester_kind: Literal["beneficiary", "household", "site", "project", "activity"] = "site"
-    priority: int = Field(default=3, ge=1, le=5)
-    note: str = Field(default="", max_length=2000)
+    priority: Integer = Field(default=3, ge=1, le=5)
+    note: Prose = Field(default="", max_length=2000)
 
 
 class DocumentLineIn(InputModel):
     """One line of a receipt or dispatch."""
 
-    item: str = Field(min_length=1, max_length=63)
+    item: Text = Field(min_length=1, max_length=63)
     quantity: PositiveQuantity
-    unit: str | None = Field(default=None, max_length=31)
-    lot: str | None = Field(default=None, min_length=1, max_length=63)
-    expires_on: dt.date | None = None
+    unit: Text | None = Field(default=None, max_length=31)
+    lot: Text | None = Field(default=None, min_length=1, max_length=63)
+    expires_on: Day | None = None
     unit_value: NonNegativeQuantity | None = None
 
 
@@ -185,15 +195,15 @@ class DocumentIn(InputModel):
     """A multi-line receipt (goods in) or dispatch (goods out), created as a draft."""
 
     kind: Literal["receipt", "dispatch"]
-    reference: str = Field(min_length=1, max_length=100)
-    location: str = Field(min_length=1, max_length=63)
+    reference: Text = Field(min_length=1, max_length=100)
+    location: Text = Field(min_length=1, max_length=63)
     lines: list[DocumentLineIn] = Field(min_length=1, max_length=500)
     donor: Ref | None = None
     donation: Ref | None = None
     recipient: Ref | None = None
     recipient_kind: RecipientKind | None = None
     need: uuid.UUID | None = None
-    notes: str = Field(default="", max_length=2000)
+    notes: Prose = Field(default="", max_length=2000)
 
     @field_validator("reference")
     @classmethod
@@ -204,15 +214,15 @@ class DocumentIn(InputModel):
 class HistoryFilter(InputModel):
     """Filters for the movement history; every field is optional."""
 
-    item: str | None = None
-    location: str | None = None
-    kind: str | None = None
-    donation: str | None = None
-    recipient: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    limit: int = Field(default=100, ge=1, le=10000)
-    offset: int = Field(default=0, ge=0)
+    item: Text | None = None
+    location: Text | None = None
+    kind: Text | None = None
+    donation: Text | None = None
+    recipient: Text | None = None
+    since: Instant | None = None
+    until: Instant | None = None
+    limit: Integer = Field(default=100, ge=1, le=10000)
+    offset: Integer = Field(default=0, ge=0)
 
 
 # --- read models --------------------------------------------------------------------------

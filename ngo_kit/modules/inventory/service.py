@@ -14,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
+from pydantic import Field
 from sqlalchemy.orm import aliased
 
 from ngo_kit.audit import actor_label, append_chained_many
@@ -79,7 +80,7 @@ from ngo_kit.modules.inventory.schemas import (
     TraceReport,
     TransferIn,
 )
-from ngo_kit.schemas import coerce
+from ngo_kit.schemas import Day, Integer, Text, check, coerce
 from ngo_kit.statements import Row, Statements, bind
 
 if TYPE_CHECKING:
@@ -164,6 +165,10 @@ def _as_uuid(ref: object) -> uuid.UUID | None:
         return uuid.UUID(str(ref))
     except ValueError:
         return None
+
+
+#: How far ahead ``expiring`` looks, in days: at most a century.
+_WITHIN_DAYS = Annotated[Integer, Field(ge=0, le=36500)]
 
 
 class InventoryService:
@@ -1065,6 +1070,8 @@ class InventoryService:
         """
         tx = self.tx
         tx.require("inventory.adjust")
+        reason = check("reason", Text, reason)
+        key = check("key", Text | None, key)
         if not reason or not reason.strip():
             raise ValidationFailed("reason", "blank")
         done = self._existing(key)
@@ -1415,10 +1422,12 @@ class InventoryService:
         """Lots with stock that expire within ``within_days`` (or have expired), soonest first."""
         tx = self.tx
         tx.require("inventory.view")
-        return self._expiring(within_days, today or utcnow().date())
+        return self._expiring(within_days, today)
 
-    def _expiring(self, within_days: int, today: dt.date) -> list[ExpiringLot]:
+    def _expiring(self, within_days: int, today: dt.date | None) -> list[ExpiringLot]:
         tx = self.tx
+        within_days = check("within_days", _WITHIN_DAYS, within_days)
+        today = check("today", Day | None, today) or utcnow().date()
         limit = today + dt.timedelta(days=within_days)
         rows = self.db.execute(
             sa.select(
@@ -1465,7 +1474,7 @@ class InventoryService:
         """
         tx = self.tx
         tx.require("inventory.view")
-        day = today or utcnow().date()
+        day = check("today", Day | None, today) or utcnow().date()
         warned: list[ExpiringLot] = []
         for lot in self._expiring(within_days, day):
             claimed = self.db.execute(

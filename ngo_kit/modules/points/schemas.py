@@ -10,7 +10,17 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ngo_kit.errors import register_rule_messages
-from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
+from ngo_kit.schemas import (
+    InputModel,
+    Instant,
+    Integer,
+    Name,
+    Prose,
+    ReadModel,
+    Text,
+    WebUrl,
+    no_control_characters,
+)
 
 #: Largest number of points one operation may move (keeps sums far from BIGINT overflow).
 MAX_POINTS = 1_000_000_000
@@ -23,19 +33,12 @@ register_rule_messages(
         "bad_formula": "is not a valid formula: {detail}",
         "unknown_rule_type": "is not a registered rule type: {rule_type}",
         "badge_criteria_incomplete": "criteria '{criteria}' needs {needs}",
-        "needs_time_zone": "must include a time zone",
     }
 )
 
 
 def _text(value: str) -> str:
     return no_control_characters(value)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise PydanticCustomError("needs_time_zone", "must include a time zone")
-    return value
 
 
 Points = Field(gt=0, le=MAX_POINTS)
@@ -45,11 +48,11 @@ class AwardIn(InputModel):
     """Points for a member (``points.award``); ``rule`` names a manual rule whose caps apply."""
 
     member_id: uuid.UUID
-    points: int = Points
-    reason: str = Field(default="", max_length=300)
-    reference: str = Field(default="", max_length=200)
-    key: str | None = Field(default=None, min_length=1, max_length=200)
-    rule: str | None = Field(default=None, max_length=63)
+    points: Integer = Points
+    reason: Text = Field(default="", max_length=300)
+    reference: Text = Field(default="", max_length=200)
+    key: Text | None = Field(default=None, min_length=1, max_length=200)
+    rule: Text | None = Field(default=None, max_length=63)
 
     _reason = field_validator("reason", "reference")(lambda cls, v: _text(v))
 
@@ -58,10 +61,10 @@ class DeductIn(InputModel):
     """Points taken from a member (``points.adjust``)."""
 
     member_id: uuid.UUID
-    points: int = Points
-    reason: str = Field(default="", max_length=300)
-    reference: str = Field(default="", max_length=200)
-    key: str | None = Field(default=None, min_length=1, max_length=200)
+    points: Integer = Points
+    reason: Text = Field(default="", max_length=300)
+    reference: Text = Field(default="", max_length=200)
+    key: Text | None = Field(default=None, min_length=1, max_length=200)
 
     _reason = field_validator("reason", "reference")(lambda cls, v: _text(v))
 
@@ -71,9 +74,9 @@ class TransferIn(InputModel):
 
     from_member: uuid.UUID
     to_member: uuid.UUID
-    points: int = Points
-    reason: str = Field(default="", max_length=300)
-    key: str | None = Field(default=None, min_length=1, max_length=200)
+    points: Integer = Points
+    reason: Text = Field(default="", max_length=300)
+    key: Text | None = Field(default=None, min_length=1, max_length=200)
 
     _reason = field_validator("reason")(lambda cls, v: _text(v))
 
@@ -91,10 +94,10 @@ class TransferIn(InputModel):
 class BatchAwardIn(InputModel):
     """The same kind of award to many members at once: ``awards`` maps member id to points."""
 
-    awards: dict[uuid.UUID, int] = Field(min_length=1, max_length=100_000)
-    reason: str = Field(default="", max_length=300)
-    reference: str = Field(default="", max_length=200)
-    key: str | None = Field(default=None, min_length=1, max_length=150)
+    awards: dict[uuid.UUID, Integer] = Field(min_length=1, max_length=100_000)
+    reason: Text = Field(default="", max_length=300)
+    reference: Text = Field(default="", max_length=200)
+    key: Text | None = Field(default=None, min_length=1, max_length=150)
 
     _reason = field_validator("reason", "reference")(lambda cls, v: _text(v))
 
@@ -110,28 +113,27 @@ class BatchAwardIn(InputModel):
 class SettingsIn(InputModel):
     """The organisation's points settings; fields left out stay as they are."""
 
-    expiry_months: int | None = Field(default=None, ge=0, le=240)
+    expiry_months: Integer | None = Field(default=None, ge=0, le=240)
     transfers_allowed: bool | None = None
 
 
 class RuleIn(InputModel):
     """An earning rule: a registered ``rule_type``, a fixed amount, per unit or a formula."""
 
-    name: str = Field(min_length=1, max_length=63)
-    rule_type: str = Field(min_length=1, max_length=63)
-    points: int = Field(default=0, ge=0, le=MAX_POINTS)
-    per_unit: str | None = Field(default=None, max_length=63)
-    formula: str | None = Field(default=None, max_length=500)
-    cap_day: int | None = Field(default=None, gt=0)
-    cap_week: int | None = Field(default=None, gt=0)
-    cap_month: int | None = Field(default=None, gt=0)
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    name: Name = Field(min_length=1, max_length=63)
+    rule_type: Text = Field(min_length=1, max_length=63)
+    points: Integer = Field(default=0, ge=0, le=MAX_POINTS)
+    per_unit: Text | None = Field(default=None, max_length=63)
+    formula: Text | None = Field(default=None, max_length=500)
+    cap_day: Integer | None = Field(default=None, gt=0)
+    cap_week: Integer | None = Field(default=None, gt=0)
+    cap_month: Integer | None = Field(default=None, gt=0)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     active: bool = True
-    reason: str = Field(default="", max_length=300)
+    reason: Text = Field(default="", max_length=300)
 
     _name = field_validator("name", "reason")(lambda cls, v: _text(v))
-    _when = field_validator("starts_at", "ends_at")(lambda cls, v: _aware(v))
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleIn:
@@ -151,21 +153,20 @@ class RuleIn(InputModel):
 class RewardIn(InputModel):
     """A catalogue reward: price in points, stock (None = unlimited), limits, window, two languages."""
 
-    code: str = Field(min_length=1, max_length=63)
-    name: str = Field(min_length=1, max_length=200)
-    name_zh: str = Field(default="", max_length=200)
-    description: str = Field(default="", max_length=5000)
-    description_zh: str = Field(default="", max_length=5000)
-    image_url: str = Field(default="", max_length=500)
-    price: int = Points
-    stock: int | None = Field(default=None, ge=0)
-    per_member_limit: int | None = Field(default=None, gt=0)
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    code: Text = Field(min_length=1, max_length=63)
+    name: Name = Field(min_length=1, max_length=200)
+    name_zh: Name = Field(default="", max_length=200)
+    description: Prose = Field(default="", max_length=5000)
+    description_zh: Prose = Field(default="", max_length=5000)
+    image_url: WebUrl = Field(default="", max_length=500)
+    price: Integer = Points
+    stock: Integer | None = Field(default=None, ge=0, le=MAX_POINTS)
+    per_member_limit: Integer | None = Field(default=None, gt=0)
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     active: bool = True
 
     _name = field_validator("code", "name", "name_zh", "image_url")(lambda cls, v: _text(v))
-    _when = field_validator("starts_at", "ends_at")(lambda cls, v: _aware(v))
 
     @model_validator(mode="after")
     def _window(self) -> RewardIn:
@@ -181,14 +182,14 @@ class RewardIn(InputModel):
 class RewardUpdate(InputModel):
     """Changes to a reward; fields left out stay as they are. ``add_stock`` may be negative."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    name_zh: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    description_zh: str | None = Field(default=None, max_length=5000)
-    image_url: str | None = Field(default=None, max_length=500)
-    price: int | None = Field(default=None, gt=0, le=MAX_POINTS)
-    add_stock: int | None = None
-    per_member_limit: int | None = Field(default=None, gt=0)
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
+    name_zh: Name | None = Field(default=None, max_length=200)
+    description: Prose | None = Field(default=None, max_length=5000)
+    description_zh: Prose | None = Field(default=None, max_length=5000)
+    image_url: WebUrl | None = Field(default=None, max_length=500)
+    price: Integer | None = Field(default=None, gt=0, le=MAX_POINTS)
+    add_stock: Integer | None = Field(default=None, ge=-MAX_POINTS, le=MAX_POINTS)
+    per_member_limit: Integer | None = Field(default=None, gt=0)
     active: bool | None = None
 
 
@@ -197,15 +198,15 @@ class RedeemIn(InputModel):
 
     reward_id: uuid.UUID
     member_id: uuid.UUID
-    quantity: int = Field(default=1, gt=0, le=1000)
-    key: str | None = Field(default=None, min_length=1, max_length=200)
+    quantity: Integer = Field(default=1, gt=0, le=1000)
+    key: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 class LevelIn(InputModel):
     """A level reached at ``threshold`` lifetime earned points."""
 
-    name: str = Field(min_length=1, max_length=100)
-    threshold: int = Field(ge=0, le=10**15)
+    name: Name = Field(min_length=1, max_length=100)
+    threshold: Integer = Field(ge=0, le=10**15)
 
     _name = field_validator("name")(lambda cls, v: _text(v))
 
@@ -213,13 +214,13 @@ class LevelIn(InputModel):
 class BadgeIn(InputModel):
     """A badge: ``manual``, ``threshold`` (lifetime earned) or ``event_count`` (of rule events)."""
 
-    code: str = Field(min_length=1, max_length=63)
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
-    image_url: str = Field(default="", max_length=500)
+    code: Text = Field(min_length=1, max_length=63)
+    name: Name = Field(min_length=1, max_length=200)
+    description: Prose = Field(default="", max_length=5000)
+    image_url: WebUrl = Field(default="", max_length=500)
     criteria: Literal["manual", "threshold", "event_count"] = "manual"
-    threshold: int | None = Field(default=None, gt=0)
-    event: str | None = Field(default=None, max_length=63)
+    threshold: Integer | None = Field(default=None, gt=0)
+    event: Text | None = Field(default=None, max_length=63)
 
     _name = field_validator("code", "name")(lambda cls, v: _text(v))
 

@@ -90,7 +90,7 @@ from ngo_kit.modules.points.schemas import (
     TransferIn,
 )
 from ngo_kit.plugins import Registrar, collect
-from ngo_kit.schemas import coerce
+from ngo_kit.schemas import Instant, Prose, Text, check, coerce
 from ngo_kit.statements import insert_rows
 
 if TYPE_CHECKING:
@@ -1184,6 +1184,8 @@ class PointsService:
         ``InsufficientPoints``. Use ``cancel_redemption`` for redemptions.
         """
         self.tx.require("points.adjust")
+        reason = check("reason", Text, reason)
+        key = check("key", Text | None, key)
         original = self.tx.get_owned(PointsTxn, txn_id, "Points operation")
         if original.kind not in ("award", "deduct", "transfer"):
             raise NotReversible(txn=txn_id, why=original.kind)
@@ -1648,7 +1650,7 @@ class PointsService:
         nothing. One ``expire`` operation per member account.
         """
         self.tx.require("points.adjust")
-        now = now or utcnow()
+        now = check("now", Instant | None, now) or utcnow()
         due = (
             self.conn.execute(
                 sa.select(PointsLot.account_id)
@@ -1960,6 +1962,7 @@ class PointsService:
         the plugin raises rolls the whole fulfilment back.
         """
         self.tx.require("rewards.fulfil")
+        note = check("note", Prose, note)
         read = RedemptionRead.model_validate(
             self.tx.get_owned(PointsRedemption, redemption_id, "Redemption")
         )
@@ -1984,6 +1987,7 @@ class PointsService:
         The member may cancel their own; staff need ``rewards.fulfil``. ``WrongStatus`` when it
         is not ``requested`` any more.
         """
+        note = check("note", Prose, note)
         row = self.tx.get_owned(PointsRedemption, redemption_id, "Redemption")
         if self.tx.actor_id != row.member_id:
             self.tx.require("rewards.fulfil")
@@ -2085,6 +2089,7 @@ class PointsService:
     def grant_badge(self, code: str, member_id: uuid.UUID, *, evidence: str = "") -> BadgeAwardRead:
         """Award a badge by hand (``points.award``); granting a held badge returns the first award."""
         self.tx.require("points.award")
+        evidence = check("evidence", Prose, evidence)
         badge = self.session.scalar(
             sa.select(PointsBadge).where(
                 PointsBadge.org_id == self.tx.org_id, PointsBadge.code == code
@@ -2306,6 +2311,7 @@ class PointsService:
 
         Reads the period totals kept with each entry (an index range, no ledger scan).
         """
+        at = check("at", Instant | None, at)
         labels = dict(zip(("all", "month", "week"), self._periods(at or utcnow()), strict=True))
         if period not in labels:
             raise ValidationFailed("period", "literal_error", expected="week, month, all")

@@ -16,7 +16,7 @@ from ngo_kit.context import Context
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar
-from ngo_kit.schemas import InputModel
+from ngo_kit.schemas import InputModel, Integer, Text
 from ngo_kit.web import RequestContext, Routes, request_context
 
 from .schemas import (
@@ -42,9 +42,9 @@ class RedeemBody(InputModel):
     """Redeem a reward; ``member_id`` defaults to the signed-in member (staff may name another)."""
 
     reward_id: uuid.UUID
-    quantity: int = Field(default=1, gt=0, le=1000)
+    quantity: Integer = Field(default=1, gt=0, le=1000)
     member_id: uuid.UUID | None = None
-    key: str | None = Field(default=None, min_length=1, max_length=200)
+    key: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 def _points(tx: Context) -> PointsService:

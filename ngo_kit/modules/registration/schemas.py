@@ -16,7 +16,16 @@ from pydantic_core import PydanticCustomError
 
 from ngo_kit import i18n
 from ngo_kit.errors import register_rule_messages
-from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
+from ngo_kit.schemas import (
+    Day,
+    InputModel,
+    Integer,
+    Name,
+    Prose,
+    ReadModel,
+    Text,
+    no_control_characters,
+)
 
 from .passwords import MAX_LENGTH, MIN_LENGTH, is_common, normalise_password
 
@@ -129,8 +138,8 @@ def clean_name(value: str) -> str:
 class GuardianIn(InputModel):
     """A parent or guardian consenting for a minor."""
 
-    name: str = Field(min_length=1, max_length=200)
-    relationship: str = Field(min_length=1, max_length=63)
+    name: Name = Field(min_length=1, max_length=200)
+    relationship: Text = Field(min_length=1, max_length=63)
 
     _name = field_validator("name", "relationship")(lambda cls, v: clean_name(v))
 
@@ -138,18 +147,18 @@ class GuardianIn(InputModel):
 class RegisterIn(InputModel):
     """A registration: at least an email or a mobile number; the rest as the form asks."""
 
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=40)
-    display_name: str = Field(min_length=1, max_length=200)
+    email: Text | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, max_length=40)
+    display_name: Name = Field(min_length=1, max_length=200)
     password: RawPassword | None = None
-    birth_date: dt.date | None = None
-    fields: dict[str, Any] = Field(default_factory=dict)
-    consents: list[Annotated[str, StringConstraints(max_length=63)]] = Field(
+    birth_date: Day | None = None
+    fields: dict[Text, Any] = Field(default_factory=dict)
+    consents: list[Annotated[Text, StringConstraints(max_length=63)]] = Field(
         default_factory=list, max_length=20
     )
     guardian: GuardianIn | None = None
-    consent_method: str = Field(default="registration form", min_length=1, max_length=63)
-    invitation: str | None = Field(default=None, max_length=2000)
+    consent_method: Text = Field(default="registration form", min_length=1, max_length=63)
+    invitation: Text | None = Field(default=None, max_length=2000)
 
     _email = field_validator("email")(lambda cls, v: None if v is None else normalise_email(v))
     _phone = field_validator("phone")(lambda cls, v: None if v is None else _phone_shape(v))
@@ -186,13 +195,13 @@ def _phone_shape(value: str) -> str:
 class SignInIn(InputModel):
     """Sign-in: email or phone, with a password or (phone) a one-time code."""
 
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=40)
+    email: Text | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, max_length=40)
     password: Annotated[str, StringConstraints(strip_whitespace=False, max_length=1024)] | None = (
         None
     )
-    code: str | None = Field(default=None, max_length=6)
-    client: str | None = Field(default=None, max_length=100)
+    code: Text | None = Field(default=None, max_length=6)
+    client: Text | None = Field(default=None, max_length=100)
 
     _email = field_validator("email")(lambda cls, v: None if v is None else normalise_email(v))
     _phone = field_validator("phone")(lambda cls, v: None if v is None else _phone_shape(v))
@@ -228,19 +237,19 @@ class NewPasswordIn(InputModel):
 class FieldIn(InputModel):
     """A custom field definition."""
 
-    form: str = Field(default="registration", min_length=1, max_length=63)
-    name: str = Field(min_length=1, max_length=63)
-    kind: str
+    form: Text = Field(default="registration", min_length=1, max_length=63)
+    name: Name = Field(min_length=1, max_length=63)
+    kind: Text
     required: bool = False
-    label_en: str = Field(default="", max_length=200)
-    label_zh: str = Field(default="", max_length=200)
-    choices: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+    label_en: Name = Field(default="", max_length=200)
+    label_zh: Name = Field(default="", max_length=200)
+    choices: list[Annotated[Text, StringConstraints(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=200
     )
-    min_value: str | None = Field(default=None, max_length=40)
-    max_value: str | None = Field(default=None, max_length=40)
-    max_length: int | None = Field(default=None, ge=1, le=10000)
-    position: int = Field(default=0, ge=0, le=10000)
+    min_value: Text | None = Field(default=None, max_length=40)
+    max_value: Text | None = Field(default=None, max_length=40)
+    max_length: Integer | None = Field(default=None, ge=1, le=10000)
+    position: Integer = Field(default=0, ge=0, le=10000)
 
     _ident = field_validator("form", "name")(lambda cls, v: check_ident(v))
 
@@ -268,9 +277,9 @@ class FieldIn(InputModel):
 class ConsentDocumentIn(InputModel):
     """A new version of a consent document for one purpose."""
 
-    purpose: str = Field(min_length=1, max_length=63)
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=100_000)
+    purpose: Text = Field(min_length=1, max_length=63)
+    title: Name = Field(min_length=1, max_length=200)
+    body: Prose = Field(min_length=1, max_length=100_000)
     required: bool = False
 
     _purpose = field_validator("purpose")(lambda cls, v: check_ident(v))

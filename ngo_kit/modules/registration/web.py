@@ -18,7 +18,7 @@ from ngo_kit.errors import TokenInvalid
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar
-from ngo_kit.schemas import InputModel
+from ngo_kit.schemas import InputModel, Text
 from ngo_kit.web import (
     PROBLEM_JSON,
     STATUS,
@@ -57,32 +57,32 @@ THROTTLED: dict[int | str, dict[str, Any]] = {
 class TokenIn(InputModel):
     """A token from a link (email verification)."""
 
-    token: str = Field(min_length=1, max_length=2000)
+    token: Text = Field(min_length=1, max_length=2000)
 
 
 class CodeIn(InputModel):
     """A 6-digit code sent by SMS."""
 
-    code: str = Field(min_length=1, max_length=6)
+    code: Text = Field(min_length=1, max_length=6)
 
 
 class PhoneIn(InputModel):
     """A mobile phone number (national numbers use the organisation's region)."""
 
-    phone: str = Field(min_length=1, max_length=40)
+    phone: Text = Field(min_length=1, max_length=40)
 
 
 class ResetRequestIn(InputModel):
     """Ask for a password-reset link by email or phone."""
 
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=40)
+    email: Text | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, max_length=40)
 
 
 class ResetIn(InputModel):
     """A new password with the reset link's token."""
 
-    token: str = Field(min_length=1, max_length=2000)
+    token: Text = Field(min_length=1, max_length=2000)
     password: str = Field(min_length=1, max_length=1024)
 
 

@@ -12,7 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from ngo_kit.errors import register_rule_messages
-from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
+from ngo_kit.schemas import (
+    Amount,
+    Day,
+    InputModel,
+    Integer,
+    Moment,
+    Name,
+    Prose,
+    ReadModel,
+    Text,
+    no_control_characters,
+)
 
 register_rule_messages(
     {
@@ -56,9 +67,9 @@ class _Part(BaseModel):
 class AvailabilityWindow(_Part):
     """A weekly window in the organisation's time zone: ``weekday`` 0 = Monday."""
 
-    weekday: int = Field(ge=0, le=6)
-    start: str
-    end: str
+    weekday: Integer = Field(ge=0, le=6)
+    start: Text
+    end: Text
 
     @model_validator(mode="after")
     def _order(self) -> AvailabilityWindow:
@@ -71,18 +82,18 @@ class ProfileIn(InputModel):
     """A volunteer profile (create or replace). ``skills`` maps skill code to level 1..5."""
 
     user_id: uuid.UUID
-    skills: dict[str, int] = Field(default_factory=dict)
-    languages: list[str] = Field(default_factory=list, max_length=20)
-    city: str = Field(default="", max_length=100)
-    district: str = Field(default="", max_length=100)
-    latitude: Decimal | None = Field(default=None, ge=-90, le=90)
-    longitude: Decimal | None = Field(default=None, ge=-180, le=180)
+    skills: dict[Text, Integer] = Field(default_factory=dict)
+    languages: list[Text] = Field(default_factory=list, max_length=20)
+    city: Text = Field(default="", max_length=100)
+    district: Text = Field(default="", max_length=100)
+    latitude: Amount | None = Field(default=None, ge=-90, le=90)
+    longitude: Amount | None = Field(default=None, ge=-180, le=180)
     availability: list[AvailabilityWindow] = Field(default_factory=list, max_length=50)
-    unavailable_dates: list[dt.date] = Field(default_factory=list, max_length=366)
-    emergency_contact_name: str = Field(default="", max_length=200)
-    emergency_contact_phone: str = Field(default="", max_length=40)
-    certifications: dict[str, dt.date | None] = Field(default_factory=dict)
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    unavailable_dates: list[Day] = Field(default_factory=list, max_length=366)
+    emergency_contact_name: Name = Field(default="", max_length=200)
+    emergency_contact_phone: Text = Field(default="", max_length=40)
+    certifications: dict[Text, Day | None] = Field(default_factory=dict)
+    custom_fields: dict[Text, Any] = Field(default_factory=dict)
 
     @field_validator("skills")
     @classmethod
@@ -109,9 +120,9 @@ class ProfileIn(InputModel):
 class ActivityIn(InputModel):
     """A new activity (project or event)."""
 
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
-    place: str = Field(default="", max_length=300)
+    title: Name = Field(min_length=1, max_length=200)
+    description: Prose = Field(default="", max_length=10_000)
+    place: Text = Field(default="", max_length=300)
 
     _title = field_validator("title", "place")(lambda cls, v: _text(v))
 
@@ -119,9 +130,9 @@ class ActivityIn(InputModel):
 class RoleIn(_Part):
     """A role within a shift: ``name`` and how many people it needs."""
 
-    name: str = Field(min_length=1, max_length=63)
-    capacity: int = Field(ge=1, le=10_000)
-    required_skills: list[str] = Field(default_factory=list)
+    name: Name = Field(min_length=1, max_length=63)
+    capacity: Integer = Field(ge=1, le=10_000)
+    required_skills: list[Text] = Field(default_factory=list)
 
     _skills = field_validator("required_skills")(lambda cls, v: _codes(v))
     _name = field_validator("name")(lambda cls, v: _text(v))
@@ -134,19 +145,19 @@ class ShiftIn(InputModel):
     """
 
     activity_id: uuid.UUID
-    starts_at: dt.datetime
-    ends_at: dt.datetime
-    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    starts_at: Moment
+    ends_at: Moment
+    capacity: Integer | None = Field(default=None, ge=1, le=100_000)
     roles: list[RoleIn] = Field(default_factory=list, max_length=50)
-    place: str = Field(default="", max_length=300)
-    city: str = Field(default="", max_length=100)
-    district: str = Field(default="", max_length=100)
-    latitude: Decimal | None = Field(default=None, ge=-90, le=90)
-    longitude: Decimal | None = Field(default=None, ge=-180, le=180)
-    required_skills: list[str] = Field(default_factory=list)
-    required_certifications: list[str] = Field(default_factory=list)
-    min_age: int | None = Field(default=None, ge=0, le=120)
-    cancel_cutoff_hours: int = Field(default=0, ge=0, le=24 * 60)
+    place: Text = Field(default="", max_length=300)
+    city: Text = Field(default="", max_length=100)
+    district: Text = Field(default="", max_length=100)
+    latitude: Amount | None = Field(default=None, ge=-90, le=90)
+    longitude: Amount | None = Field(default=None, ge=-180, le=180)
+    required_skills: list[Text] = Field(default_factory=list)
+    required_certifications: list[Text] = Field(default_factory=list)
+    min_age: Integer | None = Field(default=None, ge=0, le=120)
+    cancel_cutoff_hours: Integer = Field(default=0, ge=0, le=24 * 60)
 
     _skills = field_validator("required_skills", "required_certifications")(
         lambda cls, v: _codes(v)
@@ -181,30 +192,30 @@ class RecurringShiftsIn(InputModel):
     """
 
     first: ShiftIn
-    rule: str = Field(min_length=5, max_length=500)
-    limit: int = Field(default=366, ge=1, le=1000)
+    rule: Text = Field(min_length=5, max_length=500)
+    limit: Integer = Field(default=366, ge=1, le=1000)
 
 
 class ClaimIn(InputModel):
     """Hours a volunteer reports for themselves."""
 
-    served_on: dt.date
-    hours: Decimal = Field(gt=0, le=24, decimal_places=2)
+    served_on: Day
+    hours: Amount = Field(gt=0, le=24, decimal_places=2)
     activity_id: uuid.UUID | None = None
-    description: str = Field(default="", max_length=500)
+    description: Prose = Field(default="", max_length=500)
     user_id: uuid.UUID | None = None
-    key: str | None = Field(default=None, max_length=200)
+    key: Text | None = Field(default=None, max_length=200)
 
 
 class TaskIn(InputModel):
     """A task: ``quantity`` pieces (or hours) to be split into assignments."""
 
-    title: str = Field(min_length=1, max_length=200)
-    quantity: Decimal = Field(gt=0, le=Decimal("1e12"), decimal_places=4)
+    title: Name = Field(min_length=1, max_length=200)
+    quantity: Amount = Field(gt=0, le=Decimal("1e12"), decimal_places=4)
     unit: Literal["pieces", "hours"] = "pieces"
-    description: str = Field(default="", max_length=10_000)
+    description: Prose = Field(default="", max_length=10_000)
     activity_id: uuid.UUID | None = None
-    due_on: dt.date | None = None
+    due_on: Day | None = None
 
     _title = field_validator("title")(lambda cls, v: _text(v))
 

@@ -73,7 +73,7 @@ from ngo_kit.modules.volunteer.schemas import (
     TaskIn,
     TaskRead,
 )
-from ngo_kit.schemas import coerce
+from ngo_kit.schemas import Amount, Day, Moment, Name, Prose, Text, check, coerce
 from ngo_kit.statements import Statements, bind
 from ngo_kit.tenancy import Membership, Organisation, OrgRead
 from ngo_kit.tokens import tokens_for
@@ -395,6 +395,7 @@ class VolunteerService:
         tx.require("volunteer.manage")
         from ngo_kit.modules.volunteer.schemas import _code
 
+        name = check("name", Name, name)
         try:
             _code(code)
         except Exception:
@@ -808,6 +809,7 @@ class VolunteerService:
         shift_offset: dt.timedelta = dt.timedelta(0),
     ) -> ActivityRead:
         """Copy an activity and its shifts (moved by ``shift_offset``), places empty (``shifts.manage``)."""
+        title = check("title", Name | None, title)
         source = self.activity(activity_id)
         copy = self.create_activity(
             title=title or source.title, description=source.description, place=source.place
@@ -855,14 +857,19 @@ class VolunteerService:
         starts_before: dt.datetime | None = None,
         open_only: bool = False,
     ) -> list[ShiftRead]:
-        """Shifts of this organisation in start order, optionally of one activity or period."""
+        """Shifts of this organisation in start order, optionally of one activity or period.
+
+        Naive times are in the organisation's zone.
+        """
+        starts_after = check("starts_after", Moment | None, starts_after)
+        starts_before = check("starts_before", Moment | None, starts_before)
         stmt = sa.select(Shift.id).where(Shift.org_id == self.tx.org_id)
         if activity_id is not None:
             stmt = stmt.where(Shift.activity_id == activity_id)
         if starts_after is not None:
-            stmt = stmt.where(Shift.starts_at >= starts_after)
+            stmt = stmt.where(Shift.starts_at >= self._aware(starts_after))
         if starts_before is not None:
-            stmt = stmt.where(Shift.starts_at < starts_before)
+            stmt = stmt.where(Shift.starts_at < self._aware(starts_before))
         if open_only:
             stmt = stmt.where(Shift.status == "open")
         return self._shift_reads(
@@ -1156,6 +1163,7 @@ class VolunteerService:
         ``ngo_kit_waitlist_promoted``.
         """
         tx = self.tx
+        reason = check("reason", Text, reason)
         user_id = self._for_self_or(user_id, "shifts.manage")
         session, org_id = tx.session, tx.org_id
         shift = tx.get_owned(Shift, shift_id, "Shift")
@@ -1398,6 +1406,7 @@ class VolunteerService:
         the first time.
         """
         tx = self.tx
+        at = check("at", Moment | None, at)
         shift, user_id = self._attendee(shift_id, user_id, token)
         when = self._aware(at) if at is not None and token is None else utcnow()
         row = self._confirmed(shift.id, user_id)
@@ -1440,6 +1449,7 @@ class VolunteerService:
         Same callers and errors as ``check_in``; the hours enter the ledger at once and
         ``ngo_kit_hours_approved`` fires. ``WrongState`` when not checked in or already out.
         """
+        at = check("at", Moment | None, at)
         shift, user_id = self._attendee(shift_id, user_id, token)
         when = self._aware(at) if at is not None and token is None else utcnow()
         row = self._confirmed(shift.id, user_id)
@@ -1636,6 +1646,8 @@ class VolunteerService:
         """Enter hours directly (``hours.approve``), for work recorded outside shifts."""
         self.tx.require("hours.approve")
         amount = self._positive_hours(hours)
+        served_on = check("served_on", Day, served_on)
+        note = check("note", Prose, note)
         if activity_id is not None:
             self.tx.get_owned(Activity, activity_id, "Activity")
         return self._record_hours(
@@ -1649,12 +1661,7 @@ class VolunteerService:
 
     @staticmethod
     def _positive_hours(hours: Decimal | int | str) -> Decimal:
-        if isinstance(hours, float):
-            raise ValidationFailed("hours", "decimal_type")
-        try:
-            amount = Decimal(str(hours)).quantize(HOURS_PLACES)
-        except ArithmeticError:
-            raise ValidationFailed("hours", "decimal_parsing") from None
+        amount: Decimal = check("hours", Amount, hours).quantize(HOURS_PLACES)
         if amount <= 0 or amount > 10_000:
             raise ValidationFailed("hours", "not_positive_amount")
         return amount
@@ -1667,6 +1674,7 @@ class VolunteerService:
         """
         tx = self.tx
         tx.require("hours.approve")
+        reason = check("reason", Text, reason)
         if not reason.strip():
             raise ValidationFailed("reason", "blank")
         original = HoursRead.model_validate(tx.get_owned(HoursEntry, entry_id, "Hours"))
@@ -1791,6 +1799,7 @@ class VolunteerService:
     def reject_claim(self, claim_id: uuid.UUID, *, reason: str) -> ClaimRead:
         """Refuse a claim with a reason (``hours.approve``)."""
         self.tx.require("hours.approve")
+        reason = check("reason", Text, reason)
         if not reason.strip():
             raise ValidationFailed("reason", "blank")
         return self._decide(claim_id, "rejected", reason)
@@ -1825,6 +1834,8 @@ class VolunteerService:
         (``volunteer.view``), for service dates in ``[served_from, served_to]``."""
         tx = self.tx
         tx.require("volunteer.view")
+        served_from = check("served_from", Day | None, served_from)
+        served_to = check("served_to", Day | None, served_to)
         stmt = sa.select(
             HoursEntry.user_id, HoursEntry.activity_id, HoursEntry.served_on, HoursEntry.hours
         ).where(HoursEntry.org_id == tx.org_id)
@@ -1871,6 +1882,8 @@ class VolunteerService:
         ``token`` and ``verify_url`` let a third party check it with ``verify_certificate``.
         """
         tx = self.tx
+        period_from = check("period_from", Day | None, period_from)
+        period_to = check("period_to", Day | None, period_to)
         if not (user_id == tx.actor_id and self.settings["self_service_certificates"]):
             tx.require("certificates.issue")
         self.profile_exists(user_id)
@@ -2176,13 +2189,8 @@ class VolunteerService:
 
     @staticmethod
     def _positive_quantity(quantity: Decimal | int | str) -> Decimal:
-        if isinstance(quantity, float):
-            raise ValidationFailed("quantity", "decimal_type")
-        try:
-            amount = Decimal(str(quantity))
-        except ArithmeticError:
-            raise ValidationFailed("quantity", "decimal_parsing") from None
-        if not amount.is_finite() or amount <= 0:
+        amount: Decimal = check("quantity", Amount, quantity)
+        if amount <= 0:
             raise ValidationFailed("quantity", "not_positive_amount")
         return amount.quantize(Decimal("0.0001"))
 
@@ -2227,6 +2235,7 @@ class VolunteerService:
 
     def decline_assignment(self, assignment_id: uuid.UUID, *, note: str = "") -> AssignmentRead:
         """The assignee turns the offer down; the quantity returns to the task."""
+        note = check("note", Prose, note)
         row = self._own_assignment(assignment_id, ("offered", "accepted"))
         read = self._set_assignment(row, row.status, status="declined", note=note[:500])
         self.tx.session.execute(
@@ -2241,7 +2250,8 @@ class VolunteerService:
     ) -> AssignmentRead:
         """The assignee reports how much is done so far (at most the assigned quantity)."""
         row = self._own_assignment(assignment_id, ("accepted",))
-        amount = Decimal(str(progress))
+        amount: Decimal = check("progress", Amount, progress)
+        note = check("note", Prose, note)
         if amount < 0 or amount > row.quantity:
             raise ValidationFailed("progress", "less_than_equal", le=str(row.quantity))
         return self._set_assignment(row, "accepted", progress=amount, note=note[:500])
@@ -2249,6 +2259,7 @@ class VolunteerService:
     def submit_assignment(self, assignment_id: uuid.UUID, *, note: str = "") -> AssignmentRead:
         """The assignee says the share is done; a reviewer checks it next."""
         row = self._own_assignment(assignment_id, ("accepted",))
+        note = check("note", Prose, note)
         return self._set_assignment(row, "accepted", status="submitted", note=note[:500])
 
     def review_assignment(
@@ -2267,6 +2278,7 @@ class VolunteerService:
         """
         tx = self.tx
         tx.require("volunteer.manage")
+        note = check("note", Prose, note)
         row = tx.get_owned(Assignment, assignment_id, "Assignment")
         if row.user_id == tx.actor_id:
             raise PermissionDenied("volunteer.manage")

@@ -7,7 +7,6 @@ Routes hold no business rule: each opens one unit of work and calls one method o
 ``tx.volunteer``, which checks the permissions.
 """
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -18,7 +17,7 @@ from ngo_kit.context import Context
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar
-from ngo_kit.schemas import InputModel, ReadModel
+from ngo_kit.schemas import Day, InputModel, ReadModel, Text
 from ngo_kit.web import AwareTime, RequestContext, Routes, request_context
 
 from .schemas import (
@@ -44,22 +43,22 @@ class SignUpBody(InputModel):
     """Take a place on a shift: ``user_id`` defaults to the signed-in volunteer."""
 
     user_id: uuid.UUID | None = None
-    role: str | None = Field(default=None, min_length=1, max_length=63)
+    role: Text | None = Field(default=None, min_length=1, max_length=63)
     waitlist: bool = True
-    key: str | None = Key
+    key: Text | None = Key
 
 
 class CancelBody(InputModel):
     """Give up a place: ``user_id`` defaults to the signed-in volunteer."""
 
     user_id: uuid.UUID | None = None
-    reason: str = Field(default="", max_length=500)
+    reason: Text = Field(default="", max_length=500)
 
 
 class CheckInBody(InputModel):
     """Check in: the volunteer with the shift's QR ``token``, or staff naming ``user_id``."""
 
-    token: str | None = Field(default=None, min_length=1, max_length=2000)
+    token: Text | None = Field(default=None, min_length=1, max_length=2000)
     user_id: uuid.UUID | None = None
 
 
@@ -67,8 +66,8 @@ class CertificateIn(InputModel):
     """A certificate of service hours for a volunteer and an optional period."""
 
     user_id: uuid.UUID
-    period_from: dt.date | None = None
-    period_to: dt.date | None = None
+    period_from: Day | None = None
+    period_to: Day | None = None
 
 
 class CheckInToken(ReadModel):

@@ -38,7 +38,7 @@ from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import AlreadyExists, NotFound
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.plugins import Module, Registrar
-from ngo_kit.schemas import InputModel, ReadModel, coerce
+from ngo_kit.schemas import Amount, InputModel, ReadModel, Text, coerce
 from ngo_kit_rewards_stock.models import RewardStockLink
 
 if TYPE_CHECKING:
@@ -56,9 +56,9 @@ class LinkIn(InputModel):
     """Back a reward by an inventory item: ``quantity`` of ``item`` per unit redeemed."""
 
     reward_id: uuid.UUID
-    item: str = Field(min_length=1, max_length=63)
-    location: str = Field(min_length=1, max_length=63)
-    quantity: Decimal = Field(default=Decimal(1), gt=0, max_digits=18, decimal_places=4)
+    item: Text = Field(min_length=1, max_length=63)
+    location: Text = Field(min_length=1, max_length=63)
+    quantity: Amount = Field(default=Decimal(1), gt=0, max_digits=18, decimal_places=4)
     fulfil: Fulfil = "on_redemption"
 
 

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from ngo_kit.errors import register_rule_messages
-from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
+from ngo_kit.schemas import InputModel, ReadModel, Text, no_control_characters
 from ngo_kit_webhooks.settings import load_settings
 
 #: The events an endpoint can subscribe to: each is the hook ``ngo_kit_<event>``.
@@ -83,7 +83,7 @@ class EndpointIn(InputModel):
 
     url: Url
     events: Events
-    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    secret: Text | None = Field(default=None, min_length=16, max_length=200)
     active: bool = True
     description: Description = ""
 
