@@ -402,7 +402,8 @@ def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
     if "no such table" in lowered or "does not exist" in lowered or "doesn't exist" in lowered:
         return ConfigurationError(
             "core.E015",
-            "the database is not migrated ({error}): run 'ngo-kit db upgrade'",
+            "the database is not migrated ({error}): run 'ngo-kit db upgrade', "
+            "or kit.upgrade() in Python",
             error=detail,
         )
     if exc.connection_invalidated or "connect" in lowered or "closed" in lowered:
