@@ -171,7 +171,7 @@ def _installed_owners(kit: Kit, revisions: list[str]) -> list[str]:
     found = []
     for rev in revisions:
         try:
-            path = script.get_revision(rev).path  # type: ignore[union-attr]
+            path = script.get_revision(rev).path
         except Exception:  # a revision no installed module ships
             path = None
         found.append(owners.get(str(Path(path).parent.resolve())) if path else None)
