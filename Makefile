@@ -10,7 +10,7 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 $(STAMP): pyproject.toml $(PLUGIN_PROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,mysql,web,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,all]'
 	@for p in $(dir $(PLUGIN_PROJECTS)); do $(BIN)/python -m pip install --quiet --no-deps -e $$p || exit 1; done
 	@touch $(STAMP)
 

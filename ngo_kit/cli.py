@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ import click
 import pluggy
 
 from ngo_kit.errors import IntegrityFailed, NgoKitError
+from ngo_kit.i18n import normalise_locale
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Module, Registrar, collect, load_entry_points, new_plugin_manager
 from ngo_kit.settings import KitSettings
@@ -68,9 +70,18 @@ def pass_kit(func: F) -> F:
     help="Enable only these modules (repeatable; 'core' alone: no optional module).",
 )
 @click.option("--no-autoload", is_flag=True, help="Load only ngo-kit's own plugins.")
+@click.option(
+    "--lang",
+    help="Language of messages: en or zh_CN (default: from LC_ALL, LC_MESSAGES or LANG).",
+)
+@click.version_option(package_name="ngo-kit", prog_name="ngo-kit", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(
-    ctx: click.Context, database_url: str | None, modules: tuple[str, ...], no_autoload: bool
+    ctx: click.Context,
+    database_url: str | None,
+    modules: tuple[str, ...],
+    no_autoload: bool,
+    lang: str | None,
 ) -> None:
     """ngo-kit: standard app modules for non-profits."""
     ctx.obj = CliState(database_url, modules, not no_autoload)
@@ -114,8 +125,16 @@ def db_upgrade(kit: Kit, target: str) -> None:
     """Apply migrations (default: every enabled module's head)."""
     from ngo_kit import migrations
 
+    before = migrations.modules_at(kit)
     migrations.upgrade(kit, target)
-    click.echo(f"database at: {', '.join(migrations.current(kit)) or 'base'}")
+    after = migrations.modules_at(kit)
+    migrated = [m for m, rev in sorted(after.items()) if before.get(m) != rev]
+    unchanged = [m for m, rev in sorted(after.items()) if before.get(m) == rev]
+    if migrated:
+        click.echo(f"migrated: {', '.join(migrated)}")
+    if unchanged:
+        click.echo(f"up to date already: {', '.join(unchanged)}")
+    click.echo(f"database at: {migrations.describe(after)}")
 
 
 @db_group.command("downgrade")
@@ -126,7 +145,7 @@ def db_downgrade(kit: Kit, target: str) -> None:
     from ngo_kit import migrations
 
     migrations.downgrade(kit, target)
-    click.echo(f"database at: {', '.join(migrations.current(kit)) or 'base'}")
+    click.echo(f"database at: {migrations.describe(migrations.modules_at(kit))}")
 
 
 @db_group.command("current")
@@ -135,8 +154,8 @@ def db_current(kit: Kit) -> None:
     """Show the revisions the database is at, and whether it is behind."""
     from ngo_kit import migrations
 
-    now = migrations.current(kit)
-    click.echo(f"current: {', '.join(now) or 'base (empty)'}")
+    now = migrations.modules_at(kit)
+    click.echo(f"current: {migrations.describe(now) if now else 'base (empty)'}")
     behind = migrations.pending_heads(kit)
     click.echo("up to date" if not behind else f"behind; to apply: {', '.join(behind)}")
 
@@ -348,9 +367,28 @@ def _chosen_modules(argv: list[str]) -> set[str] | None:
     return chosen or None
 
 
+def cli_locale(argv: list[str], environ: Mapping[str, str]) -> str:
+    """The language of the command line's messages: ``--lang``, else the environment's locale
+    (``LC_ALL``, ``LC_MESSAGES``, ``LANG``, as POSIX orders them), never an organisation's."""
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return normalise_locale(argv[i + 1])
+        if arg.startswith("--lang="):
+            return normalise_locale(arg.split("=", 1)[1])
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if environ.get(name):
+            return normalise_locale(environ[name])
+    return normalise_locale(None)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; ngo-kit errors become one line on stderr and exit status 2."""
+    """Run the CLI; ngo-kit errors become one line on stderr and exit status 2.
+
+    Messages are in the command line's language (:func:`cli_locale`), whatever the locale of
+    the organisation a command works in.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
+    locale = cli_locale(args, os.environ)
     try:
         command_line(args).main(args=args, prog_name="ngo-kit", standalone_mode=False)
     except click.exceptions.Abort:
@@ -360,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except NgoKitError as exc:
-        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        click.echo(f"error [{exc.code}]: {exc.message_in(locale)}", err=True)
         sys.exit(2)
     except SystemExit:
         raise

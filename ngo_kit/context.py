@@ -428,7 +428,8 @@ def _translated(exc: sa.exc.DBAPIError) -> NgoKitError:
     if kind == "not_migrated":
         return ConfigurationError(
             "core.E015",
-            "the database is not migrated ({error}): run 'ngo-kit db upgrade'",
+            "the database is not migrated ({error}): run 'ngo-kit db upgrade', "
+            "or kit.upgrade() in Python",
             error=detail,
         )
     if kind == "unavailable" or exc.connection_invalidated:

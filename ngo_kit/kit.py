@@ -38,12 +38,14 @@ from ngo_kit.plugins import (
     Permission,
     PluginInfo,
     Registrar,
+    check_packages,
     collect,
     import_models,
     load_entry_points,
     new_plugin_manager,
     resolve_order,
     tables_by_module,
+    usable_modules,
 )
 from ngo_kit.settings import MIN_SECRET_LENGTH, KitSettings
 from ngo_kit.tenancy import SYSTEM, Actor, Organisation, OrgRead, SystemActor
@@ -62,7 +64,9 @@ class Kit:
     """Build once per process; ``with kit.begin(org=..., actor=...) as tx:`` for each unit of work.
 
     ``database_url`` defaults to ``NGO_KIT_DATABASE_URL`` (else ``sqlite:///ngo_kit.db``);
-    ``modules=None`` enables every installed module; ``plugins`` are extra plugin objects;
+    ``modules=None`` enables every installed module whose packages are installed (its extra,
+    ``pip install 'ngo-kit[volunteer]'``); a module named in ``modules`` without them is
+    refused (``core.E040``); ``plugins`` are extra plugin objects;
     ``autoload=False`` (or ``NGO_KIT_DISABLE_PLUGIN_AUTOLOAD=1``) loads only ngo-kit's own.
     Start-up refuses a broken set-up with ``ConfigurationError`` naming the culprit.
     """
@@ -89,10 +93,13 @@ class Kit:
             if name:
                 self.extra_plugins.append(name)
         self.available_modules = self._collect_modules()
-        wanted = list(self.available_modules) if modules is None else list(modules)
-        ordered = resolve_order({k: v.item for k, v in self.available_modules.items()}, wanted)
+        declared = {k: v.item for k, v in self.available_modules.items()}
+        wanted = usable_modules(declared) if modules is None else list(modules)
+        ordered = resolve_order(declared, wanted)
         self.modules: dict[str, Module] = {m.name: m for m in ordered}
         self._drop_disabled_module_plugins()
+        for module in ordered:
+            check_packages(module)
         for module in ordered:
             if module.hookspecs is not None:
                 self.pm.add_hookspecs(module.hookspecs)

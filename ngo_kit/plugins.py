@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -58,7 +59,10 @@ class Module:
     and ``ngo_kit_register_checks``. ``configure``, when given, is called with each kit that
     enables the module while the kit is built: it reads and checks the module's own settings and
     raises ``ConfigurationError`` for a bad one, so a misconfigured app fails at start-up, not
-    on its first request.
+    on its first request. ``imports`` names the packages (top-level import names) the module
+    needs beyond ngo-kit's own dependencies, and ``install`` what to ``pip install`` for them
+    (``ngo-kit[volunteer]``): a kit that enables the module while one is missing refuses to
+    start (``core.E040``), naming that line.
     """
 
     name: str
@@ -74,6 +78,8 @@ class Module:
     locale_dir: Path | None = None
     sends_messages: bool = False
     configure: Callable[[Kit], object] | None = None
+    imports: tuple[str, ...] = ()
+    install: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -273,6 +279,47 @@ def resolve_order(modules: dict[str, Module], wanted: Iterable[str]) -> list[Mod
     for name in sorted(wanted):
         visit(name, [])
     return ordered
+
+
+def check_packages(module: Module) -> None:
+    """Refuse (``core.E040``) a module whose ``imports`` are not all installed.
+
+    Looks the packages up without importing them, so a kit's start-up stays cheap.
+    """
+    missing = _missing(module)
+    if missing:
+        raise ConfigurationError(
+            "core.E040",
+            "module '{name}' needs packages that are not installed ({missing}): "
+            "pip install '{install}'",
+            name=module.name,
+            missing=", ".join(missing),
+            install=module.install or " ".join(missing),
+        )
+
+
+def usable_modules(modules: dict[str, Module]) -> list[str]:
+    """What ``modules=None`` enables: every installed module whose packages are installed too
+    and whose required modules are usable (named explicitly, the others fail with
+    ``core.E040`` or ``core.E004``)."""
+    usable = {name for name, module in modules.items() if not _missing(module)}
+    changed = True
+    while changed:
+        dropped = {n for n in usable if any(r not in usable for r in modules[n].requires)}
+        usable -= dropped
+        changed = bool(dropped)
+    return [name for name in modules if name in usable]
+
+
+def _missing(module: Module) -> list[str]:
+    return [name for name in module.imports if not _installed(name)]
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a parent that cannot be imported, a blocked module
+        return False
 
 
 def import_models(module: Module) -> None:

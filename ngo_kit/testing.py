@@ -1,6 +1,8 @@
-"""ngo-kit's pytest plugin (entry point ``pytest11``): fixtures for users and plugin authors.
+"""Helpers for testing with ngo-kit: the test databases, kits on them, and tools for tests.
 
-The database comes from ``NGO_KIT_TEST_DATABASE_URL`` (default: a temporary SQLite file).
+The fixtures built on them are ngo-kit's pytest plugin, :mod:`ngo_kit.pytest_plugin` (entry
+point ``pytest11``), kept apart so that loading it costs a test run nothing. The database comes
+from ``NGO_KIT_TEST_DATABASE_URL`` (default: a temporary SQLite file).
 Every kit a test makes gets an empty, fully migrated database of its own:
 
 * SQLite: a copy of a template file migrated once per session;
@@ -15,7 +17,6 @@ Kits made here never autoload installed plugins; pass the plugins a test needs.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,16 +33,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from ngo_kit.context import Context
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit, normalise_url
 from ngo_kit.outbox import OutboxMessage
+from ngo_kit.pytest_plugin import ENV_URL
 from ngo_kit.settings import KitSettings
-from ngo_kit.tenancy import SYSTEM, OrgRead
 
-ENV_URL = "NGO_KIT_TEST_DATABASE_URL"
 TEST_SECRET = "ngo-kit-test-secret-not-for-production"
-BUILTIN_MODULES = ("registration", "points", "inventory", "volunteer")
 
 
 def settings_for_tests(database_url: str, **overrides: Any) -> KitSettings:
@@ -356,69 +355,16 @@ def _sqlite_path(url: str) -> str:
     return str(sa.engine.make_url(url).database)
 
 
-# --- fixtures ------------------------------------------------------------------------------
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Load the built-in modules' own fixture plugins (``ngo_kit.modules.<name>.testing``)."""
-    for name in BUILTIN_MODULES:
-        dotted = f"ngo_kit.modules.{name}.testing"
-        present = importlib.util.find_spec(f"ngo_kit.modules.{name}") and importlib.util.find_spec(
-            dotted
-        )
-        if present and not config.pluginmanager.has_plugin(dotted):
-            config.pluginmanager.import_plugin(dotted)
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    """Say which database the suite runs on, so CI logs show it."""
-    url = os.environ.get(ENV_URL)
-    if not url:
-        return "ngo-kit test database: sqlite (temporary files)"
-    return f"ngo-kit test database: {normalise_url(url).render_as_string(hide_password=True)}"
-
-
-@pytest.fixture(scope="session")
-def ngo_kit_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseProvider]:
-    """The session's database provider (reads ``NGO_KIT_TEST_DATABASE_URL``)."""
-    provider = DatabaseProvider(
-        os.environ.get(ENV_URL) or None, tmp_path_factory.mktemp("ngo_kit_db")
-    )
-    yield provider
-    provider.drop_all()
-
-
-@pytest.fixture
-def empty_database_url(ngo_kit_databases: DatabaseProvider) -> str:
-    """A database with no tables, for migration tests."""
-    return ngo_kit_databases.empty_url()
-
-
-@pytest.fixture
-def message_catcher() -> MessageCatcher:
-    """Every message kits of this test delivered through the outbox."""
-    return MessageCatcher()
-
-
-@pytest.fixture
-def delivered_messages(message_catcher: MessageCatcher) -> list[OutboxMessage]:
-    """The list of messages delivered so far in this test, oldest first."""
-    return message_catcher.messages
-
+# --- kits for tests (the fixtures themselves are in ngo_kit.pytest_plugin) ----------------
 
 KitFactory = Callable[..., Kit]
 
 
-@pytest.fixture
-def kit_factory(
-    ngo_kit_databases: DatabaseProvider, message_catcher: MessageCatcher
-) -> Iterator[KitFactory]:
-    """``make(modules=None, plugins=(), upgrade=True, **settings)`` -> a Kit on an empty database.
-
-    ``modules=None`` enables every built-in module. Installed third-party plugins are never
-    autoloaded; pass the test's plugin objects in ``plugins``. Settings overrides are keyword
-    arguments (``outbox_max_attempts=2``).
-    """
+@contextmanager
+def kits_on(databases: DatabaseProvider, message_catcher: MessageCatcher) -> Iterator[KitFactory]:
+    """What the ``kit_factory`` fixture yields: ``make(modules=None, plugins=(), upgrade=True,
+    **settings)`` -> a Kit on an empty database from ``databases``; every kit made is disposed
+    and its database given back when the block ends."""
     made: list[tuple[Kit, tuple[Any, ...] | None, str]] = []
 
     def make(
@@ -445,7 +391,7 @@ def kit_factory(
             builder.upgrade()
             builder.dispose()
 
-        url = ngo_kit_databases.acquire(key, build) if upgrade else ngo_kit_databases.empty_url()
+        url = databases.acquire(key, build) if upgrade else databases.empty_url()
         kit = Kit(
             settings=settings_for_tests(url, **overrides),
             modules=modules,
@@ -455,11 +401,13 @@ def kit_factory(
         made.append((kit, key if upgrade else None, url))
         return kit
 
-    yield make
-    for kit, pooled_key, url in made:
-        kit.dispose()
-        if pooled_key is not None:  # only migrated databases go back to the pool
-            ngo_kit_databases.release(pooled_key, url)
+    try:
+        yield make
+    finally:
+        for kit, pooled_key, url in made:
+            kit.dispose()
+            if pooled_key is not None:  # only migrated databases go back to the pool
+                databases.release(pooled_key, url)
 
 
 def _plugin_key(plugin: object) -> str:
@@ -468,28 +416,3 @@ def _plugin_key(plugin: object) -> str:
         or getattr(plugin, "__name__", None)
         or type(plugin).__qualname__
     )
-
-
-@pytest.fixture
-def kit(kit_factory: KitFactory) -> Kit:
-    """A kit with every built-in module, on an empty migrated database."""
-    return kit_factory()
-
-
-@pytest.fixture
-def org(kit: Kit) -> OrgRead:
-    """An organisation, ``test-org``, created by the system actor."""
-    return kit.create_organisation("test-org", "Test Organisation")
-
-
-@pytest.fixture
-def other_org(kit: Kit) -> OrgRead:
-    """A second organisation, ``other-org``, for tenancy isolation tests."""
-    return kit.create_organisation("other-org", "Other Organisation")
-
-
-@pytest.fixture
-def tx(kit: Kit, org: OrgRead) -> Iterator[Context]:
-    """A transaction in ``test-org`` as the system actor, committed when the test ends."""
-    with kit.begin(org=org, actor=SYSTEM) as context:
-        yield context

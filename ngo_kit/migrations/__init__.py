@@ -8,6 +8,7 @@ Plugins that add tables do the same. ``upgrade`` applies every enabled branch's 
 from __future__ import annotations
 
 import io
+import os
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -33,7 +34,7 @@ def config(kit: Kit, *, stdout: TextIO | None = None) -> Config:
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("path_separator", "os")
     locations = [str(p) for p in kit.version_locations().values()]
-    cfg.set_main_option("version_locations", __import__("os").pathsep.join(locations))
+    cfg.set_main_option("version_locations", os.pathsep.join(locations))
     cfg.set_main_option(
         "sqlalchemy.url", kit.engine.url.render_as_string(hide_password=False).replace("%", "%%")
     )
@@ -136,6 +137,53 @@ def _core_base(script: ScriptDirectory) -> str:
     raise ConfigurationError("core.E017", "core's first migration was not found")
 
 
+def modules_at(kit: Kit) -> dict[str, str]:
+    """The newest revision applied of each enabled module (and ``core``) the database has
+    migrations of, by module name: what ``ngo-kit db upgrade`` and ``db current`` report.
+
+    Refuses a database with migrations of modules this kit does not enable (``core.E014``).
+    """
+    _check_known_branches(kit)
+    script = ScriptDirectory.from_config(config(kit))
+    owners = {str(path.resolve()): name for name, path in kit.version_locations().items()}
+    at: dict[str, str] = {}
+    # newest first: the first revision met of a module is the newest applied of its branch
+    for rev in script.iterate_revisions(tuple(current(kit)), "base"):
+        if rev is not None and rev.path is not None:
+            module = owners.get(str(Path(rev.path).parent.resolve()))
+            if module is not None:
+                at.setdefault(module, rev.revision)
+    return at
+
+
+def describe(at: dict[str, str]) -> str:
+    """``core 1a2b3c4d5e6f, points 0f9e8d7c6b5a``, or ``base`` for an empty database."""
+    return ", ".join(f"{module} {rev}" for module, rev in sorted(at.items())) or "base"
+
+
+def _installed_owners(kit: Kit, revisions: list[str]) -> list[str]:
+    """The installed modules, enabled or not, that ship ``revisions`` (``?`` for none)."""
+    locations = dict(kit.version_locations())
+    for name, registered in kit.available_modules.items():
+        if registered.item.migrations is not None:
+            locations[name] = Path(registered.item.migrations)
+    cfg = config(kit)
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations.values()))
+    try:
+        script = ScriptDirectory.from_config(cfg)
+    except Exception:  # installed folders that do not form one history: name no module
+        return ["?" for _ in revisions]
+    owners = {str(path.resolve()): name for name, path in locations.items()}
+    found = []
+    for rev in revisions:
+        try:
+            path = script.get_revision(rev).path
+        except Exception:  # a revision no installed module ships
+            path = None
+        found.append(owners.get(str(Path(path).parent.resolve())) if path else None)
+    return [owner or "?" for owner in found]
+
+
 def _check_known_branches(kit: Kit) -> None:
     """Refuse to migrate a database that holds revisions of a module this kit does not enable."""
     try:
@@ -151,10 +199,23 @@ def _check_known_branches(kit: Kit) -> None:
             script.get_revision(rev)
         except Exception:
             unknown.append(rev)
-    if unknown:
+    if not unknown:
+        return
+    owners = _installed_owners(kit, unknown)
+    modules = ", ".join(sorted({o for o in owners if o != "?"})) or "-"
+    strays = [rev for rev, owner in zip(unknown, owners, strict=True) if owner == "?"]
+    if strays:
         raise ConfigurationError(
             "core.E014",
-            "the database has migrations ({revisions}) of modules this kit does not enable; "
-            "enable the same modules that created it",
-            revisions=", ".join(unknown),
+            "the database has migrations of modules this kit does not enable ({modules}) and "
+            "revisions {revisions} of no installed module; enable the same modules, and install "
+            "the same plugins, that created it",
+            modules=modules,
+            revisions=", ".join(strays),
         )
+    raise ConfigurationError(
+        "core.E014",
+        "the database has migrations of modules this kit does not enable ({modules}); enable "
+        "the same modules that created it",
+        modules=modules,
+    )

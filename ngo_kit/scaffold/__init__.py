@@ -7,6 +7,8 @@ command runs, so building a Kit costs nothing.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import click
@@ -29,17 +31,27 @@ def ngo_kit_register_commands(cli: click.Group) -> None:
     show_default=True,
     help="The folder to create the plugin's folder ngo-kit-NAME in.",
 )
-def new_plugin(name: str, directory: Path) -> None:
+@click.option(
+    "--no-tables",
+    is_flag=True,
+    help="A module with no models or migrations, for a plugin that only reacts to events.",
+)
+def new_plugin(name: str, directory: Path, no_tables: bool) -> None:
     """Create a working plugin package, ngo-kit-NAME, ready to install and test.
 
     It holds a module with a model, a service, a permission, an event hook, a hook
-    implementation, its first migration (generated), a README and tests that use
-    ngo_kit.testing. NAME is lowercase letters, digits and hyphens, such as "meals".
+    implementation, its first migration (generated), a README and tests on ngo-kit's pytest
+    fixtures; with --no-tables, a module with no tables that reacts to an event. NAME is
+    lowercase letters, digits and hyphens, such as "meals".
+
+    The next steps it prints install into the environment ngo-kit runs in (this Python's
+    pip), so the plugin is found by the same ngo-kit.
     """
     from ngo_kit.scaffold.generate import create_plugin
 
-    created = create_plugin(name, directory)
+    created = create_plugin(name, directory, tables=not no_tables)
     click.echo(f"created {created.path} (module '{created.module}', package {created.package})")
-    click.echo("next:")
-    click.echo(f"  pip install -e {created.path}")
-    click.echo(f"  python -m pytest {created.path / 'tests'}")
+    python = shlex.quote(sys.executable)
+    click.echo("next, in the environment ngo-kit runs in:")
+    click.echo(f"  {python} -m pip install -e {shlex.quote(str(created.path))}")
+    click.echo(f"  {python} -m pytest {shlex.quote(str(created.path / 'tests'))}")

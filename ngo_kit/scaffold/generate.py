@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ngo_kit.errors import AlreadyExists, NgoKitError, ValidationFailed
-from ngo_kit.scaffold.templates import FILES
+from ngo_kit.scaffold.templates import FILES, FILES_NO_TABLES
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 MAX_NAME = 24  # keeps every generated table and constraint name within PostgreSQL's 63
@@ -39,7 +39,8 @@ class Created:
     distribution: str
     package: str
     module: str
-    revision: Path
+    #: the first migration, or ``None`` for a module without tables
+    revision: Path | None
 
 
 def names(name: str) -> dict[str, str]:
@@ -90,10 +91,11 @@ def render(text: str, values: dict[str, str]) -> str:
     return _TOKEN.sub(lambda m: values[m.group(1)], text)
 
 
-def create_plugin(name: str, directory: Path | str = ".") -> Created:
+def create_plugin(name: str, directory: Path | str = ".", *, tables: bool = True) -> Created:
     """Write the plugin package ``ngo-kit-<name>`` into ``directory`` and its first migration.
 
-    Raises ``ValidationFailed`` for a bad name, ``AlreadyExists`` when the folder exists,
+    With ``tables=False`` the module has no models and no migrations: a plugin that only
+    reacts to events. Raises ``ValidationFailed`` for a bad name, ``AlreadyExists`` when the folder exists,
     ``NgoKitError`` when the first migration cannot be generated (the folder is removed).
     """
     values = names(name)
@@ -102,11 +104,11 @@ def create_plugin(name: str, directory: Path | str = ".") -> Created:
         raise AlreadyExists("Folder", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        for relative, template in FILES.items():
+        for relative, template in (FILES if tables else FILES_NO_TABLES).items():
             path = target / render(relative, values)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(render(template, values), encoding="utf-8")
-        revision = generate_first_revision(target, values)
+        revision = generate_first_revision(target, values) if tables else None
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise

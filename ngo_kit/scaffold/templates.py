@@ -361,6 +361,122 @@ dist/
 *.db
 """
 
+# --- ngo-kit new-plugin NAME --no-tables: a plugin that only reacts to events -------------
+
+README_NO_TABLES = """\
+# {{dist}}
+
+An [ngo-kit](https://pypi.org/project/ngo-kit/) plugin providing the `{{module}}` module, which
+only reacts to events: it has no tables and no migrations. When an organisation is created, it
+emails the platform's operators (`OPERATORS` in `src/{{package}}/__init__.py`: change it)
+through the outbox, after the creating transaction commits.
+
+| file | what it holds |
+| --- | --- |
+| `pyproject.toml` | the package, and its entry point in the `ngo_kit` group |
+| `src/{{package}}/__init__.py` | the `Module` object (no models, no migrations) and the hook implementation |
+| `tests/` | tests using ngo-kit's pytest fixtures |
+
+A module without tables is a valid module: it still gives the hooks it implements a name to
+enable and disable (`Kit(modules=[...])`), and can declare permissions and the modules it
+`requires`. A hook on another module's event (say `ngo_kit_hours_approved` of `volunteer`)
+needs `requires=("volunteer",)`, so a kit without that module refuses the plugin at start-up
+instead of failing on the first event.
+
+## Develop
+
+```console
+$ pip install -e .
+$ python -m pytest
+$ ngo-kit plugins                       # lists {{module}} [{{dist}} 0.1.0]
+```
+
+When the module needs tables after all, add `models.py` and a migrations folder as
+`ngo-kit new-plugin` (without `--no-tables`) lays them out.
+"""
+
+INIT_NO_TABLES = '''\
+"""{{dist}}: {{title}}, an ngo-kit plugin that reacts to events.
+
+It provides the ``{{module}}`` module, which has no tables and no migrations: it implements
+``ngo_kit_org_created`` and emails the platform's operators about each new organisation,
+through the outbox, after the creating transaction commits. Installed, it is found through the
+``ngo_kit`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ngo_kit import Module, hookimpl
+
+if TYPE_CHECKING:
+    from ngo_kit.context import Context
+    from ngo_kit.plugins import Registrar
+    from ngo_kit.tenancy import OrgRead
+
+__version__ = "0.1.0"
+
+#: who hears of each new organisation (change it to your operators' address)
+OPERATORS = "operators@example.org"
+
+MODULE = Module(
+    name="{{module}}",
+    version=__version__,
+    description="{{title}}",
+    sends_messages=True,
+)
+
+
+@hookimpl
+def ngo_kit_register_modules(register: Registrar[Module]) -> None:
+    """Provide the ``{{module}}`` module (no tables, no migrations)."""
+    register(MODULE)
+
+
+@hookimpl
+def ngo_kit_org_created(tx: Context, org: OrgRead) -> None:
+    """Email the operators about a new organisation (sent once the creation commits)."""
+    tx.send(
+        "email",
+        OPERATORS,
+        f"New organisation: {org.name}",
+        f"{org.name} ({org.slug}) was created on the platform.",
+    )
+'''
+
+TESTS_NO_TABLES = '''\
+"""Tests of the {{module}} module, with the fixtures ngo-kit ships."""
+
+from __future__ import annotations
+
+import {{package}}
+import pytest
+
+from ngo_kit import Kit
+from ngo_kit.outbox import OutboxMessage
+from ngo_kit.testing import KitFactory
+
+
+@pytest.fixture
+def kit(kit_factory: KitFactory) -> Kit:
+    """A kit with only this plugin's module, on an empty migrated database."""
+    return kit_factory(modules=["{{module}}"], plugins=[{{package}}])
+
+
+def test_operators_hear_of_each_new_organisation(
+    kit: Kit, delivered_messages: list[OutboxMessage]
+) -> None:
+    kit.create_organisation("rainbow", "Rainbow Aid")
+    [message] = [m for m in delivered_messages if m.recipient == {{package}}.OPERATORS]
+    assert (message.channel, message.subject) == ("email", "New organisation: Rainbow Aid")
+
+
+def test_the_module_has_no_tables(kit: Kit) -> None:
+    assert kit.tables_by_module()["{{module}}"] == []
+    assert "{{module}}" not in kit.version_locations()
+'''
+
 #: Relative path (with tokens) -> file content (with tokens).
 FILES: dict[str, str] = {
     "pyproject.toml": PYPROJECT,
@@ -374,4 +490,16 @@ FILES: dict[str, str] = {
     "src/{{package}}/service.py": SERVICE,
     "src/{{package}}/migrations/versions/.keep": "",
     "tests/test_{{module}}.py": TESTS,
+}
+
+#: The files of ``ngo-kit new-plugin NAME --no-tables``.
+FILES_NO_TABLES: dict[str, str] = {
+    "pyproject.toml": PYPROJECT.replace(
+        '{{package}} = ["py.typed", "migrations/versions/*.py"]', '{{package}} = ["py.typed"]'
+    ),
+    "README.md": README_NO_TABLES,
+    ".gitignore": GITIGNORE,
+    "src/{{package}}/__init__.py": INIT_NO_TABLES,
+    "src/{{package}}/py.typed": "",
+    "tests/test_{{module}}.py": TESTS_NO_TABLES,
 }

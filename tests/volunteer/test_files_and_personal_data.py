@@ -137,6 +137,53 @@ def test_cli_imports_with_a_progress_bar_and_exports_hours(
     assert rows == [("month", "hours"), ("2026-05", 2.5)]
 
 
+#: more refused rows than the import once kept (it stopped counting at 10,000)
+MANY = 10_050
+
+
+def test_an_import_counts_and_reports_every_refused_row(world: World, tmp_path: Path) -> None:
+    good = _members(world, 2)
+    path = tmp_path / "many.csv"
+    _write_csv(
+        path,
+        [{"user_id": str(m), "status": "approved"} for m in good]
+        + [{"user_id": f"bad-{i}", "status": ""} for i in range(MANY)],
+    )
+    from ngo_kit.modules.volunteer import files
+
+    with world.as_(world.coordinator) as tx:
+        report = tx.volunteer.import_profiles(files.read_rows(path))
+    assert [line for line, _ in report.errors] == list(range(3, MANY + 3))
+    assert (report.rows, report.imported, report.refused) == (MANY + 2, 2, MANY)
+    assert report.rows == report.imported + report.refused
+
+
+def test_the_cli_puts_every_refused_row_in_a_file_when_there_are_many(
+    vkit: Kit, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _members(world, 2)
+    path = tmp_path / "volunteers.csv"
+    _write_csv(
+        path,
+        [{"user_id": f"bad-{i}", "status": ""} for i in range(MANY)]
+        + [{"user_id": str(m), "status": "approved"} for m in good],
+    )
+    url = vkit.engine.url.render_as_string(hide_password=False)
+    modules = ["--module", "registration", "--module", "volunteer"]
+    command = ["volunteer", "import", str(path), "--org", world.org.slug]
+    main(["--database-url", url, "--no-autoload", *modules, *command])
+    out, err = capsys.readouterr()
+    assert f"2 of {MANY + 2} rows imported, {MANY} refused" in out
+    refused_path = tmp_path / "volunteers.refused.csv"
+    shown = [line for line in err.splitlines() if line.startswith("  row ")]
+    assert len(shown) == 20 and shown[0].startswith("  row 1: user_id: not an account id")
+    assert f"and {MANY - 20} more: all {MANY} refused rows are in {refused_path}" in err
+    with refused_path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["row"]) for r in rows] == list(range(1, MANY + 1))
+    assert rows[-1]["reason"] == f"user_id: not an account id: 'bad-{MANY - 1}'"
+
+
 def test_hours_report_groups_by_volunteer_activity_and_month(world: World, tmp_path: Path) -> None:
     a, b = world.person("A"), world.person("B")
     with world.as_(world.coordinator) as tx:

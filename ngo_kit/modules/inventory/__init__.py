@@ -53,6 +53,8 @@ MODULE = Module(
     migrations=HERE / "migrations" / "versions",
     locale_dir=HERE / "i18n",
     sends_messages=False,
+    imports=("openpyxl",),
+    install="ngo-kit[inventory]",
 )
 
 

@@ -108,6 +108,8 @@ MODULE = Module(
     migrations=HERE / "migrations" / "versions",
     locale_dir=HERE / "i18n",
     sends_messages=True,
+    imports=("segno", "pypinyin", "openpyxl", "reportlab"),
+    install="ngo-kit[volunteer]",
 )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +23,10 @@ def volunteer_group() -> None:
     """Volunteers: import profiles, export hours."""
 
 
+#: refused rows printed on stderr; past this many, every one of them goes to a file
+SHOWN_REFUSALS = 20
+
+
 @volunteer_group.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--org", "org", required=True, help="The organisation's slug.")
@@ -27,30 +34,61 @@ def volunteer_group() -> None:
     "--errors",
     "errors_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write refused rows (line, reason) to this CSV.",
+    help="Write every refused row (row, reason) to this CSV or XLSX file "
+    f"(default when more than {SHOWN_REFUSALS} are refused: PATH's name with .refused.csv).",
 )
 @click.option("--batch-size", default=2000, show_default=True)
 @pass_kit
 def import_command(
     kit: Kit, path: Path, org: str, errors_path: Path | None, batch_size: int
 ) -> None:
-    """Create volunteer profiles from a CSV or XLSX file (one transaction)."""
+    """Create volunteer profiles from a CSV or XLSX file (one transaction).
+
+    Prints how many rows were imported and refused (they add up to the rows read) and every
+    refused row with its reason; when more than 20 are refused, they go to a file instead.
+    """
     from ngo_kit.modules.volunteer import files
 
     total = files.count_rows(path)
     progress: Any = click.progressbar(length=total, label="importing", file=sys.stderr)
-    with progress as bar, kit.begin(org=org, actor=SYSTEM) as tx:
-        update: Any = bar.update
-        report = tx.volunteer.import_profiles(
-            files.read_rows(path), batch_size=batch_size, on_batch=update
-        )
-    click.echo(f"{report.imported} of {report.rows} rows imported, {len(report.errors)} refused")
-    for line, reason in report.errors[:20]:
-        click.echo(f"  row {line}: {reason}", err=True)
-    if errors_path is not None:
-        files.write_table(
-            errors_path, [{"row": line, "reason": reason} for line, reason in report.errors]
-        )
+    with tempfile.TemporaryDirectory() as scratch:
+        spool = Path(scratch) / "refused.csv"
+        with spool.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["row", "reason"])
+            first: list[tuple[int, str]] = []
+
+            def refused(line: int, reason: str) -> None:
+                writer.writerow([line, reason])
+                if len(first) < SHOWN_REFUSALS:
+                    first.append((line, reason))
+
+            with progress as bar, kit.begin(org=org, actor=SYSTEM) as tx:
+                update: Any = bar.update
+                report = tx.volunteer.import_profiles(
+                    files.read_rows(path),
+                    batch_size=batch_size,
+                    on_batch=update,
+                    on_refused=refused,
+                )
+        click.echo(f"{report.imported} of {report.rows} rows imported, {report.refused} refused")
+        many = report.refused > SHOWN_REFUSALS
+        if many and errors_path is None:
+            errors_path = path.with_name(f"{path.stem}.refused.csv")
+        for line, reason in first:
+            click.echo(f"  row {line}: {reason}", err=True)
+        if errors_path is not None:
+            written = report.refused
+            if errors_path.suffix.lower() == ".xlsx":
+                files.write_table(errors_path, files.read_rows(spool))
+            else:
+                shutil.copyfile(spool, errors_path)
+            if many:
+                click.echo(
+                    f"  ... and {report.refused - SHOWN_REFUSALS} more: "
+                    f"all {written} refused rows are in {errors_path}",
+                    err=True,
+                )
 
 
 @volunteer_group.command("export-hours")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,26 +126,35 @@ def _coordinate(row: Mapping[str, Any], name: str, bound: int) -> Decimal | None
     return number
 
 
-def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Write rows to ``.csv`` or ``.xlsx`` (by the suffix); returns how many were written."""
+def write_table(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write rows to ``.csv`` or ``.xlsx`` (by the suffix); returns how many were written.
+
+    ``rows`` may be a generator: they are written as they come, so memory stays flat.
+    """
     path = Path(path)
-    header = list(rows[0]) if rows else []
+    stream = iter(rows)
+    first = next(stream, None)
+    header = list(first) if first is not None else []
+    every = itertools.chain([first], stream) if first is not None else iter(())
+    written = 0
     if path.suffix.lower() == ".xlsx":
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet()
         sheet.append(header)
-        for row in rows:
+        for row in every:
             sheet.append([_cell(row[h]) for h in header])
+            written += 1
         book.save(path)
-        return len(rows)
+        return written
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
-        for row in rows:
+        for row in every:
             writer.writerow([row[h] for h in header])
-    return len(rows)
+            written += 1
+    return written
 
 
 def _cell(value: Any) -> Any:

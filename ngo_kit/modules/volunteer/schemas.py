@@ -437,8 +437,11 @@ class AssignmentRead(ReadModel):
 
 
 class ImportReport(ReadModel):
-    """The result of an import: rows read, profiles written, and one line per refused row."""
+    """The result of an import: rows read, profiles written, rows refused (``rows`` is always
+    ``imported + refused``), and ``errors``: (line, reason) of each refused row, unless the
+    import handed them to its ``on_refused`` callback instead."""
 
     rows: int
     imported: int
+    refused: int
     errors: tuple[tuple[int, str], ...]

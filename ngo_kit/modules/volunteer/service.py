@@ -2352,21 +2352,34 @@ class VolunteerService:
         *,
         batch_size: int = 2000,
         on_batch: Callable[[int], None] | None = None,
+        on_refused: Callable[[int, str], None] | None = None,
     ) -> ImportReport:
         """Create volunteer profiles from rows (dicts from a CSV or XLSX file, ``volunteer.manage``).
 
         Columns: ``user_id`` (a member's account id, required), ``status``, ``skills``
         (``first_aid:3;driving``), ``languages`` (``zh;en``), ``city``, ``district``,
         ``latitude``, ``longitude``, ``emergency_contact_name``, ``emergency_contact_phone``.
-        Rows are read as a stream and written in batches, so memory stays flat; a refused row
-        is reported with its number and reason and the others are imported.
+        Rows are read as a stream and written in batches; a refused row is reported with its
+        number and reason and the others are imported. Every refused row is reported: to
+        ``on_refused(line, reason)`` as it is found when given (memory then stays flat however
+        many are refused), else in ``report.errors``. ``report.rows`` is always
+        ``report.imported + report.refused``.
         """
         from ngo_kit.modules.volunteer import files
 
         self.tx.require("volunteer.manage")
         known_skills = {s.code for s in self.skills()}
-        count = imported = 0
-        errors: list[tuple[int, str]] = []
+        count = imported = refused = 0
+        kept: list[tuple[int, str]] = []
+
+        def refuse(line: int, reason: str) -> None:
+            nonlocal refused
+            refused += 1
+            if on_refused is not None:
+                on_refused(line, reason)
+            else:
+                kept.append((line, reason))
+
         for chunk in _chunks(rows, batch_size):
             start = count
             count += len(chunk)
@@ -2376,9 +2389,8 @@ class VolunteerService:
                 try:
                     parsed.append(files.parse_profile_row(raw, known_skills, line))
                 except ValueError as exc:
-                    if len(errors) < 10_000:
-                        errors.append((line, str(exc)))
-            imported += self._write_profiles(parsed, errors)
+                    refuse(line, str(exc))
+            imported += self._write_profiles(parsed, refuse)
             if on_batch is not None:
                 on_batch(len(chunk))
         self.tx.audit(
@@ -2386,11 +2398,13 @@ class VolunteerService:
             "volunteer",
             "import",
             f"{imported} of {count} rows imported",
-            data={"rows": count, "imported": imported, "refused": len(errors)},
+            data={"rows": count, "imported": imported, "refused": refused},
         )
-        return ImportReport(rows=count, imported=imported, errors=tuple(errors))
+        return ImportReport(rows=count, imported=imported, refused=refused, errors=tuple(kept))
 
-    def _write_profiles(self, parsed: list[dict[str, Any]], errors: list[tuple[int, str]]) -> int:
+    def _write_profiles(
+        self, parsed: list[dict[str, Any]], refuse: Callable[[int, str], None]
+    ) -> int:
         if not parsed:
             return 0
         tx = self.tx
@@ -2423,7 +2437,7 @@ class VolunteerService:
                 else None
             )
             if problem is not None:
-                errors.append((line, f"user_id: {problem}"))
+                refuse(line, f"user_id: {problem}")
                 continue
             seen.add(uid)
             for code, level in p.pop("skills").items():
