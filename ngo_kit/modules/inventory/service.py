@@ -106,12 +106,16 @@ VIRTUAL_LOCATIONS: dict[str, tuple[str, str]] = {
 ItemRow = Any
 LocationRow = Any
 LotRow = Any
+#: A look-up of an item or location: by id (``("id", UUID)``) or by code (``("code", str)``).
+#: The two are separate namespaces, so no code can stand for another row's id.
+RefKey = tuple[str, uuid.UUID | str]
 #: Items and locations are never changed or deleted once created (the service has no call
 #: for it), so a per-kit cache of their rows cannot go stale. A row enters the cache only after
-#: the transaction that read it committed, so a rolled-back creation never does.
-_CATALOGUE: weakref.WeakKeyDictionary[Any, dict[tuple[str, uuid.UUID, str], Any]] = (
-    weakref.WeakKeyDictionary()
-)
+#: the transaction that read it committed, so a rolled-back creation never does. Keys are
+#: ``(kind, org_id, *RefKey)``.
+_CATALOGUE: weakref.WeakKeyDictionary[
+    Any, dict[tuple[str, uuid.UUID, str, uuid.UUID | str], Any]
+] = weakref.WeakKeyDictionary()
 _CATALOGUE_LIMIT = 100_000
 #: Organisation setting (``org.settings``): dispatches above this many base units need two
 #: different approvers, and direct ``issue`` calls above it are refused.
@@ -166,6 +170,21 @@ def _as_uuid(ref: object) -> uuid.UUID | None:
         return None
 
 
+def _ref_key(ref: str | uuid.UUID) -> RefKey:
+    """How ``ref`` is looked up: a ref that reads as a UUID is an id, anything else a code."""
+    ident = _as_uuid(ref)
+    return ("id", ident) if ident is not None else ("code", str(ref))
+
+
+def _row_keys(row: Any) -> list[RefKey]:
+    """The look-ups that find ``row``: its id, and its code unless the code reads as a UUID
+    (refused since, but an older database may hold one: it is found by its id only)."""
+    keys: list[RefKey] = [("id", row.id)]
+    if _as_uuid(row.code) is None:
+        keys.append(("code", row.code))
+    return keys
+
+
 class InventoryService:
     """Catalogue, locations, moves, stock levels, traceability, needs, documents and reports."""
 
@@ -175,8 +194,8 @@ class InventoryService:
         self.sql = _statements(self.db)
         self.fast = _FAST
         self._catalogue = _CATALOGUE.setdefault(tx.kit, {})
-        self._items: dict[str, ItemRow] = {}
-        self._locations: dict[str, LocationRow] = {}
+        self._items: dict[RefKey, ItemRow] = {}
+        self._locations: dict[RefKey, LocationRow] = {}
 
     # ------------------------------------------------------------------------------------
     # lookups
@@ -189,51 +208,57 @@ class InventoryService:
         def keep() -> None:
             if len(cache) > _CATALOGUE_LIMIT:
                 cache.clear()
-            cache[(kind, org, str(row.id))] = cache[(kind, org, row.code)] = row
+            for key in _row_keys(row):
+                cache[(kind, org, *key)] = row
 
         self.tx.on_commit(keep)
 
     def _item(self, ref: str | uuid.UUID) -> ItemRow:
-        key = str(ref)
+        key = _ref_key(ref)
         cached = self._items.get(key)
         if cached is not None:
             return cached
         tx = self.tx
-        cached = self._catalogue.get(("item", tx.org_id, key))
+        cached = self._catalogue.get(("item", tx.org_id, *key))
         if cached is not None:
             self._items[key] = cached
             return cached
-        ident = _as_uuid(ref)
-        if ident is not None:
-            found = self.fast(tx, "item_by_id").first(tx, org=tx.org_id, id=ident)
+        namespace, value = key
+        if namespace == "id":
+            found = self.fast(tx, "item_by_id").first(tx, org=tx.org_id, id=value)
         else:
-            found = self.fast(tx, "item_by_code").first(tx, org=tx.org_id, code=key)
-        row = None if found is None else Row(found)
-        if row is None:
+            found = self.fast(tx, "item_by_code").first(tx, org=tx.org_id, code=value)
+        if found is None:
             raise NotFound("Item", ref)
-        self._items[str(row.id)] = self._items[row.code] = row
+        row = Row(found)
+        for row_key in _row_keys(row):
+            self._items[row_key] = row
         self._remember("item", row)
         return row
 
     def _location_map(self, *refs: str | uuid.UUID) -> dict[str, LocationRow]:
+        """The locations ``refs`` (ids or codes) by ``str(ref)``, read in one statement."""
         org = self.tx.org_id
-        for ref in refs:
-            cached = self._catalogue.get(("location", org, str(ref)))
+        keys = {str(ref): _ref_key(ref) for ref in refs}
+        for key in keys.values():
+            cached = self._catalogue.get(("location", org, *key))
             if cached is not None:
-                self._locations[str(ref)] = cached
-        missing = [str(r) for r in refs if str(r) not in self._locations]
+                self._locations[key] = cached
+        missing = [key for key in keys.values() if key not in self._locations]
         if missing:
-            ids = [u for u in (_as_uuid(r) for r in missing) if u is not None]
-            codes = [r for r in missing if _as_uuid(r) is None]
-            tx = self.tx
-            params = {"org": tx.org_id, "codes": codes, "ids": ids}
+            params = {
+                "org": org,
+                "codes": [value for namespace, value in missing if namespace == "code"],
+                "ids": [value for namespace, value in missing if namespace == "id"],
+            }
             for hit in self.db.execute(self.sql.locations, params):
                 row = Row(hit._mapping)
-                self._locations[row.code] = self._locations[str(row.id)] = row
+                for row_key in _row_keys(row):
+                    self._locations[row_key] = row
                 self._remember("location", row)
         out: dict[str, LocationRow] = {}
         for ref in refs:
-            found = self._locations.get(str(ref))
+            found = self._locations.get(keys[str(ref)])
             if found is None:
                 raise NotFound("Location", ref)
             out[str(ref)] = found
