@@ -196,6 +196,8 @@ class InventoryService:
         self._catalogue = _CATALOGUE.setdefault(tx.kit, {})
         self._items: dict[RefKey, ItemRow] = {}
         self._locations: dict[RefKey, LocationRow] = {}
+        #: The stock rows this unit of work has locked: (item, location) -> their lot keys.
+        self._locked: dict[tuple[uuid.UUID, uuid.UUID], set[str]] = {}
 
     # ------------------------------------------------------------------------------------
     # lookups
@@ -539,19 +541,16 @@ class InventoryService:
         lot: LotRow | None,
         *,
         only_sources: dict[uuid.UUID | None, Decimal] | None = None,
-        locked: bool = False,
     ) -> list[_Portion]:
         """Take ``quantity`` out of ``location``: guarded stock decrements, then FIFO layers.
 
-        Without a lot, tracked items are picked first-expiring-first-out. ``only_sources``
-        (for reversals) takes exactly those sources' quantities instead of FIFO. ``locked``:
-        the caller has locked the item's stock rows at ``location`` already.
+        Without a lot, tracked items are picked first-expiring-first-out, from the lots whose
+        stock rows this unit of work locked (``_lock_in_order``, here unless the caller did).
+        ``only_sources`` (for reversals) takes exactly those sources' quantities instead of FIFO.
         """
         if lot is not None or not item.tracked_by_lot:
             candidates = [(_lot_key(lot.id if lot else None), ZERO)]
         else:
-            if not locked:  # first-expiring order is not lock order: lock the lots first
-                self._lock_in_order([item.id], [location.id])
             candidates = self._fefo_candidates(item, location)
             available = sum((q for _, q in candidates), ZERO)
             if available < quantity and not item.allow_negative:
@@ -577,7 +576,18 @@ class InventoryService:
         return portions
 
     def _fefo_candidates(self, item: ItemRow, location: LocationRow) -> list[tuple[str, Decimal]]:
+        """The lots of ``item`` with stock at ``location``, first-expiring first.
+
+        First-expiring order is not lock order, so the rows are locked first, in lock order;
+        then only the locked ones are candidates. A lot received into ``location`` by another
+        unit of work after the lock is left alone: decrementing it would lock a row out of
+        order, which can deadlock with a unit of work that holds it.
+        """
         tx = self.tx
+        locked = self._locked.get((item.id, location.id))
+        if locked is None and self.db.dialect.name != "sqlite":  # SQLite serialises writers
+            self._lock_in_order([item.id], [location.id])
+            locked = self._locked[(item.id, location.id)]
         rows = self.db.execute(
             sa.select(Stock.lot_key, Stock.quantity)
             .join(Lot, Lot.id == Stock.lot_id)
@@ -589,7 +599,7 @@ class InventoryService:
             )
             .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.created_at, Lot.code)
         )
-        return [(k, q) for k, q in rows]
+        return [(k, q) for k, q in rows if locked is None or k in locked]
 
     def _decrement_stock(
         self, item: ItemRow, location: LocationRow, lot_key: str, want: Decimal, whole: bool
@@ -684,6 +694,9 @@ class InventoryService:
         self, item_id: uuid.UUID, location_id: uuid.UUID, lot_key: str, q: Decimal
     ) -> None:
         tx = self.tx
+        locked = self._locked.get((item_id, location_id))
+        if locked is not None:  # a row this unit of work writes is one it holds
+            locked.add(lot_key)
         self.fast(tx, "stock_add").changed(
             tx,
             id=new_id(),
@@ -887,6 +900,7 @@ class InventoryService:
                 result = write()
             return result
         except sa.exc.IntegrityError:
+            self._locked.clear()  # rolling back the savepoint may have released some
             existing = self._existing(key)
             if existing is None:
                 raise
@@ -968,7 +982,7 @@ class InventoryService:
 
         def write() -> Operation:
             self._lock_in_order([item.id], [origin.id, to.id])
-            portions = self._take(item, origin, quantity, lot, locked=True)
+            portions = self._take(item, origin, quantity, lot)
             return self._write(
                 "transfer", item, origin, to, portions, {"notes": spec.notes}, spec.key
             )
@@ -978,7 +992,8 @@ class InventoryService:
     def _lock_in_order(
         self, item_ids: Iterable[uuid.UUID], location_ids: Iterable[uuid.UUID]
     ) -> None:
-        """Lock the existing stock rows of items at locations, in lock order (item, location, lot).
+        """Lock the existing stock rows of items at locations, in lock order (item, location, lot),
+        in one statement, and remember them: what this unit of work may take from.
 
         For units of work that take more than one row: two transfers in opposite directions,
         a first-expiring-first-out issue taking several lots, a dispatch of several items
@@ -987,18 +1002,24 @@ class InventoryService:
         """
         if self.db.dialect.name == "sqlite":
             return
+        item_ids, location_ids = sorted(set(item_ids)), sorted(set(location_ids))
         stock = _STOCK_TABLE
-        self.db.execute(
-            sa.select(stock.c.id)
+        rows = self.db.execute(
+            sa.select(stock.c.item_id, stock.c.location_id, stock.c.lot_key)
             .with_hint(stock, _BY_STOCK_KEY, dialect_name="mysql")
             .where(
                 stock.c.org_id == self.tx.org_id,
-                stock.c.item_id.in_(sorted(set(item_ids))),
-                stock.c.location_id.in_(sorted(set(location_ids))),
+                stock.c.item_id.in_(item_ids),
+                stock.c.location_id.in_(location_ids),
             )
             .order_by(stock.c.item_id, stock.c.location_id, stock.c.lot_key)
             .with_for_update()
         ).all()
+        for item_id in item_ids:
+            for location_id in location_ids:
+                self._locked.setdefault((item_id, location_id), set())
+        for item_id, location_id, lot_key in rows:
+            self._locked[(item_id, location_id)].add(lot_key)
 
     def _lock_receipt_rows(self, specs: Iterable[ReceiveIn]) -> None:
         """Create and lock, in lock order, the stock rows several receipts will add to.
