@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from ngo_kit.db import QUANTITY_PRECISION, QUANTITY_SCALE
 from ngo_kit.errors import register_rule_messages
 from ngo_kit.schemas import InputModel, ReadModel, no_control_characters
 
@@ -65,8 +66,12 @@ def _no_float(value: Any) -> Any:
 
 
 NoFloat = BeforeValidator(_no_float)
-PositiveQuantity = Annotated[Decimal, NoFloat, Field(gt=0, max_digits=18, decimal_places=4)]
-NonNegativeQuantity = Annotated[Decimal, NoFloat, Field(ge=0, max_digits=18, decimal_places=4)]
+PositiveQuantity = Annotated[
+    Decimal, NoFloat, Field(gt=0, max_digits=QUANTITY_PRECISION, decimal_places=QUANTITY_SCALE)
+]
+NonNegativeQuantity = Annotated[
+    Decimal, NoFloat, Field(ge=0, max_digits=QUANTITY_PRECISION, decimal_places=QUANTITY_SCALE)
+]
 RecipientKind = Literal["beneficiary", "household", "project", "activity", "site"]
 
 

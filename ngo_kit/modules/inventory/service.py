@@ -20,7 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from ngo_kit.audit import actor_label, append_chained_many
-from ngo_kit.db import new_id, utcnow
+from ngo_kit.db import (
+    QUANTITY_LIMIT,
+    QUANTITY_PRECISION,
+    QUANTITY_SCALE,
+    QUANTITY_UNIT,
+    new_id,
+    utcnow,
+)
 from ngo_kit.errors import AlreadyExists, InsufficientStock, NotFound, ValidationFailed
 from ngo_kit.i18n import gettext
 from ngo_kit.modules.inventory.files import (
@@ -87,10 +94,6 @@ if TYPE_CHECKING:
 
 CHAIN = "inventory_move"
 ZERO = Decimal(0)
-#: Half the smallest quantity (4 decimal places). Guards compare against ``n - HALF_UNIT``: for
-#: exact decimals that is the same as ``>= n``, and it keeps SQLite (which stores NUMERIC as
-#: binary floating point) from refusing 0.3 out of 0.7 - 0.4 = 0.29999999999999993.
-HALF_UNIT = Decimal("0.00005")
 #: Layers are read oldest first in pages of this many rows.
 LAYER_PAGE = 8
 Q0 = Decimal("0.0000")
@@ -149,8 +152,19 @@ class _Portion:
 
 
 def _quantity(value: Any) -> Decimal:
-    """A read quantity to 4 places, without SQLite's float dust (-0.0000 becomes 0.0000)."""
+    """A read quantity (or a sum, or nothing) to 4 places; -0.0000 becomes 0.0000."""
     return Decimal(value or 0).quantize(Q0) + Q0
+
+
+def _within_precision(quantity: Decimal, field_name: str) -> Decimal:
+    """``quantity`` when a quantity column holds it exactly (see ``ngo_kit.db.exact_quantity``);
+    ``ValidationFailed`` naming ``field_name`` otherwise, as for the same value given directly."""
+    if quantity != quantity.quantize(QUANTITY_UNIT):
+        raise ValidationFailed(field_name, "decimal_max_places", decimal_places=QUANTITY_SCALE)
+    if abs(quantity) >= QUANTITY_LIMIT:
+        whole_digits = QUANTITY_PRECISION - QUANTITY_SCALE
+        raise ValidationFailed(field_name, "decimal_whole_digits", whole_digits=whole_digits)
+    return quantity
 
 
 def _lot_key(lot_id: uuid.UUID | None) -> str:
@@ -336,7 +350,7 @@ class InventoryService:
         )
         if factor is None:
             raise ValidationFailed("unit", "unknown_unit", unit=unit)
-        return quantity * factor
+        return _within_precision(quantity * factor, "quantity")
 
     # ------------------------------------------------------------------------------------
     # catalogue and locations
@@ -595,7 +609,7 @@ class InventoryService:
                 Stock.org_id == tx.org_id,
                 Stock.item_id == item.id,
                 Stock.location_id == location.id,
-                Stock.quantity > HALF_UNIT,
+                Stock.quantity > 0,
             )
             .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.created_at, Lot.code)
         )
@@ -611,9 +625,7 @@ class InventoryService:
             self._add_stock(item.id, location.id, lot_key, -want)
             return want
         for _ in range(100):
-            taken = self.fast(tx, "stock_take").changed(
-                tx, **params, q=want, floor=want - HALF_UNIT
-            )
+            taken = self.fast(tx, "stock_take").changed(tx, **params, q=want, floor=want)
             if taken == 1:
                 return want
             found = self.fast(tx, "stock_read").first(tx, **params)
@@ -658,9 +670,7 @@ class InventoryService:
                 take = min(remaining, cap)
                 if take <= 0:
                     continue
-                took = self.fast(tx, "layer_take").changed(
-                    tx, layer=layer_id, q=take, floor=take - HALF_UNIT
-                )
+                took = self.fast(tx, "layer_take").changed(tx, layer=layer_id, q=take, floor=take)
                 if took != 1:
                     raise InsufficientStock(requested=quantity, available=quantity - remaining)
                 out.append((source_id, source_seq, take))
@@ -1221,7 +1231,7 @@ class InventoryService:
             .join(Location, Location.id == Stock.location_id)
             .outerjoin(Category, Category.id == Item.category_id)
             .outerjoin(Lot, Lot.id == Stock.lot_id)
-            .where(Stock.org_id == tx.org_id, sa.func.abs(Stock.quantity) > HALF_UNIT)
+            .where(Stock.org_id == tx.org_id, Stock.quantity != 0)
             .order_by(Location.code, Item.code, Lot.expires_on, Lot.code)
         )
         if location is not None:
@@ -1270,7 +1280,7 @@ class InventoryService:
             .join(source, source.id == Layer.source_id)
             .where(
                 Layer.org_id == tx.org_id,
-                Layer.quantity > HALF_UNIT,
+                Layer.quantity > 0,
                 source.unit_value.is_not(None),
             )
         )
@@ -1485,7 +1495,7 @@ class InventoryService:
                 Location.kind.in_(HOLDING_KINDS),
             )
             .group_by(Lot.id, Lot.code, Lot.item_id, Item.code, Lot.expires_on)
-            .having(sa.func.sum(Stock.quantity) > HALF_UNIT)
+            .having(sa.func.sum(Stock.quantity) > 0)
             .order_by(Lot.expires_on, Item.code, Lot.code)
         )
         return [
@@ -2153,7 +2163,7 @@ class _Statements:
                 layer.c.item_id == bind("item", layer.c.item_id),
                 layer.c.location_id == bind("loc", layer.c.location_id),
                 layer.c.lot_key == bind("lot", layer.c.lot_key),
-                layer.c.quantity > HALF_UNIT,
+                layer.c.quantity > 0,
             )
             .order_by(layer.c.source_seq)
             .limit(LAYER_PAGE)
