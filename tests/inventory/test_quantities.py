@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -45,7 +46,7 @@ def test_quantities_beyond_the_precision_are_refused_and_nothing_is_written(
         inv.create_item(
             code="oil", name="Oil", unit="litre", pack_units={"cup": D("0.3333"), "crate": 12}
         )
-        refused = [
+        refused: list[tuple[dict[str, Any], str]] = [
             ({"quantity": D("100000000000000")}, "decimal_whole_digits"),  # 15 digits
             ({"quantity": D("0.00001")}, "decimal_max_places"),
             ({"quantity": D("1.5"), "unit": "cup"}, "decimal_max_places"),  # 0.49995 litres
