@@ -64,7 +64,8 @@ class Raw:
         return value.replace(tzinfo=None).isoformat(sep=" ") if self.sqlite else value
 
     def qty(self, value: Decimal) -> Any:
-        return float(value) if self.sqlite else value
+        # SQLite holds quantities as integer ten-thousandths (docs/modules/inventory.md)
+        return int(value.scaleb(4)) if self.sqlite else value
 
     def begin(self) -> Any:
         cur = self.conn.cursor()

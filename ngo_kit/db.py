@@ -23,6 +23,9 @@ NAMING_CONVENTION = {
 #: Stock quantities and unit values: exact decimals, never floats.
 QUANTITY_PRECISION = 18
 QUANTITY_SCALE = 4
+#: The smallest quantity (0.0001) and the first one too large (10**14).
+QUANTITY_UNIT = Decimal(1).scaleb(-QUANTITY_SCALE)
+QUANTITY_LIMIT = Decimal(10) ** (QUANTITY_PRECISION - QUANTITY_SCALE)
 
 
 def new_id() -> uuid.UUID:
@@ -72,23 +75,84 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+def exact_quantity(value: Decimal | int) -> Decimal:
+    """``value`` as a ``Decimal`` a quantity column stores exactly, or an error.
+
+    A quantity has at most ``QUANTITY_SCALE`` (4) decimal places and ``QUANTITY_PRECISION`` (18)
+    digits in all, so at most 14 before the point. Values beyond that are refused on every
+    database rather than rounded by one and not another: a rounded quantity would no longer
+    match the hash of the move that carried it. Raises ``TypeError`` for a float and
+    ``ValueError`` for a value out of range; services check their input before it gets here.
+    """
+    if isinstance(value, float):
+        raise TypeError("floats are not accepted for quantities; use Decimal")
+    exact = Decimal(value)
+    if not exact.is_finite():
+        raise ValueError(f"a quantity must be a finite number, not {exact}")
+    if exact != exact.quantize(QUANTITY_UNIT) or abs(exact) >= QUANTITY_LIMIT:
+        raise ValueError(
+            f"a quantity has at most {QUANTITY_PRECISION - QUANTITY_SCALE} digits before the "
+            f"decimal point and {QUANTITY_SCALE} after it: {exact}"
+        )
+    return exact
+
+
+class _ScaledInteger(sa.Numeric):  # type: ignore[type-arg]
+    """How SQLite stores a ``Quantity``: the quantity times 10**4 as an exact integer.
+
+    SQLite keeps NUMERIC values as binary floating point, which cannot hold 0.1 or
+    1234567890123.4567; an integer up to 2**63 it keeps exactly. The column is still declared
+    ``NUMERIC(18, 4)`` (its affinity keeps integers as they are), so the schema is the same on
+    every database; the scaled integers sort, compare, add and sum in SQL like the quantities.
+    """
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None  # ``Quantity.process_bind_param`` scaled it already
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> None:
+        return None  # ``Quantity.process_result_value`` scales it back
+
+
 class Quantity(sa.TypeDecorator[Decimal]):
-    """An exact decimal quantity (stock, unit values), NUMERIC(18, 4) on every database."""
+    """An exact decimal quantity (stock, unit values): NUMERIC(18, 4) on every database, held
+    as an integer count of ten-thousandths on SQLite (see ``_ScaledInteger``)."""
 
     impl = sa.Numeric(QUANTITY_PRECISION, QUANTITY_SCALE, asdecimal=True)
     cache_ok = True
 
-    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Decimal | None:
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            numeric: Any = self.impl
+            return _ScaledInteger(numeric.precision, numeric.scale)
+        return dialect.type_descriptor(self.impl)
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if isinstance(value, float):
-            raise TypeError("floats are not accepted for quantities; use Decimal")
-        return Decimal(value)
+        exact = exact_quantity(value)
+        if dialect.name == "sqlite":
+            return int(exact.scaleb(QUANTITY_SCALE))
+        return exact
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return Decimal(value).quantize(Decimal(1).scaleb(-QUANTITY_SCALE))
+        if dialect.name == "sqlite":
+            if isinstance(value, float):  # an average, or a value written before 0.x.y
+                value = Decimal(repr(value)).quantize(Decimal(1))
+            return Decimal(value).scaleb(-QUANTITY_SCALE)
+        return Decimal(value).quantize(QUANTITY_UNIT)
+
+
+def quantity_as_float(column: Any, dialect_name: str) -> sa.ColumnElement[Any]:
+    """The ``Quantity`` ``column`` read as a float, for arithmetic where speed beats exactness
+    (distances between coordinates): SQLite's scaled integer is divided back in SQL."""
+    as_float = sa.type_coerce(column, sa.Float)
+    if dialect_name == "sqlite":
+        return as_float / float(10**QUANTITY_SCALE)
+    return as_float
 
 
 class Base(DeclarativeBase):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 from contextlib import redirect_stdout
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -219,3 +220,48 @@ def _check_known_branches(kit: Kit) -> None:
         "the same modules that created it",
         modules=modules,
     )
+
+
+def scale_sqlite_quantities(columns: dict[str, tuple[str, ...]]) -> None:
+    """In a module's migration: rewrite its ``Quantity`` columns on SQLite from binary floating
+    point (how SQLite held NUMERIC values) to exact integer ten-thousandths.
+
+    ``columns`` maps each table to its quantity columns. Each value becomes what the kit read
+    from it before (the float printed to 4 decimal places), so no row and no digit the kit
+    could read is lost. Does nothing on other databases, whose NUMERIC was exact already.
+    """
+    from alembic import op
+
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    for table, names in columns.items():
+        for name in names:
+            rows = bind.exec_driver_sql(
+                f'SELECT rowid, "{name}" FROM "{table}" WHERE "{name}" IS NOT NULL'
+            ).all()
+            scaled = [(_ten_thousandths(value), rowid) for rowid, value in rows]
+            if scaled:
+                bind.exec_driver_sql(f'UPDATE "{table}" SET "{name}" = ? WHERE rowid = ?', scaled)
+
+
+def unscale_sqlite_quantities(columns: dict[str, tuple[str, ...]]) -> None:
+    """The downgrade of ``scale_sqlite_quantities``: integer ten-thousandths back to floats."""
+    from alembic import op
+
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    for table, names in columns.items():
+        for name in names:
+            bind.exec_driver_sql(f'UPDATE "{table}" SET "{name}" = "{name}" / 10000.0')
+
+
+def _ten_thousandths(value: Any) -> int:
+    """A SQLite NUMERIC(18, 4) value as written before 0.x (a float, or an integer when whole)
+    as the integer count of ten-thousandths the kit read it as."""
+    if isinstance(value, float):
+        exact = Decimal(f"{value:.4f}")
+    else:  # SQLite keeps a whole float as an integer; text only if written by hand
+        exact = Decimal(str(value)).quantize(Decimal("0.0001"))
+    return int(exact.scaleb(4))

@@ -266,3 +266,13 @@ def test_fractional_quantities_are_exact_on_every_database(sys_tx: Context) -> N
     with pytest.raises(InsufficientStock):
         inv.issue(item="rice", quantity=D("0.0001"), from_="wh", recipient="c")
     assert inv.trace_donation("D-1").distributed == D("0.7")
+
+
+def test_a_lot_received_earlier_in_the_same_unit_of_work_can_be_issued(sys_tx: Context) -> None:
+    inv = sys_tx.inventory
+    inv.receive(item="milk", quantity=5, to="wh", lot="L1", expires_on=dt.date(2031, 1, 1))
+    inv.issue(item="milk", quantity=1, from_="wh", recipient="a")
+    inv.receive(item="milk", quantity=5, to="wh", lot="L2", expires_on=dt.date(2030, 1, 1))
+    op = inv.issue(item="milk", quantity=7, from_="wh", recipient="b")
+    assert [m.quantity for m in op.moves] == [D(5), D(2)]  # L2 expires first
+    assert inv.stock_level("milk", "wh", "L1") == D(2)

@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from ngo_kit.db import QUANTITY_PRECISION, QUANTITY_SCALE
 from ngo_kit.errors import register_rule_messages
 from ngo_kit.schemas import (
     Day,
@@ -44,10 +45,26 @@ register_rule_messages(
         "unknown_reference": "names nothing that exists: {value}",
         "empty_document": "has no lines",
         "float_not_allowed": "must be a decimal number given as Decimal, int or text, not a float",
+        "code_like_id": "must not be written like an id (a UUID)",
     }
 )
 
-Code = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")]
+
+def _not_like_an_id(value: str) -> str:
+    """Items and locations are looked up by id or by code: a code that reads as a UUID would
+    stand for another row's id, so it is refused."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return value
+    raise PydanticCustomError("code_like_id", "must not be written like an id")
+
+
+Code = Annotated[
+    str,
+    Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$"),
+    AfterValidator(_not_like_an_id),
+]
 Ref = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
@@ -59,8 +76,12 @@ def _no_float(value: Any) -> Any:
 
 
 NoFloat = BeforeValidator(_no_float)
-PositiveQuantity = Annotated[Decimal, NoFloat, Field(gt=0, max_digits=18, decimal_places=4)]
-NonNegativeQuantity = Annotated[Decimal, NoFloat, Field(ge=0, max_digits=18, decimal_places=4)]
+PositiveQuantity = Annotated[
+    Decimal, NoFloat, Field(gt=0, max_digits=QUANTITY_PRECISION, decimal_places=QUANTITY_SCALE)
+]
+NonNegativeQuantity = Annotated[
+    Decimal, NoFloat, Field(ge=0, max_digits=QUANTITY_PRECISION, decimal_places=QUANTITY_SCALE)
+]
 RecipientKind = Literal["beneficiary", "household", "project", "activity", "site"]
 
 

@@ -21,7 +21,14 @@ from pydantic import Field
 from sqlalchemy.orm import aliased
 
 from ngo_kit.audit import actor_label, append_chained_many
-from ngo_kit.db import new_id, utcnow
+from ngo_kit.db import (
+    QUANTITY_LIMIT,
+    QUANTITY_PRECISION,
+    QUANTITY_SCALE,
+    QUANTITY_UNIT,
+    new_id,
+    utcnow,
+)
 from ngo_kit.errors import AlreadyExists, InsufficientStock, NotFound, ValidationFailed
 from ngo_kit.i18n import gettext
 from ngo_kit.modules.inventory.files import (
@@ -88,10 +95,6 @@ if TYPE_CHECKING:
 
 CHAIN = "inventory_move"
 ZERO = Decimal(0)
-#: Half the smallest quantity (4 decimal places). Guards compare against ``n - HALF_UNIT``: for
-#: exact decimals that is the same as ``>= n``, and it keeps SQLite (which stores NUMERIC as
-#: binary floating point) from refusing 0.3 out of 0.7 - 0.4 = 0.29999999999999993.
-HALF_UNIT = Decimal("0.00005")
 #: Layers are read oldest first in pages of this many rows.
 LAYER_PAGE = 8
 Q0 = Decimal("0.0000")
@@ -107,12 +110,16 @@ VIRTUAL_LOCATIONS: dict[str, tuple[str, str]] = {
 ItemRow = Any
 LocationRow = Any
 LotRow = Any
+#: A look-up of an item or location: by id (``("id", UUID)``) or by code (``("code", str)``).
+#: The two are separate namespaces, so no code can stand for another row's id.
+RefKey = tuple[str, uuid.UUID | str]
 #: Items and locations are never changed or deleted once created (the service has no call
 #: for it), so a per-kit cache of their rows cannot go stale. A row enters the cache only after
-#: the transaction that read it committed, so a rolled-back creation never does.
-_CATALOGUE: weakref.WeakKeyDictionary[Any, dict[tuple[str, uuid.UUID, str], Any]] = (
-    weakref.WeakKeyDictionary()
-)
+#: the transaction that read it committed, so a rolled-back creation never does. Keys are
+#: ``(kind, org_id, *RefKey)``.
+_CATALOGUE: weakref.WeakKeyDictionary[
+    Any, dict[tuple[str, uuid.UUID, str, uuid.UUID | str], Any]
+] = weakref.WeakKeyDictionary()
 _CATALOGUE_LIMIT = 100_000
 #: Organisation setting (``org.settings``): dispatches above this many base units need two
 #: different approvers, and direct ``issue`` calls above it are refused.
@@ -146,8 +153,19 @@ class _Portion:
 
 
 def _quantity(value: Any) -> Decimal:
-    """A read quantity to 4 places, without SQLite's float dust (-0.0000 becomes 0.0000)."""
+    """A read quantity (or a sum, or nothing) to 4 places; -0.0000 becomes 0.0000."""
     return Decimal(value or 0).quantize(Q0) + Q0
+
+
+def _within_precision(quantity: Decimal, field_name: str) -> Decimal:
+    """``quantity`` when a quantity column holds it exactly (see ``ngo_kit.db.exact_quantity``);
+    ``ValidationFailed`` naming ``field_name`` otherwise, as for the same value given directly."""
+    if quantity != quantity.quantize(QUANTITY_UNIT):
+        raise ValidationFailed(field_name, "decimal_max_places", decimal_places=QUANTITY_SCALE)
+    if abs(quantity) >= QUANTITY_LIMIT:
+        whole_digits = QUANTITY_PRECISION - QUANTITY_SCALE
+        raise ValidationFailed(field_name, "decimal_whole_digits", whole_digits=whole_digits)
+    return quantity
 
 
 def _lot_key(lot_id: uuid.UUID | None) -> str:
@@ -171,6 +189,21 @@ def _as_uuid(ref: object) -> uuid.UUID | None:
 _WITHIN_DAYS = Annotated[Integer, Field(ge=0, le=36500)]
 
 
+def _ref_key(ref: str | uuid.UUID) -> RefKey:
+    """How ``ref`` is looked up: a ref that reads as a UUID is an id, anything else a code."""
+    ident = _as_uuid(ref)
+    return ("id", ident) if ident is not None else ("code", str(ref))
+
+
+def _row_keys(row: Any) -> list[RefKey]:
+    """The look-ups that find ``row``: its id, and its code unless the code reads as a UUID
+    (refused since, but an older database may hold one: it is found by its id only)."""
+    keys: list[RefKey] = [("id", row.id)]
+    if _as_uuid(row.code) is None:
+        keys.append(("code", row.code))
+    return keys
+
+
 class InventoryService:
     """Catalogue, locations, moves, stock levels, traceability, needs, documents and reports."""
 
@@ -180,8 +213,10 @@ class InventoryService:
         self.sql = _statements(self.db)
         self.fast = _FAST
         self._catalogue = _CATALOGUE.setdefault(tx.kit, {})
-        self._items: dict[str, ItemRow] = {}
-        self._locations: dict[str, LocationRow] = {}
+        self._items: dict[RefKey, ItemRow] = {}
+        self._locations: dict[RefKey, LocationRow] = {}
+        #: The stock rows this unit of work has locked: (item, location) -> their lot keys.
+        self._locked: dict[tuple[uuid.UUID, uuid.UUID], set[str]] = {}
 
     # ------------------------------------------------------------------------------------
     # lookups
@@ -194,51 +229,57 @@ class InventoryService:
         def keep() -> None:
             if len(cache) > _CATALOGUE_LIMIT:
                 cache.clear()
-            cache[(kind, org, str(row.id))] = cache[(kind, org, row.code)] = row
+            for key in _row_keys(row):
+                cache[(kind, org, *key)] = row
 
         self.tx.on_commit(keep)
 
     def _item(self, ref: str | uuid.UUID) -> ItemRow:
-        key = str(ref)
+        key = _ref_key(ref)
         cached = self._items.get(key)
         if cached is not None:
             return cached
         tx = self.tx
-        cached = self._catalogue.get(("item", tx.org_id, key))
+        cached = self._catalogue.get(("item", tx.org_id, *key))
         if cached is not None:
             self._items[key] = cached
             return cached
-        ident = _as_uuid(ref)
-        if ident is not None:
-            found = self.fast(tx, "item_by_id").first(tx, org=tx.org_id, id=ident)
+        namespace, value = key
+        if namespace == "id":
+            found = self.fast(tx, "item_by_id").first(tx, org=tx.org_id, id=value)
         else:
-            found = self.fast(tx, "item_by_code").first(tx, org=tx.org_id, code=key)
-        row = None if found is None else Row(found)
-        if row is None:
+            found = self.fast(tx, "item_by_code").first(tx, org=tx.org_id, code=value)
+        if found is None:
             raise NotFound("Item", ref)
-        self._items[str(row.id)] = self._items[row.code] = row
+        row = Row(found)
+        for row_key in _row_keys(row):
+            self._items[row_key] = row
         self._remember("item", row)
         return row
 
     def _location_map(self, *refs: str | uuid.UUID) -> dict[str, LocationRow]:
+        """The locations ``refs`` (ids or codes) by ``str(ref)``, read in one statement."""
         org = self.tx.org_id
-        for ref in refs:
-            cached = self._catalogue.get(("location", org, str(ref)))
+        keys = {str(ref): _ref_key(ref) for ref in refs}
+        for key in keys.values():
+            cached = self._catalogue.get(("location", org, *key))
             if cached is not None:
-                self._locations[str(ref)] = cached
-        missing = [str(r) for r in refs if str(r) not in self._locations]
+                self._locations[key] = cached
+        missing = [key for key in keys.values() if key not in self._locations]
         if missing:
-            ids = [u for u in (_as_uuid(r) for r in missing) if u is not None]
-            codes = [r for r in missing if _as_uuid(r) is None]
-            tx = self.tx
-            params = {"org": tx.org_id, "codes": codes, "ids": ids}
+            params = {
+                "org": org,
+                "codes": [value for namespace, value in missing if namespace == "code"],
+                "ids": [value for namespace, value in missing if namespace == "id"],
+            }
             for hit in self.db.execute(self.sql.locations, params):
                 row = Row(hit._mapping)
-                self._locations[row.code] = self._locations[str(row.id)] = row
+                for row_key in _row_keys(row):
+                    self._locations[row_key] = row
                 self._remember("location", row)
         out: dict[str, LocationRow] = {}
         for ref in refs:
-            found = self._locations.get(str(ref))
+            found = self._locations.get(keys[str(ref)])
             if found is None:
                 raise NotFound("Location", ref)
             out[str(ref)] = found
@@ -314,7 +355,7 @@ class InventoryService:
         )
         if factor is None:
             raise ValidationFailed("unit", "unknown_unit", unit=unit)
-        return quantity * factor
+        return _within_precision(quantity * factor, "quantity")
 
     # ------------------------------------------------------------------------------------
     # catalogue and locations
@@ -519,19 +560,16 @@ class InventoryService:
         lot: LotRow | None,
         *,
         only_sources: dict[uuid.UUID | None, Decimal] | None = None,
-        locked: bool = False,
     ) -> list[_Portion]:
         """Take ``quantity`` out of ``location``: guarded stock decrements, then FIFO layers.
 
-        Without a lot, tracked items are picked first-expiring-first-out. ``only_sources``
-        (for reversals) takes exactly those sources' quantities instead of FIFO. ``locked``:
-        the caller has locked the item's stock rows at ``location`` already.
+        Without a lot, tracked items are picked first-expiring-first-out, from the lots whose
+        stock rows this unit of work locked (``_lock_in_order``, here unless the caller did).
+        ``only_sources`` (for reversals) takes exactly those sources' quantities instead of FIFO.
         """
         if lot is not None or not item.tracked_by_lot:
             candidates = [(_lot_key(lot.id if lot else None), ZERO)]
         else:
-            if not locked:  # first-expiring order is not lock order: lock the lots first
-                self._lock_in_order([item.id], [location.id])
             candidates = self._fefo_candidates(item, location)
             available = sum((q for _, q in candidates), ZERO)
             if available < quantity and not item.allow_negative:
@@ -557,7 +595,18 @@ class InventoryService:
         return portions
 
     def _fefo_candidates(self, item: ItemRow, location: LocationRow) -> list[tuple[str, Decimal]]:
+        """The lots of ``item`` with stock at ``location``, first-expiring first.
+
+        First-expiring order is not lock order, so the rows are locked first, in lock order;
+        then only the locked ones are candidates. A lot received into ``location`` by another
+        unit of work after the lock is left alone: decrementing it would lock a row out of
+        order, which can deadlock with a unit of work that holds it.
+        """
         tx = self.tx
+        locked = self._locked.get((item.id, location.id))
+        if locked is None and self.db.dialect.name != "sqlite":  # SQLite serialises writers
+            self._lock_in_order([item.id], [location.id])
+            locked = self._locked[(item.id, location.id)]
         rows = self.db.execute(
             sa.select(Stock.lot_key, Stock.quantity)
             .join(Lot, Lot.id == Stock.lot_id)
@@ -565,11 +614,11 @@ class InventoryService:
                 Stock.org_id == tx.org_id,
                 Stock.item_id == item.id,
                 Stock.location_id == location.id,
-                Stock.quantity > HALF_UNIT,
+                Stock.quantity > 0,
             )
             .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.created_at, Lot.code)
         )
-        return [(k, q) for k, q in rows]
+        return [(k, q) for k, q in rows if locked is None or k in locked]
 
     def _decrement_stock(
         self, item: ItemRow, location: LocationRow, lot_key: str, want: Decimal, whole: bool
@@ -581,9 +630,7 @@ class InventoryService:
             self._add_stock(item.id, location.id, lot_key, -want)
             return want
         for _ in range(100):
-            taken = self.fast(tx, "stock_take").changed(
-                tx, **params, q=want, floor=want - HALF_UNIT
-            )
+            taken = self.fast(tx, "stock_take").changed(tx, **params, q=want, floor=want)
             if taken == 1:
                 return want
             found = self.fast(tx, "stock_read").first(tx, **params)
@@ -628,9 +675,7 @@ class InventoryService:
                 take = min(remaining, cap)
                 if take <= 0:
                     continue
-                took = self.fast(tx, "layer_take").changed(
-                    tx, layer=layer_id, q=take, floor=take - HALF_UNIT
-                )
+                took = self.fast(tx, "layer_take").changed(tx, layer=layer_id, q=take, floor=take)
                 if took != 1:
                     raise InsufficientStock(requested=quantity, available=quantity - remaining)
                 out.append((source_id, source_seq, take))
@@ -664,6 +709,9 @@ class InventoryService:
         self, item_id: uuid.UUID, location_id: uuid.UUID, lot_key: str, q: Decimal
     ) -> None:
         tx = self.tx
+        locked = self._locked.get((item_id, location_id))
+        if locked is not None:  # a row this unit of work writes is one it holds
+            locked.add(lot_key)
         self.fast(tx, "stock_add").changed(
             tx,
             id=new_id(),
@@ -867,6 +915,7 @@ class InventoryService:
                 result = write()
             return result
         except sa.exc.IntegrityError:
+            self._locked.clear()  # rolling back the savepoint may have released some
             existing = self._existing(key)
             if existing is None:
                 raise
@@ -948,7 +997,7 @@ class InventoryService:
 
         def write() -> Operation:
             self._lock_in_order([item.id], [origin.id, to.id])
-            portions = self._take(item, origin, quantity, lot, locked=True)
+            portions = self._take(item, origin, quantity, lot)
             return self._write(
                 "transfer", item, origin, to, portions, {"notes": spec.notes}, spec.key
             )
@@ -958,7 +1007,8 @@ class InventoryService:
     def _lock_in_order(
         self, item_ids: Iterable[uuid.UUID], location_ids: Iterable[uuid.UUID]
     ) -> None:
-        """Lock the existing stock rows of items at locations, in lock order (item, location, lot).
+        """Lock the existing stock rows of items at locations, in lock order (item, location, lot),
+        in one statement, and remember them: what this unit of work may take from.
 
         For units of work that take more than one row: two transfers in opposite directions,
         a first-expiring-first-out issue taking several lots, a dispatch of several items
@@ -967,18 +1017,24 @@ class InventoryService:
         """
         if self.db.dialect.name == "sqlite":
             return
+        item_ids, location_ids = sorted(set(item_ids)), sorted(set(location_ids))
         stock = _STOCK_TABLE
-        self.db.execute(
-            sa.select(stock.c.id)
+        rows = self.db.execute(
+            sa.select(stock.c.item_id, stock.c.location_id, stock.c.lot_key)
             .with_hint(stock, _BY_STOCK_KEY, dialect_name="mysql")
             .where(
                 stock.c.org_id == self.tx.org_id,
-                stock.c.item_id.in_(sorted(set(item_ids))),
-                stock.c.location_id.in_(sorted(set(location_ids))),
+                stock.c.item_id.in_(item_ids),
+                stock.c.location_id.in_(location_ids),
             )
             .order_by(stock.c.item_id, stock.c.location_id, stock.c.lot_key)
             .with_for_update()
         ).all()
+        for item_id in item_ids:
+            for location_id in location_ids:
+                self._locked.setdefault((item_id, location_id), set())
+        for item_id, location_id, lot_key in rows:
+            self._locked[(item_id, location_id)].add(lot_key)
 
     def _lock_receipt_rows(self, specs: Iterable[ReceiveIn]) -> None:
         """Create and lock, in lock order, the stock rows several receipts will add to.
@@ -1182,7 +1238,7 @@ class InventoryService:
             .join(Location, Location.id == Stock.location_id)
             .outerjoin(Category, Category.id == Item.category_id)
             .outerjoin(Lot, Lot.id == Stock.lot_id)
-            .where(Stock.org_id == tx.org_id, sa.func.abs(Stock.quantity) > HALF_UNIT)
+            .where(Stock.org_id == tx.org_id, Stock.quantity != 0)
             .order_by(Location.code, Item.code, Lot.expires_on, Lot.code)
         )
         if location is not None:
@@ -1231,7 +1287,7 @@ class InventoryService:
             .join(source, source.id == Layer.source_id)
             .where(
                 Layer.org_id == tx.org_id,
-                Layer.quantity > HALF_UNIT,
+                Layer.quantity > 0,
                 source.unit_value.is_not(None),
             )
         )
@@ -1448,7 +1504,7 @@ class InventoryService:
                 Location.kind.in_(HOLDING_KINDS),
             )
             .group_by(Lot.id, Lot.code, Lot.item_id, Item.code, Lot.expires_on)
-            .having(sa.func.sum(Stock.quantity) > HALF_UNIT)
+            .having(sa.func.sum(Stock.quantity) > 0)
             .order_by(Lot.expires_on, Item.code, Lot.code)
         )
         return [
@@ -2116,7 +2172,7 @@ class _Statements:
                 layer.c.item_id == bind("item", layer.c.item_id),
                 layer.c.location_id == bind("loc", layer.c.location_id),
                 layer.c.lot_key == bind("lot", layer.c.lot_key),
-                layer.c.quantity > HALF_UNIT,
+                layer.c.quantity > 0,
             )
             .order_by(layer.c.source_seq)
             .limit(LAYER_PAGE)

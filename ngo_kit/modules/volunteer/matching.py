@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
-from ngo_kit.db import utcnow
+from ngo_kit.db import quantity_as_float, utcnow
 from ngo_kit.errors import Conflict
 from ngo_kit.modules.volunteer.models import Certification, Profile, ProfileSkill, Shift, SignUp
 from ngo_kit.modules.volunteer.schemas import MatchFactor, MatchRead, ShiftRead
@@ -212,8 +212,8 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
         Profile.user_id,
         Profile.city,
         Profile.district,
-        sa.type_coerce(Profile.latitude, sa.Float),
-        sa.type_coerce(Profile.longitude, sa.Float),
+        quantity_as_float(Profile.latitude, tx.connection.dialect.name),
+        quantity_as_float(Profile.longitude, tx.connection.dialect.name),
         sa.cast(Profile.availability, sa.Text),  # parsed only when it names the weekday
         sa.cast(Profile.unavailable_dates, sa.Text),
         Profile.attended_count,
