@@ -14,7 +14,6 @@ How the ledger stays exact:
 from __future__ import annotations
 
 import ast
-import csv
 import datetime as dt
 import io
 import operator
@@ -43,6 +42,7 @@ from ngo_kit.errors import (
     NotFound,
     ValidationFailed,
 )
+from ngo_kit.exports import write_csv
 from ngo_kit.modules.points.models import (
     ENTRY_FIELDS,
     MEMBER,
@@ -1536,25 +1536,17 @@ class PointsService:
         return [LotRead(id=i, remaining=r, earned_at=e, expires_at=x) for i, r, e, x in rows]
 
     def export_csv(self, out: TextIO | None = None) -> str:
-        """Every entry of the organisation as CSV (``points.view``); returns the text when no ``out``."""
+        """Every entry of the organisation as CSV (``points.view``); returns the text when no ``out``.
+
+        Written through the kit's formula-neutralising writer (``ngo_kit.exports``): a reason
+        such as ``=HYPERLINK(...)`` is text in a spreadsheet, never a formula.
+        """
         self.tx.require("points.view")
         target = out or io.StringIO()
-        writer = csv.writer(target)
-        writer.writerow(
-            [
-                "seq",
-                "at",
-                "operation",
-                "kind",
-                "account",
-                "member",
-                "amount",
-                "balance_after",
-                "reason",
-                "reference",
-                "actor",
-            ]
-        )
+        header = [
+            "seq", "at", "operation", "kind", "account", "member", "amount", "balance_after",
+            "reason", "reference", "actor",
+        ]  # fmt: skip
         stmt = (
             sa.select(
                 PointsEntry.seq,
@@ -1574,34 +1566,11 @@ class PointsService:
             .order_by(PointsEntry.seq)
             .execution_options(yield_per=2000)
         )
-        for (
-            seq,
-            at,
-            txn,
-            kind,
-            acc_kind,
-            member,
-            amount,
-            after,
-            reason,
-            ref,
-            actor,
-        ) in self.conn.execute(stmt):
-            writer.writerow(
-                [
-                    seq,
-                    at.isoformat(),
-                    txn,
-                    kind,
-                    acc_kind,
-                    "" if member == NO_MEMBER else member,
-                    amount,
-                    after,
-                    _csv_safe(reason),
-                    _csv_safe(ref),
-                    actor,
-                ]
-            )
+        rows = (
+            [row.seq, row.at.isoformat(), *row[2:5], _member_cell(row.member_id), *row[6:]]
+            for row in self.conn.execute(stmt)
+        )
+        write_csv(target, header, rows)
         return target.getvalue() if isinstance(target, io.StringIO) and out is None else ""
 
     # --- settings -----------------------------------------------------------------------------
@@ -2371,9 +2340,9 @@ def _criteria_text(badge: PointsBadge) -> str:
     return "Granted by the organisation."
 
 
-def _csv_safe(text: str) -> str:
-    """Neutralise spreadsheet formulas in free text (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+def _member_cell(member_id: uuid.UUID) -> uuid.UUID | None:
+    """The member column of an export: empty for the organisation's own accounts."""
+    return None if member_id == NO_MEMBER else member_id
 
 
 def _actor_label(tx: Context) -> str:

@@ -126,31 +126,17 @@ def _coordinate(row: Mapping[str, Any], name: str, bound: int) -> Decimal | None
 
 
 def write_table(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Write rows to ``.csv`` or ``.xlsx`` (by the suffix); returns how many were written."""
+    """Write rows to ``.csv`` or ``.xlsx`` (by the suffix) through the kit's
+    formula-neutralising writers (``ngo_kit.exports``); returns how many were written."""
+    from ngo_kit.exports import write_csv, write_xlsx
+
     path = Path(path)
     header = list(rows[0]) if rows else []
+    cells = ([row[h] for h in header] for row in rows)
     if path.suffix.lower() == ".xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet()
-        sheet.append(header)
-        for row in rows:
-            sheet.append([_cell(row[h]) for h in header])
-        book.save(path)
-        return len(rows)
+        return write_xlsx(path, header, cells)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([row[h] for h in header])
-    return len(rows)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value) if isinstance(value, uuid.UUID) else value
-    return value
+        return write_csv(fh, header, cells)
 
 
 def certificate_pdf(cert: CertificateRead, *, name: str, organisation: str) -> bytes:
