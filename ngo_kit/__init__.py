@@ -25,7 +25,7 @@ from ngo_kit.errors import (
 )
 from ngo_kit.hookspecs import hookimpl, hookspec
 from ngo_kit.kit import Kit
-from ngo_kit.plugins import Channel, Module, Permission
+from ngo_kit.plugins import Channel, Module, Permission, PersonalData
 from ngo_kit.settings import KitSettings
 from ngo_kit.tenancy import SYSTEM
 
@@ -48,6 +48,7 @@ __all__ = [
     "NotFound",
     "Permission",
     "PermissionDenied",
+    "PersonalData",
     "PluginError",
     "ShiftFull",
     "TokenExpired",
