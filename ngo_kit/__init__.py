@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     )
     from ngo_kit.hookspecs import hookimpl, hookspec
     from ngo_kit.kit import Kit
-    from ngo_kit.plugins import Channel, Module, Permission
+    from ngo_kit.plugins import Channel, Module, Permission, PersonalData
     from ngo_kit.settings import KitSettings
     from ngo_kit.tenancy import SYSTEM
 
@@ -74,6 +74,7 @@ _WHERE = {
     "Channel": "ngo_kit.plugins",
     "Module": "ngo_kit.plugins",
     "Permission": "ngo_kit.plugins",
+    "PersonalData": "ngo_kit.plugins",
     "KitSettings": "ngo_kit.settings",
     "SYSTEM": "ngo_kit.tenancy",
 }
@@ -112,6 +113,7 @@ __all__ = [
     "NotFound",
     "Permission",
     "PermissionDenied",
+    "PersonalData",
     "PluginError",
     "ShiftFull",
     "TokenExpired",

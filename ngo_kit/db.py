@@ -188,6 +188,21 @@ class TimestampMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+#: Column names that hold a person's id (an account id) unless the column's ``info`` says
+#: ``{"person_id": False}``; a column of another name that holds one says ``{"person_id": True}``.
+#: Every table with such a column must be covered by a person's export and erasure
+#: (registration's ``ngo_kit_register_personal_data``); a test checks every module and plugin.
+PERSON_ID_NAMES = frozenset({"member_id", "user_id", "person_id", "account_id", "actor_id"})
+
+
+def holds_person_id(column: sa.Column[Any]) -> bool:
+    """True when ``column`` holds a person's id, by the rule of :data:`PERSON_ID_NAMES`."""
+    marked = column.info.get("person_id")
+    if marked is not None:
+        return bool(marked)
+    return column.name in PERSON_ID_NAMES
+
+
 def insert_ignore(bind: Any, table: Any, **values: Any) -> sa.Insert:
     """An INSERT that does nothing when the row's key exists already, on every dialect.
 

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import re
 import types
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -101,6 +102,35 @@ class Channel:
     #: send and the record): ``True`` sends it again, with the same message id, for receivers
     #: that drop duplicates (a webhook); ``False`` never sends it twice and keeps it as dead.
     at_least_once: bool = False
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """What a module or plugin holds about a person, for access requests and erasure (PIPL/GDPR).
+
+    Registered through registration's ``ngo_kit_register_personal_data``. ``name`` is the
+    section of the person's export (usually the module's name). ``tables`` are the tables in
+    which rows are about a person (they hold the person's id); a test checks that every such
+    table of every module and plugin is claimed here. Both callables run once per organisation
+    of the person, with ``tx`` bound to it and with the system's rights (registration checked
+    who may ask): ``export(tx, user_id)`` returns JSON-ready data, or ``None`` when nothing is
+    held; ``erase(tx, user_id)`` pseudonymises, removing names, contacts and free text but
+    keeping ids, so ledgers and hash chains stay whole.
+    """
+
+    name: str
+    tables: tuple[str, ...]
+    export: Callable[[Context, uuid.UUID], dict[str, Any] | None]
+    erase: Callable[[Context, uuid.UUID], None]
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigurationError(
+                "core.E001",
+                "personal data name '{name}' must be 2 to 31 lowercase letters, digits or "
+                "underscores",
+                name=self.name,
+            )
 
 
 @dataclass

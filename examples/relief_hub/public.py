@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(include_in_schema=False)
 FAVICON = (HERE / "static" / "favicon.svg").read_bytes()
+STYLES = (HERE / "static" / "relief_hub.css").read_bytes()
 
 
 @router.get("/favicon.svg")
@@ -36,6 +37,14 @@ def favicon() -> Response:
     """The app's icon (an SVG; browsers that ask for ``/favicon.ico`` on their own get it too)."""
     return Response(
         FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+@router.get("/relief_hub.css")
+def styles() -> Response:
+    """The pages' styles (a file of their own: the Content-Security-Policy allows no inline style)."""
+    return Response(
+        STYLES, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
     )
 
 

@@ -11,8 +11,11 @@ thread pool: slow work such as password hashing never blocks the event loop.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +26,12 @@ from babel.core import negotiate_locale
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -265,10 +273,35 @@ def _problem_response(
     return JSONResponse(payload, status_code=status, media_type=PROBLEM_JSON)
 
 
+#: The Content-Security-Policy of every answer that does not choose its own: scripts, styles,
+#: images and fonts from the app's own origin only (no inline script or style, no ``eval``),
+#: forms post back to the app, and no other site may frame a page (clickjacking).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+#: Headers every answer carries unless its route set them itself.
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 class SecurityHeaders:
-    """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every response, and
-    ``Cache-Control: no-store`` unless the route chose its own (answers carry sessions and
-    personal data, which no shared cache may keep)."""
+    """ASGI middleware: the :data:`SECURITY_HEADERS` on every response, pages, API answers and
+    errors alike, each unless the route chose its own.
+
+    ``nosniff``; ``Cache-Control: no-store`` (answers carry sessions and personal data, which no
+    shared cache may keep); the :data:`CONTENT_SECURITY_POLICY` (no inline script, no framing);
+    ``X-Frame-Options: DENY`` for browsers that predate ``frame-ancestors``; and
+    ``Referrer-Policy: no-referrer``, since links carry tokens (email verification,
+    certificates) that must not travel to another site in a ``Referer``.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -281,11 +314,58 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Cache-Control", "no-store")
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+#: Where FastAPI's interactive API docs load Swagger UI and ReDoc from.
+_DOCS_CDN = "https://cdn.jsdelivr.net"
+
+
+def _api_docs_page(page: HTMLResponse) -> HTMLResponse:
+    """An interactive docs page with a policy of its own: the page's inline scripts are allowed
+    by their hashes (no other inline script runs), its bundles come from the CDN FastAPI uses."""
+    html = bytes(page.body).decode()
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+        for code in _INLINE_SCRIPT.findall(html)
+    )
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src {hashes} {_DOCS_CDN}; "
+        f"style-src 'unsafe-inline' {_DOCS_CDN} https://fonts.googleapis.com; "
+        "font-src https://fonts.gstatic.com; img-src 'self' data: https:; connect-src 'self'; "
+        "worker-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return page
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def _api_docs_routes(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` as FastAPI serves them, under :func:`_api_docs_page`."""
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return _api_docs_page(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} - Swagger UI",
+                oauth2_redirect_url="/docs/oauth2-redirect",
+            )
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return _api_docs_page(get_swagger_ui_oauth2_redirect_html())
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return _api_docs_page(get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc"))
 
 
 def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None = None) -> FastAPI:
@@ -293,7 +373,9 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
 
     ``secure_cookies`` (default: on outside development) marks the session cookie ``Secure``.
     """
-    app = FastAPI(title=title, version="0.1.0", responses=PROBLEM_RESPONSES)
+    app = FastAPI(
+        title=title, version="0.1.0", responses=PROBLEM_RESPONSES, docs_url=None, redoc_url=None
+    )
     app.state.kit = kit
     app.state.secure_cookies = (
         kit.settings.environment != "development" if secure_cookies is None else secure_cookies
@@ -310,13 +392,16 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
     @app.exception_handler(Exception)
     def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette re-raises the exception after this answer, so the server logs it as usual.
-        return _problem_response(
+        # It answers from outside every middleware, SecurityHeaders too: the headers go here.
+        response = _problem_response(
             500,
             NgoKitError.code,
             i18n.gettext(NgoKitError.template, request_locale(request)),
             str(request.url.path),
             {"code": NgoKitError.code},
         )
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -335,6 +420,7 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
             )
         return await http_exception_handler(request, exc)
 
+    _api_docs_routes(app)
     app.include_router(_core_router())
     registrar: Registrar[Routes] = Registrar("routes", Routes, lambda r: r.name)
     for routes in collect(kit.pm, "ngo_kit_register_routes", registrar, kit=kit).values():
@@ -443,7 +529,9 @@ def clear_session_cookie(response: Response) -> None:
 
 
 __all__ = [
+    "CONTENT_SECURITY_POLICY",
     "ORG_HEADER",
+    "SECURITY_HEADERS",
     "SESSION_COOKIE",
     "AuthenticationRequired",
     "AwareTime",

@@ -322,3 +322,19 @@ def test_every_contract_page_in_english_and_chinese(
     same = [path for path, text in english.items() if chinese[path] == text]
     assert not same, f"pages that read the same in English and Chinese: {same}"
     tab.assert_no_problems()
+
+
+def test_pages_are_styled_under_their_policy_and_refuse_to_be_framed(open_tab: OpenTab) -> None:
+    tab = open_tab()
+    tab.open("/o/rainbow/")
+    # The stylesheet is a file of the app, which the policy allows: the header is painted.
+    header = tab.page.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor")
+    assert header == "rgb(15, 107, 98)"
+    tab.assert_no_problems()  # the policy blocked nothing the page needs
+    # Another site puts the page in a frame: the browser refuses to show it there.
+    framer = open_tab()
+    with framer.page.expect_response(f"{tab.base_url}/o/rainbow/") as framed:
+        # set_content returns once the page and its frame have loaded (or been refused)
+        framer.page.set_content(f'<iframe id="hub" src="{tab.base_url}/o/rainbow/"></iframe>')
+    assert framed.value.ok  # the app answered; the browser would not show the answer
+    assert framer.page.frame_locator("#hub").locator("header").count() == 0

@@ -42,7 +42,9 @@ def test_stock_export_matches_the_report_in_csv_and_xlsx(
         ["wh", "kit", "comfort", "", "", "3", ""],
     ]
     sheet = load_workbook(io.BytesIO(as_xlsx)).worksheets[0]
-    assert [[c or "" for c in r] for r in sheet.iter_rows(values_only=True)] == rows
+    cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert [["" if c is None else str(c) for c in r] for r in cells] == rows
+    assert all(isinstance(r[5], int | float) for r in cells[1:])  # quantities are numbers
     moves = list(csv.DictReader(io.StringIO(history.decode("utf-8-sig"))))
     assert [(m["kind"], m["item"], m["quantity"], m["from"], m["to"]) for m in moves] == [
         ("receive", "kit", "10", "donors", "wh"),

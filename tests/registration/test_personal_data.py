@@ -15,6 +15,7 @@ from ngo_kit import SYSTEM, Conflict, Kit, NotFound, PermissionDenied, hookimpl
 from ngo_kit.modules.registration.models import Throttle
 from ngo_kit.modules.registration.testing import PASSWORD
 from ngo_kit.outbox import OutboxRow
+from ngo_kit.plugins import PersonalData, Registrar
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import KitFactory
 
@@ -40,16 +41,24 @@ class Notes:
     def __init__(self) -> None:
         self.notes: dict[uuid.UUID, str] = {}
         self.erased: list[tuple[uuid.UUID, str]] = []
+        self.told: list[tuple[uuid.UUID, str]] = []
 
     @hookimpl
-    def ngo_kit_export_personal_data(self, tx: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
+    def ngo_kit_register_personal_data(self, register: Registrar[PersonalData]) -> None:
+        register(PersonalData("notes", (), export=self.export, erase=self.erase))
+
+    def export(self, tx: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
         note = self.notes.get(user_id)
-        return {"notes": {"note": note, "org": tx.org.slug}} if note else None
+        return {"note": note, "org": tx.org.slug} if note else None
+
+    def erase(self, tx: Any, user_id: uuid.UUID) -> None:
+        self.notes.pop(user_id, None)
+        self.erased.append((user_id, tx.org.slug))
 
     @hookimpl
     def ngo_kit_user_erased(self, tx: Any, user_id: uuid.UUID) -> None:
-        self.notes.pop(user_id, None)
-        self.erased.append((user_id, tx.org.slug))
+        assert (user_id, tx.org.slug) in self.erased  # after every PersonalData.erase there
+        self.told.append((user_id, tx.org.slug))
 
 
 def _person(kit: Kit, org: OrgRead, other: OrgRead) -> uuid.UUID:
@@ -169,6 +178,7 @@ def test_erasure_leaves_no_personal_data_and_every_chain_intact(kit_factory: Kit
     with kit.begin() as tx:
         tx.connection.execute(sa.text("UPDATE registration_account SET birth_date = NULL"))
     assert sorted(notes.erased) == [(uid, "rainbow"), (uid, "sunshine")]
+    assert sorted(notes.told) == sorted(notes.erased)
     assert uid not in notes.notes
     with kit.begin(org=org, actor=SYSTEM) as tx:
         user = tx.registration.get_user(uid)

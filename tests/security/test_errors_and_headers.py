@@ -9,7 +9,10 @@ reached answers every route."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -234,3 +237,46 @@ def test_every_answer_says_nosniff_and_no_store(site: Site) -> None:
     for res in answers:
         assert res.headers["x-content-type-options"] == "nosniff", res.request.url
         assert res.headers["cache-control"] == "no-store", res.request.url
+
+
+def _refuses_framing_and_inline_script(res: Any) -> None:
+    policy = {
+        part.strip().split(" ", 1)[0]: part.strip().split(" ", 1)[1:]
+        for part in res.headers["content-security-policy"].split(";")
+    }
+    assert policy["frame-ancestors"] == ["'none'"], res.request.url
+    assert res.headers["x-frame-options"] == "DENY", res.request.url
+    assert res.headers["referrer-policy"] == "no-referrer", res.request.url
+    scripts = " ".join(policy.get("script-src") or policy["default-src"])
+    assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts, res.request.url
+
+
+def test_every_answer_refuses_framing_and_inline_script(broken: Site) -> None:
+    site = broken
+    person: Person = site.join("ona")
+    answers = [
+        site.client.get("/api/health"),
+        site.client.get(site.url("registration/me"), headers=person.auth),
+        site.client.get(site.url("registration/me")),  # a 401 problem
+        site.client.get("/api/no-such-route"),  # FastAPI's own 404
+        site.client.post(site.url("registration/sign-in"), json={"email": 1}),  # a 422 problem
+        site.client.get("/openapi.json"),
+        site.client.get(site.url("breakage/crash")),  # an unexpected exception's 500
+    ]
+    for res in answers:
+        _refuses_framing_and_inline_script(res)
+    assert {r.status_code for r in answers} == {200, 401, 404, 422, 500}
+
+
+def test_the_interactive_api_docs_run_only_their_own_pinned_scripts(site: Site) -> None:
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        res = site.client.get(path)
+        assert res.status_code == 200 and "<script" in res.text, path
+        _refuses_framing_and_inline_script(res)
+        scripts = res.headers["content-security-policy"].split("script-src ", 1)[1].split(";")[0]
+        pinned = {
+            "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+            for code in re.findall(r"<script>(.*?)</script>", res.text, re.DOTALL)
+        }
+        # each inline script of the page by its hash, the CDN's bundles, and nothing else
+        assert set(scripts.split()) == pinned | {"https://cdn.jsdelivr.net"}, (path, scripts)

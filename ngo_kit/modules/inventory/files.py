@@ -6,10 +6,10 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from ngo_kit.errors import ValidationFailed
+from ngo_kit.exports import write_csv, write_xlsx
 
 FORMATS = ("csv", "xlsx")
 
@@ -81,37 +81,16 @@ def _read_xlsx(data: bytes) -> list[list[Any]]:
 
 
 def write_rows(header: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> bytes:
-    """A file with ``header`` and ``rows``; decimals and dates written exactly as text."""
+    """A CSV (UTF-8 with a byte-order mark, for spreadsheets) or XLSX file with ``header`` and
+    ``rows``, through the kit's formula-neutralising writers (``ngo_kit.exports``)."""
     check_format(fmt)
-    cells = [[_cell(v) for v in row] for row in rows]
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(cells)
+        write_csv(out, header, rows)
         return out.getvalue().encode("utf-8-sig")
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet()
-    sheet.append(list(header))
-    for row in cells:
-        sheet.append(row)
     buffer = io.BytesIO()
-    book.save(buffer)
+    write_xlsx(buffer, header, rows)
     return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value != 0 else "0"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 def parse_bool(value: Any) -> bool | None:

@@ -42,7 +42,7 @@ from ngo_kit.modules.points.service import (
     WrongStatus,
     seed_organisation,
 )
-from ngo_kit.plugins import Module, Permission, Registrar
+from ngo_kit.plugins import Module, Permission, PersonalData, Registrar
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -55,6 +55,38 @@ HERE = Path(__file__).parent
 def ngo_kit_register_modules(register: Registrar[Module]) -> None:
     """Provide the points module."""
     register(MODULE)
+
+
+def _export(tx: Context, member_id: uuid.UUID) -> dict[str, Any] | None:
+    data: dict[str, Any] | None = PointsService(tx).personal_data(member_id)
+    return data
+
+
+def _erase(tx: Context, member_id: uuid.UUID) -> None:
+    PointsService(tx)._erase_personal_data(member_id)
+
+
+#: The member's account (and, through it, ledger entries and lots), the operations, period
+#: totals, redemptions and badges naming the member.
+PERSONAL_DATA = PersonalData(
+    "points",
+    (
+        "points_account",
+        "points_txn",
+        "points_tally",
+        "points_redemption",
+        "points_badge_award",
+    ),
+    export=_export,
+    erase=_erase,
+)
+
+
+@hookimpl(optionalhook=True)
+def ngo_kit_register_personal_data(register: Registrar[PersonalData]) -> None:
+    """Registration exports or erases a person: the points module's part (when registration
+    is enabled; without it the hook is never called)."""
+    register(PERSONAL_DATA)
 
 
 @hookimpl

@@ -20,6 +20,10 @@ from ngo_kit.db import Base, IdMixin, OrgMixin, TimestampMixin
 
 MEMBER = "member"
 SYSTEM_KINDS = ("issuance", "redemption", "expiry", "adjustment")
+#: Column info of an ``account_id`` that names a points account, not a person's account: the
+#: person is the account's ``member_id`` (see ``ngo_kit.db.PERSON_ID``).
+NOT_A_PERSON = {"person_id": False}
+
 #: System accounts have no member; they use this member id so (org, kind, member) stays unique.
 NO_MEMBER = uuid.UUID(int=0)
 
@@ -93,7 +97,7 @@ class PointsEntry(IdMixin, OrgMixin, Base):
 
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     txn_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    account_id: Mapped[uuid.UUID] = mapped_column()
+    account_id: Mapped[uuid.UUID] = mapped_column(info=NOT_A_PERSON)
     kind: Mapped[str] = mapped_column(sa.String(16))
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     balance_after: Mapped[int] = mapped_column(sa.BigInteger)
@@ -128,7 +132,7 @@ class PointsLot(IdMixin, OrgMixin, Base):
     __tablename__ = "points_lot"
     __table_args__ = (sa.Index("ix_points_lot_account_open", "account_id", "remaining"),)
 
-    account_id: Mapped[uuid.UUID] = mapped_column()
+    account_id: Mapped[uuid.UUID] = mapped_column(info=NOT_A_PERSON)
     txn_id: Mapped[uuid.UUID] = mapped_column()
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     remaining: Mapped[int] = mapped_column(sa.BigInteger)

@@ -14,7 +14,6 @@ How the ledger stays exact:
 from __future__ import annotations
 
 import ast
-import csv
 import datetime as dt
 import io
 import operator
@@ -43,6 +42,7 @@ from ngo_kit.errors import (
     NotFound,
     ValidationFailed,
 )
+from ngo_kit.exports import write_csv
 from ngo_kit.modules.points.models import (
     ENTRY_FIELDS,
     MEMBER,
@@ -1538,25 +1538,17 @@ class PointsService:
         return [LotRead(id=i, remaining=r, earned_at=e, expires_at=x) for i, r, e, x in rows]
 
     def export_csv(self, out: TextIO | None = None) -> str:
-        """Every entry of the organisation as CSV (``points.view``); returns the text when no ``out``."""
+        """Every entry of the organisation as CSV (``points.view``); returns the text when no ``out``.
+
+        Written through the kit's formula-neutralising writer (``ngo_kit.exports``): a reason
+        such as ``=HYPERLINK(...)`` is text in a spreadsheet, never a formula.
+        """
         self.tx.require("points.view")
         target = out or io.StringIO()
-        writer = csv.writer(target)
-        writer.writerow(
-            [
-                "seq",
-                "at",
-                "operation",
-                "kind",
-                "account",
-                "member",
-                "amount",
-                "balance_after",
-                "reason",
-                "reference",
-                "actor",
-            ]
-        )
+        header = [
+            "seq", "at", "operation", "kind", "account", "member", "amount", "balance_after",
+            "reason", "reference", "actor",
+        ]  # fmt: skip
         stmt = (
             sa.select(
                 PointsEntry.seq,
@@ -1576,35 +1568,115 @@ class PointsService:
             .order_by(PointsEntry.seq)
             .execution_options(yield_per=2000)
         )
-        for (
-            seq,
-            at,
-            txn,
-            kind,
-            acc_kind,
-            member,
-            amount,
-            after,
-            reason,
-            ref,
-            actor,
-        ) in self.conn.execute(stmt):
-            writer.writerow(
-                [
-                    seq,
-                    at.isoformat(),
-                    txn,
-                    kind,
-                    acc_kind,
-                    "" if member == NO_MEMBER else member,
-                    amount,
-                    after,
-                    _csv_safe(reason),
-                    _csv_safe(ref),
-                    actor,
-                ]
-            )
+        rows = (
+            [row.seq, row.at.isoformat(), *row[2:5], _member_cell(row.member_id), *row[6:]]
+            for row in self.conn.execute(stmt)
+        )
+        write_csv(target, header, rows)
         return target.getvalue() if isinstance(target, io.StringIO) and out is None else ""
+
+    # --- personal data --------------------------------------------------------------------------
+
+    def personal_data(self, member_id: uuid.UUID) -> dict[str, Any] | None:
+        """What this module holds about a member in this organisation, JSON-ready (``None``:
+        nothing): the account's balance and lifetime earned points, every ledger entry and
+        operation naming the member, redemptions, badges and period totals.
+
+        Registration's ``export_personal_data`` asks for it once per organisation of the
+        person, after checking who may ask; called directly it needs ``points.view`` (or
+        being the member).
+        """
+        self._see(member_id)
+        org = self.tx.org_id
+        account = self.conn.execute(
+            sa.select(PointsAccount.id, PointsAccount.balance, PointsAccount.earned).where(
+                PointsAccount.org_id == org,
+                PointsAccount.kind == MEMBER,
+                PointsAccount.member_id == member_id,
+            )
+        ).first()
+        operations = self.conn.execute(
+            sa.select(PointsTxn.__table__)
+            .where(
+                PointsTxn.org_id == org,
+                sa.or_(PointsTxn.member_id == member_id, PointsTxn.counterparty_id == member_id),
+            )
+            .order_by(PointsTxn.created_at, PointsTxn.id)
+        ).all()
+        redemptions = self.session.scalars(
+            sa.select(PointsRedemption)
+            .where(PointsRedemption.org_id == org, PointsRedemption.member_id == member_id)
+            .order_by(PointsRedemption.created_at, PointsRedemption.id)
+        ).all()
+        badges = self.conn.execute(
+            sa.select(PointsBadge.code, PointsBadgeAward.awarded_at, PointsBadgeAward.evidence)
+            .join(PointsBadge, PointsBadge.id == PointsBadgeAward.badge_id)
+            .where(PointsBadgeAward.org_id == org, PointsBadgeAward.member_id == member_id)
+            .order_by(PointsBadgeAward.awarded_at)
+        ).all()
+        tallies = self.conn.execute(
+            sa.select(PointsTally.period, PointsTally.points)
+            .where(PointsTally.org_id == org, PointsTally.member_id == member_id)
+            .order_by(PointsTally.period)
+        ).all()
+        if account is None and not (operations or redemptions or badges or tallies):
+            return None
+        entries: list[dict[str, Any]] = []
+        if account is not None:
+            entries = [
+                EntryRead.model_validate(r).model_dump(mode="json")
+                for r in self.session.scalars(
+                    sa.select(PointsEntry)
+                    .where(PointsEntry.org_id == org, PointsEntry.account_id == account.id)
+                    .order_by(PointsEntry.seq)
+                )
+            ]
+        return {
+            "account": None
+            if account is None
+            else {"balance": int(account.balance), "earned": int(account.earned)},
+            "ledger": entries,
+            "operations": [
+                {
+                    "id": str(o.id),
+                    "kind": o.kind,
+                    "points": int(o.points),
+                    "reason": o.reason,
+                    "reference": o.reference,
+                    "counterparty": str(o.counterparty_id) if o.counterparty_id else None,
+                    "created_at": o.created_at.isoformat(),
+                }
+                for o in operations
+            ],
+            "redemptions": [
+                RedemptionRead.model_validate(r).model_dump(mode="json") for r in redemptions
+            ],
+            "badges": [
+                {"badge": code, "awarded_at": at.isoformat(), "evidence": dict(evidence or {})}
+                for code, at, evidence in badges
+            ],
+            "totals": {period: int(points) for period, points in tallies},
+        }
+
+    def _erase_personal_data(self, member_id: uuid.UUID) -> None:
+        """Remove what this organisation's points data says about a member beyond ids and
+        amounts: redemption notes and badge evidence. The ledger keeps its entries (ids,
+        amounts and reasons, hash-chained) so balances and chains stay whole.
+
+        Only registration's ``erase`` runs it (the module's ``PersonalData``), in each
+        organisation of the person, after deciding who may ask.
+        """
+        org = self.tx.org_id
+        self.conn.execute(
+            sa.update(PointsRedemption)
+            .where(PointsRedemption.org_id == org, PointsRedemption.member_id == member_id)
+            .values(note="")
+        )
+        self.conn.execute(
+            sa.update(PointsBadgeAward)
+            .where(PointsBadgeAward.org_id == org, PointsBadgeAward.member_id == member_id)
+            .values(evidence={})
+        )
 
     # --- settings -----------------------------------------------------------------------------
 
@@ -2377,9 +2449,9 @@ def _criteria_text(badge: PointsBadge) -> str:
     return "Granted by the organisation."
 
 
-def _csv_safe(text: str) -> str:
-    """Neutralise spreadsheet formulas in free text (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+def _member_cell(member_id: uuid.UUID) -> uuid.UUID | None:
+    """The member column of an export: empty for the organisation's own accounts."""
+    return None if member_id == NO_MEMBER else member_id
 
 
 def _actor_label(tx: Context) -> str:

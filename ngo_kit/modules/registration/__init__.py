@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from ngo_kit.hookspecs import hookimpl
-from ngo_kit.plugins import Module, Permission, Registrar
+from ngo_kit.plugins import Module, Permission, PersonalData, Registrar
 
 from . import hookspecs
 from .checks import ERASURE_CHECK
 from .errors import JoinNeedsThePerson
 from .models import Account
 from .passwords import for_kit
-from .service import RegistrationService
+from .service import REGISTRATION_DATA, RegistrationService
 
 if TYPE_CHECKING:
     import click
@@ -78,6 +78,12 @@ def ngo_kit_refuse_member(tx: Context, actor_id: uuid.UUID, role: str) -> NgoKit
         return None
     account = tx.connection.scalar(sa.select(Account.id).where(Account.id == actor_id))
     return None if account is None else JoinNeedsThePerson()
+
+
+@hookimpl
+def ngo_kit_register_personal_data(register: Registrar[PersonalData]) -> None:
+    """Registration's own part of a person's export and erasure."""
+    register(REGISTRATION_DATA)
 
 
 @hookimpl

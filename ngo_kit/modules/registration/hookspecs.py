@@ -13,7 +13,7 @@ from ngo_kit.hookspecs import hookspec
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
-    from ngo_kit.plugins import Registrar
+    from ngo_kit.plugins import PersonalData, Registrar
 
     from .schemas import UserRead
 
@@ -55,21 +55,24 @@ def ngo_kit_member_left(tx: Context, user_id: uuid.UUID) -> None:
 
 @hookspec
 def ngo_kit_user_erased(tx: Context, user_id: uuid.UUID) -> None:
-    """Event: the person's personal data is being erased (pseudonymised).
+    """Event: the person's personal data was erased (pseudonymised).
 
     Called once for each organisation the person is a member of, with ``tx`` bound to that
-    organisation. Drop or blank the personal data your module holds about ``user_id`` (notes,
-    addresses, free text); keep ids in ledgers so chains stay whole. Returns nothing.
+    organisation, after every registered ``PersonalData.erase`` ran there (data a module
+    holds about a person is erased by its ``PersonalData``; see
+    ``ngo_kit_register_personal_data``). Returns nothing.
     """
 
 
 @hookspec
-def ngo_kit_export_personal_data(tx: Context, user_id: uuid.UUID) -> dict[str, Any] | None:
-    """Collect a person's data for a data-subject access request (PIPL / GDPR).
+def ngo_kit_register_personal_data(register: Registrar[PersonalData]) -> None:
+    """Collect: what each module and plugin holds about a person, ``register(PersonalData(...))``.
 
-    Called once for each organisation the person is a member of, with ``tx`` bound to that
-    organisation. Return ``{"<your module>": {...JSON-ready data...}}``, or ``None`` when your
-    module holds nothing about ``user_id``.
+    Called once per kit, the first time a person's data is exported or erased. Register one
+    ``PersonalData(name, tables, export, erase)`` (``ngo_kit.plugins``) naming every table
+    whose rows are about a person. ``export_personal_data`` calls each ``export(tx, user_id)``
+    and ``erase`` each ``erase(tx, user_id)``, once per organisation of the person with ``tx``
+    bound to it. A name registered twice stops with ``ConfigurationError`` naming both plugins.
     """
 
 

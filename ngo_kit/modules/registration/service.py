@@ -35,7 +35,7 @@ from ngo_kit.errors import (
     ValidationFailed,
 )
 from ngo_kit.outbox import OutboxRow
-from ngo_kit.plugins import Registrar, collect
+from ngo_kit.plugins import PersonalData, Registrar, collect
 from ngo_kit.schemas import coerce, no_control_characters, validation_failed
 from ngo_kit.statements import Row, Statement, Statements, bind
 from ngo_kit.tenancy import Membership, Organisation, OrgRead, Role
@@ -1429,7 +1429,8 @@ class RegistrationService:
 
         The person themselves and the system actor get every organisation the person belongs
         to; a holder of ``members.export`` gets the account and this organisation. Each
-        module adds its section through ``ngo_kit_export_personal_data``.
+        module and plugin adds its section through the ``PersonalData`` it registered with
+        ``ngo_kit_register_personal_data`` (registration's own is ``registration``).
         """
         tx = self.tx
         key = _uuid(user_id, "User")
@@ -1476,10 +1477,12 @@ class RegistrationService:
         orgs = self._orgs_of(key) if everywhere else [tx.require_org()]
         with self._each_org(orgs) as visit:
             for org in visit():
-                section: dict[str, Any] = {"registration": self._export_here(key)}
-                for part in tx.emit("ngo_kit_export_personal_data", user_id=key):
-                    if part:
-                        section.update(part)
+                section: dict[str, Any] = {}
+                with tx.elevated():  # this call decided who may ask, for every module's part
+                    for part in personal_data_registry(tx.kit):
+                        data = part.export(tx, key)
+                        if data is not None:
+                            section[part.name] = data
                 result["organisations"][org.slug] = section
         if tx.org is not None:
             tx.audit("user.exported", "account", key, "personal data exported")
@@ -1493,7 +1496,8 @@ class RegistrationService:
         phone, name, birth date, password, sessions, codes, custom-field answers, guardian
         names, join-request messages, invitations sent to the person and delivered messages'
         contents are removed; ledgers and the audit chain keep the bare id and stay whole.
-        ``ngo_kit_user_erased`` runs in each organisation the person belongs to.
+        In each organisation the person belongs to, every registered ``PersonalData.erase``
+        runs (``ngo_kit_register_personal_data``), then ``ngo_kit_user_erased``.
         """
         tx = self.tx
         key = _uuid(user_id, "User")
@@ -1530,15 +1534,7 @@ class RegistrationService:
         )
         session.execute(sa.delete(SignInSession).where(SignInSession.account_id == key))
         session.execute(sa.delete(OneTimeCode).where(OneTimeCode.account_id == key))
-        session.execute(sa.delete(FieldValues).where(FieldValues.account_id == key))
-        session.execute(
-            sa.update(Consent)
-            .where(Consent.account_id == key)
-            .values(guardian_name=None, guardian_relationship=None)
-        )
-        session.execute(
-            sa.update(JoinRequest).where(JoinRequest.account_id == key).values(message=None)
-        )
+        self._erase_answers(key)
         tx.flush_messages()  # messages this unit of work sent are in the outbox, to be erased too
         if identifiers:
             session.execute(
@@ -1573,6 +1569,9 @@ class RegistrationService:
             )
         with self._each_org(self._orgs_of(key)) as visit:
             for _org in visit():
+                with tx.elevated():  # this call decided the erasure and who may ask for it
+                    for part in personal_data_registry(tx.kit):
+                        part.erase(tx, key)
                 tx.audit("user.erased", "account", key, "personal data erased")
                 tx.emit("ngo_kit_user_erased", user_id=key)
 
@@ -2105,6 +2104,20 @@ class RegistrationService:
                 tx.org = None
                 tx.forget_permissions()
 
+    def _erase_answers(self, key: uuid.UUID) -> None:
+        """Remove the person's custom-field answers, guardian names and join-request messages,
+        in every organisation (those the person has left too); repeating it changes nothing."""
+        connection = self.tx.connection
+        connection.execute(sa.delete(FieldValues).where(FieldValues.account_id == key))
+        connection.execute(
+            sa.update(Consent)
+            .where(Consent.account_id == key)
+            .values(guardian_name=None, guardian_relationship=None)
+        )
+        connection.execute(
+            sa.update(JoinRequest).where(JoinRequest.account_id == key).values(message=None)
+        )
+
     def _export_here(self, key: uuid.UUID) -> dict[str, Any]:
         tx = self.tx
         member = tx.tenancy.member(key)
@@ -2442,6 +2455,57 @@ def _seconds(delta: dt.timedelta) -> int:
 
 
 _FIELD_REGISTRIES: weakref.WeakKeyDictionary[Any, list[FieldRead]] = weakref.WeakKeyDictionary()
+_PERSONAL_DATA: weakref.WeakKeyDictionary[Any, list[PersonalData]] = weakref.WeakKeyDictionary()
+
+#: The tables registration answers for in a person's export and erasure: the account itself,
+#: its sign-in state, and per organisation the membership, answers, consents and requests.
+REGISTRATION_TABLES = (
+    "registration_account",
+    "registration_session",
+    "registration_code",
+    "registration_field_values",
+    "registration_consent",
+    "registration_join_request",
+    "core_membership",
+)
+
+
+def personal_data_registry(kit: Any) -> list[PersonalData]:
+    """What each module and plugin registered through ``ngo_kit_register_personal_data``,
+    collected once per kit (a name registered twice is a ``ConfigurationError``)."""
+    found = _PERSONAL_DATA.get(kit)
+    if found is None:
+        registrar: Registrar[PersonalData] = Registrar("personal data", PersonalData, _name)
+        found = _PERSONAL_DATA[kit] = collect(
+            kit.pm, "ngo_kit_register_personal_data", registrar
+        ).values()
+    return found
+
+
+def _name(part: PersonalData) -> str:
+    return part.name
+
+
+def export_registration_data(tx: Context, user_id: uuid.UUID) -> dict[str, Any]:
+    """Registration's section of a person's export in ``tx``'s organisation: membership,
+    custom-field answers, consents and join requests (the account is at the top level)."""
+    service: RegistrationService = tx.registration
+    return service._export_here(user_id)
+
+
+def erase_registration_data(tx: Context, user_id: uuid.UUID) -> None:
+    """Registration's part of an erasure beyond the account: answers, guardian names and
+    join-request messages (account-wide)."""
+    service: RegistrationService = tx.registration
+    service._erase_answers(user_id)
+
+
+REGISTRATION_DATA = PersonalData(
+    "registration",
+    REGISTRATION_TABLES,
+    export=export_registration_data,
+    erase=erase_registration_data,
+)
 
 
 def _plugin_field_registry(kit: Any) -> list[FieldRead]:

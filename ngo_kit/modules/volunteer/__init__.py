@@ -26,7 +26,7 @@ from ngo_kit.modules.volunteer.service import (
     VolunteerService,
     WrongState,
 )
-from ngo_kit.plugins import Module, Permission, Registrar
+from ngo_kit.plugins import Module, Permission, PersonalData, Registrar
 
 if TYPE_CHECKING:
     import click
@@ -127,18 +127,40 @@ def ngo_kit_register_commands(cli: click.Group) -> None:
     cli.add_command(volunteer_group)
 
 
-@hookimpl(optionalhook=True)
-def ngo_kit_user_erased(tx: Context, user_id: uuid.UUID) -> None:
-    """Registration erased a person: drop their emergency contact, area and name index."""
-    with tx.elevated():  # registration decided the erasure and checked who may ask for it
-        tx.volunteer.erase_person(user_id)
+def _export(tx: Context, user_id: uuid.UUID) -> dict[str, Any] | None:
+    service: VolunteerService = tx.volunteer
+    return service._personal_data_in(user_id, [tx.org_id])
+
+
+def _erase(tx: Context, user_id: uuid.UUID) -> None:
+    service: VolunteerService = tx.volunteer
+    service.erase_person(user_id)
+
+
+#: Profiles (with skills, certifications and the name index), sign-ups, hours, claims,
+#: certificates and task assignments.
+PERSONAL_DATA = PersonalData(
+    "volunteer",
+    (
+        "volunteer_profile",
+        "volunteer_profile_skill",
+        "volunteer_certification",
+        "volunteer_name_index",
+        "volunteer_signup",
+        "volunteer_hours",
+        "volunteer_hours_claim",
+        "volunteer_certificate",
+        "volunteer_assignment",
+    ),
+    export=_export,
+    erase=_erase,
+)
 
 
 @hookimpl(optionalhook=True)
-def ngo_kit_export_personal_data(tx: Context, user_id: uuid.UUID) -> dict[str, Any] | None:
-    """Registration exports a person's data: add their volunteer profiles and hours."""
-    data: dict[str, Any] | None = tx.volunteer.personal_data(user_id)
-    return data
+def ngo_kit_register_personal_data(register: Registrar[PersonalData]) -> None:
+    """Registration exports or erases a person: the volunteer module's part."""
+    register(PERSONAL_DATA)
 
 
 __all__ = [

@@ -127,40 +127,23 @@ def _coordinate(row: Mapping[str, Any], name: str, bound: int) -> Decimal | None
 
 
 def write_table(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Write rows to ``.csv`` or ``.xlsx`` (by the suffix); returns how many were written.
+    """Write rows to ``.csv`` or ``.xlsx`` (by the suffix) through the kit's
+    formula-neutralising writers (``ngo_kit.exports``); returns how many were written.
 
     ``rows`` may be a generator: they are written as they come, so memory stays flat.
     """
+    from ngo_kit.exports import write_csv, write_xlsx
+
     path = Path(path)
     stream = iter(rows)
     first = next(stream, None)
     header = list(first) if first is not None else []
     every = itertools.chain([first], stream) if first is not None else iter(())
-    written = 0
+    cells = ([row[h] for h in header] for row in every)
     if path.suffix.lower() == ".xlsx":
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet()
-        sheet.append(header)
-        for row in every:
-            sheet.append([_cell(row[h]) for h in header])
-            written += 1
-        book.save(path)
-        return written
+        return write_xlsx(path, header, cells)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for row in every:
-            writer.writerow([row[h] for h in header])
-            written += 1
-    return written
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value) if isinstance(value, uuid.UUID) else value
-    return value
+        return write_csv(fh, header, cells)
 
 
 def certificate_pdf(cert: CertificateRead, *, name: str, organisation: str) -> bytes:

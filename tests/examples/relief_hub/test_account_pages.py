@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from fastapi.testclient import TestClient
 from relief_hub.hub_support import PASSWORD, RAINBOW, Browser, Hub
@@ -259,3 +260,42 @@ def test_the_token_of_the_verification_email_confirms_the_address_on_its_page(
         assert tx.registration.find_user(email="zhou@example.org").email_verified
     again = hub.browser().submit("/o/rainbow/verify-email", data={"token": token})
     assert again.status_code == 422  # single use
+
+
+#: What the page's own markup must not hold under a policy without inline script or style.
+_INLINE_CODE = re.compile(r"<script|<style|\sstyle=|\son[a-z]+=|javascript:", re.IGNORECASE)
+
+
+def _policy(res: Any) -> dict[str, list[str]]:
+    parts = [p.split() for p in res.headers["content-security-policy"].split(";") if p.strip()]
+    return {p[0]: p[1:] for p in parts}
+
+
+def test_pages_and_error_pages_refuse_framing_and_hold_no_inline_code(hub: Hub) -> None:
+    staff = hub.browser(signed_in_as="staff")
+    pages = [
+        staff.get("/"),
+        staff.get("/o/rainbow/"),
+        staff.get("/o/rainbow/shifts"),
+        staff.get("/o/rainbow/transparency"),
+        staff.get("/o/rainbow/staff/"),
+        staff.get("/o/rainbow/me"),
+        hub.browser().get("/o/rainbow/sign-in"),
+        hub.browser().get("/o/no-such-organisation/"),  # the error page (404)
+        hub.browser(signed_in_as="volunteer").get("/o/rainbow/staff/"),  # the error page (403)
+    ]
+    assert [p.status_code for p in pages] == [200] * 7 + [404, 403]
+    for page in pages:
+        policy = _policy(page)
+        assert policy["frame-ancestors"] == ["'none'"], page.url
+        assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"], page.url
+        assert page.headers["x-frame-options"] == "DENY", page.url
+        assert page.headers["referrer-policy"] == "no-referrer", page.url
+        assert '<link rel="stylesheet" href="/relief_hub.css">' in page.text, page.url
+        assert not _INLINE_CODE.search(page.text), (page.url, _INLINE_CODE.search(page.text))
+
+
+def test_the_stylesheet_is_a_file_of_the_app(browser: Browser) -> None:
+    res = browser.get("/relief_hub.css")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/css")
+    assert "header {" in res.text and "<" not in res.text

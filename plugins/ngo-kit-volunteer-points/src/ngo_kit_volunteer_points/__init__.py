@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from ngo_kit.db import insert_ignore, new_id, utcnow
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.modules.points import NotReversible, RuleType
-from ngo_kit.plugins import Module, Registrar
+from ngo_kit.plugins import Module, PersonalData, Registrar
 from ngo_kit.schemas import ReadModel
 from ngo_kit_volunteer_points.models import HoursPointsAward
 
@@ -186,13 +186,8 @@ def ngo_kit_hours_reversed(tx: Context, hours: HoursRead, original: HoursRead) -
             _link(tx, hours.id, hours.user_id, reversal, -points, rule, reverses=txn_id)
 
 
-@hookimpl(optionalhook=True)
-def ngo_kit_export_personal_data(tx: Context, user_id: uuid.UUID) -> dict[str, Any] | None:
-    """The points a person's hours earned here, for a data-subject access request.
-
-    The table holds ids and amounts only, so erasure (``ngo_kit_user_erased``) has nothing to
-    remove: the links stay, like the ledgers they join.
-    """
+def export_awards(tx: Context, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """The points a person's hours earned here, for a data-subject access request."""
     rows = tx.session.scalars(
         sa.select(HoursPointsAward)
         .where(HoursPointsAward.org_id == tx.org_id, HoursPointsAward.member_id == user_id)
@@ -203,19 +198,35 @@ def ngo_kit_export_personal_data(tx: Context, user_id: uuid.UUID) -> dict[str, A
     awards = [
         HoursAwardRead.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows
     ]
-    return {MODULE.name: {"awards": awards}}
+    return {"awards": awards}
+
+
+def erase_awards(tx: Context, user_id: uuid.UUID) -> None:
+    """Nothing to remove: the table holds ids, amounts and rule names only, and the links stay,
+    like the ledgers they join, so the person's pseudonymous history stays whole."""
+
+
+#: The links between a person's approved hours and the points they earned.
+PERSONAL_DATA = PersonalData("hours_points", ("hours_points_award",), export_awards, erase_awards)
+
+
+@hookimpl(optionalhook=True)
+def ngo_kit_register_personal_data(register: Registrar[PersonalData]) -> None:
+    """Registration exports or erases a person: the bridge's part."""
+    register(PERSONAL_DATA)
 
 
 __all__ = [
     "EVENT",
     "MODULE",
+    "PERSONAL_DATA",
     "RULE_TYPE",
     "HoursAwardRead",
     "HoursPointsAward",
     "HoursPointsService",
-    "ngo_kit_export_personal_data",
     "ngo_kit_hours_approved",
     "ngo_kit_hours_reversed",
     "ngo_kit_register_modules",
+    "ngo_kit_register_personal_data",
     "ngo_kit_register_points_rules",
 ]
