@@ -342,3 +342,16 @@ def register_rule_messages(messages: dict[str, str]) -> None:
         if existing is not None and existing != text:
             raise ValueError(f"validation rule {rule!r} already means {existing!r}")
         RULE_MESSAGES[rule] = text
+
+
+class SelfActionRefused(PermissionDenied):
+    """Separation of duties: the actor may not use ``permission`` on themselves here.
+
+    Nobody awards, approves or certifies themselves unless the organisation allowed it for
+    that permission (``tx.tenancy.allow_self_action``).
+    """
+
+    code = "self_action_refused"
+    template = (
+        "Separation of duties: '{permission}' may not be used on yourself in this organisation."
+    )

@@ -43,6 +43,9 @@ class KitSettings(BaseSettings):
     pool_pre_ping: bool = False
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
     org_cache_seconds: float = Field(default=5.0, ge=0)
+    #: The most points one manual award (``tx.points.award``, each member of ``award_many``)
+    #: by a person may give; the system actor is not limited. Earning rules have caps of their own.
+    points_manual_award_max: int = Field(default=10_000, ge=1, le=1_000_000_000)
 
     @field_validator("secret_keys", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ register_rule_messages(
         "unknown_rule_type": "is not a registered rule type: {rule_type}",
         "badge_criteria_incomplete": "criteria '{criteria}' needs {needs}",
         "needs_time_zone": "must include a time zone",
+        "above_manual_award_max": "must be at most {max} for a manual award",
     }
 )
 

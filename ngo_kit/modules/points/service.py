@@ -92,6 +92,7 @@ from ngo_kit.modules.points.schemas import (
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import coerce
 from ngo_kit.statements import insert_rows
+from ngo_kit.tenancy import Membership
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -104,6 +105,9 @@ LOTS: sa.Table = PointsLot.__table__  # type: ignore[assignment]
 TALLIES: sa.Table = PointsTally.__table__  # type: ignore[assignment]
 TXNS: sa.Table = PointsTxn.__table__  # type: ignore[assignment]
 SETTINGS: sa.Table = PointsSettings.__table__  # type: ignore[assignment]
+MEMBERSHIPS: sa.Table = Membership.__table__  # type: ignore[assignment]
+#: The kind of the rows of ``accounts_and_memberships`` that say "is a member" (never an account's).
+MEMBERSHIP = "@membership"
 
 
 class _Statements:
@@ -119,6 +123,22 @@ class _Statements:
             .where(
                 a.org_id == sa.bindparam("org"),
                 a.member_id.in_(sa.bindparam("members", expanding=True)),
+            )
+        )
+        m = MEMBERSHIPS.c
+        #: the same, plus a ``MEMBERSHIP`` row for each of the members who is a member of the
+        #: organisation: the check that a recipient exists costs no round trip of its own
+        self.accounts_and_memberships = self.accounts.union_all(
+            sa.select(
+                sa.literal(MEMBERSHIP, sa.String(16)),
+                m.actor_id,
+                m.id,
+                sa.null(),
+                sa.null(),
+                sa.null(),
+            ).where(
+                m.org_id == sa.bindparam("org"),
+                m.actor_id.in_(sa.bindparam("members", expanding=True)),
             )
         )
         change = ACCOUNTS.update().values(
@@ -461,17 +481,56 @@ class PointsService:
         ).first()
         return _settings_read(row)
 
+    def _members_checked(self) -> bool:
+        """True when recipients must be members of the organisation (registration is enabled:
+        without it, member ids are the application's own and the kit cannot check them)."""
+        return "registration" in self.tx.kit.modules
+
+    def _require_members(self, member_ids: Sequence[uuid.UUID], field_name: str) -> None:
+        """``NotFound`` ("Member", naming ``field_name``) for the first id that is not a member
+        of the organisation, when registration is enabled."""
+        if not self._members_checked():
+            return
+        found: set[uuid.UUID] = set()
+        for chunk in _chunks(list(dict.fromkeys(member_ids))):
+            found.update(
+                self.conn.scalars(
+                    sa.select(Membership.actor_id).where(
+                        Membership.org_id == self.tx.org_id, self._in(Membership.actor_id, chunk)
+                    )
+                )
+            )
+        self._refuse_strangers(member_ids, found, field_name)
+
+    @staticmethod
+    def _refuse_strangers(
+        member_ids: Iterable[uuid.UUID], joined: set[uuid.UUID], field_name: str
+    ) -> None:
+        for member_id in member_ids:
+            if member_id not in joined:
+                raise NotFound("Member", member_id, field=field_name)
+
     def _ledger_context(
-        self, member_ids: Sequence[uuid.UUID], *, create: bool
+        self, member_ids: Sequence[uuid.UUID], *, create: bool, field_name: str = "member_id"
     ) -> tuple[dict[str, uuid.UUID], dict[uuid.UUID, uuid.UUID], SettingsRead]:
         """System accounts, the members' accounts and the settings, in one query.
 
         Opens what is missing (system accounts of an organisation made before the module was
-        enabled; with ``create``, the members' accounts).
+        enabled; with ``create``, the members' accounts). With ``create`` and registration
+        enabled the same query says who is a member: ``NotFound`` ("Member", naming
+        ``field_name``) for anyone else, so no account is opened for nobody.
         """
         params = {"org": self.tx.org_id, "members": [NO_MEMBER, *member_ids]}
+        check = create and self._members_checked()
+        stmt = self.st.accounts_and_memberships if check else self.st.accounts
         for _ in range(2):
-            rows = self.conn.execute(self.st.accounts, params).all()
+            rows = self.conn.execute(stmt, params).all()
+            if check:
+                joined = {member for kind, member, *_ in rows if kind == MEMBERSHIP}
+                self._refuse_strangers(member_ids, joined, field_name)
+                rows = [r for r in rows if r[0] != MEMBERSHIP]
+                check = False
+                stmt = self.st.accounts
             system = {kind: acc for kind, member, acc, *_ in rows if member == NO_MEMBER}
             members = {member: acc for kind, member, acc, *_ in rows if kind == MEMBER}
             complete = len(system) == len(SYSTEM_KINDS) and (
@@ -839,7 +898,8 @@ class PointsService:
         ``key`` makes the call idempotent. Emits ``ngo_kit_points_awarded``.
         """
         spec = coerce(AwardIn, *_positional(member_id, points, kwargs))
-        self.tx.require("points.award")
+        self.tx.require_for("points.award", spec.member_id)
+        self._check_manual_ceiling({spec.member_id: spec.points})
         rule: PointsRule | None = None
         if spec.rule is not None:
             rule = self._rule_by_name(spec.rule)
@@ -930,6 +990,9 @@ class PointsService:
         spec = coerce(BatchAwardIn, data, kwargs)
         self.tx.require("points.award")
         awards = dict(spec.awards)
+        for member in awards:
+            self.tx.refuse_self("points.award", member)
+        self._check_manual_ceiling(awards)
         keys: dict[uuid.UUID, str | None] = {
             m: (f"{spec.key}:{m}" if spec.key else None) for m in awards
         }
@@ -938,6 +1001,7 @@ class PointsService:
             awards = {m: p for m, p in awards.items() if keys[m] not in done}
         if not awards:
             return 0
+        self._require_members(list(awards), "awards")
         now = utcnow()
         org_id = self.tx.org_id
         txns: list[dict[str, Any]] = [
@@ -1018,6 +1082,14 @@ class PointsService:
                     ),
                 )
         return len(awards)
+
+    def _check_manual_ceiling(self, awards: dict[uuid.UUID, int]) -> None:
+        """Refuse a person's manual award above ``points_manual_award_max`` (per member)."""
+        if self.tx.is_system:
+            return
+        ceiling = self.tx.kit.settings.points_manual_award_max
+        if any(points > ceiling for points in awards.values()):
+            raise ValidationFailed("points", "above_manual_award_max", max=ceiling)
 
     def _in(self, column: Any, values: list[Any]) -> Any:
         """``column IN (values)``; on PostgreSQL ``= ANY(array)``, one parameter instead of
@@ -1140,6 +1212,7 @@ class PointsService:
         )
         if not self._claim(txn):
             return self._existing(str(spec.key), "transfer")
+        self._require_members([spec.to_member], "to_member")
         accounts = self._member_accounts([spec.from_member, spec.to_member], create=True)
         sender, recipient = accounts[spec.from_member], accounts[spec.to_member]
         plan = _Plan()
@@ -1366,7 +1439,7 @@ class PointsService:
         """
         if self.tx.org is None:
             return []
-        self.tx.require("points.award")
+        self.tx.require_for("points.award", member_id)
         return self._fire(event, member_id, fields or {}, key)
 
     def _fire(
@@ -2083,8 +2156,12 @@ class PointsService:
         return [BadgeRead.model_validate(r) for r in rows]
 
     def grant_badge(self, code: str, member_id: uuid.UUID, *, evidence: str = "") -> BadgeAwardRead:
-        """Award a badge by hand (``points.award``); granting a held badge returns the first award."""
-        self.tx.require("points.award")
+        """Award a badge by hand (``points.award``); granting a held badge returns the first award.
+
+        Nobody grants themselves a badge unless the organisation allows self-action for
+        ``points.award`` (``SelfActionRefused``).
+        """
+        self.tx.require_for("points.award", member_id)
         badge = self.session.scalar(
             sa.select(PointsBadge).where(
                 PointsBadge.org_id == self.tx.org_id, PointsBadge.code == code
@@ -2092,6 +2169,7 @@ class PointsService:
         )
         if badge is None:
             raise NotFound("Badge", code)
+        self._require_members([member_id], "member_id")
         # Lock the member's account first, as awards do, so the two never wait on each other.
         self.conn.execute(
             sa.select(PointsAccount.id)

@@ -123,6 +123,13 @@ def _locking(stmt: Any, dialect: str) -> Any:
 _SIGNUP_COLUMNS = [c for c in SignUp.__table__.columns]
 
 
+def _still_member() -> sa.Exists:
+    """The profile's person is a member of its organisation (a profile outlives a membership)."""
+    return sa.exists().where(
+        Membership.org_id == Profile.org_id, Membership.actor_id == Profile.user_id
+    )
+
+
 SQL = Statements(
     {
         "shift": lambda d: sa.select(
@@ -143,6 +150,7 @@ SQL = Statements(
             sa.select(Profile.status).where(
                 Profile.org_id == bind("o", Profile.org_id),
                 Profile.user_id == bind("u", Profile.user_id),
+                _still_member(),
             ),
             d,
         ),
@@ -180,6 +188,7 @@ SQL = Statements(
             .where(
                 Profile.org_id == bind("o", Profile.org_id),
                 Profile.user_id == bind("u", Profile.user_id),
+                _still_member(),
             )
             .values(last_signed_up_at=bind("n", Profile.last_signed_up_at))
             .returning(Profile.status)
@@ -957,8 +966,8 @@ class VolunteerService:
             profile = SQL(tx, "profile_touch").first(tx, o=org_id, u=user_id, n=now)
         else:
             profile = SQL(tx, "profile_lock").first(tx, o=org_id, u=user_id)
-        if profile is None:
-            raise NotFound("Volunteer", user_id)
+        if profile is None:  # no profile here, or no longer a member
+            raise NotFound("Volunteer", user_id, field="user_id")
         if profile["status"] != "approved":
             raise NotEligible("not_approved", "the volunteer is not approved")
         self._check_eligible(shift, role_row, user_id)
@@ -1633,9 +1642,14 @@ class VolunteerService:
         activity_id: uuid.UUID | None = None,
         note: str = "",
     ) -> HoursRead:
-        """Enter hours directly (``hours.approve``), for work recorded outside shifts."""
-        self.tx.require("hours.approve")
+        """Enter hours directly (``hours.approve``), for work recorded outside shifts.
+
+        Nobody records their own hours this way (``SelfActionRefused``: claim them and let
+        someone else approve) unless the organisation allows self-action for ``hours.approve``.
+        """
+        self.tx.require_for("hours.approve", user_id)
         amount = self._positive_hours(hours)
+        self._require_volunteer(user_id)
         if activity_id is not None:
             self.tx.get_owned(Activity, activity_id, "Activity")
         return self._record_hours(
@@ -1708,7 +1722,7 @@ class VolunteerService:
         tx = self.tx
         spec = coerce(ClaimIn, data, kwargs)
         user_id = self._for_self_or(spec.user_id, "volunteer.manage")
-        self.profile_exists(user_id)
+        self._require_volunteer(user_id)
         if spec.activity_id is not None:
             tx.get_owned(Activity, spec.activity_id, "Activity")
         if spec.key is not None:
@@ -1759,6 +1773,17 @@ class VolunteerService:
         if found is None:
             raise NotFound("Volunteer", user_id)
 
+    def _require_volunteer(self, user_id: uuid.UUID) -> None:
+        """``NotFound`` ("Volunteer", naming ``user_id``) unless ``user_id`` has a profile here
+        and is still a member: hours and work go to the organisation's members only."""
+        found = self.tx.session.scalar(
+            sa.select(Profile.id).where(
+                Profile.org_id == self.tx.org_id, Profile.user_id == user_id, _still_member()
+            )
+        )
+        if found is None:
+            raise NotFound("Volunteer", user_id, field="user_id")
+
     def claims(self, *, status: str | None = "pending") -> list[ClaimRead]:
         """Claims of this organisation, oldest first (``hours.approve``)."""
         tx = self.tx
@@ -1774,7 +1799,8 @@ class VolunteerService:
     def approve_claim(self, claim_id: uuid.UUID) -> HoursRead:
         """Accept a claim (``hours.approve``): its hours enter the ledger, ``ngo_kit_hours_approved`` fires.
 
-        Volunteers cannot approve their own claims.
+        Nobody approves their own claim (``SelfActionRefused``) unless the organisation allows
+        self-action for ``hours.approve``.
         """
         tx = self.tx
         tx.require("hours.approve")
@@ -1798,8 +1824,7 @@ class VolunteerService:
     def _decide(self, claim_id: uuid.UUID, status: str, reason: str) -> ClaimRead:
         tx = self.tx
         claim = tx.get_owned(HoursClaim, claim_id, "Claim")
-        if claim.user_id == tx.actor_id:
-            raise PermissionDenied("hours.approve")
+        tx.refuse_self("hours.approve", claim.user_id)
         result = tx.session.execute(
             sa.update(HoursClaim)
             .where(HoursClaim.id == claim.id, HoursClaim.status == "pending")
@@ -1869,10 +1894,12 @@ class VolunteerService:
 
         The hours are the ledger's net total for service dates in the period; the returned
         ``token`` and ``verify_url`` let a third party check it with ``verify_certificate``.
+        Staff do not certify themselves (``SelfActionRefused``) unless the organisation allows
+        self-action for ``certificates.issue`` or turned ``self_service_certificates`` on.
         """
         tx = self.tx
         if not (user_id == tx.actor_id and self.settings["self_service_certificates"]):
-            tx.require("certificates.issue")
+            tx.require_for("certificates.issue", user_id)
         self.profile_exists(user_id)
         stmt = sa.select(sa.func.coalesce(sa.func.sum(HoursEntry.hours), 0)).where(
             HoursEntry.org_id == tx.org_id, HoursEntry.user_id == user_id
@@ -2140,7 +2167,7 @@ class VolunteerService:
         tx.require("volunteer.manage")
         amount = self._positive_quantity(quantity)
         task = tx.get_owned(Task, task_id, "Task")
-        self.profile_exists(user_id)
+        self._require_volunteer(user_id)
         if task.status != "open":
             raise WrongState(kind="Task", state=task.status, needed="open")
         result = tx.session.execute(
@@ -2268,8 +2295,7 @@ class VolunteerService:
         tx = self.tx
         tx.require("volunteer.manage")
         row = tx.get_owned(Assignment, assignment_id, "Assignment")
-        if row.user_id == tx.actor_id:
-            raise PermissionDenied("volunteer.manage")
+        tx.refuse_self("volunteer.manage", row.user_id)
         if row.status != "submitted":
             raise WrongState(kind="Assignment", state=row.status, needed="submitted")
         if not approve:
