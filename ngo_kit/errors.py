@@ -355,3 +355,17 @@ class SelfActionRefused(PermissionDenied):
     template = (
         "Separation of duties: '{permission}' may not be used on yourself in this organisation."
     )
+
+
+class KeyReused(Conflict):
+    """An idempotency key was used before, by the same actor for the same operation, with
+    other parameters (``ngo_kit.idempotency``)."""
+
+    code = "idempotency_key_reused"
+    template = (
+        "The key '{key}' was used before for a different request; use a new key for a new request."
+    )
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        super().__init__(key=key, **params)

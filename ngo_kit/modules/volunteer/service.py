@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ngo_kit import idempotency
 from ngo_kit.audit import append_chained
 from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import (
@@ -947,8 +948,11 @@ class VolunteerService:
         tx = self.tx
         user_id = self._for_self_or(user_id, "shifts.manage")
         org_id = tx.org_id
-        if key is not None:
-            found = self._signup_by_key(key)
+        keyed = idempotency.keyed(
+            tx, "volunteer.sign_up", key, shift_id=shift_id, user_id=user_id, role=role
+        )
+        if key is not None:  # before the shift, the profile and the places are looked at
+            found = self._signup_by_key(keyed)
             if found is not None:
                 return found
         row = SQL(tx, "shift").first(tx, o=org_id, s=shift_id)
@@ -992,7 +996,7 @@ class VolunteerService:
             "starts_at": shift.starts_at,
             "ends_at": shift.ends_at,
             "created_at": now,
-            "key": key,
+            **keyed,
             "checked_in_at": None,
             "checked_out_at": None,
             "cancelled_at": None,
@@ -1011,7 +1015,7 @@ class VolunteerService:
                     with tx.savepoint():
                         tx.session.execute(sa.insert(SignUp).values(**values))
                 except sa.exc.IntegrityError:
-                    winner = self._signup_by_key(key)
+                    winner = self._signup_by_key(keyed)
                     if winner is None:
                         raise
                     return winner
@@ -1038,11 +1042,18 @@ class VolunteerService:
             tx.emit("ngo_kit_shift_signed_up", shift=self.shift(shift.id), signup=signup)
         return signup
 
-    def _signup_by_key(self, key: str) -> SignUpRead | None:
+    def _signup_by_key(self, keyed: dict[str, Any]) -> SignUpRead | None:
+        """The sign-up made with ``keyed``'s key in its scope; ``KeyReused`` when that one had
+        other parameters."""
         row = self.tx.session.scalar(
-            sa.select(SignUp).where(SignUp.org_id == self.tx.org_id, SignUp.key == key)
+            sa.select(SignUp).where(
+                SignUp.org_id == self.tx.org_id, SignUp.key_scope == keyed["key_scope"]
+            )
         )
-        return None if row is None else self._signup_read(row)
+        if row is None:
+            return None
+        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
+        return self._signup_read(row)
 
     def _signup_read(self, row: SignUp) -> SignUpRead:
         read = SignUpRead.model_validate(row)
@@ -1722,17 +1733,23 @@ class VolunteerService:
         tx = self.tx
         spec = coerce(ClaimIn, data, kwargs)
         user_id = self._for_self_or(spec.user_id, "volunteer.manage")
+        keyed = idempotency.keyed(
+            tx,
+            "volunteer.claim_hours",
+            spec.key,
+            user_id=user_id,
+            served_on=spec.served_on,
+            hours=spec.hours,
+            activity_id=spec.activity_id,
+            description=spec.description,
+        )
+        if spec.key is not None:  # a repeat returns the first claim, whatever changed since
+            found = self._claim_by_key(keyed)
+            if found is not None:
+                return found
         self._require_volunteer(user_id)
         if spec.activity_id is not None:
             tx.get_owned(Activity, spec.activity_id, "Activity")
-        if spec.key is not None:
-            found = tx.session.scalar(
-                sa.select(HoursClaim).where(
-                    HoursClaim.org_id == tx.org_id, HoursClaim.key == spec.key
-                )
-            )
-            if found is not None:
-                return ClaimRead.model_validate(found)
         values = {
             "id": new_id(),
             "org_id": tx.org_id,
@@ -1746,20 +1763,16 @@ class VolunteerService:
             "decided_by": None,
             "decided_at": None,
             "reason": "",
-            "key": spec.key,
+            **keyed,
         }
         try:
             with tx.savepoint():
                 tx.session.execute(sa.insert(HoursClaim).values(**values))
         except sa.exc.IntegrityError:
-            found = tx.session.scalar(
-                sa.select(HoursClaim).where(
-                    HoursClaim.org_id == tx.org_id, HoursClaim.key == spec.key
-                )
-            )
+            found = self._claim_by_key(keyed) if spec.key is not None else None
             if found is None:
                 raise
-            return ClaimRead.model_validate(found)
+            return found
         tx.audit("volunteer.hours_claimed", "volunteer", user_id, f"{spec.hours} h claimed")
         return ClaimRead.model_validate(values)
 
@@ -1772,6 +1785,19 @@ class VolunteerService:
         )
         if found is None:
             raise NotFound("Volunteer", user_id)
+
+    def _claim_by_key(self, keyed: dict[str, Any]) -> ClaimRead | None:
+        """The claim made with ``keyed``'s key in its scope; ``KeyReused`` when that one had
+        other parameters."""
+        row = self.tx.session.scalar(
+            sa.select(HoursClaim).where(
+                HoursClaim.org_id == self.tx.org_id, HoursClaim.key_scope == keyed["key_scope"]
+            )
+        )
+        if row is None:
+            return None
+        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
+        return ClaimRead.model_validate(row)
 
     def _require_volunteer(self, user_id: uuid.UUID) -> None:
         """``NotFound`` ("Volunteer", naming ``user_id``) unless ``user_id`` has a profile here
