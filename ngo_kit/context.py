@@ -20,6 +20,7 @@ from ngo_kit.errors import (
     NgoKitError,
     NotFound,
     PermissionDenied,
+    SelfActionRefused,
     TransactionConflict,
 )
 from ngo_kit.i18n import current_locale
@@ -32,6 +33,7 @@ from ngo_kit.tenancy import (
     OrgRead,
     SystemActor,
     TenancyService,
+    self_actions,
     undeclared,
 )
 
@@ -140,6 +142,26 @@ class Context:
         """Raise ``PermissionDenied`` naming ``permission`` unless the actor holds it."""
         if not self.can(permission):
             raise PermissionDenied(permission)
+
+    def require_for(self, permission: str, subject: uuid.UUID | None) -> None:
+        """``require(permission)`` to act on the member ``subject``, with separation of duties.
+
+        A person acting on themselves (awarding themselves points, recording or approving their
+        own hours, certifying themselves) is refused with ``SelfActionRefused`` unless the
+        organisation allows self-action for ``permission`` (``tx.tenancy.allow_self_action``).
+        The system actor and ``tx.elevated()`` blocks (a plugin reacting to a decision a
+        service already checked) are not a person acting on themselves.
+        """
+        self.require(permission)
+        self.refuse_self(permission, subject)
+
+    def refuse_self(self, permission: str, subject: uuid.UUID | None) -> None:
+        """Raise ``SelfActionRefused`` when the actor is ``subject`` and the organisation does
+        not allow self-action for ``permission`` (no permission check of its own)."""
+        if self.is_system or subject is None or subject != self.actor_id:
+            return
+        if permission not in self_actions(self.require_org()):
+            raise SelfActionRefused(permission)
 
     def require_system(self, what: str) -> None:
         """Raise ``PermissionDenied`` unless the system actor (or ``elevated``) is acting."""

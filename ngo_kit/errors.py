@@ -365,3 +365,30 @@ def register_rule_messages(messages: dict[str, str]) -> None:
         if existing is not None and existing != text:
             raise ValueError(f"validation rule {rule!r} already means {existing!r}")
         RULE_MESSAGES[rule] = text
+
+
+class SelfActionRefused(PermissionDenied):
+    """Separation of duties: the actor may not use ``permission`` on themselves here.
+
+    Nobody awards, approves or certifies themselves unless the organisation allowed it for
+    that permission (``tx.tenancy.allow_self_action``).
+    """
+
+    code = "self_action_refused"
+    template = (
+        "Separation of duties: '{permission}' may not be used on yourself in this organisation."
+    )
+
+
+class KeyReused(Conflict):
+    """An idempotency key was used before, by the same actor for the same operation, with
+    other parameters (``ngo_kit.idempotency``)."""
+
+    code = "idempotency_key_reused"
+    template = (
+        "The key '{key}' was used before for a different request; use a new key for a new request."
+    )
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        super().__init__(key=key, **params)

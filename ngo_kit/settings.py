@@ -57,6 +57,9 @@ class KitSettings(BaseSettings):
     #: connection has run it that many times (psycopg's own default is 5).
     postgres_prepare_threshold: int | None = Field(default=None, ge=0)
     org_cache_seconds: float = Field(default=5.0, ge=0)
+    #: The most points one manual award (``tx.points.award``, each member of ``award_many``)
+    #: by a person may give; the system actor is not limited. Earning rules have caps of their own.
+    points_manual_award_max: int = Field(default=10_000, ge=1, le=1_000_000_000)
 
     @field_validator("secret_keys", "chain_keys", mode="before")
     @classmethod

@@ -46,6 +46,9 @@ DEFAULT_ROLES: dict[str, str] = {
 }
 #: Roles that are granted every permission, current and future.
 SUPERUSER_ROLES = ("owner", "admin")
+#: Organisation setting (``org.settings``): the permissions a member may use on themselves
+#: (separation of duties: by default nobody awards, approves or certifies themselves).
+SELF_ACTION_SETTING = "self_action_allowed"
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])$")
 
 
@@ -333,6 +336,41 @@ class TenancyService:
         tx.on_commit(lambda: tx.kit.remember_org(updated))
         return updated
 
+    def allow_self_action(self, permission: str, allowed: bool = True) -> OrgRead:
+        """Let members use ``permission`` on themselves, or (``allowed=False``) stop it (``org.manage``).
+
+        By default nobody awards points to, records or approves hours for, or certifies
+        themselves (``SelfActionRefused``). A small organisation where one coordinator does
+        everything may allow it, per permission (``points.award``, ``hours.approve``,
+        ``certificates.issue``...). The choice is kept in the organisation's settings under
+        ``self_action_allowed`` and audited. Raises ``ValidationFailed`` for an undeclared
+        permission.
+        """
+        tx = self.tx
+        tx.require("org.manage")
+        if permission == ALL_PERMISSIONS:
+            raise ValidationFailed("permission", "unknown_permission", permission=permission)
+        self._check_declared(permission)
+        org = tx.require_org()
+        current = set(self_actions(org))
+        wanted = current | {permission} if allowed else current - {permission}
+        if wanted == current:
+            return org
+        settings = {**org.settings, SELF_ACTION_SETTING: sorted(wanted)}
+        updated = self.update_organisation(settings=settings)
+        tx.audit(
+            "org.self_action_changed",
+            "organisation",
+            org.id,
+            f"self-action with {permission} {'allowed' if allowed else 'refused'}",
+            data={"permission": permission, "allowed": allowed},
+        )
+        return updated
+
+    def self_action_allowed(self, permission: str) -> bool:
+        """True when this organisation lets members use ``permission`` on themselves."""
+        return permission in self_actions(self.tx.require_org())
+
     # members
 
     def add_member(self, actor_id: uuid.UUID, role: str = "member") -> MemberRead:
@@ -572,6 +610,12 @@ class TenancyService:
                 "is not a declared permission: {permission}",
                 permission=permission,
             )
+
+
+def self_actions(org: OrgRead) -> tuple[str, ...]:
+    """The permissions ``org`` lets members use on themselves (its ``self_action_allowed``)."""
+    value = org.settings.get(SELF_ACTION_SETTING) or ()
+    return tuple(p for p in value if isinstance(p, str)) if isinstance(value, list | tuple) else ()
 
 
 def undeclared(permission: str) -> ConfigurationError:

@@ -83,6 +83,37 @@ def test_racing_calls_with_one_key_award_once(kit_factory: Callable[..., Kit]) -
     ledger_invariants(kit)
 
 
+def test_racing_redemptions_with_one_key_redeem_once_per_member(
+    kit_factory: Callable[..., Kit],
+) -> None:
+    """Eight writers per member send the same key at once: one redemption each, and no member
+    is handed another's."""
+    kit = kit_factory(modules=["points"], pool_size=8)
+    org = kit.create_organisation("race-keys", "Race keys")
+    ann, bo = member(), member()
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        tx.tenancy.add_member(ann, "member")
+        tx.tenancy.add_member(bo, "member")
+        tx.points.award_many(awards={ann: 100, bo: 100})
+        reward = tx.points.add_reward(code="mug", name="Mug", price=30, stock=50)
+
+    def redeem(i: int) -> tuple[uuid.UUID, uuid.UUID]:
+        who = ann if i % 2 else bo
+        with kit.begin(org=org, actor=who) as tx:
+            got = tx.points.redeem(reward_id=reward.id, member_id=who, key="basket")
+            return who, got.id
+
+    results = run_together(8, redeem)
+    assert all(isinstance(r, tuple) for r in results), results
+    by_member = {who: {rid for w, rid in results if w == who} for who in (ann, bo)}
+    assert all(len(ids) == 1 for ids in by_member.values()), by_member
+    assert by_member[ann] != by_member[bo]
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        assert (tx.points.balance(ann), tx.points.balance(bo)) == (70, 70)
+        assert tx.points.reward(reward.id).stock == 48
+    ledger_invariants(kit)
+
+
 def test_crossing_transfers_and_deductions_neither_deadlock_nor_drift(
     kit_factory: Callable[..., Kit],
 ) -> None:

@@ -17,8 +17,9 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from points_helpers import ledger_invariants
 
-from ngo_kit import SYSTEM, AlreadyExists, Conflict, Kit
+from ngo_kit import SYSTEM, Conflict, Kit
 from ngo_kit.context import Context
+from ngo_kit.idempotency import KeyReused
 from ngo_kit.modules.points import NotReversible
 
 MEMBERS = [uuid.UUID(int=i) for i in range(1, 5)]
@@ -38,7 +39,7 @@ def test_any_sequence_of_operations_keeps_the_ledger_whole(
             super().__init__()
             self.org = kit.create_organisation(f"h{next(counter)}", "Hypothesis")
             self.balances = dict.fromkeys(MEMBERS, 0)
-            self.keys: dict[str, tuple[str, uuid.UUID]] = {}
+            self.keys: dict[tuple[str, str], uuid.UUID] = {}
             self.txns: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID | None, int]] = []
             self.redemptions: list[uuid.UUID] = []
             self.reversed: set[uuid.UUID] = set()
@@ -57,26 +58,26 @@ def test_any_sequence_of_operations_keeps_the_ledger_whole(
         def keyed(self, kind: str, key: str | None, call: Callable[[], Any]) -> Any:
             """Run a keyed call and check the key contract; returns a new result or None.
 
-            Nothing is read here: the model is exact, and the invariant after every step
-            compares it with the database, so "wrote nothing" is checked there.
+            A key is scoped to the actor and the operation: the same key for another kind of
+            operation is a new operation; for the same kind it returns the first result, or
+            ``KeyReused`` (a ``Conflict``) when the parameters differ. Nothing is read here:
+            the model is exact, and the invariant after every step compares it with the
+            database, so "wrote nothing" is checked there.
             """
-            if key is not None and key in self.keys:
-                first_kind, first_id = self.keys[key]
+            if key is not None and (kind, key) in self.keys:
+                first_id = self.keys[(kind, key)]
                 try:
                     again = call()
-                except AlreadyExists:
-                    assert first_kind != kind
-                    return None
-                except Conflict:
-                    return None  # a refused retry (balance now too low) writes nothing
-                assert first_kind == kind and again.id == first_id
+                except (KeyReused, NotReversible):
+                    return None  # the same key for another request (or a reversed operation)
+                assert again.id == first_id
                 return None
             try:
                 result = call()
             except Conflict:
                 return None
             if key is not None:
-                self.keys[key] = (kind, result.id)
+                self.keys[(kind, key)] = result.id
             return result
 
         @initialize()

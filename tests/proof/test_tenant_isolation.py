@@ -50,8 +50,9 @@ class Exempt:
 
 _POINTS_MEMBER = (
     "points: a member is an account id, and an account is the person's in every organisation "
-    "(docs/modules/points.md: the module needs no other module and opens a member's points "
-    "account on first award); the call reads or writes this organisation's ledger only"
+    "(docs/modules/points.md: the module needs no other module); the call reads or writes this "
+    "organisation's ledger only. Points are earned by members only (with registration enabled, "
+    "another organisation's member is refused)"
 )
 _ACCOUNT = (
     "registration: an account is shared by every organisation the person belongs to "
@@ -61,16 +62,10 @@ _ACCOUNT = (
 _PERSON = ("member", "member_email", "member_phone", "member_name")
 
 EXEMPT: dict[str, Exempt] = {
-    "points.apply_rules:member_id": Exempt(_POINTS_MEMBER, ("member",)),
-    "points.award:member_id": Exempt(_POINTS_MEMBER, ("member",)),
-    "points.award_many:awards": Exempt(_POINTS_MEMBER, ("member",)),
-    "points.check_in:member_id": Exempt(_POINTS_MEMBER, ("member",)),
     "points.deduct:member_id": Exempt(_POINTS_MEMBER, ("member",)),
-    "points.grant_badge:member_id": Exempt(_POINTS_MEMBER, ("volunteer2",)),
     "points.redeem:member_id": Exempt(_POINTS_MEMBER, ("member",)),
     "points.standing:member_id": Exempt(_POINTS_MEMBER, ("member",)),
     "points.transfer:from_member": Exempt(_POINTS_MEMBER, ("member",)),
-    "points.transfer:to_member": Exempt(_POINTS_MEMBER, ("volunteer2",)),
     "registration.authenticate:email": Exempt(_ACCOUNT, _PERSON),
     "registration.session_user:token": Exempt(_ACCOUNT, _PERSON),
     "registration.sign_out:token": Exempt(_ACCOUNT, _PERSON),

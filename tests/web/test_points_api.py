@@ -151,3 +151,32 @@ def test_bad_input_is_a_422_naming_the_field(api: Api) -> None:
     assert {e["field"] for e in body["errors"]} == {"member_id", "points"}
     leaderboard = api.client.get(api.url("points/leaderboard?period=decade"), headers=staff.auth)
     assert problem_of(leaderboard, 422, "validation_failed")["field"] == "period"
+
+
+def test_a_member_sending_anothers_key_gets_their_own_redemption_not_theirs(api: Api) -> None:
+    admin = api.join("keys-admin", role="admin")
+    staff = api.join("keys-staff", role="staff")
+    ann, bo = api.join("keys-ann"), api.join("keys-bo")
+    reward = api.client.post(
+        api.url("points/rewards"),
+        json={"code": "cap", "name": "Cap", "price": 10, "stock": 9},
+        headers=admin.auth,
+    ).json()
+    for who in (ann, bo):
+        api.client.post(
+            api.url("points/awards"),
+            json={"member_id": str(who.id), "points": 50},
+            headers=staff.auth,
+        ).raise_for_status()
+    body = {"reward_id": reward["id"], "key": "basket-1"}
+    first = api.client.post(api.url("points/redemptions"), json=body, headers=ann.auth)
+    assert first.status_code == 201, first.text
+    mine = api.client.post(api.url("points/redemptions"), json=body, headers=bo.auth)
+    assert mine.status_code == 201, mine.text
+    assert mine.json()["id"] != first.json()["id"]
+    assert mine.json()["member_id"] == str(bo.id)
+    assert api.client.get(api.url("points/me"), headers=bo.auth).json()["balance"] == 40
+    other = api.client.post(
+        api.url("points/redemptions"), json={**body, "quantity": 2}, headers=ann.auth
+    )
+    assert problem_of(other, 409, "idempotency_key_reused")["key"] == "basket-1"

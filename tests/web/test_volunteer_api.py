@@ -218,3 +218,23 @@ def test_one_organisations_shifts_never_show_through_anothers_path(api: Api) -> 
         404,
         "not_found",
     )
+
+
+def test_a_volunteer_sending_anothers_key_gets_their_own_sign_up(api: Api) -> None:
+    staff = api.join("key-coord", role="staff")
+    ann = _approved_volunteer(api, "key-ann", staff)
+    bo = _approved_volunteer(api, "key-bo", staff)
+    shift_id = _shift(api, staff, capacity=3)
+    url = api.url(f"volunteer/shifts/{shift_id}/sign-up")
+    first = api.client.post(url, json={"key": "shift-key"}, headers=ann.auth)
+    assert first.status_code == 201, first.text
+    mine = api.client.post(url, json={"key": "shift-key"}, headers=bo.auth)
+    assert mine.status_code == 201, mine.text
+    assert mine.json()["id"] != first.json()["id"]
+    assert mine.json()["user_id"] == str(bo.id)
+    again = api.client.post(url, json={"key": "shift-key"}, headers=ann.auth)
+    assert again.json()["id"] == first.json()["id"]  # Ann's retry is Ann's
+    other_role = api.client.post(
+        url, json={"key": "shift-key", "user_id": str(ann.id), "role": "x"}, headers=ann.auth
+    )
+    problem_of(other_role, 409, "idempotency_key_reused")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ngo_kit.audit import ChainCheck, Problem
 from ngo_kit.cli import pass_kit
+from ngo_kit.errors import NotFound
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.kit import Kit
 from ngo_kit.modules.points import hookspecs
@@ -210,6 +211,11 @@ def ngo_kit_user_registered(tx: Context, user: Any) -> None:
     if tx.org is None or "points" not in tx.kit.modules:
         return
     user_id = user.id if isinstance(user.id, uuid.UUID) else uuid.UUID(str(user.id))
+    if "registration" in tx.kit.modules:  # points go to members only (none while a request
+        try:  # to join waits for approval)
+            tx.tenancy.member(user_id)
+        except NotFound:
+            return
     with tx.elevated():  # registration decided who may register
         tx.points.apply_rules("user_registered", user_id, key=f"user_registered:{user_id}")
 

@@ -63,19 +63,23 @@ class PointsSettings(OrgMixin, Base):
 class PointsTxn(IdMixin, OrgMixin, Base):
     """One operation (award, deduct, transfer, redeem, refund, reverse, expire).
 
-    ``key`` makes the operation idempotent; ``reverses_id`` points at the operation a reversal
-    compensates (unique, so an operation is reversed at most once).
+    ``key`` makes the operation idempotent: ``key_scope`` (unique) is the key scoped to the
+    actor and the operation, ``key_fingerprint`` the call's parameters (``ngo_kit.idempotency``).
+    ``reverses_id`` points at the operation a reversal compensates (unique, so an operation is
+    reversed at most once).
     """
 
     __tablename__ = "points_txn"
     __table_args__ = (
-        sa.UniqueConstraint("org_id", "key"),
+        sa.UniqueConstraint("org_id", "key_scope"),
         sa.UniqueConstraint("org_id", "reverses_id"),
         sa.Index("ix_points_txn_rule_member", "org_id", "rule_id", "member_id", "created_at"),
     )
 
     kind: Mapped[str] = mapped_column(sa.String(16))
     key: Mapped[str | None] = mapped_column(sa.String(200))
+    key_scope: Mapped[str | None] = mapped_column(sa.String(64))
+    key_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     member_id: Mapped[uuid.UUID | None] = mapped_column()
     counterparty_id: Mapped[uuid.UUID | None] = mapped_column()
     points: Mapped[int] = mapped_column(sa.BigInteger)
@@ -213,7 +217,7 @@ class PointsRedemption(IdMixin, OrgMixin, TimestampMixin, Base):
 
     __tablename__ = "points_redemption"
     __table_args__ = (
-        sa.UniqueConstraint("org_id", "key"),
+        sa.UniqueConstraint("org_id", "key_scope"),
         sa.Index("ix_points_redemption_member", "org_id", "member_id", "reward_id"),
     )
 
@@ -225,6 +229,8 @@ class PointsRedemption(IdMixin, OrgMixin, TimestampMixin, Base):
     points: Mapped[int] = mapped_column(sa.BigInteger)
     status: Mapped[str] = mapped_column(sa.String(16))
     key: Mapped[str | None] = mapped_column(sa.String(200))
+    key_scope: Mapped[str | None] = mapped_column(sa.String(64))
+    key_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     txn_id: Mapped[uuid.UUID] = mapped_column()
     refund_txn_id: Mapped[uuid.UUID | None] = mapped_column()
     note: Mapped[str] = mapped_column(sa.String(300), default="")

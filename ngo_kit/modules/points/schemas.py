@@ -33,6 +33,7 @@ register_rule_messages(
         "bad_formula": "is not a valid formula: {detail}",
         "unknown_rule_type": "is not a registered rule type: {rule_type}",
         "badge_criteria_incomplete": "criteria '{criteria}' needs {needs}",
+        "above_manual_award_max": "must be at most {max} for a manual award",
     }
 )
 

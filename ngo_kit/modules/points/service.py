@@ -30,6 +30,8 @@ import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 from sqlalchemy.orm import Session
 
+from ngo_kit import idempotency
+
 # core's compiled-once inserts on the driver cursor (the chain writer), reused for the ledger's
 # other hot rows: one way to do a fast insert.
 from ngo_kit.audit import append_chained_many
@@ -92,6 +94,7 @@ from ngo_kit.modules.points.schemas import (
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import Instant, Prose, Text, check, coerce
 from ngo_kit.statements import insert_rows
+from ngo_kit.tenancy import Membership
 
 if TYPE_CHECKING:
     from ngo_kit.context import Context
@@ -104,6 +107,9 @@ LOTS: sa.Table = PointsLot.__table__  # type: ignore[assignment]
 TALLIES: sa.Table = PointsTally.__table__  # type: ignore[assignment]
 TXNS: sa.Table = PointsTxn.__table__  # type: ignore[assignment]
 SETTINGS: sa.Table = PointsSettings.__table__  # type: ignore[assignment]
+MEMBERSHIPS: sa.Table = Membership.__table__  # type: ignore[assignment]
+#: The kind of the rows of ``accounts_and_memberships`` that say "is a member" (never an account's).
+MEMBERSHIP = "@membership"
 
 
 class _Statements:
@@ -119,6 +125,22 @@ class _Statements:
             .where(
                 a.org_id == sa.bindparam("org"),
                 a.member_id.in_(sa.bindparam("members", expanding=True)),
+            )
+        )
+        m = MEMBERSHIPS.c
+        #: the same, plus a ``MEMBERSHIP`` row for each of the members who is a member of the
+        #: organisation: the check that a recipient exists costs no round trip of its own
+        self.accounts_and_memberships = self.accounts.union_all(
+            sa.select(
+                sa.literal(MEMBERSHIP, sa.String(16)),
+                m.actor_id,
+                m.id,
+                sa.null(),
+                sa.null(),
+                sa.null(),
+            ).where(
+                m.org_id == sa.bindparam("org"),
+                m.actor_id.in_(sa.bindparam("members", expanding=True)),
             )
         )
         change = ACCOUNTS.update().values(
@@ -461,17 +483,56 @@ class PointsService:
         ).first()
         return _settings_read(row)
 
+    def _members_checked(self) -> bool:
+        """True when recipients must be members of the organisation (registration is enabled:
+        without it, member ids are the application's own and the kit cannot check them)."""
+        return "registration" in self.tx.kit.modules
+
+    def _require_members(self, member_ids: Sequence[uuid.UUID], field_name: str) -> None:
+        """``NotFound`` ("Member", naming ``field_name``) for the first id that is not a member
+        of the organisation, when registration is enabled."""
+        if not self._members_checked():
+            return
+        found: set[uuid.UUID] = set()
+        for chunk in _chunks(list(dict.fromkeys(member_ids))):
+            found.update(
+                self.conn.scalars(
+                    sa.select(Membership.actor_id).where(
+                        Membership.org_id == self.tx.org_id, self._in(Membership.actor_id, chunk)
+                    )
+                )
+            )
+        self._refuse_strangers(member_ids, found, field_name)
+
+    @staticmethod
+    def _refuse_strangers(
+        member_ids: Iterable[uuid.UUID], joined: set[uuid.UUID], field_name: str
+    ) -> None:
+        for member_id in member_ids:
+            if member_id not in joined:
+                raise NotFound("Member", member_id, field=field_name)
+
     def _ledger_context(
-        self, member_ids: Sequence[uuid.UUID], *, create: bool
+        self, member_ids: Sequence[uuid.UUID], *, create: bool, field_name: str = "member_id"
     ) -> tuple[dict[str, uuid.UUID], dict[uuid.UUID, uuid.UUID], SettingsRead]:
         """System accounts, the members' accounts and the settings, in one query.
 
         Opens what is missing (system accounts of an organisation made before the module was
-        enabled; with ``create``, the members' accounts).
+        enabled; with ``create``, the members' accounts). With ``create`` and registration
+        enabled the same query says who is a member: ``NotFound`` ("Member", naming
+        ``field_name``) for anyone else, so no account is opened for nobody.
         """
         params = {"org": self.tx.org_id, "members": [NO_MEMBER, *member_ids]}
+        check = create and self._members_checked()
+        stmt = self.st.accounts_and_memberships if check else self.st.accounts
         for _ in range(2):
-            rows = self.conn.execute(self.st.accounts, params).all()
+            rows = self.conn.execute(stmt, params).all()
+            if check:
+                joined = {member for kind, member, *_ in rows if kind == MEMBERSHIP}
+                self._refuse_strangers(member_ids, joined, field_name)
+                rows = [r for r in rows if r[0] != MEMBERSHIP]
+                check = False
+                stmt = self.st.accounts
             system = {kind: acc for kind, member, acc, *_ in rows if member == NO_MEMBER}
             members = {member: acc for kind, member, acc, *_ in rows if kind == MEMBER}
             complete = len(system) == len(SYSTEM_KINDS) and (
@@ -499,8 +560,9 @@ class PointsService:
     # --- posting ----------------------------------------------------------------------------
 
     def _claim(self, values: dict[str, Any]) -> bool:
-        """Insert an operation row; with a key, False when that key was used already."""
-        if values.get("key") is None:
+        """Insert an operation row; with a key, False when that key was used already (in its
+        scope: the INSERT-or-nothing on ``(org_id, key_scope)`` is the whole check)."""
+        if values.get("key_scope") is None:
             insert_rows(self.conn, TXNS, [values])
             return True
         result = self.conn.execute(self.st.claim_txn, values)
@@ -525,6 +587,8 @@ class PointsService:
             "org_id": self.tx.org_id,
             "kind": kind,
             "key": None,
+            "key_scope": None,
+            "key_fingerprint": None,
             "member_id": None,
             "counterparty_id": None,
             "points": 0,
@@ -536,6 +600,12 @@ class PointsService:
         }
         row.update(values)
         return row
+
+    def _keyed(
+        self, operation: str, key: str | None, *, shared: bool = False, **params: Any
+    ) -> dict[str, Any]:
+        """The ``key``, ``key_scope`` and ``key_fingerprint`` of an operation row (for ``_new_txn``)."""
+        return idempotency.keyed(self.tx, operation, key, shared=shared, **params)
 
     def _post(self, plan: _Plan, before_entries: Callable[[], None] | None = None) -> None:
         """Change balances (sorted account order, guarded debits), then append the entries.
@@ -787,18 +857,41 @@ class PointsService:
             created_at=data["created_at"],
         )
 
-    def _existing(self, key: str, kind: str) -> TransactionRead:
-        """The first result of an operation whose key was used already."""
+    def _existing(self, txn: dict[str, Any]) -> TransactionRead:
+        """The first result of an operation whose key (in ``txn``'s scope) was used already.
+
+        ``KeyReused`` when that first call had other parameters.
+        """
         row = self.conn.execute(
             sa.select(PointsTxn.__table__).where(
-                PointsTxn.org_id == self.tx.org_id, PointsTxn.key == key
+                PointsTxn.org_id == self.tx.org_id, PointsTxn.key_scope == txn["key_scope"]
             )
         ).first()
         if row is None:  # pragma: no cover - the INSERT said the key exists
+            key = txn["key"]
             raise Conflict("Operation key {key} is taken but its operation is missing.", key=key)
-        if row.kind != kind:
-            raise AlreadyExists("Operation key", key)
+        idempotency.check_same(txn["key"], row.key_fingerprint, txn["key_fingerprint"])
         return self._txn_read(row, self._member_balance_after(row.id, row.member_id))
+
+    def _existing_many(self, keyed: list[dict[str, Any]]) -> dict[str, TransactionRead]:
+        """The first results of the operations whose scopes (in ``keyed``) were used, by scope;
+        ``KeyReused`` for one used with other parameters."""
+        wanted = {k["key_scope"]: k for k in keyed}
+        if not wanted:
+            return {}
+        rows = self.conn.execute(
+            sa.select(PointsTxn.__table__).where(
+                PointsTxn.org_id == self.tx.org_id, self._in(PointsTxn.key_scope, list(wanted))
+            )
+        ).all()
+        found: dict[str, TransactionRead] = {}
+        for row in rows:
+            mine = wanted[row.key_scope]
+            idempotency.check_same(mine["key"], row.key_fingerprint, mine["key_fingerprint"])
+            found[row.key_scope] = self._txn_read(
+                row, self._member_balance_after(row.id, row.member_id)
+            )
+        return found
 
     def _member_balance_after(self, txn_id: uuid.UUID, member_id: uuid.UUID | None) -> int | None:
         if member_id is None:
@@ -836,25 +929,40 @@ class PointsService:
         ``award(member_id, points, reason=..., key=...)``, or an ``AwardIn`` / dict.
 
         ``rule`` names an active ``manual`` rule whose caps apply (``LimitReached`` when over).
-        ``key`` makes the call idempotent. Emits ``ngo_kit_points_awarded``.
+        ``key`` makes the call idempotent: a repeat by the same actor returns the first result,
+        whatever changed since (the rule's cap reached, say); with other parameters it is
+        ``KeyReused``. Emits ``ngo_kit_points_awarded``.
         """
         spec = coerce(AwardIn, *_positional(member_id, points, kwargs))
-        self.tx.require("points.award")
-        rule: PointsRule | None = None
-        if spec.rule is not None:
-            rule = self._rule_by_name(spec.rule)
+        self.tx.require_for("points.award", spec.member_id)
+        self._check_manual_ceiling({spec.member_id: spec.points})
+        rule = self._rule_by_name(spec.rule) if spec.rule is not None else None
+
+        def check_rule(txn_id: uuid.UUID) -> None:
+            if rule is None:
+                return
             if rule.rule_type != "manual" or not self._rule_live(rule, utcnow()):
                 raise ValidationFailed("rule", "invalid", "is not an active manual rule")
-            allowed = self._cap_left(rule, spec.member_id)
+            allowed = self._cap_left(rule, spec.member_id, besides=txn_id)
             if allowed is not None and spec.points > allowed:
                 raise LimitReached(limit=allowed, what=rule.name)
+
         return self._earn(
             spec.member_id,
             spec.points,
             reason=spec.reason or (rule.reason if rule else ""),
             reference=spec.reference,
-            key=spec.key,
+            keyed=self._keyed(
+                "points.award",
+                spec.key,
+                member_id=spec.member_id,
+                points=spec.points,
+                reason=spec.reason,
+                reference=spec.reference,
+                rule=spec.rule,
+            ),
             rule=rule,
+            check=check_rule,
         )
 
     def _earn(
@@ -864,20 +972,26 @@ class PointsService:
         *,
         reason: str,
         reference: str = "",
-        key: str | None,
+        keyed: dict[str, Any],
         rule: PointsRule | None = None,
+        check: Callable[[uuid.UUID], None] | None = None,
     ) -> TransactionRead:
+        """Post an award. The key is claimed first, so a repeat returns the first result before
+        anything is checked; ``check(txn_id)`` runs after the claim (a rule's cap)."""
         txn = self._new_txn(
             "award",
-            key=key,
             member_id=member_id,
             points=points,
             reason=reason,
             reference=reference,
             rule_id=rule.id if rule else None,
+            **keyed,
         )
+        key = txn["key"]
         if not self._claim(txn):
-            return self._existing(str(key), "award")
+            return self._existing(txn)
+        if check is not None:
+            check(txn["id"])
         system, members, settings = self._ledger_context([member_id], create=True)
         account = members[member_id]
         plan = _Plan()
@@ -930,14 +1044,22 @@ class PointsService:
         spec = coerce(BatchAwardIn, data, kwargs)
         self.tx.require("points.award")
         awards = dict(spec.awards)
-        keys: dict[uuid.UUID, str | None] = {
-            m: (f"{spec.key}:{m}" if spec.key else None) for m in awards
+        for member in awards:
+            self.tx.refuse_self("points.award", member)
+        self._check_manual_ceiling(awards)
+        # a retried batch (its note reworded, say) completes: each member's share is the request
+        keyed = {
+            m: self._keyed(
+                "points.award_many", f"{spec.key}:{m}" if spec.key else None, member_id=m, points=p
+            )
+            for m, p in awards.items()
         }
         if spec.key:
-            done = self._used_keys([k for k in keys.values() if k])
-            awards = {m: p for m, p in awards.items() if keys[m] not in done}
+            done = self._used_scopes([k for k in keyed.values() if k["key_scope"]])
+            awards = {m: p for m, p in awards.items() if keyed[m]["key_scope"] not in done}
         if not awards:
             return 0
+        self._require_members(list(awards), "awards")
         now = utcnow()
         org_id = self.tx.org_id
         txns: list[dict[str, Any]] = [
@@ -945,7 +1067,7 @@ class PointsService:
                 "id": new_id(),
                 "org_id": org_id,
                 "kind": "award",
-                "key": keys[m],
+                **keyed[m],
                 "member_id": m,
                 "counterparty_id": None,
                 "points": p,
@@ -964,7 +1086,7 @@ class PointsService:
             # keeps the members it claimed first; this one awards the rest. Claimed in key
             # order, so twins never wait for each other's keys in opposite orders (on MySQL a
             # skipped duplicate also locks the gap before it, which crossing inserts deadlock on).
-            self.conn.execute(self.st.ignore_txn, sorted(txns, key=lambda t: str(t["key"])))
+            self.conn.execute(self.st.ignore_txn, sorted(txns, key=lambda t: str(t["key_scope"])))
             mine = self._existing_ids([t["id"] for t in txns])
             txns = [t for t in txns if t["id"] in mine]
             awards = {t["member_id"]: t["points"] for t in txns}
@@ -1019,6 +1141,14 @@ class PointsService:
                 )
         return len(awards)
 
+    def _check_manual_ceiling(self, awards: dict[uuid.UUID, int]) -> None:
+        """Refuse a person's manual award above ``points_manual_award_max`` (per member)."""
+        if self.tx.is_system:
+            return
+        ceiling = self.tx.kit.settings.points_manual_award_max
+        if any(points > ceiling for points in awards.values()):
+            raise ValidationFailed("points", "above_manual_award_max", max=ceiling)
+
     def _in(self, column: Any, values: list[Any]) -> Any:
         """``column IN (values)``; on PostgreSQL ``= ANY(array)``, one parameter instead of
         thousands (20x faster for a 2,000-member chunk)."""
@@ -1035,16 +1165,20 @@ class PointsService:
             found.update(self.conn.scalars(sa.select(TXNS.c.id).where(self._in(TXNS.c.id, chunk))))
         return found
 
-    def _used_keys(self, keys: list[str]) -> set[str]:
+    def _used_scopes(self, keyed: list[dict[str, Any]]) -> set[str]:
+        """The scopes of ``keyed`` used already; ``KeyReused`` when one was used with other
+        parameters."""
+        wanted = {k["key_scope"]: k for k in keyed}
         used: set[str] = set()
-        for chunk in _chunks(keys):
-            used.update(
-                self.conn.scalars(
-                    sa.select(PointsTxn.key).where(
-                        PointsTxn.org_id == self.tx.org_id, self._in(PointsTxn.key, chunk)
-                    )
+        for chunk in _chunks(list(wanted)):
+            for scope, fingerprint in self.conn.execute(
+                sa.select(PointsTxn.key_scope, PointsTxn.key_fingerprint).where(
+                    PointsTxn.org_id == self.tx.org_id, self._in(PointsTxn.key_scope, chunk)
                 )
-            )
+            ):
+                mine = wanted[str(scope)]
+                idempotency.check_same(mine["key"], fingerprint, mine["key_fingerprint"])
+                used.add(str(scope))
         return used
 
     def deduct(
@@ -1067,7 +1201,14 @@ class PointsService:
             "adjustment",
             reason=spec.reason,
             reference=spec.reference,
-            key=spec.key,
+            keyed=self._keyed(
+                "points.deduct",
+                spec.key,
+                member_id=spec.member_id,
+                points=spec.points,
+                reason=spec.reason,
+                reference=spec.reference,
+            ),
         )
 
     def _spend(
@@ -1079,18 +1220,26 @@ class PointsService:
         *,
         reason: str,
         reference: str,
-        key: str | None,
+        keyed: dict[str, Any] | None = None,
         txn_id: uuid.UUID | None = None,
         before_entries: Callable[[], None] | None = None,
     ) -> TransactionRead:
-        self._precheck(member_id, points)
         txn = self._new_txn(
-            kind, key=key, member_id=member_id, points=points, reason=reason, reference=reference
+            kind,
+            member_id=member_id,
+            points=points,
+            reason=reason,
+            reference=reference,
+            **(keyed or {}),
         )
+        key = txn["key"]
         if txn_id is not None:
             txn["id"] = txn_id
-        if not self._claim(txn):
-            return self._existing(str(key), kind)
+        if txn["key_scope"] is not None and not self._claim(txn):
+            return self._existing(txn)  # a repeat: before the balance is looked at
+        self._precheck(member_id, points)
+        if txn["key_scope"] is None:
+            self._claim(txn)
         system, members, _ = self._ledger_context([member_id], create=False)
         account = members[member_id]
         plan = _Plan()
@@ -1127,19 +1276,29 @@ class PointsService:
         spec = coerce(TransferIn, data, kwargs)
         if self.tx.actor_id != spec.from_member:
             self.tx.require("points.adjust")
-        if not self._settings().transfers_allowed:
-            raise TransfersDisabled()
-        self._precheck(spec.from_member, spec.points)
         txn = self._new_txn(
             "transfer",
-            key=spec.key,
             member_id=spec.from_member,
             counterparty_id=spec.to_member,
             points=spec.points,
             reason=spec.reason,
+            **self._keyed(
+                "points.transfer",
+                spec.key,
+                from_member=spec.from_member,
+                to_member=spec.to_member,
+                points=spec.points,
+                reason=spec.reason,
+            ),
         )
-        if not self._claim(txn):
-            return self._existing(str(spec.key), "transfer")
+        if txn["key_scope"] is not None and not self._claim(txn):
+            return self._existing(txn)  # a repeat: before settings and balance are looked at
+        if not self._settings().transfers_allowed:
+            raise TransfersDisabled()
+        self._precheck(spec.from_member, spec.points)
+        if txn["key_scope"] is None:
+            self._claim(txn)
+        self._require_members([spec.to_member], "to_member")
         accounts = self._member_accounts([spec.from_member, spec.to_member], create=True)
         sender, recipient = accounts[spec.from_member], accounts[spec.to_member]
         plan = _Plan()
@@ -1189,16 +1348,22 @@ class PointsService:
         original = self.tx.get_owned(PointsTxn, txn_id, "Points operation")
         if original.kind not in ("award", "deduct", "transfer"):
             raise NotReversible(txn=txn_id, why=original.kind)
-        key = key or f"reverse:{original.id}"
+        # without a key, the operation's own: one scope whoever reverses it
+        keyed = self._keyed(
+            "points.reverse",
+            key or f"reverse:{original.id}",
+            shared=key is None,
+            txn_id=original.id,
+            reason=reason,
+        )
         done = self.conn.scalar(
-            sa.select(PointsTxn.id).where(
+            sa.select(PointsTxn.key_scope).where(
                 PointsTxn.org_id == self.tx.org_id, PointsTxn.reverses_id == original.id
             )
         )
         if done is not None:
-            existing_key = self.conn.scalar(sa.select(PointsTxn.key).where(PointsTxn.id == done))
-            if existing_key == key:
-                return self._existing(key, "reverse")
+            if done == keyed["key_scope"]:
+                return self._existing(keyed)
             raise NotReversible(txn=txn_id, why="already reversed")
         legs = self.conn.execute(
             sa.select(PointsEntry.account_id, PointsEntry.amount, PointsAccount.kind)
@@ -1216,7 +1381,7 @@ class PointsService:
         reason = reason or f"reversal of {original.kind}"
         txn = self._new_txn(
             "reverse",
-            key=key,
+            **keyed,
             member_id=original.member_id,
             counterparty_id=original.counterparty_id,
             points=original.points,
@@ -1230,7 +1395,7 @@ class PointsService:
         except sa.exc.IntegrityError:  # reversed meanwhile under another key
             raise NotReversible(txn=txn_id, why="already reversed") from None
         if not claimed:
-            return self._existing(key, "reverse")
+            return self._existing(txn)
         is_award = original.kind == "award"
         plan = _Plan()
         i = plan.add_txn(txn)
@@ -1368,7 +1533,7 @@ class PointsService:
         """
         if self.tx.org is None:
             return []
-        self.tx.require("points.award")
+        self.tx.require_for("points.award", member_id)
         return self._fire(event, member_id, fields or {}, key)
 
     def _fire(
@@ -1384,9 +1549,25 @@ class PointsService:
             )
             .order_by(PointsRule.name)
         ).all()
+        live = [rule for rule in rules if self._rule_live(rule, now)]
+        # An event's key is shared (the event is the same whoever reports it), and checked
+        # before the caps: a repeated event returns its first awards.
+        keyed = {
+            rule.name: self._keyed(
+                "points.rule_award",
+                f"{key}:{rule.name}" if key else None,
+                shared=True,
+                member_id=member_id,
+                rule=rule.name,
+            )
+            for rule in live
+        }
+        first = self._existing_many([k for k in keyed.values() if k["key_scope"]]) if key else {}
         made: list[TransactionRead] = []
-        for rule in rules:
-            if not self._rule_live(rule, now):
+        for rule in live:
+            earlier = first.get(keyed[rule.name]["key_scope"])
+            if earlier is not None:
+                made.append(earlier)
                 continue
             points = self._rule_amount(rule, fields or {})
             left = self._cap_left(rule, member_id)
@@ -1400,7 +1581,7 @@ class PointsService:
                     points,
                     reason=rule.reason or rule.name,
                     reference=event,
-                    key=f"{key}:{rule.name}" if key else None,
+                    keyed=keyed[rule.name],
                     rule=rule,
                 )
             )
@@ -1422,8 +1603,11 @@ class PointsService:
             return 0
         return int(rule.points)
 
-    def _cap_left(self, rule: PointsRule, member_id: uuid.UUID) -> int | None:
-        """Points the rule may still award the member now (None: no cap)."""
+    def _cap_left(
+        self, rule: PointsRule, member_id: uuid.UUID, *, besides: uuid.UUID | None = None
+    ) -> int | None:
+        """Points the rule may still award the member now (None: no cap), ``besides`` (an
+        operation of this call, claimed already) left out."""
         caps = [
             (rule.cap_day, "day"),
             (rule.cap_week, "week"),
@@ -1440,6 +1624,7 @@ class PointsService:
                     PointsTxn.rule_id == rule.id,
                     PointsTxn.member_id == member_id,
                     PointsTxn.created_at >= since,
+                    *([PointsTxn.id != besides] if besides is not None else []),
                 )
             )
             room = max(0, int(cap) - int(used or 0))
@@ -1879,8 +2064,15 @@ class PointsService:
         spec = coerce(RedeemIn, data, kwargs)
         if self.tx.actor_id != spec.member_id:
             self.tx.require("rewards.fulfil")
+        keyed = self._keyed(
+            "points.redeem",
+            spec.key,
+            reward_id=spec.reward_id,
+            member_id=spec.member_id,
+            quantity=spec.quantity,
+        )
         if spec.key is not None:
-            found = self._redemption_by_key(spec.key)
+            found = self._redemption_by_key(keyed)
             if found is not None:
                 return found
         reward = self.tx.get_owned(PointsReward, spec.reward_id, "Reward")
@@ -1905,7 +2097,7 @@ class PointsService:
             "quantity": spec.quantity,
             "points": points,
             "status": "requested",
-            "key": spec.key,
+            **keyed,
             "txn_id": txn_id,
             "refund_txn_id": None,
             "note": "",
@@ -1915,7 +2107,7 @@ class PointsService:
         if spec.key is None:
             self.conn.execute(sa.insert(PointsRedemption).values(row))
         elif not self._insert_new(PointsRedemption, row):
-            found = self._redemption_by_key(spec.key)
+            found = self._redemption_by_key(keyed)
             assert found is not None
             return found
 
@@ -1951,7 +2143,6 @@ class PointsService:
             "redemption",
             reason=f"redeemed {reward.code}",
             reference=str(redemption_id),
-            key=None,
             txn_id=txn_id,
             before_entries=take_reward,
         )
@@ -1969,13 +2160,19 @@ class PointsService:
         self._emit("ngo_kit_reward_redeemed", redemption=read)
         return read
 
-    def _redemption_by_key(self, key: str) -> RedemptionRead | None:
+    def _redemption_by_key(self, keyed: dict[str, Any]) -> RedemptionRead | None:
+        """The redemption made with ``keyed``'s key in its scope; ``KeyReused`` when that one
+        had other parameters."""
         row = self.session.scalar(
             sa.select(PointsRedemption).where(
-                PointsRedemption.org_id == self.tx.org_id, PointsRedemption.key == key
+                PointsRedemption.org_id == self.tx.org_id,
+                PointsRedemption.key_scope == keyed["key_scope"],
             )
         )
-        return None if row is None else RedemptionRead.model_validate(row)
+        if row is None:
+            return None
+        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
+        return RedemptionRead.model_validate(row)
 
     def _set_status(
         self, read: RedemptionRead, status: str, note: str, refund: uuid.UUID | None = None
@@ -2159,8 +2356,12 @@ class PointsService:
         return [BadgeRead.model_validate(r) for r in rows]
 
     def grant_badge(self, code: str, member_id: uuid.UUID, *, evidence: str = "") -> BadgeAwardRead:
-        """Award a badge by hand (``points.award``); granting a held badge returns the first award."""
-        self.tx.require("points.award")
+        """Award a badge by hand (``points.award``); granting a held badge returns the first award.
+
+        Nobody grants themselves a badge unless the organisation allows self-action for
+        ``points.award`` (``SelfActionRefused``).
+        """
+        self.tx.require_for("points.award", member_id)
         evidence = check("evidence", Prose, evidence)
         badge = self.session.scalar(
             sa.select(PointsBadge).where(
@@ -2169,6 +2370,7 @@ class PointsService:
         )
         if badge is None:
             raise NotFound("Badge", code)
+        self._require_members([member_id], "member_id")
         # Lock the member's account first, as awards do, so the two never wait on each other.
         self.conn.execute(
             sa.select(PointsAccount.id)

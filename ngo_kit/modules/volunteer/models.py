@@ -166,7 +166,7 @@ class SignUp(IdMixin, OrgMixin, Base):
     __tablename__ = "volunteer_signup"
     __table_args__ = (
         sa.UniqueConstraint("org_id", "shift_id", "user_id"),
-        sa.UniqueConstraint("org_id", "key"),
+        sa.UniqueConstraint("org_id", "key_scope"),
         sa.Index("ix_volunteer_signup_shift_status_seq", "shift_id", "status", "seq"),
         sa.Index("ix_volunteer_signup_user_starts", "org_id", "user_id", "starts_at"),
     )
@@ -182,6 +182,10 @@ class SignUp(IdMixin, OrgMixin, Base):
     ends_at: Mapped[dt.datetime] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column()
     key: Mapped[str | None] = mapped_column(sa.String(200))
+    #: the key scoped to the actor and the operation, and the call's fingerprint
+    #: (``ngo_kit.idempotency``)
+    key_scope: Mapped[str | None] = mapped_column(sa.String(64))
+    key_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     checked_in_at: Mapped[dt.datetime | None] = mapped_column()
     checked_out_at: Mapped[dt.datetime | None] = mapped_column()
     cancelled_at: Mapped[dt.datetime | None] = mapped_column()
@@ -251,7 +255,7 @@ class HoursClaim(IdMixin, OrgMixin, TimestampMixin, Base):
     """Hours a volunteer reports themselves, waiting for a coordinator's decision."""
 
     __tablename__ = "volunteer_hours_claim"
-    __table_args__ = (sa.UniqueConstraint("org_id", "key"),)
+    __table_args__ = (sa.UniqueConstraint("org_id", "key_scope"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     activity_id: Mapped[uuid.UUID | None] = mapped_column()
@@ -263,6 +267,8 @@ class HoursClaim(IdMixin, OrgMixin, TimestampMixin, Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column()
     reason: Mapped[str] = mapped_column(sa.String(500), default="")
     key: Mapped[str | None] = mapped_column(sa.String(200))
+    key_scope: Mapped[str | None] = mapped_column(sa.String(64))
+    key_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Certificate(IdMixin, OrgMixin, Base):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ngo_kit import idempotency
 from ngo_kit.audit import append_chained
 from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import (
@@ -123,6 +124,13 @@ def _locking(stmt: Any, dialect: str) -> Any:
 _SIGNUP_COLUMNS = [c for c in SignUp.__table__.columns]
 
 
+def _still_member() -> sa.Exists:
+    """The profile's person is a member of its organisation (a profile outlives a membership)."""
+    return sa.exists().where(
+        Membership.org_id == Profile.org_id, Membership.actor_id == Profile.user_id
+    )
+
+
 SQL = Statements(
     {
         "shift": lambda d: sa.select(
@@ -143,6 +151,7 @@ SQL = Statements(
             sa.select(Profile.status).where(
                 Profile.org_id == bind("o", Profile.org_id),
                 Profile.user_id == bind("u", Profile.user_id),
+                _still_member(),
             ),
             d,
         ),
@@ -180,6 +189,7 @@ SQL = Statements(
             .where(
                 Profile.org_id == bind("o", Profile.org_id),
                 Profile.user_id == bind("u", Profile.user_id),
+                _still_member(),
             )
             .values(last_signed_up_at=bind("n", Profile.last_signed_up_at))
             .returning(Profile.status)
@@ -945,8 +955,11 @@ class VolunteerService:
         tx = self.tx
         user_id = self._for_self_or(user_id, "shifts.manage")
         org_id = tx.org_id
-        if key is not None:
-            found = self._signup_by_key(key)
+        keyed = idempotency.keyed(
+            tx, "volunteer.sign_up", key, shift_id=shift_id, user_id=user_id, role=role
+        )
+        if key is not None:  # before the shift, the profile and the places are looked at
+            found = self._signup_by_key(keyed)
             if found is not None:
                 return found
         row = SQL(tx, "shift").first(tx, o=org_id, s=shift_id)
@@ -964,8 +977,8 @@ class VolunteerService:
             profile = SQL(tx, "profile_touch").first(tx, o=org_id, u=user_id, n=now)
         else:
             profile = SQL(tx, "profile_lock").first(tx, o=org_id, u=user_id)
-        if profile is None:
-            raise NotFound("Volunteer", user_id)
+        if profile is None:  # no profile here, or no longer a member
+            raise NotFound("Volunteer", user_id, field="user_id")
         if profile["status"] != "approved":
             raise NotEligible("not_approved", "the volunteer is not approved")
         self._check_eligible(shift, role_row, user_id)
@@ -990,7 +1003,7 @@ class VolunteerService:
             "starts_at": shift.starts_at,
             "ends_at": shift.ends_at,
             "created_at": now,
-            "key": key,
+            **keyed,
             "checked_in_at": None,
             "checked_out_at": None,
             "cancelled_at": None,
@@ -1009,7 +1022,7 @@ class VolunteerService:
                     with tx.savepoint():
                         tx.session.execute(sa.insert(SignUp).values(**values))
                 except sa.exc.IntegrityError:
-                    winner = self._signup_by_key(key)
+                    winner = self._signup_by_key(keyed)
                     if winner is None:
                         raise
                     return winner
@@ -1036,11 +1049,18 @@ class VolunteerService:
             tx.emit("ngo_kit_shift_signed_up", shift=self.shift(shift.id), signup=signup)
         return signup
 
-    def _signup_by_key(self, key: str) -> SignUpRead | None:
+    def _signup_by_key(self, keyed: dict[str, Any]) -> SignUpRead | None:
+        """The sign-up made with ``keyed``'s key in its scope; ``KeyReused`` when that one had
+        other parameters."""
         row = self.tx.session.scalar(
-            sa.select(SignUp).where(SignUp.org_id == self.tx.org_id, SignUp.key == key)
+            sa.select(SignUp).where(
+                SignUp.org_id == self.tx.org_id, SignUp.key_scope == keyed["key_scope"]
+            )
         )
-        return None if row is None else self._signup_read(row)
+        if row is None:
+            return None
+        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
+        return self._signup_read(row)
 
     def _signup_read(self, row: SignUp) -> SignUpRead:
         read = SignUpRead.model_validate(row)
@@ -1643,11 +1663,16 @@ class VolunteerService:
         activity_id: uuid.UUID | None = None,
         note: str = "",
     ) -> HoursRead:
-        """Enter hours directly (``hours.approve``), for work recorded outside shifts."""
-        self.tx.require("hours.approve")
+        """Enter hours directly (``hours.approve``), for work recorded outside shifts.
+
+        Nobody records their own hours this way (``SelfActionRefused``: claim them and let
+        someone else approve) unless the organisation allows self-action for ``hours.approve``.
+        """
+        self.tx.require_for("hours.approve", user_id)
         amount = self._positive_hours(hours)
         served_on = check("served_on", Day, served_on)
         note = check("note", Prose, note)
+        self._require_volunteer(user_id)
         if activity_id is not None:
             self.tx.get_owned(Activity, activity_id, "Activity")
         return self._record_hours(
@@ -1716,17 +1741,23 @@ class VolunteerService:
         tx = self.tx
         spec = coerce(ClaimIn, data, kwargs)
         user_id = self._for_self_or(spec.user_id, "volunteer.manage")
-        self.profile_exists(user_id)
+        keyed = idempotency.keyed(
+            tx,
+            "volunteer.claim_hours",
+            spec.key,
+            user_id=user_id,
+            served_on=spec.served_on,
+            hours=spec.hours,
+            activity_id=spec.activity_id,
+            description=spec.description,
+        )
+        if spec.key is not None:  # a repeat returns the first claim, whatever changed since
+            found = self._claim_by_key(keyed)
+            if found is not None:
+                return found
+        self._require_volunteer(user_id)
         if spec.activity_id is not None:
             tx.get_owned(Activity, spec.activity_id, "Activity")
-        if spec.key is not None:
-            found = tx.session.scalar(
-                sa.select(HoursClaim).where(
-                    HoursClaim.org_id == tx.org_id, HoursClaim.key == spec.key
-                )
-            )
-            if found is not None:
-                return ClaimRead.model_validate(found)
         values = {
             "id": new_id(),
             "org_id": tx.org_id,
@@ -1740,20 +1771,16 @@ class VolunteerService:
             "decided_by": None,
             "decided_at": None,
             "reason": "",
-            "key": spec.key,
+            **keyed,
         }
         try:
             with tx.savepoint():
                 tx.session.execute(sa.insert(HoursClaim).values(**values))
         except sa.exc.IntegrityError:
-            found = tx.session.scalar(
-                sa.select(HoursClaim).where(
-                    HoursClaim.org_id == tx.org_id, HoursClaim.key == spec.key
-                )
-            )
+            found = self._claim_by_key(keyed) if spec.key is not None else None
             if found is None:
                 raise
-            return ClaimRead.model_validate(found)
+            return found
         tx.audit("volunteer.hours_claimed", "volunteer", user_id, f"{spec.hours} h claimed")
         return ClaimRead.model_validate(values)
 
@@ -1766,6 +1793,30 @@ class VolunteerService:
         )
         if found is None:
             raise NotFound("Volunteer", user_id)
+
+    def _claim_by_key(self, keyed: dict[str, Any]) -> ClaimRead | None:
+        """The claim made with ``keyed``'s key in its scope; ``KeyReused`` when that one had
+        other parameters."""
+        row = self.tx.session.scalar(
+            sa.select(HoursClaim).where(
+                HoursClaim.org_id == self.tx.org_id, HoursClaim.key_scope == keyed["key_scope"]
+            )
+        )
+        if row is None:
+            return None
+        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
+        return ClaimRead.model_validate(row)
+
+    def _require_volunteer(self, user_id: uuid.UUID) -> None:
+        """``NotFound`` ("Volunteer", naming ``user_id``) unless ``user_id`` has a profile here
+        and is still a member: hours and work go to the organisation's members only."""
+        found = self.tx.session.scalar(
+            sa.select(Profile.id).where(
+                Profile.org_id == self.tx.org_id, Profile.user_id == user_id, _still_member()
+            )
+        )
+        if found is None:
+            raise NotFound("Volunteer", user_id, field="user_id")
 
     def claims(self, *, status: str | None = "pending") -> list[ClaimRead]:
         """Claims of this organisation, oldest first (``hours.approve``)."""
@@ -1782,7 +1833,8 @@ class VolunteerService:
     def approve_claim(self, claim_id: uuid.UUID) -> HoursRead:
         """Accept a claim (``hours.approve``): its hours enter the ledger, ``ngo_kit_hours_approved`` fires.
 
-        Volunteers cannot approve their own claims.
+        Nobody approves their own claim (``SelfActionRefused``) unless the organisation allows
+        self-action for ``hours.approve``.
         """
         tx = self.tx
         tx.require("hours.approve")
@@ -1807,8 +1859,7 @@ class VolunteerService:
     def _decide(self, claim_id: uuid.UUID, status: str, reason: str) -> ClaimRead:
         tx = self.tx
         claim = tx.get_owned(HoursClaim, claim_id, "Claim")
-        if claim.user_id == tx.actor_id:
-            raise PermissionDenied("hours.approve")
+        tx.refuse_self("hours.approve", claim.user_id)
         result = tx.session.execute(
             sa.update(HoursClaim)
             .where(HoursClaim.id == claim.id, HoursClaim.status == "pending")
@@ -1880,12 +1931,14 @@ class VolunteerService:
 
         The hours are the ledger's net total for service dates in the period; the returned
         ``token`` and ``verify_url`` let a third party check it with ``verify_certificate``.
+        Staff do not certify themselves (``SelfActionRefused``) unless the organisation allows
+        self-action for ``certificates.issue`` or turned ``self_service_certificates`` on.
         """
         tx = self.tx
         period_from = check("period_from", Day | None, period_from)
         period_to = check("period_to", Day | None, period_to)
         if not (user_id == tx.actor_id and self.settings["self_service_certificates"]):
-            tx.require("certificates.issue")
+            tx.require_for("certificates.issue", user_id)
         self.profile_exists(user_id)
         stmt = sa.select(sa.func.coalesce(sa.func.sum(HoursEntry.hours), 0)).where(
             HoursEntry.org_id == tx.org_id, HoursEntry.user_id == user_id
@@ -2153,7 +2206,7 @@ class VolunteerService:
         tx.require("volunteer.manage")
         amount = self._positive_quantity(quantity)
         task = tx.get_owned(Task, task_id, "Task")
-        self.profile_exists(user_id)
+        self._require_volunteer(user_id)
         if task.status != "open":
             raise WrongState(kind="Task", state=task.status, needed="open")
         result = tx.session.execute(
@@ -2280,8 +2333,7 @@ class VolunteerService:
         tx.require("volunteer.manage")
         note = check("note", Prose, note)
         row = tx.get_owned(Assignment, assignment_id, "Assignment")
-        if row.user_id == tx.actor_id:
-            raise PermissionDenied("volunteer.manage")
+        tx.refuse_self("volunteer.manage", row.user_id)
         if row.status != "submitted":
             raise WrongState(kind="Assignment", state=row.status, needed="submitted")
         if not approve:
