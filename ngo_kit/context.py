@@ -67,6 +67,8 @@ class Context:
         self._granted: frozenset[str] | None = None
         self._elevated = 0
         self.sent: list[uuid.UUID] = []
+        #: messages among ``sent`` left to the outbox worker (``tx.send(..., deferred=True)``)
+        self.deferred: set[uuid.UUID] = set()
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
 
@@ -266,12 +268,18 @@ class Context:
         *,
         data: dict[str, Any] | None = None,
         dedup_key: str | None = None,
+        deferred: bool = False,
     ) -> uuid.UUID:
         """Record a message for delivery after this transaction commits; returns its id.
 
         The message is written with the audit entries when the unit of work commits
         (``flush_audit`` writes it earlier); one with a ``dedup_key`` is written at once, so a
         duplicate fails here.
+
+        A ``deferred`` message is left to the outbox worker (``ngo-kit outbox work``): it is
+        never delivered inside the request that sent it, whatever
+        ``outbox_dispatch_after_commit`` says. For messages whose delivery would show in the
+        request's time what its answer hides (a reset link sent only when an account exists).
         """
         row = outbox.message_row(
             org_id=self.org.id if self.org else None,
@@ -288,6 +296,8 @@ class Context:
         else:
             insert_rows(self.connection, outbox.OUTBOX_TABLE, [row])
         self.sent.append(row["id"])
+        if deferred:
+            self.deferred.add(row["id"])
         return row["id"]  # type: ignore[no-any-return]
 
     def emit(self, hook_name: str, **kwargs: Any) -> list[Any]:

@@ -292,9 +292,10 @@ class Kit:
             attempt += 1
 
     def _after_commit(self, tx: Context) -> None:
-        if tx.sent and self.settings.outbox_dispatch_after_commit:
+        now = [i for i in tx.sent if i not in tx.deferred]
+        if now and self.settings.outbox_dispatch_after_commit:
             try:
-                self.outbox.dispatch(tx.sent)
+                self.outbox.dispatch(now)
             except Exception:  # delivery is retried by the worker; the commit stands
                 log.exception("dispatch after commit failed; the outbox worker will retry")
         tx.run_after_commit()

@@ -2,8 +2,9 @@
 
 ``tx.send(...)`` writes a row in the same transaction as the change that caused it, so a
 rolled-back transaction sends nothing and a committed one loses nothing. After commit the kit
-tries to deliver the new rows at once (``outbox_dispatch_after_commit``); whatever fails or
-is left is delivered by ``ngo-kit outbox work``. Delivery goes through the
+tries to deliver the new rows at once (``outbox_dispatch_after_commit``), except those sent
+``deferred`` (``tx.send(..., deferred=True)``), which only a worker delivers, so that no request
+waits for them; whatever fails or is left is delivered by ``ngo-kit outbox work``. Delivery goes through the
 ``ngo_kit_deliver_message`` decision hook. Failed attempts are retried with exponential backoff;
 after ``outbox_max_attempts`` a message is marked ``dead`` and kept for ``ngo-kit outbox retry``.
 

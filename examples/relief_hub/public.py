@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from ngo_kit import SYSTEM, errors
 from ngo_kit.db import utcnow
-from ngo_kit.modules.registration.errors import TooManyAttempts
+from ngo_kit.modules.registration.errors import SignInFailed, TooManyAttempts
 from ngo_kit.web import clear_session_cookie, client_key, set_session_cookie
 
 from .charts import qr_svg, split_bar
@@ -86,7 +86,12 @@ def register(
     password: Field = "",
     consent: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """Create the account, sign it in, and send the phone code (registration does) or the link."""
+    """Create the account, sign it in, and send the phone code (registration does) or the link.
+
+    A taken email or phone is never named: the registration module answers as for a new
+    sign-up and tells the account's holder. Signing in with this form's password then fails,
+    and the page sends the person to sign in, as the message they were sent says.
+    """
     page = Page(request, org)
     values = {"display_name": display_name, "email": email, "phone": phone}
     try:
@@ -99,16 +104,22 @@ def register(
                 consents=consent or [],
                 consent_method="relief_hub registration form",
             )
+    except (errors.ValidationFailed, errors.Conflict) as refused:
+        with page.begin() as tx:
+            documents = tx.registration.consent_documents()
+        return page.render("register.html", refused=refused, documents=documents, values=values)
+    try:
+        with page.begin() as tx:
             signed_in = tx.registration.authenticate(
                 email=user.email,
                 phone=None if user.email else user.phone,
                 password=password,
                 client=client_key(request),
             )
-    except (errors.ValidationFailed, errors.Conflict) as refused:
-        with page.begin() as tx:
-            documents = tx.registration.consent_documents()
-        return page.render("register.html", refused=refused, documents=documents, values=values)
+    except (SignInFailed, TooManyAttempts):
+        return page.redirect(
+            page.url("sign-in"), N_("Check your email or phone for what to do next, then sign in.")
+        )
     if user.phone is not None:
         response = page.redirect(
             page.url("verify"), N_("Welcome! We sent a 6-digit code to your phone.")

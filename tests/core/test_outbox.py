@@ -257,6 +257,18 @@ def test_two_workers_deliver_every_message_exactly_once(kit_factory: KitFactory)
         assert set(by_worker) == {"w0", "w1"}
 
 
+def test_a_deferred_message_waits_for_the_worker_while_the_others_go_after_commit(
+    kit: Kit, org: OrgRead, delivered_messages: list[OutboxMessage]
+) -> None:
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        later = tx.send("email", "ada@example.org", "Reset", "a link", deferred=True)
+        now = tx.send("email", "bo@example.org", "Welcome", "Hello Bo")
+    assert [m.id for m in delivered_messages] == [now]  # the request never waits for ``later``
+    assert status_of(kit, later).status == PENDING
+    assert kit.outbox.work().sent == 1
+    assert [m.id for m in delivered_messages] == [now, later]
+
+
 def test_a_failing_dispatch_after_commit_keeps_the_commit(kit_factory: KitFactory) -> None:
     class Broken:
         ngo_kit_plugin_name = "broken-channel"

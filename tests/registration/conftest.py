@@ -44,16 +44,26 @@ def admin(rkit: Kit, rorg: OrgRead) -> uuid.UUID:
 
 @pytest.fixture
 def register(rkit: Kit, rorg: OrgRead) -> Register:
-    """``register(email=..., **fields)`` -> the new account's id, registered anonymously in rorg."""
+    """``register(email=..., **fields)`` -> the new account's id, registered anonymously in rorg;
+    then the outbox worker delivers the messages the sign-up left to it (verification)."""
 
     def make(org: OrgRead | None = None, **fields: object) -> uuid.UUID:
         fields.setdefault("password", PASSWORD)
         fields.setdefault("display_name", "Someone")
         with rkit.begin(org=org or rorg) as tx:
             user: UserRead = tx.registration.register(**fields)
-            return user.id
+        rkit.outbox.work()
+        return user.id
 
     return make
+
+
+@pytest.fixture
+def explicit_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registration kits first used after this fixture answer a sign-up with a taken email or
+    phone with ``AlreadyExists`` for everyone (``prevent_enumeration`` off); list it before
+    ``rkit``."""
+    monkeypatch.setenv("NGO_KIT_REGISTRATION_PREVENT_ENUMERATION", "false")
 
 
 @pytest.fixture
@@ -70,6 +80,7 @@ def kit_with_ana(kit_factory: KitFactory, monkeypatch: pytest.MonkeyPatch) -> Ki
             ana: UserRead = tx.registration.register(
                 email="ana@example.org", password=PASSWORD, display_name="Ana"
             )
+        kit.outbox.work()  # the verification link is left to the worker
         return kit, org, ana
 
     return make

@@ -36,6 +36,7 @@ def test_emails_carry_the_apps_link_and_the_link_verifies(
         assert tx.registration.verify_email(token).email_verified
     with kit.begin(org=org, actor=SYSTEM) as tx:  # a kind without a template: the bare token
         tx.registration.request_password_reset(email="ana@example.org")
+    kit.outbox.work()
     reset = [m for m in message_catcher.to("ana@example.org") if "token" in m.data][-1]
     assert reset.body.endswith(f": {reset.data['token']}")
 
@@ -74,8 +75,10 @@ def test_every_kind_of_link_follows_its_template_and_carries_a_token_that_works(
     kit, org, ana = kit_with_ana(LINK_TEMPLATES=json.dumps(EVERY_KIND))
     with kit.begin() as tx:  # no organisation: {org} is left empty
         tx.registration.request_password_reset(email="ana@example.org")
+    kit.outbox.work()
     with kit.begin(org=org, actor=ana.id) as tx:
         tx.registration.request_email_change("ana.new@example.org")
+    kit.outbox.work()
     with kit.begin(org=org, actor=SYSTEM) as tx:
         tx.registration.invite(email="bo@example.org")
 
@@ -98,5 +101,6 @@ def test_every_kind_of_link_follows_its_template_and_carries_a_token_that_works(
         bo = tx.registration.register(
             email="bo@example.org", password=PASSWORD, display_name="Bo", invitation=invitation
         )
+    kit.outbox.work()
     with kit.begin(org=org, actor=SYSTEM) as tx:
         assert tx.tenancy.member(bo.id).role == "member"

@@ -107,6 +107,7 @@ def test_email_verification_fires_the_verified_hook(
     org = hkit.create_organisation("rainbow", "Rainbow")
     with hkit.begin(org=org) as tx:
         user = tx.registration.register(email="a@example.org", password=PASSWORD, display_name="A")
+    hkit.outbox.work()
     token = message_catcher.to("a@example.org")[-1].data["token"]
     with hkit.begin(org=org) as tx:
         tx.registration.verify_email(token)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from ngo_kit import AlreadyExists, Kit
+from ngo_kit import Kit
 from ngo_kit.modules.registration.errors import TooManyAttempts, TooManyRequests
 from ngo_kit.modules.registration.models import Throttle
 from ngo_kit.modules.registration.testing import PASSWORD, Register
@@ -43,6 +43,7 @@ def test_reset_requests_are_limited_per_address_and_unknown_addresses_behave_the
         def ask(email: str = email) -> None:
             with rkit.begin(org=rorg) as tx:
                 tx.registration.request_password_reset(email=email)
+            rkit.outbox.work()
 
         _allowed(LIMIT, ask)
         refused = _refused(ask)
@@ -62,6 +63,7 @@ def test_reset_requests_are_limited_per_address_and_unknown_addresses_behave_the
     assert len(resets) == 1 + LIMIT  # the verification link at sign-up, then the resets
     with rkit.begin(org=rorg) as tx:  # another address has its own budget
         tx.registration.request_password_reset(email="bo@example.org")
+    rkit.outbox.work()
 
 
 def test_reset_requests_by_phone_are_limited_per_number(
@@ -72,6 +74,7 @@ def test_reset_requests_by_phone_are_limited_per_number(
     def ask(phone: str = "+86 138 0013 8000") -> None:
         with rkit.begin(org=rorg) as tx:
             tx.registration.request_password_reset(phone=phone)
+        rkit.outbox.work()
 
     _allowed(LIMIT, ask)
     _refused(ask)
@@ -91,6 +94,7 @@ def test_sign_in_code_requests_are_limited_per_number_known_or_not(
         def ask(phone: str = phone) -> None:
             with rkit.begin(org=rorg) as tx:
                 tx.registration.request_sign_in_code(phone)
+            rkit.outbox.work()
 
         _allowed(LIMIT, ask)
         _refused(ask)
@@ -130,6 +134,7 @@ def test_email_changes_are_limited_per_account_and_per_new_address(
     def change(who: uuid.UUID, to: str) -> None:
         with rkit.begin(org=rorg, actor=who) as tx:
             tx.registration.request_email_change(to)
+        rkit.outbox.work()
 
     for who in people[:LIMIT]:  # many accounts aiming at one address
         change(who, "target@example.org")
@@ -150,6 +155,7 @@ def test_phone_changes_are_limited_per_account_and_per_new_number(
     def change(who: uuid.UUID, to: str) -> None:
         with rkit.begin(org=rorg, actor=who) as tx:
             tx.registration.request_phone_change(to)
+        rkit.outbox.work()
 
     for _ in range(3):
         change(ana, "13800138000")
@@ -173,6 +179,7 @@ def test_a_client_key_is_limited_across_addresses(
     def ask(email: str, client: str = "ip:203.0.113.9") -> None:
         with kit.begin(org=org) as tx:
             tx.registration.request_password_reset(email=email, client=client)
+        kit.outbox.work()
 
     for n in range(3):
         ask(f"p{n}@example.org")
@@ -182,6 +189,7 @@ def test_a_client_key_is_limited_across_addresses(
     def code(client: str) -> None:
         with kit.begin(org=org) as tx:
             tx.registration.request_sign_in_code("13800138000", client=client)
+        kit.outbox.work()
 
     _refused(lambda: code("ip:203.0.113.9"))  # one budget for every kind of request
     ask("p9@example.org", client="ip:198.51.100.1")  # another client is not affected
@@ -194,6 +202,7 @@ def test_a_new_window_starts_when_the_old_one_ends(
     def ask() -> None:
         with rkit.begin(org=rorg) as tx:
             tx.registration.request_password_reset(email="ana@example.org")
+        rkit.outbox.work()
 
     _allowed(LIMIT, ask)
     _refused(ask)
@@ -204,13 +213,13 @@ def test_a_new_window_starts_when_the_old_one_ends(
     _refused(ask)
 
 
-def test_a_request_that_fails_after_it_was_counted_still_counts(
+def test_changes_to_a_taken_address_count_as_any_other(
     rkit: Kit, rorg: OrgRead, register: Register
 ) -> None:
     ana = register(email="ana@example.org")
     register(email="taken@example.org")
     for _ in range(LIMIT):  # probing which addresses have accounts is not free
-        with pytest.raises(AlreadyExists), rkit.begin(org=rorg, actor=ana) as tx:
+        with rkit.begin(org=rorg, actor=ana) as tx:
             tx.registration.request_email_change("taken@example.org")
     with pytest.raises(TooManyRequests), rkit.begin(org=rorg, actor=ana) as tx:
         tx.registration.request_email_change("free@example.org")
@@ -222,6 +231,7 @@ def test_the_throttle_is_a_429_kind_of_too_many_attempts_in_both_languages(
     def ask() -> None:
         with rkit.begin(org=rorg) as tx:
             tx.registration.request_password_reset(email="ana@example.org")
+        rkit.outbox.work()
 
     _allowed(LIMIT, ask)
     refused = _refused(ask)
@@ -237,6 +247,7 @@ def test_erasure_forgets_the_counts_kept_under_the_persons_addresses(
     with rkit.begin(org=rorg) as tx:
         tx.registration.request_password_reset(email="ana@example.org")
         tx.registration.request_sign_in_code("13800138000")
+    rkit.outbox.work()
     with rkit.begin(org=rorg, actor=ana) as tx:
         tx.registration.send_email_verification()
     assert_erasure_deletes_every_count(rkit, rorg, ana, counts=3)
@@ -249,6 +260,7 @@ def test_erasure_forgets_the_counts_kept_under_addresses_the_person_asked_to_swi
     with rkit.begin(org=rorg, actor=ana) as tx:
         tx.registration.request_email_change("ana.new@example.org")
         tx.registration.request_phone_change("13900139000")
+    rkit.outbox.work()
     assert_erasure_deletes_every_count(rkit, rorg, ana, counts=3)
 
 
@@ -276,6 +288,7 @@ def test_concurrent_requests_never_pass_the_limit(
         try:
             with rkit.begin(org=rorg) as tx:
                 tx.registration.request_password_reset(email="ana@example.org")
+            rkit.outbox.work()
         except TooManyRequests:
             return "refused"
         return "sent"

@@ -91,6 +91,7 @@ def test_a_reset_token_is_refused_as_a_verification_link(
     register(email="ana@example.org")
     with rkit.begin(org=rorg) as tx:
         tx.registration.request_password_reset(email="ana@example.org")
+    rkit.outbox.work()
     reset = last_data(message_catcher, "ana@example.org", "token")
     with pytest.raises(TokenWrongPurpose), rkit.begin(org=rorg) as tx:
         tx.registration.verify_email(reset)
@@ -103,6 +104,7 @@ def test_a_reset_token_dies_after_use_and_after_any_password_change(
     with rkit.begin(org=rorg) as tx:
         tx.registration.request_password_reset(email="ana@example.org")
         tx.registration.request_password_reset(email="ana@example.org")
+    rkit.outbox.work()
     first, second = [
         m.data["token"] for m in message_catcher.to("ana@example.org") if "token" in m.data
     ][-2:]
@@ -130,6 +132,7 @@ def test_an_expired_reset_token_is_refused(
     monkeypatch.setattr(time, "time", lambda: past)
     with rkit.begin(org=rorg) as tx:
         tx.registration.request_password_reset(email="ana@example.org")
+    rkit.outbox.work()
     monkeypatch.undo()
     token = last_data(message_catcher, "ana@example.org", "token")
     with pytest.raises(TokenExpired), rkit.begin(org=rorg) as tx:

@@ -67,6 +67,10 @@ class RegistrationSettings(BaseSettings):
     reset_minutes: int = Field(default=30, ge=1)
     verify_email_hours: int = Field(default=72, ge=1)
     invitation_days: int = Field(default=7, ge=1)
+    #: a sign-up with an email or phone an account has already answers as a new sign-up would
+    #: and tells the account's holder instead of the caller (``AlreadyExists`` only for the
+    #: system actor and holders of ``members.view``); off: everyone gets ``AlreadyExists``
+    prevent_enumeration: bool = True
     #: age below which a guardian must consent (PIPL: 14)
     guardian_age: int = Field(default=14, ge=0)
     #: the app's page for each emailed link, by kind (``verify_email``, ``reset_password``,

@@ -4,6 +4,7 @@ personal-data rights. The only place with the registration module's rules."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import logging
@@ -34,6 +35,7 @@ from ngo_kit.errors import (
     TokenUsed,
     ValidationFailed,
 )
+from ngo_kit.i18n import gettext
 from ngo_kit.outbox import OutboxRow
 from ngo_kit.plugins import PersonalData, Registrar, collect
 from ngo_kit.schemas import coerce, no_control_characters, validation_failed
@@ -106,6 +108,39 @@ ACCOUNT_FAILURES = FAILURES + "account:"
 #: change its address or number. Erasure deletes them all (``_throttle_keys``).
 SEND_SUBJECTS = SIGN_IN_CODE, RESET, CHANGE = "sign-in-code:", "reset:", "change:"
 ACCOUNT_SENDS = "account:"
+#: Notices that stand in for a message an account would have been sent, so that an answer and
+#: its time never tell whether an account has an address: ``purpose`` -> (subject, body), English
+#: message ids translated in the module's catalogue; each goes out in both languages.
+NO_ACCOUNT_RESET = "registration.no-account-reset"
+NO_ACCOUNT_CODE = "registration.no-account-code"
+TRIED_TO_REGISTER = "registration.tried-to-register"
+CHANGE_TAKEN = "registration.change-taken"
+NOTICES = {
+    NO_ACCOUNT_RESET: (
+        "Password reset requested",
+        "Someone asked to reset the password of an account with this email address or phone "
+        "number, but no account that can sign in has it. If it was you, perhaps you signed up "
+        "with another address or number. Otherwise you can ignore this message.",
+    ),
+    NO_ACCOUNT_CODE: (
+        "Sign-in code requested",
+        "Someone asked for a sign-in code for this phone number, but no account that can sign "
+        "in has it. If it was you, perhaps you signed up with another number. Otherwise you "
+        "can ignore this message.",
+    ),
+    TRIED_TO_REGISTER: (
+        "Someone tried to register with your address",
+        "Someone tried to register at {org} with your email address or phone number, which "
+        "your account has already. If it was you, sign in (and join {org} if you have not "
+        "yet), or reset your password if you forgot it. Otherwise you can ignore this message: "
+        "nothing was changed.",
+    ),
+    CHANGE_TAKEN: (
+        "Change of address refused",
+        "Another account asked to change its email address or phone number to this one, which "
+        "your account has already. Nothing was changed; you can ignore this message.",
+    ),
+}
 #: how stale a session's ``last_used_at`` may grow before a use writes it again (well inside
 #: the shortest idle limit, one hour)
 SESSION_USE_STEP = dt.timedelta(minutes=5)
@@ -281,6 +316,10 @@ SQL = Statements(
                 ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone),
             )
         ),
+        "account_by_both": lambda d: _accounts_where(
+            ACCOUNTS.c.email == bind("e", ACCOUNTS.c.email),
+            ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone),
+        ),
         "insert_account": lambda d: insert_ignore(d, ACCOUNTS).values(
             {c: bind(c, ACCOUNTS.c[c]) for c in NEW_ACCOUNT}
         ),
@@ -318,8 +357,9 @@ SQL = Statements(
         "sign_in_by_phone": _sign_in_lookup(
             lambda: ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone)
         ),
-        "sign_in_by_either": _sign_in_lookup(
-            lambda: sa.or_(
+        # an email and a phone given together name an account only when it has both
+        "sign_in_by_both": _sign_in_lookup(
+            lambda: sa.and_(
                 ACCOUNTS.c.email == bind("e", ACCOUNTS.c.email),
                 ACCOUNTS.c.phone == bind("p", ACCOUNTS.c.phone),
             )
@@ -373,8 +413,16 @@ class RegistrationService:
 
         Creates the account when the email / phone is new, and a membership with role
         ``member`` (or the invitation's role). An existing account is joined to this
-        organisation only when the system actor or the account itself acts, or the right
-        password is given; otherwise ``AlreadyExists``. The organisation's ``joining`` setting
+        organisation only when the system actor or the account itself acts, or (without
+        enumeration prevention) the right password is given; otherwise ``AlreadyExists``.
+
+        With ``prevent_enumeration`` (the default), a caller who is neither the system actor
+        nor a holder of ``members.view`` never learns that an account has the email or phone:
+        the answer is shaped as a new sign-up's (the details given, ``pending``, and a fresh id
+        that names no account), nothing is written but an audit entry, and the account's holder
+        is sent a notice ("someone tried to register with your address"), in English and
+        Chinese, left to the outbox worker as the new sign-up's verification messages are. The
+        account itself, signed in, still joins. The organisation's ``joining`` setting
         (``open`` by default, ``approval`` or ``invitation``) decides whether a stranger becomes
         a member at once, files a join request, or needs an invitation token.
 
@@ -424,9 +472,13 @@ class RegistrationService:
             updated_at=now,
         )
         if not inserted:
-            existing = self._find_account(spec.email, phone)
-            if existing is None:  # nothing else can clash, but never carry on without a row
+            holders = self._holders(spec.email, phone)
+            own = len(holders) == 1 and holders[0].id == tx.actor_id
+            if self._prevents_enumeration() and not own:
+                return self._registered_already(spec, phone, holders, account_id, now)
+            if len(holders) != 1:  # two accounts, or (never) none: never carry on without a row
                 raise AlreadyExists("Account", spec.email or phone)
+            existing = holders[0]
             account_id = existing.id
             self._may_join_existing(existing, spec.password)
             if self._is_member(account_id):
@@ -467,9 +519,58 @@ class RegistrationService:
                 created_at=now,
                 birth_date=spec.birth_date,
             )
-            self._send_verifications(user)
+            self._send_verifications(user, deferred=self._prevents_enumeration())
         tx.emit("ngo_kit_user_registered", user=user)
         return user
+
+    def _prevents_enumeration(self) -> bool:
+        """True when this caller must not learn whether an account has an address: the
+        ``prevent_enumeration`` setting is on and the actor is neither the system actor nor a
+        holder of ``members.view`` (staff, who may look members up anyway)."""
+        tx = self.tx
+        return self.settings.prevent_enumeration and not tx.can("members.view")
+
+    def _holders(self, email: str | None, phone: str | None) -> list[Any]:
+        """The accounts that have this email or this phone (none, one, or two)."""
+        tx = self.tx
+        rows = SQL(tx, "account_by_either").all(tx, e=email, p=phone)
+        return [Row(r) for r in rows]
+
+    def _registered_already(
+        self,
+        spec: RegisterIn,
+        phone: str | None,
+        holders: list[Any],
+        fresh_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> UserRead:
+        """``register``'s answer when accounts have the email or phone and the caller may not
+        learn it: each holder is told on what the caller typed that it has (left to the
+        worker, as a new sign-up's messages are), the attempt is audited, and the answer is
+        shaped as a new sign-up's, with ``fresh_id`` (an id no account has)."""
+        tx = self.tx
+        org = tx.require_org()
+        for holder in holders:
+            if spec.email is not None and holder.email == spec.email:
+                self._tell("email", spec.email, TRIED_TO_REGISTER, holder.id, org=org.name)
+            elif phone is not None and holder.phone == phone:
+                self._tell("sms", phone, TRIED_TO_REGISTER, holder.id, org=org.name)
+        tx.audit(
+            "user.registration_deflected",
+            "account",
+            holders[0].id if holders else fresh_id,
+            "sign-up with an address an account has; its holder was told",
+            data={"accounts": len(holders)},
+        )
+        return UserRead(
+            id=fresh_id,
+            email=spec.email,
+            phone=phone,
+            display_name=spec.display_name,
+            status="pending",
+            created_at=now,
+            birth_date=spec.birth_date,
+        )
 
     def get_user(self, user_id: uuid.UUID | str) -> UserRead:
         """A member of ``tx``'s organisation; ``NotFound`` for anyone else.
@@ -553,6 +654,9 @@ class RegistrationService:
     def authenticate(self, data: SignInIn | dict[str, Any] | None = None, /, **kw: Any) -> SignIn:
         """Sign in by email or phone with a password, or by phone with a one-time code.
 
+        An email and a phone given together name the account that has both; any other pair
+        fails as a wrong password does, whoever has either.
+
         Returns a ``SignIn`` with an opaque session token (256 random bits; only its SHA-256 is
         stored). Any wrong identifier, password or code raises the same ``SignInFailed`` in
         comparable time (an unknown account is checked against a dummy hash). Throttling:
@@ -586,7 +690,7 @@ class RegistrationService:
         if spec.code is not None:
             ok = (
                 row is not None
-                and spec.email is None
+                and phone is not None
                 and self._code_matches(row.id, CODE_SIGN_IN, spec.code)
             )
         else:
@@ -713,21 +817,25 @@ class RegistrationService:
     def request_sign_in_code(self, phone: str, *, client: str | None = None) -> None:
         """Text a 6-digit sign-in code to ``phone`` if an account has it (says nothing either way).
 
+        A number no account can sign in with is told so instead. Either message is left to the
+        outbox worker (``deferred``), so the answer and its time are the same either way.
         Throttled per number and per ``client`` key (``TooManyRequests``): see ``_count_send``.
         """
         p = self._phone(phone)
         self._count_send([SIGN_IN_CODE + p], client)
         row = self._find_account(None, p)
-        if row is None or row.status in ("suspended", "erased") or row.phone is None:
+        if row is None or row.status in ("suspended", "erased"):
+            self._tell("sms", p, NO_ACCOUNT_CODE)
             return
-        code = self._issue_code(row.id, CODE_SIGN_IN, row.phone)
+        code = self._issue_code(row.id, CODE_SIGN_IN, p)
         self._send(
             "sms",
-            row.phone,
+            p,
             "Sign-in code",
             f"Your sign-in code is {code}. It is valid for {self.settings.code_minutes} minutes.",
             {"purpose": CODE_SIGN_IN, "code": code},
             about=row.id,
+            deferred=True,
         )
 
     # --- verification -------------------------------------------------------------------------
@@ -797,32 +905,45 @@ class RegistrationService:
     def request_password_reset(
         self, *, email: str | None = None, phone: str | None = None, client: str | None = None
     ) -> None:
-        """Send a reset link (30 minutes, single use) if an account has this email or phone.
+        """Send a reset link (30 minutes, single use) if an account has this email or phone
+        (both: if one account has both); the link goes to the email, else to the phone.
 
         Says nothing about whether one does, throttling included: requests are counted per
         address or number typed in and per ``client`` key, whoever has it (``TooManyRequests``).
+        An address or number that names no account that can sign in is told so instead. Either
+        message is left to the outbox worker (``deferred``), so the answer and its time are the
+        same either way.
         """
         e = _boundary("email", normalise_email, email) if email else None
         p = self._phone(phone) if phone else None
         if e is None and p is None:
             raise ValidationFailed("email", "identifier_required")
         self._count_send([RESET + i for i in (e, p) if i], client)
-        row = self._find_account(e, p)
-        if row is None or row.status in ("suspended", "erased"):
-            return
-        token = tokens_for(self.tx.kit).sign(
-            PURPOSE_RESET, {"a": str(row.id), "h": _fingerprint(row.password_hash)}
-        )
-        channel, recipient = ("email", row.email) if e else ("sms", row.phone)
+        row = self._find_account(e, p, both=True)
+        recipient = e or p
         assert recipient is not None
+        usable = row is not None and row.status not in ("suspended", "erased")
+        # The token is signed either way (for an id no account has when none is usable), as
+        # sign-in checks an unknown account against a dummy hash: the same work, the same time.
+        token = tokens_for(self.tx.kit).sign(
+            PURPOSE_RESET,
+            {
+                "a": str(row.id if usable else new_id()),
+                "h": _fingerprint(row.password_hash if usable else None),
+            },
+        )
+        if not usable:
+            self._tell("email" if e else "sms", recipient, NO_ACCOUNT_RESET)
+            return
         self._send(
-            channel,
+            "email" if e else "sms",
             recipient,
             "Reset your password",
             f"Use this link within {self.settings.reset_minutes} minutes to choose a new "
             f"password: {self._link('reset_password', token)}",
             {"purpose": PURPOSE_RESET, "token": token},
             about=row.id,
+            deferred=True,
         )
 
     def reset_password(self, token: str, password: str) -> UserRead:
@@ -905,23 +1026,30 @@ class RegistrationService:
     def request_email_change(self, new_email: str, *, client: str | None = None) -> None:
         """Send a confirmation link to ``new_email``; the address changes when it is followed.
 
-        The old address is told. ``AlreadyExists`` when another account has the address.
+        The old address is told. When another account has the address, its holder is told
+        instead of being sent a link, and the answer is the same (nothing says the address is
+        taken); both messages are left to the outbox worker (``deferred``).
         Throttled per account, per new address and per ``client`` key (``TooManyRequests``).
         """
         tx = self.tx
         e = _boundary("email", normalise_email, new_email)
-        key, row = self._change_asked("email", e, client)
-        token = tokens_for(tx.kit).sign(
-            PURPOSE_CHANGE_EMAIL, {"a": str(key), "e": e, "h": _fingerprint(row.email)}
-        )
-        self._send(
-            "email",
-            e,
-            "Confirm your new email address",
-            f"Follow this link to confirm your new address: {self._link('change_email', token)}",
-            {"purpose": PURPOSE_CHANGE_EMAIL, "token": token},
-            about=key,
-        )
+        key, row, taken = self._change_asked("email", e, client)
+        if taken:
+            self._tell("email", e, CHANGE_TAKEN)
+        else:
+            token = tokens_for(tx.kit).sign(
+                PURPOSE_CHANGE_EMAIL, {"a": str(key), "e": e, "h": _fingerprint(row.email)}
+            )
+            self._send(
+                "email",
+                e,
+                "Confirm your new email address",
+                "Follow this link to confirm your new address: "
+                f"{self._link('change_email', token)}",
+                {"purpose": PURPOSE_CHANGE_EMAIL, "token": token},
+                about=key,
+                deferred=True,
+            )
         self._tell_old(
             row,
             "email",
@@ -953,19 +1081,27 @@ class RegistrationService:
     def request_phone_change(self, new_phone: str, *, client: str | None = None) -> None:
         """Text a code to ``new_phone``; the number changes when the code is confirmed.
 
+        When another account has the number, its holder is told instead of being sent the code,
+        and the answer is the same (the code issued then confirms nothing: ``TokenInvalid``);
+        both messages are left to the outbox worker (``deferred``).
         Throttled per account, per new number and per ``client`` key (``TooManyRequests``).
         """
         p = self._phone(new_phone)
-        key, row = self._change_asked("phone", p, client)
-        code = self._issue_code(key, CODE_CHANGE_PHONE, p)
-        self._send(
-            "sms",
-            p,
-            "Confirm your new number",
-            f"Your confirmation code is {code}.",
-            {"purpose": CODE_CHANGE_PHONE, "code": code},
-            about=key,
-        )
+        key, row, taken = self._change_asked("phone", p, client)
+        # a code is issued either way (the same work); for a taken number it names no target
+        code = self._issue_code(key, CODE_CHANGE_PHONE, None if taken else p)
+        if taken:
+            self._tell("sms", p, CHANGE_TAKEN)
+        else:
+            self._send(
+                "sms",
+                p,
+                "Confirm your new number",
+                f"Your confirmation code is {code}.",
+                {"purpose": CODE_CHANGE_PHONE, "code": code},
+                about=key,
+                deferred=True,
+            )
         self._tell_old(
             row,
             "phone",
@@ -988,18 +1124,19 @@ class RegistrationService:
             "Your account's phone number was changed.",
         )
 
-    def _change_asked(self, field: str, new: str, client: str | None) -> tuple[uuid.UUID, Any]:
+    def _change_asked(
+        self, field: str, new: str, client: str | None
+    ) -> tuple[uuid.UUID, Any, bool]:
         """The signed-in account asking to switch its ``field`` (``email`` or ``phone``) to
-        ``new``, and its row. The request is counted against the account, ``new`` and
-        ``client`` first; ``AlreadyExists`` when another account has ``new``."""
+        ``new``, its row, and whether another account has ``new`` (the caller answers the same
+        either way). The request is counted against the account, ``new`` and ``client``
+        first."""
         key = self._self_or_system(None)
         self._count_send([f"{ACCOUNT_SENDS}{key}", CHANGE + new], client)
         row = self._account(key)
         email, phone = (new, None) if field == "email" else (None, new)
         holder = self._find_account(email, phone)
-        if holder is not None and holder.id != key:
-            raise AlreadyExists("Account", new)
-        return key, row
+        return key, row, holder is not None and holder.id != key
 
     def _switch(self, row: Any, field: str, new: str, subject: str, body: str) -> UserRead:
         """Set ``row``'s ``field`` (``email`` or ``phone``) to ``new``, verified now; tell the
@@ -1586,10 +1723,13 @@ class RegistrationService:
             raise NotFound("User", key)
         return Row(row)
 
-    def _find_account(self, email: str | None, phone: str | None) -> Any:
+    def _find_account(self, email: str | None, phone: str | None, *, both: bool = False) -> Any:
+        """The account with this email or phone (``both``: with this email and phone), or
+        ``None``; ``AlreadyExists`` when an email and a phone belong to two accounts."""
         tx = self.tx
         if email is not None and phone is not None:
-            rows = SQL(tx, "account_by_either").all(tx, e=email, p=phone)
+            name = "account_by_both" if both else "account_by_either"
+            rows = SQL(tx, name).all(tx, e=email, p=phone)
         elif email is not None:
             rows = SQL(tx, "account_by_email").all(tx, e=email)
         elif phone is not None:
@@ -1690,18 +1830,20 @@ class RegistrationService:
         tx.emit("ngo_kit_user_verified", user=user, channel=channel)
         return user
 
-    def _send_verifications(self, user: UserRead) -> None:
+    def _send_verifications(self, user: UserRead, *, deferred: bool = False) -> None:
+        """A new account's verification link and code (``deferred``: left to the worker, as
+        the notice a taken address gets instead)."""
         if user.email is not None:
-            self._send_email_link(user)
+            self._send_email_link(user, deferred=deferred)
         if user.phone is not None:
-            self._send_phone_code(user.id, user.phone)
+            self._send_phone_code(user.id, user.phone, deferred=deferred)
 
     def _link(self, kind: str, token: str) -> str:
         """The app's link for ``token`` (``link_templates``), or the bare token."""
         org = self.tx.org
         return self.settings.link(kind, token, org.slug if org is not None else None)
 
-    def _send_email_link(self, user: UserRead) -> None:
+    def _send_email_link(self, user: UserRead, *, deferred: bool = False) -> None:
         assert user.email is not None
         token = tokens_for(self.tx.kit).sign(
             PURPOSE_VERIFY_EMAIL, {"a": str(user.id), "e": user.email}
@@ -1713,9 +1855,10 @@ class RegistrationService:
             f"Follow this link to confirm your address: {self._link('verify_email', token)}",
             {"purpose": PURPOSE_VERIFY_EMAIL, "token": token},
             about=user.id,
+            deferred=deferred,
         )
 
-    def _send_phone_code(self, key: uuid.UUID, phone: str) -> None:
+    def _send_phone_code(self, key: uuid.UUID, phone: str, *, deferred: bool = False) -> None:
         code = self._issue_code(key, CODE_VERIFY_PHONE, phone)
         self._send(
             "sms",
@@ -1725,6 +1868,7 @@ class RegistrationService:
             f"{self.settings.code_minutes} minutes.",
             {"purpose": CODE_VERIFY_PHONE, "code": code},
             about=key,
+            deferred=deferred,
         )
 
     def _send(
@@ -1736,11 +1880,29 @@ class RegistrationService:
         data: dict[str, Any],
         *,
         about: uuid.UUID | None = None,
+        deferred: bool = False,
     ) -> None:
-        """Record a message in the outbox; ``about`` tags it with the account, for erasure."""
+        """Record a message in the outbox; ``about`` tags it with the account, for erasure.
+
+        ``deferred`` leaves it to the outbox worker: messages that go out only when an account
+        has (or has not) an address must not make the request slower (``tx.send``)."""
         if about is not None:
             data = {**data, "account": str(about)}
-        self.tx.send(channel, recipient, subject, body, data=data)
+        self.tx.send(channel, recipient, subject, body, data=data, deferred=deferred)
+
+    def _tell(
+        self,
+        channel: str,
+        recipient: str,
+        kind: str,
+        about: uuid.UUID | None = None,
+        **params: str,
+    ) -> None:
+        """Send notice ``kind`` (a key of ``NOTICES``) to ``recipient``, in English and Chinese
+        (the caller's locale need not be the recipient's), left to the worker: it stands in
+        for a message that goes out only when an account has (or has not) an address."""
+        subject, body = _bilingual(*NOTICES[kind], **params)
+        self._send(channel, recipient, subject, body, {"purpose": kind}, about=about, deferred=True)
 
     def _notify(self, row: Account, subject: str, body: str) -> None:
         if row.email:
@@ -1836,20 +1998,18 @@ class RegistrationService:
     ) -> tuple[int | None, bool, Any]:
         """``(wait, counted, account)`` in one statement: the seconds until the keys' locks end
         (``None``: none is locked), whether the identifier key has failures on record, and the
-        account with this email or phone (``None``: unknown). ``AlreadyExists`` when an email
-        and a phone given together belong to two accounts, as ``_find_account``."""
+        account with this email or phone, or with both when both are given (``None``: no such
+        account, which answers as a wrong password does)."""
         tx = self.tx
         values = {"k": keys[0], "c": keys[-1], "e": email, "p": phone}
         name = "sign_in_by_phone" if email is None else "sign_in_by_email"
         if email is not None and phone is not None:
-            name = "sign_in_by_either"
-        rows = SQL(tx, name).all(tx, **values)
-        until, counted = rows[0]["locked_until"], bool(rows[0]["counted"])
+            name = "sign_in_by_both"
+        row = SQL(tx, name).first(tx, **values)
+        assert row is not None  # the lookup has a row even for an unknown identifier
+        until, counted = row["locked_until"], bool(row["counted"])
         wait = _seconds(until - now) if until is not None and until > now else None
-        accounts = [Row(r) for r in rows if r["id"] is not None]
-        if len(accounts) > 1 and wait is None:
-            raise AlreadyExists("Account", email or phone or "")
-        return wait, counted, accounts[0] if accounts else None
+        return wait, counted, Row(row) if row["id"] is not None else None
 
     def _record_failure(self, keys: list[str], now: dt.datetime) -> None:
         """Count a failure in this transaction, and again on its own if this one rolls back."""
@@ -2319,6 +2479,22 @@ def _invitation(row: Any, **update: Any) -> InvitationRead:
         created_at=row.created_at,
     )
     return read.model_copy(update=update) if update else read
+
+
+def _bilingual(subject: str, body: str, **params: str) -> tuple[str, str]:
+    """``subject`` and ``body`` (English message ids) in English and Chinese, in one message."""
+    zh_subject, zh_body = _chinese(subject, body)
+    return (
+        f"{subject.format(**params)} / {zh_subject.format(**params)}",
+        f"{body.format(**params)}\n\n{zh_body.format(**params)}",
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _chinese(subject: str, body: str) -> tuple[str, str]:
+    """A notice's Chinese texts, looked up once: a notice stands in for another message, and
+    must cost no more to write than it."""
+    return gettext(subject, "zh_CN"), gettext(body, "zh_CN")
 
 
 def _changed(result: Any) -> int:

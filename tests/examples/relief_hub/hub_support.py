@@ -39,7 +39,9 @@ class Hub:
         return found
 
     def latest_code(self, phone: str) -> str:
-        """The last verification code texted to ``phone``."""
+        """The last verification code texted to ``phone`` (after a pass of the outbox worker,
+        which the app runs while it serves: registration leaves its messages to it)."""
+        self.kit.outbox.work()
         for message in reversed(self.messages.to(phone)):
             code = message.data.get("code")
             if code:

@@ -172,6 +172,28 @@ def test_sign_out_ends_the_session(hub: Hub) -> None:
     assert browser.client.get("/api/orgs/rainbow/registration/me").status_code == 401
 
 
+def test_registering_a_taken_address_names_nothing_and_sends_to_sign_in(
+    hub: Hub, browser: Browser
+) -> None:
+    first = browser.submit("/o/rainbow/register", data=NEW_PERSON)
+    assert first.status_code == 303
+    other = hub.browser()
+    again = other.submit(
+        "/o/rainbow/register", data={**NEW_PERSON, "password": "someone else's guess 9"}
+    )
+    assert again.headers["location"] == "/o/rainbow/sign-in"
+    page = other.follow(again)
+    assert "Check your email or phone for what to do next" in page.text
+    assert "already" not in page.text.lower()
+    hub.kit.outbox.work()
+    [told] = [
+        m
+        for m in hub.messages.to(NEW_PERSON["email"])
+        if m.data.get("purpose") == "registration.tried-to-register"
+    ]
+    assert "有人尝试" in told.body
+
+
 def test_a_form_without_or_with_a_forged_csrf_token_is_refused(hub: Hub) -> None:
     browser = hub.browser()
     before = _accounts(hub)
@@ -245,6 +267,7 @@ def test_the_token_of_the_verification_email_confirms_the_address_on_its_page(
         data={"display_name": "周杰", "email": "zhou@example.org", "password": "long walk home 7"},
     )
     assert answer.status_code == 303
+    hub.kit.outbox.work()  # as the app's worker does
     sent = [m for m in hub.messages.to("zhou@example.org") if m.data.get("token")]
     token = str(sent[-1].data["token"])
     opened = browser.get(f"/o/rainbow/verify-email?token={token}")
