@@ -1,7 +1,7 @@
 """quantities exact on SQLite
 
 Revision ID: d2a20d02a9cd
-Revises: ab781b9b24a7
+Revises: 4083d8be91b3
 Create Date: 2026-12-07 21:30:00.000000
 
 SQLite held quantities as binary floating point (1234567890123.4567 read back as ...4568);
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from ngo_kit.migrations import scale_sqlite_quantities, unscale_sqlite_quantities
 
 revision: str = 'd2a20d02a9cd'
-down_revision: str | Sequence[str] | None = 'ab781b9b24a7'
+down_revision: str | Sequence[str] | None = '4083d8be91b3'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """points keys scoped to the actor and the operation
 
 Revision ID: 5b1d0f3c7a21
-Revises: e981924155d7
+Revises: daeea40c5e6c
 Create Date: 2026-12-07 21:15:00.000000
 
 Idempotency keys were unique per organisation: member B sending member A's key got A's
@@ -22,7 +22,7 @@ from alembic import op
 from ngo_kit.idempotency import legacy_who, scope_digest
 
 revision: str = '5b1d0f3c7a21'
-down_revision: str | Sequence[str] | None = 'e981924155d7'
+down_revision: str | Sequence[str] | None = 'daeea40c5e6c'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

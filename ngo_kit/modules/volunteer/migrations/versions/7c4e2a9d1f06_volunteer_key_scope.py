@@ -1,7 +1,7 @@
 """volunteer keys scoped to the actor and the operation
 
 Revision ID: 7c4e2a9d1f06
-Revises: 92587c49bb38
+Revises: 893e2ae9678a
 Create Date: 2026-12-07 21:40:00.000000
 
 Sign-up and claim keys were unique per organisation: someone sending another person's key got
@@ -21,7 +21,7 @@ from alembic import op
 from ngo_kit.idempotency import legacy_who, scope_digest
 
 revision: str = '7c4e2a9d1f06'
-down_revision: str | Sequence[str] | None = '92587c49bb38'
+down_revision: str | Sequence[str] | None = '893e2ae9678a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """quantities exact on SQLite
 
 Revision ID: 893e2ae9678a
-Revises: 92587c49bb38
+Revises: 0e87fac9f2c6
 Create Date: 2026-12-07 21:30:00.000000
 
 SQLite held quantities as binary floating point (1234567890123.4567 read back as ...4568);
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from ngo_kit.migrations import scale_sqlite_quantities, unscale_sqlite_quantities
 
 revision: str = '893e2ae9678a'
-down_revision: str | Sequence[str] | None = '92587c49bb38'
+down_revision: str | Sequence[str] | None = '0e87fac9f2c6'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
