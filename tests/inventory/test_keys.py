@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ngo_kit import SYSTEM, Kit, KeyReused
+from ngo_kit import SYSTEM, KeyReused, Kit
 from ngo_kit.tenancy import OrgRead
 
 
