@@ -110,7 +110,7 @@ class Move(IdMixin, OrgMixin, Base):
     __tablename__ = "inventory_move"
     __table_args__ = (
         sa.UniqueConstraint("org_id", "seq"),
-        sa.UniqueConstraint("org_id", "key"),
+        sa.UniqueConstraint("org_id", "key_scope"),
         sa.UniqueConstraint("org_id", "reverses_id"),
         sa.Index("ix_inventory_move_org_donation", "org_id", "donation_ref"),
         sa.Index("ix_inventory_move_org_item_at", "org_id", "item_id", "at"),
@@ -122,6 +122,10 @@ class Move(IdMixin, OrgMixin, Base):
     kind: Mapped[str] = mapped_column(sa.String(15))
     group_id: Mapped[uuid.UUID] = mapped_column()
     key: Mapped[str | None] = mapped_column(sa.String(200), default=None)
+    #: the key scoped to the actor and the operation, and the call's fingerprint
+    #: (``ngo_kit.idempotency``), on the operation's first move; not chained
+    key_scope: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    key_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), default=None)
     item_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("inventory_item.id", ondelete="RESTRICT")
     )

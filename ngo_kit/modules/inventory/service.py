@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.orm import aliased
 
+from ngo_kit import idempotency
 from ngo_kit.audit import actor_label, append_chained_many
 from ngo_kit.db import (
     QUANTITY_LIMIT,
@@ -94,6 +95,9 @@ if TYPE_CHECKING:
     from ngo_kit.context import Context
 
 CHAIN = "inventory_move"
+#: A move's ``key``, ``key_scope`` and ``key_fingerprint`` (``idempotency.keyed``).
+Keyed = dict[str, Any]
+_UNKEYED: Keyed = {"key": None, "key_scope": None, "key_fingerprint": None}
 ZERO = Decimal(0)
 #: Layers are read oldest first in pages of this many rows.
 LAYER_PAGE = 8
@@ -518,14 +522,28 @@ class InventoryService:
     # ------------------------------------------------------------------------------------
     # the move engine
 
-    def _existing(self, key: str | None) -> Operation | None:
-        if key is None:
+    def _keyed(self, operation: str, key: str | None, spec: Any = None, **params: Any) -> Keyed:
+        """``key`` scoped to the actor and ``operation``, fingerprinting ``spec`` (its fields
+        but the key) and ``params``."""
+        if spec is not None:
+            params = {**spec.model_dump(exclude={"key"}), **params}
+        return idempotency.keyed(self.tx, operation, key, **params)
+
+    def _existing(self, keyed: Keyed) -> Operation | None:
+        """The first result of the operation whose key (in ``keyed``'s scope) was used;
+        ``KeyReused`` when that one had other parameters."""
+        if keyed["key_scope"] is None:
             return None
         tx = self.tx
-        group = self.db.scalar(
-            sa.select(Move.group_id).where(Move.org_id == tx.org_id, Move.key == key)
-        )
-        return None if group is None else self._operation(group)
+        found = self.db.execute(
+            sa.select(Move.group_id, Move.key_fingerprint).where(
+                Move.org_id == tx.org_id, Move.key_scope == keyed["key_scope"]
+            )
+        ).first()
+        if found is None:
+            return None
+        idempotency.check_same(keyed["key"], found[1], keyed["key_fingerprint"])
+        return self._operation(found[0])
 
     def _operation(self, group_id: uuid.UUID) -> Operation:
         tx = self.tx
@@ -754,7 +772,7 @@ class InventoryService:
         destination: LocationRow,
         portions: list[_Portion],
         fields: dict[str, Any],
-        key: str | None,
+        keyed: Keyed,
         *,
         self_sourced: bool = False,
     ) -> Operation:
@@ -774,7 +792,7 @@ class InventoryService:
                     "at": now,
                     "kind": kind,
                     "group_id": group_id,
-                    "key": key if i == 0 else None,
+                    **(keyed if i == 0 else _UNKEYED),
                     "item_id": item.id,
                     "lot_id": p.lot_id,
                     "from_location_id": origin.id,
@@ -878,7 +896,8 @@ class InventoryService:
         return self._receive(spec, None)
 
     def _receive(self, spec: ReceiveIn, document_id: uuid.UUID | None) -> Operation:
-        done = self._existing(spec.key)
+        keyed = self._keyed("inventory.receive", spec.key, spec, document_id=document_id)
+        done = self._existing(keyed)
         if done is not None:
             return done
         item = self._item(spec.item)
@@ -898,15 +917,15 @@ class InventoryService:
             "document_id": document_id,
         }
         return self._idempotent(
-            spec.key,
+            keyed,
             lambda: self._write(
-                "receive", item, donors, to, [portion], fields, spec.key, self_sourced=True
+                "receive", item, donors, to, [portion], fields, keyed, self_sourced=True
             ),
         )
 
-    def _idempotent(self, key: str | None, write: Any) -> Operation:
-        """Run ``write``; with a ``key``, a concurrent twin's win returns the twin's result."""
-        if key is None:
+    def _idempotent(self, keyed: Keyed, write: Any) -> Operation:
+        """Run ``write``; with a key, a concurrent twin's win returns the twin's result."""
+        if keyed["key_scope"] is None:
             result: Operation = write()
             return result
         tx = self.tx
@@ -916,7 +935,7 @@ class InventoryService:
             return result
         except sa.exc.IntegrityError:
             self._locked.clear()  # rolling back the savepoint may have released some
-            existing = self._existing(key)
+            existing = self._existing(keyed)
             if existing is None:
                 raise
             return existing
@@ -947,7 +966,8 @@ class InventoryService:
 
     def _issue(self, spec: IssueIn, document_id: uuid.UUID | None) -> Operation:
         tx = self.tx
-        done = self._existing(spec.key)
+        keyed = self._keyed("inventory.issue", spec.key, spec, document_id=document_id)
+        done = self._existing(keyed)
         if done is not None:
             return done
         item = self._item(spec.item)
@@ -967,12 +987,12 @@ class InventoryService:
                 "document_id": document_id,
                 "notes": spec.notes,
             }
-            op = self._write("issue", item, origin, beneficiaries, portions, fields, spec.key)
+            op = self._write("issue", item, origin, beneficiaries, portions, fields, keyed)
             if need is not None:
                 self._fulfil(need, quantity)
             return op
 
-        return self._idempotent(spec.key, write)
+        return self._idempotent(keyed, write)
 
     def transfer(
         self, data: TransferIn | dict[str, Any] | None = None, /, **kwargs: Any
@@ -984,7 +1004,8 @@ class InventoryService:
         tx = self.tx
         spec = coerce(TransferIn, data, kwargs)
         tx.require("inventory.issue")
-        done = self._existing(spec.key)
+        keyed = self._keyed("inventory.transfer", spec.key, spec)
+        done = self._existing(keyed)
         if done is not None:
             return done
         item = self._item(spec.item)
@@ -998,11 +1019,9 @@ class InventoryService:
         def write() -> Operation:
             self._lock_in_order([item.id], [origin.id, to.id])
             portions = self._take(item, origin, quantity, lot)
-            return self._write(
-                "transfer", item, origin, to, portions, {"notes": spec.notes}, spec.key
-            )
+            return self._write("transfer", item, origin, to, portions, {"notes": spec.notes}, keyed)
 
-        return self._idempotent(spec.key, write)
+        return self._idempotent(keyed, write)
 
     def _lock_in_order(
         self, item_ids: Iterable[uuid.UUID], location_ids: Iterable[uuid.UUID]
@@ -1056,7 +1075,8 @@ class InventoryService:
         tx = self.tx
         spec = coerce(ScrapIn, data, kwargs)
         tx.require("inventory.adjust")
-        done = self._existing(spec.key)
+        keyed = self._keyed("inventory.scrap", spec.key, spec)
+        done = self._existing(keyed)
         if done is not None:
             return done
         item = self._item(spec.item)
@@ -1067,9 +1087,9 @@ class InventoryService:
         def write() -> Operation:
             portions = self._take(item, origin, quantity, lot)
             fields = {"reason": spec.reason, "notes": spec.notes}
-            return self._write("scrap", item, origin, scrapped, portions, fields, spec.key)
+            return self._write("scrap", item, origin, scrapped, portions, fields, keyed)
 
-        return self._idempotent(spec.key, write)
+        return self._idempotent(keyed, write)
 
     def adjust(self, data: AdjustIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
         """A stocktake (盘点): set the books to ``counted``, posting the difference (``inventory.adjust``).
@@ -1081,7 +1101,8 @@ class InventoryService:
         tx = self.tx
         spec = coerce(AdjustIn, data, kwargs)
         tx.require("inventory.adjust")
-        done = self._existing(spec.key)
+        keyed = self._keyed("inventory.adjust", spec.key, spec)
+        done = self._existing(keyed)
         if done is not None:
             return done
         item = self._item(spec.item)
@@ -1107,13 +1128,13 @@ class InventoryService:
                     loc,
                     [portion],
                     fields,
-                    spec.key,
+                    keyed,
                     self_sourced=True,
                 )
             portions = self._take(item, loc, -difference, lot)
-            return self._write("adjust", item, loc, adjustment, portions, fields, spec.key)
+            return self._write("adjust", item, loc, adjustment, portions, fields, keyed)
 
-        return self._idempotent(spec.key, write)
+        return self._idempotent(keyed, write)
 
     def reverse(
         self, move_id: uuid.UUID | str, *, reason: str, key: str | None = None
@@ -1130,7 +1151,8 @@ class InventoryService:
         key = check("key", Text | None, key)
         if not reason or not reason.strip():
             raise ValidationFailed("reason", "blank")
-        done = self._existing(key)
+        keyed = self._keyed("inventory.reverse", key, move_id=str(move_id), reason=reason)
+        done = self._existing(keyed)
         if done is not None:
             return done
         original: Move = tx.get_owned(Move, move_id, "Move")
@@ -1181,13 +1203,13 @@ class InventoryService:
                 "recipient_kind": original.recipient_kind,
                 "need_id": original.need_id,
             }
-            op = self._write("reverse", item, origin, destination, [portion], fields, key)
+            op = self._write("reverse", item, origin, destination, [portion], fields, keyed)
             if original.need_id is not None and original.kind == "issue":
                 self._unfulfil(original.need_id, original.quantity)
             return op
 
         try:
-            return self._idempotent(key, write)
+            return self._idempotent(keyed, write)
         except sa.exc.IntegrityError:  # a concurrent reversal of the same move won
             raise ValidationFailed("move_id", "already_reversed") from None
 
