@@ -570,7 +570,7 @@ def create_engine(settings: KitSettings) -> Engine:
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size * 2,
     )
-    if url.get_driver_name() == "psycopg":
+    if url.drivername == "postgresql+psycopg":
         # psycopg names the statements it prepares _pg3_0, _pg3_1... per connection: behind a
         # pooler in transaction mode, clients share server connections and run one another's.
         kwargs["connect_args"] = {"prepare_threshold": settings.postgres_prepare_threshold}

@@ -265,3 +265,18 @@ def _ten_thousandths(value: Any) -> int:
     else:  # SQLite keeps a whole float as an integer; text only if written by hand
         exact = Decimal(str(value)).quantize(Decimal("0.0001"))
     return int(exact.scaleb(4))
+
+
+def drop_column(table: str, column: str) -> None:
+    """In a module's migration: drop ``column`` of ``table`` in place.
+
+    On SQLite this is the native ``ALTER TABLE ... DROP COLUMN`` (SQLite 3.35 and later)
+    rather than a batch copy of the table: copying a table that other tables' rows refer to
+    fails their foreign keys. Elsewhere it is Alembic's ``drop_column``.
+    """
+    from alembic import op
+
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    else:
+        op.drop_column(table, column)

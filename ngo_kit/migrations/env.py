@@ -6,6 +6,7 @@ from typing import Any
 
 from alembic import context
 
+from ngo_kit.errors import NgoKitError
 from ngo_kit.migrations import VERSION_TABLE
 
 config = context.config
@@ -53,19 +54,49 @@ def drop_tables_not_their_indexes(context: Any, revision: Any, directives: list[
 
 def run_migrations_online() -> None:
     with kit.engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            version_table=VERSION_TABLE,
-            render_as_batch=connection.dialect.name == "sqlite",
-            include_object=include_object,
-            compare_type=True,
-            process_revision_directives=drop_tables_not_their_indexes,
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration copies a table, then drops the old copy, which fails the foreign
+            # keys of rows that refer to it. SQLite's procedure for altering a table: foreign
+            # keys off (outside a transaction, so before the first statement), alter, then
+            # check them all before committing.
+            _sqlite_foreign_keys(connection, "OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                version_table=VERSION_TABLE,
+                render_as_batch=sqlite,
+                include_object=include_object,
+                compare_type=True,
+                process_revision_directives=drop_tables_not_their_indexes,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_sqlite_foreign_keys(connection)
+            if connection.in_transaction():
+                connection.commit()
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, "ON")
+
+
+def _sqlite_foreign_keys(connection: Any, state: str) -> None:
+    """Turn SQLite's foreign keys on or off; straight to the driver, outside any transaction."""
+    connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={state}")
+
+
+def _check_sqlite_foreign_keys(connection: Any) -> None:
+    """Refuse (rolling the migration back) if it left a row whose foreign key is broken."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise NgoKitError(
+            "The migration left {count} row(s) whose foreign keys are broken, in {tables}; "
+            "nothing was changed",
+            count=len(broken),
+            tables=", ".join(sorted({str(row[0]) for row in broken})),
         )
-        with context.begin_transaction():
-            context.run_migrations()
-        if connection.in_transaction():
-            connection.commit()
 
 
 if context.is_offline_mode():

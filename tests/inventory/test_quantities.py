@@ -19,7 +19,7 @@ from ngo_kit.testing import KitFactory
 D = Decimal
 LARGEST = D("99999999999999.9999")
 #: The inventory module's revision before quantities were exact on SQLite.
-BEFORE_EXACT = "ab781b9b24a7"
+BEFORE_EXACT = "4083d8be91b3"
 
 
 def test_a_quantity_with_eighteen_digits_reads_back_exactly_and_verifies(

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from ngo_kit.migrations import drop_column
+
 revision: str = '150203cea296'
 down_revision: str | Sequence[str] | None = 'd67584b20a32'
 branch_labels: str | Sequence[str] | None = None
@@ -30,5 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('core_audit', schema=None) as batch_op:
-        batch_op.drop_column('key_id')
+    drop_column('core_audit', 'key_id')

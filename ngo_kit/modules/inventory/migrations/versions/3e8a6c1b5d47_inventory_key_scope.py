@@ -1,7 +1,7 @@
 """inventory keys scoped to the actor and the operation
 
 Revision ID: 3e8a6c1b5d47
-Revises: ab781b9b24a7
+Revises: d2a20d02a9cd
 Create Date: 2026-12-07 21:50:00.000000
 
 Move keys were unique per organisation: someone sending another person's key got that
@@ -22,7 +22,7 @@ from alembic import op
 from ngo_kit.idempotency import legacy_who, scope_digest
 
 revision: str = '3e8a6c1b5d47'
-down_revision: str | Sequence[str] | None = 'ab781b9b24a7'
+down_revision: str | Sequence[str] | None = 'd2a20d02a9cd'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

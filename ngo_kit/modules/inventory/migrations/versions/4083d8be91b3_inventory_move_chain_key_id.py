@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from ngo_kit.migrations import drop_column
+
 revision: str = '4083d8be91b3'
 down_revision: str | Sequence[str] | None = 'ab781b9b24a7'
 branch_labels: str | Sequence[str] | None = None
@@ -30,5 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('inventory_move', schema=None) as batch_op:
-        batch_op.drop_column('key_id')
+    drop_column('inventory_move', 'key_id')

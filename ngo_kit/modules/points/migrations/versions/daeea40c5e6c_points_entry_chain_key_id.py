@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from ngo_kit.migrations import drop_column
+
 revision: str = 'daeea40c5e6c'
 down_revision: str | Sequence[str] | None = 'e981924155d7'
 branch_labels: str | Sequence[str] | None = None
@@ -30,5 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('points_entry', schema=None) as batch_op:
-        batch_op.drop_column('key_id')
+    drop_column('points_entry', 'key_id')

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from ngo_kit.migrations import drop_column
+
 revision: str = '0e87fac9f2c6'
 down_revision: str | Sequence[str] | None = '92587c49bb38'
 branch_labels: str | Sequence[str] | None = None
@@ -30,5 +32,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('volunteer_hours', schema=None) as batch_op:
-        batch_op.drop_column('key_id')
+    drop_column('volunteer_hours', 'key_id')
