@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 from points_helpers import member
@@ -63,11 +64,12 @@ def test_the_same_key_with_other_parameters_is_a_conflict(
     with pkit.begin(org=porg, actor=people["staff"]) as tx:
         tx.points.award(ann, 5, reason="stall", key="k")
     with pkit.begin(org=porg, actor=people["staff"]) as tx:
-        for call in (
+        calls: list[Callable[[], object]] = [
             lambda: tx.points.award(ann, 6, reason="stall", key="k"),
             lambda: tx.points.award(people["bo"], 5, reason="stall", key="k"),
             lambda: tx.points.award(ann, 5, reason="other", key="k"),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(KeyReused) as refused:
                 call()
             assert refused.value.code == "idempotency_key_reused"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 from points_helpers import member
@@ -28,11 +29,12 @@ def test_staff_cannot_award_themselves_points(
 ) -> None:
     me = staff["staff"]
     with pkit.begin(org=porg, actor=me) as tx:
-        for call in (
+        calls: list[Callable[[], object]] = [
             lambda: tx.points.award(me, 10, reason="mine"),
             lambda: tx.points.award_many(awards={staff["member"]: 5, me: 5}),
             lambda: tx.points.grant_badge("helper", me),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(SelfActionRefused) as refused:
                 call()
             assert refused.value.permission == "points.award"
@@ -63,10 +65,11 @@ def test_a_manual_award_above_the_ceiling_is_refused(kit_factory: KitFactory) ->
         tx.tenancy.add_member(boss, "admin")
         tx.tenancy.add_member(someone, "member")
     with kit.begin(org=org, actor=boss) as tx:
-        for call in (
+        calls: list[Callable[[], object]] = [
             lambda: tx.points.award(someone, 501),
             lambda: tx.points.award_many(awards={someone: 501}),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(ValidationFailed) as refused:
                 call()
             assert refused.value.field == "points"

@@ -1749,8 +1749,7 @@ class VolunteerService:
             served_on=spec.served_on,
             hours=spec.hours,
             activity_id=spec.activity_id,
-            description=spec.description,
-        )
+        )  # the description is a note: a retry that rewords it is the same claim
         if spec.key is not None:  # a repeat returns the first claim, whatever changed since
             found = self._claim_by_key(keyed)
             if found is not None:
