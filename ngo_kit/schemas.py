@@ -33,6 +33,9 @@ def validation_failed(error: pydantic.ValidationError, name: str = "") -> Valida
     problems: list[ValidationFailed] = []
     for item in error.errors(include_url=False):
         rule = str(item.get("type", "invalid"))
+        if rule in ("too_short", "too_long") and isinstance(item.get("input"), str):
+            # a length limit on ``Text | None`` is checked around the union: same rule as for str
+            rule = f"string_{rule}"
         ctx = {k: _plain(v) for k, v in (item.get("ctx") or {}).items()}
         # a rule across fields (a model validator) names its field in the error's context
         named = ctx.pop("field", None)
