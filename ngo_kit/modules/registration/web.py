@@ -108,7 +108,9 @@ def build_router() -> APIRouter:
         """Register in this organisation (email or phone, password, consents, custom fields).
 
         The organisation's joining rule decides whether the person becomes a member at once.
-        Verification messages are sent through the outbox.
+        Verification messages are sent through the outbox, by its worker. An email or phone an
+        account has already gets the same 201 (an id that names no account) and its holder a
+        notice; staff get ``already_exists`` (409).
         """
         with ctx.begin() as tx:
             return _registration(tx).register(body)
@@ -118,7 +120,8 @@ def build_router() -> APIRouter:
         """Sign in with a password (or a phone code): the session token in the JSON body for API
         clients, and the same token in the ``HttpOnly`` session cookie for pages.
 
-        Wrong credentials give the same ``sign_in_failed`` (401) whoever the account is; too many
+        Wrong credentials, and an email and a phone that do not belong to one account, give the
+        same ``sign_in_failed`` (401) whoever the account is; too many
         failures per account or per client give ``too_many_attempts`` (429, with
         ``Retry-After``).
         """
