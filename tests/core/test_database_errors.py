@@ -28,7 +28,7 @@ def translated(orig: Exception) -> NgoKitError:
 )
 def test_prepared_statements_mixed_up_by_a_pooler_are_named_as_such(orig: Exception) -> None:
     error = translated(orig)
-    assert isinstance(error, ConfigurationError) and error.check == "core.E019"
+    assert isinstance(error, ConfigurationError) and error.check == "core.E018"
     assert f"SQLSTATE {orig.sqlstate}" in error.message_in("en")  # type: ignore[attr-defined]
     assert "NGO_KIT_POSTGRES_PREPARE_THRESHOLD" in error.message_in("en")
     assert "连接池" in error.message_in("zh_CN")
@@ -64,7 +64,7 @@ def test_a_missing_prepared_statement_on_postgresql_is_a_pooler_misconfiguration
         pytest.skip("prepared statements by name are PostgreSQL's")
     with pytest.raises(ConfigurationError) as caught, kit.begin(actor=SYSTEM) as tx:
         tx.connection.exec_driver_sql("EXECUTE _pg3_0")
-    assert caught.value.check == "core.E019"
+    assert caught.value.check == "core.E018"
 
 
 def test_a_missing_table_is_still_a_database_not_migrated(kit: Kit) -> None:

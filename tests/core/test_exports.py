@@ -287,7 +287,9 @@ def _inventory_stock(kit: Kit, tmp_path: Path) -> dict[str, bytes | list[str]]:
 def _points_ledger(kit: Kit, tmp_path: Path) -> dict[str, bytes | list[str]]:
     org = kit.create_organisation("hostile-points", "Hostile Points")
     with kit.begin(org=org, actor=SYSTEM) as tx:
-        member = uuid.uuid4()
+        member = tx.registration.register(
+            email="hostile@example.org", password="harbour-lantern-47", display_name="Hostile"
+        ).id  # with registration enabled, points go to members only
         tx.points.award(member, 5, reason=HOSTILE[0], key="a")
         tx.points.award(member, 5, reason=HOSTILE[2], key="b")
         text = tx.points.export_csv()

@@ -120,10 +120,12 @@ def test_one_organisations_points_never_show_through_anothers_path(api: Api) -> 
         json={"member_id": str(member.id), "points": 25},
         headers=staff.auth,
     )
-    # The same account joins the other organisation: there, its points are its own (none).
+    # The same account, signed in, joins the other organisation: there, its points are its own
+    # (none). Signed out, a taken address joins nothing (enumeration prevention).
     api.client.post(
         api.url("registration/register", OTHER),
         json={"email": member.email, "password": "lantern-harbour-47", "display_name": "Tao"},
+        headers=member.auth,
     )
     there = api.client.get(api.url("points/me", OTHER), headers=member.auth).json()
     assert (there["balance"], there["earned"]) == (0, 0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import shutil
+import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,14 +52,12 @@ def import_command(
     total = files.count_rows(path)
     progress: Any = click.progressbar(length=total, label="importing", file=sys.stderr)
     with tempfile.TemporaryDirectory() as scratch:
-        spool = Path(scratch) / "refused.csv"
-        with spool.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["row", "reason"])
+        spool = Path(scratch) / "refused.jsonl"
+        with spool.open("w", encoding="utf-8") as fh:
             first: list[tuple[int, str]] = []
 
             def refused(line: int, reason: str) -> None:
-                writer.writerow([line, reason])
+                fh.write(json.dumps([line, reason], ensure_ascii=False) + "\n")
                 if len(first) < SHOWN_REFUSALS:
                     first.append((line, reason))
 
@@ -78,11 +76,8 @@ def import_command(
         for line, reason in first:
             click.echo(f"  row {line}: {reason}", err=True)
         if errors_path is not None:
-            written = report.refused
-            if errors_path.suffix.lower() == ".xlsx":
-                files.write_table(errors_path, files.read_rows(spool))
-            else:
-                shutil.copyfile(spool, errors_path)
+            # through the formula-neutralising writers: a reason may quote the row's own text
+            written = files.write_table(errors_path, _spooled(spool))
             if many:
                 click.echo(
                     f"  ... and {report.refused - SHOWN_REFUSALS} more: "
@@ -106,3 +101,11 @@ def export_hours_command(kit: Kit, path: Path, org: str, by: str) -> None:
     with kit.begin(org=org, actor=SYSTEM) as tx:
         count = tx.volunteer.export_hours(str(path), by=by)
     click.echo(f"{count} rows written to {path}")
+
+
+def _spooled(spool: Path) -> Iterator[dict[str, Any]]:
+    """The refused rows kept in ``spool`` (one JSON pair a line), as table rows."""
+    with spool.open(encoding="utf-8") as fh:
+        for line in fh:
+            row, reason = json.loads(line)
+            yield {"row": row, "reason": reason}
