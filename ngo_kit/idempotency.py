@@ -28,6 +28,8 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from ngo_kit.audit import actor_label
 from ngo_kit.errors import KeyReused
 
@@ -89,6 +91,18 @@ def check_same(key: str | None, stored: str | None, given: str | None) -> None:
         raise KeyReused(key)
 
 
+def first_row(tx: Context, model: Any, keyed: dict[str, Any]) -> Any:
+    """The row of ``model`` (an ORM class with ``org_id``, ``key_scope`` and
+    ``key_fingerprint``) that ``keyed``'s key made first, or ``None``; ``KeyReused`` when that
+    first call had other parameters."""
+    row = tx.session.scalar(
+        sa.select(model).where(model.org_id == tx.org_id, model.key_scope == keyed["key_scope"])
+    )
+    if row is not None:
+        check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
+    return row
+
+
 def _digest(parts: list[Any]) -> str:
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -113,6 +127,7 @@ __all__ = [
     "KeyReused",
     "check_same",
     "fingerprint",
+    "first_row",
     "keyed",
     "legacy_who",
     "scope",

@@ -2163,16 +2163,8 @@ class PointsService:
     def _redemption_by_key(self, keyed: dict[str, Any]) -> RedemptionRead | None:
         """The redemption made with ``keyed``'s key in its scope; ``KeyReused`` when that one
         had other parameters."""
-        row = self.session.scalar(
-            sa.select(PointsRedemption).where(
-                PointsRedemption.org_id == self.tx.org_id,
-                PointsRedemption.key_scope == keyed["key_scope"],
-            )
-        )
-        if row is None:
-            return None
-        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
-        return RedemptionRead.model_validate(row)
+        row = idempotency.first_row(self.tx, PointsRedemption, keyed)
+        return RedemptionRead.model_validate(row) if row is not None else None
 
     def _set_status(
         self, read: RedemptionRead, status: str, note: str, refund: uuid.UUID | None = None

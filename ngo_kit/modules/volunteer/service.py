@@ -1052,15 +1052,8 @@ class VolunteerService:
     def _signup_by_key(self, keyed: dict[str, Any]) -> SignUpRead | None:
         """The sign-up made with ``keyed``'s key in its scope; ``KeyReused`` when that one had
         other parameters."""
-        row = self.tx.session.scalar(
-            sa.select(SignUp).where(
-                SignUp.org_id == self.tx.org_id, SignUp.key_scope == keyed["key_scope"]
-            )
-        )
-        if row is None:
-            return None
-        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
-        return self._signup_read(row)
+        row = idempotency.first_row(self.tx, SignUp, keyed)
+        return self._signup_read(row) if row is not None else None
 
     def _signup_read(self, row: SignUp) -> SignUpRead:
         read = SignUpRead.model_validate(row)
@@ -1796,15 +1789,8 @@ class VolunteerService:
     def _claim_by_key(self, keyed: dict[str, Any]) -> ClaimRead | None:
         """The claim made with ``keyed``'s key in its scope; ``KeyReused`` when that one had
         other parameters."""
-        row = self.tx.session.scalar(
-            sa.select(HoursClaim).where(
-                HoursClaim.org_id == self.tx.org_id, HoursClaim.key_scope == keyed["key_scope"]
-            )
-        )
-        if row is None:
-            return None
-        idempotency.check_same(keyed["key"], row.key_fingerprint, keyed["key_fingerprint"])
-        return ClaimRead.model_validate(row)
+        row = idempotency.first_row(self.tx, HoursClaim, keyed)
+        return ClaimRead.model_validate(row) if row is not None else None
 
     def _require_volunteer(self, user_id: uuid.UUID) -> None:
         """``NotFound`` ("Volunteer", naming ``user_id``) unless ``user_id`` has a profile here
