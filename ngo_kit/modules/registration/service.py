@@ -510,15 +510,7 @@ class RegistrationService:
         if existing is not None:
             user = self._read(account_id)
         else:
-            user = UserRead(
-                id=account_id,
-                email=spec.email,
-                phone=phone,
-                display_name=spec.display_name,
-                status="pending",
-                created_at=now,
-                birth_date=spec.birth_date,
-            )
+            user = _new_sign_up(account_id, spec, phone, now)
             self._send_verifications(user, deferred=self._prevents_enumeration())
         tx.emit("ngo_kit_user_registered", user=user)
         return user
@@ -562,15 +554,7 @@ class RegistrationService:
             "sign-up with an address an account has; its holder was told",
             data={"accounts": len(holders)},
         )
-        return UserRead(
-            id=fresh_id,
-            email=spec.email,
-            phone=phone,
-            display_name=spec.display_name,
-            status="pending",
-            created_at=now,
-            birth_date=spec.birth_date,
-        )
+        return _new_sign_up(fresh_id, spec, phone, now)
 
     def get_user(self, user_id: uuid.UUID | str) -> UserRead:
         """A member of ``tx``'s organisation; ``NotFound`` for anyone else.
@@ -2770,3 +2754,19 @@ def _field_type(f: FieldRead, tx: Context) -> Any:
 
 def _one_line(value: str) -> str:
     return no_control_characters(value)
+
+
+def _new_sign_up(
+    account_id: uuid.UUID, spec: RegisterIn, phone: str | None, now: dt.datetime
+) -> UserRead:
+    """A new sign-up's answer: the pending account as typed (also the shape of the answer
+    that names no account, when an address is taken and the caller may not learn it)."""
+    return UserRead(
+        id=account_id,
+        email=spec.email,
+        phone=phone,
+        display_name=spec.display_name,
+        status="pending",
+        created_at=now,
+        birth_date=spec.birth_date,
+    )
