@@ -349,7 +349,10 @@ def test_registration_takes_the_same_time_for_a_taken_and_a_free_address(
             tx.registration.register(email=email, password="a sign-up secret", display_name="S")
 
     ratio = _ratio_of_medians(
-        lambda n: sign_up("known@example.org"), lambda n: sign_up(f"new{n}@example.org")
+        lambda n: sign_up("known@example.org"),
+        lambda n: sign_up(f"new{n}@example.org"),
+        rounds=7,  # the suite's other worker shares the two cores: more rounds against its noise
+        per_round=10,
     )
     assert 0.8 <= ratio <= 1.25, ratio
 
