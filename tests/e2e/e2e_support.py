@@ -142,7 +142,10 @@ class ServerOutput:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                mine = [m for m in parse_messages(self.lines) if m.recipient == recipient]
+                printed = parse_messages(self.lines)
+                if printed and not printed[-1].body and self._thread.is_alive():
+                    printed.pop()  # its header is read, its body is still on its way
+                mine = [m for m in printed if m.recipient == recipient]
                 if len(mine) > after:
                     return mine[after]
                 left = deadline - time.monotonic()

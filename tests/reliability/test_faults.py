@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ngo_kit import SYSTEM, DatabaseUnavailable, Kit, hookimpl
 from ngo_kit.audit import AuditEntry
-from ngo_kit.outbox import SENT, OutboxMessage
+from ngo_kit.outbox import OutboxMessage
 from ngo_kit.testing import KitFactory
 
 pytestmark = pytest.mark.usefixtures("server_database")
@@ -80,7 +80,7 @@ def test_a_connection_dropped_mid_transaction_fails_cleanly_and_saves_nothing(
     assert kit.verify() == []
 
 
-def test_a_connection_dropped_during_delivery_loses_nothing_and_keeps_the_id(
+def test_a_connection_dropped_during_delivery_never_delivers_twice(
     kit_factory: KitFactory,
 ) -> None:
     deliveries: collections.Counter[str] = collections.Counter()
@@ -116,7 +116,9 @@ def test_a_connection_dropped_during_delivery_loses_nothing_and_keeps_the_id(
     with pytest.raises(DatabaseUnavailable):
         kit.outbox.work()
     sa.event.remove(kit.engine, "begin", remember_backend)
-    assert kit.outbox.status(message_id).status == "pending"  # the claim rolled back: not lost
-    assert kit.outbox.work().sent == 1
-    assert kit.outbox.status(message_id).status == SENT
-    assert deliveries == {str(message_id): 2}  # at least once, with one id to drop the duplicate
+    # The claim was committed before the send, so the message is not handed out again while
+    # its claim runs: an email (at most once) is never delivered twice. When the claim runs
+    # out with no outcome, the outbox decides by the channel (tests/core/test_outbox.py).
+    assert kit.outbox.status(message_id).status == "sending"
+    assert kit.outbox.work().sent == 0
+    assert deliveries == {str(message_id): 1}
