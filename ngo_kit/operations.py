@@ -1,0 +1,219 @@
+"""Operations: each public operation of a service, declared once, next to its code.
+
+A module's service method becomes an operation with the :func:`operation` decorator::
+
+    @operation("POST /awards", permission="points.award", errors=(LimitReached,))
+    def award(self, data: AwardIn | dict[str, Any] | None = None, /, **kwargs: Any) -> ...:
+
+The declaration states what the method already is — its name, the permission it needs, whether
+it changes data, how it is reached over HTTP, whether it is useful from a shell — so that the
+HTTP route, its OpenAPI entry, the CLI command, the permission matrix and the reference docs
+are derived from it instead of written again by hand. The Python call is the method itself:
+``tx.points.award(...)`` is unchanged. The decorator only records; it never wraps the method.
+
+``http`` is ``"METHOD /path"`` relative to the module's mount (``/api/orgs/{org}/<module>``
+for organisation-scoped modules); ``{name}`` in the path is the method's parameter of that
+name. An operation not reached over HTTP says why in ``not_http`` (``"SYSTEM only"``...). One
+served by a hand-written route (a file download, an image) sets ``custom=True``: the route
+must exist at that method and path, and is documented with the operation.
+
+Permissions stay checked by the service (``tx.require``): the declaration names the
+permission so that docs, OpenAPI and the generated permission tests can say and prove it.
+``own=True`` means a member may do it for themselves without the permission (their own
+statement); ``public=True`` that no sign-in is needed (sign-in itself, a public trace).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
+
+from ngo_kit.errors import ConfigurationError, NgoKitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+HTTP_METHODS: tuple[HttpMethod, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+#: The attribute the decorator sets on the method it declares.
+ATTRIBUTE = "__ngo_kit_operation__"
+
+_HTTP = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9_{}./-]*)$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One declared operation. ``module`` and ``method`` are filled in when it is collected."""
+
+    name: str
+    permission: str | None = None
+    own: bool = False
+    public: bool = False
+    method: HttpMethod | None = None
+    path: str | None = None
+    status: int | None = None
+    not_http: str | None = None
+    custom: bool = False
+    changes: bool = False
+    errors: tuple[type[NgoKitError], ...] = ()
+    cli: str | None = None
+    module: str = ""
+    attribute: str = ""
+    function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def qualified_name(self) -> str:
+        """``<module>.<name>`` (``points.award``)."""
+        return f"{self.module}.{self.name}" if self.module else self.name
+
+    @property
+    def over_http(self) -> bool:
+        """True when the operation has an HTTP route (generated or hand-written)."""
+        return self.method is not None
+
+    @property
+    def path_parameters(self) -> tuple[str, ...]:
+        """The ``{name}`` parameters of the HTTP path, in order."""
+        return tuple(re.findall(r"{([A-Za-z_][A-Za-z0-9_]*)}", self.path or ""))
+
+
+def operation(
+    http: str | None = None,
+    *,
+    permission: str | None = None,
+    own: bool = False,
+    public: bool = False,
+    not_http: str | None = None,
+    custom: bool = False,
+    status: int | None = None,
+    changes: bool | None = None,
+    errors: tuple[type[NgoKitError], ...] = (),
+    cli: str | None = None,
+    name: str | None = None,
+) -> Callable[[F], F]:
+    """Declare the decorated service method as an operation (see the module docstring).
+
+    ``status`` defaults to 200 (204 when the method returns ``None``); ``changes`` defaults to
+    True for every HTTP method but GET, and must be given for an operation not over HTTP.
+    ``errors`` lists the error classes the operation raises beyond the ones every operation
+    may raise (``ValidationFailed``, ``NotFound``, ``PermissionDenied``). ``cli`` names the
+    command under ``ngo-kit <module>`` when the operation is useful from a shell.
+    """
+    method: HttpMethod | None = None
+    path: str | None = None
+    if http is not None:
+        match = _HTTP.match(http)
+        if match is None:
+            raise ConfigurationError(
+                "core.E050",
+                "operation http '{http}' must be 'METHOD /path' (GET, POST, PUT, PATCH, DELETE)",
+                http=http,
+            )
+        method = match.group(1)  # type: ignore[assignment]
+        path = match.group(2)
+        if not_http is not None:
+            raise ConfigurationError(
+                "core.E050", "operation '{http}' cannot also give not_http", http=http
+            )
+    elif not not_http:
+        raise ConfigurationError(
+            "core.E050", "an operation without http must say why in not_http", http=""
+        )
+    if custom and method is None:
+        raise ConfigurationError("core.E050", "custom=True needs an http route", http="")
+    if changes is None:
+        if method is None:
+            raise ConfigurationError(
+                "core.E050", "an operation not over HTTP must say whether it changes data", http=""
+            )
+        changes = method != "GET"
+
+    def declare(function: F) -> F:
+        op_name = name or function.__name__
+        if not _NAME.match(op_name):
+            raise ConfigurationError(
+                "core.E050", "operation name '{http}' must be snake_case", http=op_name
+            )
+        spec = Operation(
+            name=op_name,
+            permission=permission,
+            own=own,
+            public=public,
+            method=method,
+            path=path,
+            status=status,
+            not_http=not_http,
+            custom=custom,
+            changes=bool(changes),
+            errors=tuple(errors),
+            cli=cli,
+            attribute=function.__name__,
+        )
+        setattr(function, ATTRIBUTE, spec)
+        return function
+
+    return declare
+
+
+def declared(function: Callable[..., Any]) -> Operation | None:
+    """The operation declared on ``function``, if any."""
+    spec = getattr(function, ATTRIBUTE, None)
+    return spec if isinstance(spec, Operation) else None
+
+
+def operations_of(service: type[Any], module: str) -> list[Operation]:
+    """Every operation declared on ``service`` (and the classes it is composed of), by name.
+
+    Raises ``ConfigurationError`` (``core.E051``) when two operations share a name or an HTTP
+    method and path.
+    """
+    found: dict[str, Operation] = {}
+    routes: dict[tuple[str, str], str] = {}
+    for attribute, function in _methods(service):
+        spec = declared(function)
+        if spec is None:
+            continue
+        spec = replace(spec, module=module, attribute=attribute, function=function)
+        if spec.name in found:
+            raise ConfigurationError(
+                "core.E051",
+                "operation '{name}' is declared twice in module '{module}'",
+                name=spec.name,
+                module=module,
+            )
+        if spec.method is not None and spec.path is not None:
+            route = (spec.method, spec.path)
+            if route in routes:
+                raise ConfigurationError(
+                    "core.E051",
+                    "operations '{name}' and '{other}' share the route {method} {path}",
+                    name=spec.name,
+                    other=routes[route],
+                    method=spec.method,
+                    path=spec.path,
+                )
+            routes[route] = spec.name
+        found[spec.name] = spec
+    return sorted(found.values(), key=lambda op: op.name)
+
+
+def public_methods(service: type[Any]) -> list[str]:
+    """The names of ``service``'s public methods (no leading underscore), declared or not."""
+    return sorted(attribute for attribute, _ in _methods(service) if not attribute.startswith("_"))
+
+
+def _methods(service: type[Any]) -> Iterator[tuple[str, Callable[..., Any]]]:
+    seen: set[str] = set()
+    for klass in service.__mro__:
+        if klass is object:
+            continue
+        for attribute, value in vars(klass).items():
+            if attribute in seen:
+                continue
+            seen.add(attribute)
+            function = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+            if callable(function) and not isinstance(value, type):
+                yield attribute, function
