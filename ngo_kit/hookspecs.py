@@ -107,6 +107,20 @@ def ngo_kit_refuse_member(tx: Context, actor_id: uuid.UUID, role: str) -> NgoKit
 
 
 @hookspec(firstresult=True)
+def ngo_kit_prepare_message(message: OutboxMessage, kit: Kit) -> OutboxMessage | None:
+    """Decision: complete a message just before the worker delivers it.
+
+    A module whose message must not be written in the request that asks for it (its content
+    depends on whether an account exists, and working that out would make the request slower
+    for one answer than the other) sends a stand-in with ``tx.send(..., deferred=True)`` and
+    completes it here, in the worker, out of the requester's sight: registration issues a
+    sign-in code, or writes the "no account has this number" notice. Return the message to
+    deliver (the outbox row keeps the stand-in, so nothing secret is stored), or ``None`` when
+    the message is not this plugin's. Raise to report a failed attempt (retried with backoff).
+    """
+
+
+@hookspec(firstresult=True)
 def ngo_kit_deliver_message(message: OutboxMessage, kit: Kit) -> str | None:
     """Decision: deliver one outbox message, after the transaction that sent it committed.
 

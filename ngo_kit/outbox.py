@@ -4,9 +4,11 @@
 rolled-back transaction sends nothing and a committed one loses nothing. After commit the kit
 tries to deliver the new rows at once (``outbox_dispatch_after_commit``), except those sent
 ``deferred`` (``tx.send(..., deferred=True)``), which only a worker delivers, so that no request
-waits for them; whatever fails or is left is delivered by ``ngo-kit outbox work``. Delivery goes through the
-``ngo_kit_deliver_message`` decision hook. Failed attempts are retried with exponential backoff;
-after ``outbox_max_attempts`` a message is marked ``dead`` and kept for ``ngo-kit outbox retry``.
+waits for them; whatever fails or is left is delivered by ``ngo-kit outbox work``. Delivery goes
+through the ``ngo_kit_deliver_message`` decision hook, after ``ngo_kit_prepare_message`` has
+completed the messages written only at delivery (a sign-in code). Failed attempts are retried
+with exponential backoff; after ``outbox_max_attempts`` a message is marked ``dead`` and kept
+for ``ngo-kit outbox retry``.
 
 Workers claim due rows with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and MariaDB, so several
 run side by side and each message is delivered by one of them.
@@ -283,6 +285,9 @@ class Outbox:
         attempt = message.attempts + 1
         values: dict[str, Any] = {}
         try:
+            prepared = self.kit.hook.ngo_kit_prepare_message(message=message, kit=self.kit)
+            if prepared is not None:
+                message = prepared
             receipt = self.kit.hook.ngo_kit_deliver_message(message=message, kit=self.kit)
             if receipt is None:
                 raise NoChannel(f"no plugin delivers channel '{message.channel}'")

@@ -400,3 +400,43 @@ def test_a_pass_that_stops_gives_back_the_messages_it_had_not_sent(
     assert (kit.outbox.status(left).status, kit.outbox.status(left).attempts) == (PENDING, 0)
     assert kit.outbox.work().sent == 1
     assert sorted(m.id for m in delivered_messages) == sorted([first, second])
+
+
+class Completer:
+    """Completes ``stand-in`` messages at delivery; fails the first time when ``fail_once``."""
+
+    ngo_kit_plugin_name = "completer"
+
+    def __init__(self, fail_once: bool = False) -> None:
+        self.fail_once = fail_once
+        self.prepared = 0
+
+    @hookimpl
+    def ngo_kit_prepare_message(self, message: OutboxMessage) -> OutboxMessage | None:
+        if message.data.get("purpose") != "stand-in":
+            return None
+        self.prepared += 1
+        if self.fail_once and self.prepared == 1:
+            raise ConnectionError("directory unreachable")
+        return message.model_copy(update={"body": f"secret {self.prepared}"})
+
+
+def test_a_message_is_completed_just_before_delivery_and_its_row_keeps_the_stand_in(
+    kit_factory: KitFactory,
+) -> None:
+    flaky, completer = Flaky(failures=0), Completer(fail_once=True)
+    kit = kit_factory(
+        modules=[], plugins=[flaky, completer], outbox_backoff_seconds=30, catch_messages=False
+    )
+    with kit.begin(actor=SYSTEM) as tx:
+        stand_in = tx.send("sms", "+8613800000000", data={"purpose": "stand-in"}, deferred=True)
+        plain = tx.send("sms", "+8613800000001", body="as written", deferred=True)
+    assert kit.outbox.work().failed == 1  # a failed preparation is a failed attempt, retried
+    assert status_of(kit, stand_in).last_error == "ConnectionError: directory unreachable"
+    make_due(kit, stand_in)
+    assert kit.outbox.work().sent == 1
+    bodies = {m.id: m.body for m in flaky.delivered}
+    assert bodies == {plain: "as written", stand_in: "secret 2"}
+    with kit.begin() as tx:
+        stored = tx.session.scalar(sa.select(OutboxRow.body).where(OutboxRow.id == stand_in))
+    assert stored == ""

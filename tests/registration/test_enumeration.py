@@ -336,6 +336,53 @@ def test_a_reset_request_takes_the_same_time_for_a_known_and_an_unknown_address(
     assert 0.8 <= ratio <= 1.25, ratio
 
 
+def test_a_sign_in_code_request_takes_the_same_time_for_a_known_and_an_unknown_number(
+    kit_factory: KitFactory,
+) -> None:
+    kit = kit_factory(modules=["registration"], plugins=[SlowMail()], catch_messages=False)
+    org = kit.create_organisation("timing", "Timing")
+    with kit.begin(org=org) as tx:
+        tx.registration.register(phone="+8613800138000", password=PASSWORD, display_name="K")
+    kit.outbox.work()
+
+    def ask(phone: str) -> None:
+        with kit.begin(org=org) as tx:
+            tx.registration.request_sign_in_code(phone)
+
+    def forget_counts() -> None:  # keep the known number under its request limit
+        with kit.begin() as tx:
+            tx.session.execute(sa.text("DELETE FROM registration_throttle"))
+
+    ratio = _ratio_of_medians(
+        lambda n: ask("+8613800138000"),
+        lambda n: ask(f"+86139{n:08d}"),
+        forget_counts,
+        rounds=5,
+        per_round=30,
+    )
+    assert 0.8 <= ratio <= 1.25, ratio
+
+
+def test_a_sign_in_code_is_issued_by_the_worker_and_never_stored_in_clear(
+    rkit: Kit, rorg: OrgRead, people: dict[str, uuid.UUID], message_catcher: MessageCatcher
+) -> None:
+    before = len(message_catcher.messages)
+    with rkit.begin(org=rorg) as tx:
+        tx.registration.request_sign_in_code(PHONES["Bo's phone"])
+        issued = sa.select(sa.func.count()).where(OneTimeCode.purpose == "sign-in")
+        assert tx.session.scalar(issued) == 0  # the request looks nothing up
+    rkit.outbox.work()
+    [message] = _delivered(message_catcher, before)
+    code = message.data["code"]
+    assert code in message.body and message.data["account"] == str(people["bo"])
+    with rkit.begin() as tx:
+        rows = tx.session.execute(sa.text("SELECT subject, body, data FROM core_outbox")).all()
+    assert rows and not any(code in str(row) for row in rows)
+    with rkit.begin(org=rorg) as tx:
+        signed_in = tx.registration.authenticate(phone=PHONES["Bo's phone"], code=code)
+    assert signed_in.user.id == people["bo"]
+
+
 def test_registration_takes_the_same_time_for_a_taken_and_a_free_address(
     owasp_hashing: None, kit_factory: KitFactory
 ) -> None:

@@ -15,19 +15,22 @@ import sqlalchemy as sa
 
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.plugins import Module, Permission, PersonalData, Registrar
+from ngo_kit.tenancy import SYSTEM
 
 from . import hookspecs
 from .checks import ERASURE_CHECK
 from .errors import JoinNeedsThePerson
 from .models import Account
 from .passwords import for_kit
-from .service import REGISTRATION_DATA, RegistrationService
+from .service import CODE_REQUEST, REGISTRATION_DATA, RegistrationService
 
 if TYPE_CHECKING:
     import click
 
     from ngo_kit.context import Context
     from ngo_kit.errors import NgoKitError
+    from ngo_kit.kit import Kit
+    from ngo_kit.outbox import OutboxMessage
 
 HERE = Path(__file__).parent
 
@@ -78,6 +81,16 @@ def ngo_kit_refuse_member(tx: Context, actor_id: uuid.UUID, role: str) -> NgoKit
         return None
     account = tx.connection.scalar(sa.select(Account.id).where(Account.id == actor_id))
     return None if account is None else JoinNeedsThePerson()
+
+
+@hookimpl
+def ngo_kit_prepare_message(message: OutboxMessage, kit: Kit) -> OutboxMessage | None:
+    """Issue the sign-in code a request left to the worker (see ``request_sign_in_code``)."""
+    if message.data.get("purpose") != CODE_REQUEST or "registration" not in kit.modules:
+        return None
+    with kit.begin(org=message.org_id, actor=SYSTEM, locale=message.locale) as tx:
+        service: RegistrationService = tx.registration
+        return service._complete_sign_in_code(message)
 
 
 @hookimpl

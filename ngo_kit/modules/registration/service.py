@@ -36,7 +36,7 @@ from ngo_kit.errors import (
     ValidationFailed,
 )
 from ngo_kit.i18n import gettext
-from ngo_kit.outbox import OutboxRow
+from ngo_kit.outbox import OutboxMessage, OutboxRow
 from ngo_kit.plugins import PersonalData, Registrar, collect
 from ngo_kit.schemas import coerce, no_control_characters, validation_failed
 from ngo_kit.statements import Row, Statement, Statements, bind
@@ -94,6 +94,8 @@ PURPOSE_INVITATION = "registration.invitation"
 PURPOSE_CHANGE_EMAIL = "registration.change-email"
 CODE_VERIFY_PHONE = "verify-phone"
 CODE_SIGN_IN = "sign-in"
+#: The ``purpose`` of the stand-in a sign-in code request leaves for the outbox worker.
+CODE_REQUEST = "registration.sign-in-code-request"
 CODE_CHANGE_PHONE = "change-phone"
 BASIC_ROLES = ("member", "volunteer")
 #: Throttle key prefixes: sign-in failures per identifier ("a:") and per client ("c:"); codes
@@ -801,26 +803,32 @@ class RegistrationService:
     def request_sign_in_code(self, phone: str, *, client: str | None = None) -> None:
         """Text a 6-digit sign-in code to ``phone`` if an account has it (says nothing either way).
 
-        A number no account can sign in with is told so instead. Either message is left to the
-        outbox worker (``deferred``), so the answer and its time are the same either way.
-        Throttled per number and per ``client`` key (``TooManyRequests``): see ``_count_send``.
+        A number no account can sign in with is told so instead. The request only counts
+        towards the limits and leaves a stand-in message for the outbox worker, which looks the
+        number up and issues the code (``_complete_sign_in_code``): the request does the same
+        work, in the same time, whether or not an account has the number, and the code is never
+        stored in clear. Throttled per number and per ``client`` key (``TooManyRequests``).
         """
         p = self._phone(phone)
         self._count_send([SIGN_IN_CODE + p], client)
-        row = self._find_account(None, p)
+        self._send("sms", p, "Sign-in code", "", {"purpose": CODE_REQUEST}, deferred=True)
+
+    def _complete_sign_in_code(self, message: OutboxMessage) -> OutboxMessage:
+        """The sign-in code message for a stand-in left by ``request_sign_in_code``.
+
+        Run by the outbox worker as the system actor, just before delivery: issues a code to
+        the account with the number (a new code replaces an unused one), or writes the
+        bilingual notice that no account that can sign in has it.
+        """
+        row = self._find_account(None, message.recipient)
         if row is None or row.status in ("suspended", "erased"):
-            self._tell("sms", p, NO_ACCOUNT_CODE)
-            return
-        code = self._issue_code(row.id, CODE_SIGN_IN, p)
-        self._send(
-            "sms",
-            p,
-            "Sign-in code",
-            f"Your sign-in code is {code}. It is valid for {self.settings.code_minutes} minutes.",
-            {"purpose": CODE_SIGN_IN, "code": code},
-            about=row.id,
-            deferred=True,
-        )
+            subject, body = _bilingual(*NOTICES[NO_ACCOUNT_CODE])
+            data = {**message.data, "purpose": NO_ACCOUNT_CODE}
+            return message.model_copy(update={"subject": subject, "body": body, "data": data})
+        code = self._issue_code(row.id, CODE_SIGN_IN, message.recipient)
+        body = f"Your sign-in code is {code}. It is valid for {self.settings.code_minutes} minutes."
+        data = {"purpose": CODE_SIGN_IN, "code": code, "account": str(row.id)}
+        return message.model_copy(update={"body": body, "data": data})
 
     # --- verification -------------------------------------------------------------------------
 
