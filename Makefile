@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy tests/conftest.py
 	@for d in tests/*/; do \
 	  echo "mypy $$d"; MYPYPATH=$$d $(BIN)/mypy $$d || exit 1; \
 	done
