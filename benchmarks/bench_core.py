@@ -15,7 +15,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import compare, fresh_database
+from harness import compare, fresh_database, kit_problems, verdict
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.audit import AUDIT_FIELDS, chain_hash
@@ -120,7 +120,7 @@ def main() -> None:
     )
     print(f"database: {kit.engine.dialect.name}")
     print(result.line(TARGET))
-    problems = kit.verify()
+    problems = kit_problems(kit)
     print("verify:", problems or "ok")
     conn.close()
     kit.dispose()
@@ -130,3 +130,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    raise SystemExit(verdict())

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_core import raw_connection
-from harness import compare, fresh_database
+from harness import compare, fresh_database, kit_problems, verdict
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.audit import AUDIT_FIELDS, GENESIS, chain_hash
@@ -407,7 +407,7 @@ def main() -> None:
     if "writes" in parts:
         for line in writes(kit):
             print(line, flush=True)
-        problems = kit.verify()
+        problems = kit_problems(kit)
         print("verify after the write benchmarks:", problems or "ok", flush=True)
     if "reads" in parts:
         for line in scaling():
@@ -419,3 +419,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    raise SystemExit(verdict())

@@ -27,12 +27,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import sqlalchemy as sa
-from harness import compare, fresh_database
+from harness import compare, fresh_database, kit_problems, verdict
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.audit import AUDIT_FIELDS, chain_hash
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.modules.points.models import ENTRY_FIELDS, NO_MEMBER
+from ngo_kit.modules.points.models import ENTRY_FIELDS
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import settings_for_tests
 
@@ -96,23 +96,24 @@ class Raw:
         org = self.u(self.org.id)
         now = utcnow()
         cur = self.begin()
-        wanted = [self.u(NO_MEMBER)] + [self.u(m) for m, _ in awards]
+        # As an application developer writes it from the schema: the accounts by the unique
+        # (org_id, kind, member_id) key, the organisation's issuance account on its own.
+        cur.execute(
+            self.q("SELECT id FROM points_account WHERE org_id = ? AND kind = 'issuance'"), (org,)
+        )
+        issuance = cur.fetchone()[0]
+        wanted = [self.u(m) for m, _ in awards]
         accounts: dict[Any, Any] = {}
         for start in range(0, len(wanted), 2000):
             chunk = wanted[start : start + 2000]
             cur.execute(
                 self.q(
-                    "SELECT member_id, id, kind FROM points_account WHERE org_id = ? AND member_id"
-                    + self.among(chunk)
+                    "SELECT member_id, id FROM points_account"
+                    " WHERE org_id = ? AND kind = 'member' AND member_id" + self.among(chunk)
                 ),
                 (org, *self.listed(chunk)),
             )
-            for member_id, acc, kind in cur.fetchall():
-                if kind == "issuance":
-                    accounts["issuance"] = acc
-                elif kind == "member":
-                    accounts[member_id] = acc
-        issuance = accounts["issuance"]
+            accounts.update(cur.fetchall())
         txns = []
         for member, points in awards:
             txns.append((new_id(), member, points))
@@ -355,7 +356,7 @@ def bench_writes() -> None:
     print(f"database: {kit.engine.dialect.name}")
     print(single.line(2.0))
     print(batch.line(1.5))
-    problems = kit.verify()
+    problems = kit_problems(kit)
     print("verify:", problems or "ok")
     raw.close()
     drop(kit)
@@ -476,3 +477,4 @@ if __name__ == "__main__":
         bench_writes()
     if "balance" in parts:
         bench_balance()
+    raise SystemExit(verdict())

@@ -4,9 +4,9 @@ Both figures use OWASP's parameters (m=19 MiB, t=2, p=1), set before the kit is 
 kit side is the whole call through ``kit.begin()``: validation (common-password list
 included), the account, membership, audit and outbox rows for ``register``; the lookup,
 verification, throttle and session rows for ``authenticate``. The baseline is argon2-cffi's
-``PasswordHasher`` alone, with the same parameters, interleaved in the same run. Messages are
-left for the outbox worker (``outbox_dispatch_after_commit=False``) so the console channel's
-printing is not timed.
+``PasswordHasher`` alone, with the same parameters, interleaved in the same run. The settings
+are the defaults: the verification message is delivered after the commit, inside the call, to a
+channel that accepts it at once (as a mail gateway on the same network would), not printed.
 
 Each line gives the medians, their ratio (the figure, target 1.15x), their difference (what
 the kit adds to the hash, in ms) and the median of the ratios of calls timed side by side. A
@@ -42,9 +42,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from argon2 import PasswordHasher, Type
-from harness import OWASP_ARGON2, Comparison, compare, use_owasp_argon2
+from harness import OWASP_ARGON2, Comparison, compare, use_owasp_argon2, verdict
 
-from ngo_kit import Kit
+from ngo_kit import Kit, hookimpl
+from ngo_kit.outbox import OutboxMessage
 from ngo_kit.testing import DatabaseProvider, settings_for_tests
 
 TARGET = 1.15
@@ -53,7 +54,7 @@ MEMORY_KIB, TIME_COST, PARALLELISM = OWASP_ARGON2
 PASSWORD = "correct horse battery staple"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("NGO_KIT_BENCH_DATABASE_URL"))
     parser.add_argument("--repeat", type=int, default=REPEAT)
@@ -67,13 +68,25 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         databases.drop_all()
         shutil.rmtree(workdir, ignore_errors=True)
+    return verdict()
+
+
+class Gateway:
+    """A channel that accepts every message at once: delivery is timed, printing is not."""
+
+    ngo_kit_plugin_name = "bench-gateway"
+
+    @hookimpl(tryfirst=True)
+    def ngo_kit_deliver_message(self, message: OutboxMessage) -> str:
+        return "accepted"
 
 
 def run(databases: DatabaseProvider, repeat: int, *, with_fastapi_users: bool) -> None:
     """Build a kit on a new database and print each comparison's line."""
     kit = Kit(
-        settings=settings_for_tests(databases.empty_url(), outbox_dispatch_after_commit=False),
+        settings=settings_for_tests(databases.empty_url()),
         modules=["registration"],
+        plugins=[Gateway()],
         autoload=False,
     )
     kit.upgrade()
@@ -227,4 +240,4 @@ def fastapi_users_line(kit_register: Callable[[], object], url: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
