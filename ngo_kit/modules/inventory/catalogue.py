@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import AlreadyExists, NotFound, ValidationFailed
+from ngo_kit.errors import AlreadyExists, Conflict, NotFound, ValidationFailed
 from ngo_kit.modules.inventory.base import VIRTUAL_LOCATIONS, InventoryBase
 from ngo_kit.modules.inventory.models import Category, Item, Location, PackUnit
 from ngo_kit.modules.inventory.schemas import (
@@ -22,12 +22,16 @@ from ngo_kit.modules.inventory.schemas import (
     LocationRead,
     LotRead,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import coerce
 
 
 class Catalogue(InventoryBase):
     """Categories, items, locations and lots: created once, never changed."""
 
+    @operation(
+        "POST /categories", permission="inventory.manage", status=201, errors=(AlreadyExists,)
+    )
     def create_category(
         self, data: CategoryIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> CategoryRead:
@@ -41,6 +45,13 @@ class Catalogue(InventoryBase):
         tx.audit("inventory.category_created", "inventory_category", values["id"], spec.code)
         return CategoryRead.model_validate(values)
 
+    @operation(
+        "POST /items",
+        permission="inventory.manage",
+        status=201,
+        errors=(AlreadyExists,),
+        custom=True,
+    )
     def create_item(
         self, data: ItemIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> ItemRead:
@@ -85,12 +96,14 @@ class Catalogue(InventoryBase):
         tx.audit("inventory.item_created", "inventory_item", values["id"], spec.code)
         return ItemRead.model_validate({**values, "pack_units": dict(spec.pack_units)})
 
+    @operation("GET /items/{ref}", permission="inventory.view")
     def item(self, ref: str | uuid.UUID) -> ItemRead:
         """One item by code or id (``inventory.view``); ``NotFound`` otherwise."""
         self.tx.require("inventory.view")
         row = self._item(ref)
         return self._item_read(row)
 
+    @operation("GET /items", permission="inventory.view", custom=True)
     def items(self) -> list[ItemRead]:
         """Every item of the catalogue by code (``inventory.view``)."""
         tx = self.tx
@@ -107,6 +120,13 @@ class Catalogue(InventoryBase):
         )
         return [ItemRead.model_validate({**r._mapping, "pack_units": packs[r.id]}) for r in rows]
 
+    @operation(
+        "POST /locations",
+        permission="inventory.manage",
+        status=201,
+        errors=(AlreadyExists,),
+        custom=True,
+    )
     def create_location(
         self, data: LocationIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> LocationRead:
@@ -133,6 +153,7 @@ class Catalogue(InventoryBase):
         tx.audit("inventory.location_created", "inventory_location", values["id"], spec.code)
         return LocationRead.model_validate(values)
 
+    @operation("GET /locations", permission="inventory.view", custom=True)
     def locations(self) -> list[LocationRead]:
         """Every location, real and virtual, by code (``inventory.view``)."""
         tx = self.tx
@@ -142,6 +163,7 @@ class Catalogue(InventoryBase):
         )
         return [LocationRead.model_validate(r) for r in rows]
 
+    @operation("GET /items/{item}/lots/{code}", permission="inventory.view")
     def lot(self, item: str | uuid.UUID, code: str) -> LotRead:
         """One lot of an item (``inventory.view``)."""
         self.tx.require("inventory.view")
@@ -149,6 +171,12 @@ class Catalogue(InventoryBase):
         assert row is not None
         return LotRead.model_validate(row)
 
+    @operation(
+        not_http="run once by the ngo_kit_org_created hook as the organisation is created",
+        changes=True,
+        permission="inventory.manage",
+        errors=(Conflict,),
+    )
     def seed_locations(self) -> None:
         """Create this organisation's virtual locations (``inventory.manage``).
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from ngo_kit.audit import actor_label
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import AlreadyExists, ValidationFailed
+from ngo_kit.errors import AlreadyExists, InsufficientStock, ValidationFailed
 from ngo_kit.modules.inventory.base import ZERO, InventoryBase
 from ngo_kit.modules.inventory.models import Document, DocumentLine, Move, Need
 from ngo_kit.modules.inventory.schemas import (
@@ -19,12 +19,14 @@ from ngo_kit.modules.inventory.schemas import (
     IssueIn,
     ReceiveIn,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import coerce
 
 
 class Documents(InventoryBase):
     """Receipt and dispatch documents and their states (draft, confirmed, done, cancelled)."""
 
+    @operation("POST /documents", permission="inventory.issue", status=201, errors=(AlreadyExists,))
     def create_document(
         self, data: DocumentIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> DocumentRead:
@@ -83,6 +85,7 @@ class Documents(InventoryBase):
         tx.audit(f"inventory.{spec.kind}_drafted", "inventory_document", doc_id, spec.reference)
         return self.document(doc_id)
 
+    @operation("GET /documents/{doc_id}", permission="inventory.view")
     def document(self, doc_id: uuid.UUID | str) -> DocumentRead:
         """A document with its lines and, once done, the operations it posted."""
         tx = self.tx
@@ -121,6 +124,7 @@ class Documents(InventoryBase):
                 "state", "wrong_state", state=doc.state, expected=" or ".join(expected)
             )
 
+    @operation("POST /documents/{doc_id}/confirm", permission="inventory.issue")
     def confirm_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
         """draft -> confirmed: the lines are final (same permission as creating it)."""
         tx = self.tx
@@ -130,6 +134,7 @@ class Documents(InventoryBase):
         tx.audit("inventory.document_confirmed", "inventory_document", doc.id, doc.reference)
         return self.document(doc.id)
 
+    @operation("POST /documents/{doc_id}/approve", permission="inventory.approve")
     def approve_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
         """Approve a confirmed dispatch (``inventory.approve``).
 
@@ -156,6 +161,11 @@ class Documents(InventoryBase):
         tx.audit("inventory.document_approved", "inventory_document", doc.id, doc.reference)
         return self.document(doc.id)
 
+    @operation(
+        "POST /documents/{doc_id}/complete",
+        permission="inventory.issue",
+        errors=(InsufficientStock,),
+    )
     def complete_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
         """confirmed -> done: post every line as a receive or issue, all or nothing.
 
@@ -218,6 +228,7 @@ class Documents(InventoryBase):
         tx.audit("inventory.document_done", "inventory_document", doc.id, doc.reference)
         return self.document(doc.id)
 
+    @operation("POST /documents/{doc_id}/cancel", permission="inventory.issue")
     def cancel_document(self, doc_id: uuid.UUID | str) -> DocumentRead:
         """draft or confirmed -> cancelled; nothing was posted, so nothing is undone."""
         tx = self.tx

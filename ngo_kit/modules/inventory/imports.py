@@ -7,16 +7,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ngo_kit.errors import NotFound, ValidationFailed
+from ngo_kit.errors import AlreadyExists, NotFound, ValidationFailed
 from ngo_kit.modules.inventory.base import InventoryBase
 from ngo_kit.modules.inventory.files import parse_bool, parse_packs, read_rows
 from ngo_kit.modules.inventory.models import Category, Item
 from ngo_kit.modules.inventory.schemas import ImportReport, ItemIn, ReceiveIn, RowError
+from ngo_kit.operations import operation
 
 
 class Imports(InventoryBase):
     """Catalogue items and opening stock read from files."""
 
+    @operation(
+        "POST /items/import", permission="inventory.manage", errors=(AlreadyExists,), custom=True
+    )
     def import_items(self, data: bytes, fmt: str = "csv") -> ImportReport:
         """Create catalogue items from a file, all or none (``inventory.manage``).
 
@@ -68,6 +72,7 @@ class Imports(InventoryBase):
                 self._service._create_item(spec)
         return ImportReport(ok=True, rows=len(rows), written=len(specs))
 
+    @operation("POST /opening-stock/import", permission="inventory.receive", custom=True)
     def import_opening_stock(
         self, data: bytes, fmt: str = "csv", *, donation: str = "opening-stock"
     ) -> ImportReport:

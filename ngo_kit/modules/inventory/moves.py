@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from ngo_kit import idempotency
 from ngo_kit.audit import actor_label, append_chained_many
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import InsufficientStock, ValidationFailed
+from ngo_kit.errors import InsufficientStock, KeyReused, ValidationFailed
 from ngo_kit.modules.inventory.base import (
     _UNKEYED,
     CHAIN,
@@ -51,6 +51,7 @@ from ngo_kit.modules.inventory.schemas import (
     ScrapIn,
     TransferIn,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Text, check, coerce
 
 
@@ -67,6 +68,13 @@ class _Portion:
 class Moves(InventoryBase):
     """Receipts, issues, transfers, scrap, stocktake adjustments and reversals."""
 
+    @operation(
+        "POST /receipts",
+        permission="inventory.receive",
+        status=201,
+        errors=(KeyReused,),
+        custom=True,
+    )
     def receive(
         self, data: ReceiveIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> Operation:
@@ -109,6 +117,13 @@ class Moves(InventoryBase):
             ),
         )
 
+    @operation(
+        "POST /issues",
+        permission="inventory.issue",
+        status=201,
+        errors=(InsufficientStock, KeyReused),
+        custom=True,
+    )
     def issue(self, data: IssueIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
         """Goods out (出库) to a beneficiary, household, project, activity or site.
 
@@ -163,6 +178,12 @@ class Moves(InventoryBase):
 
         return self._idempotent(keyed, write)
 
+    @operation(
+        "POST /transfers",
+        permission="inventory.issue",
+        status=201,
+        errors=(InsufficientStock, KeyReused),
+    )
     def transfer(
         self, data: TransferIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> Operation:
@@ -192,6 +213,12 @@ class Moves(InventoryBase):
 
         return self._idempotent(keyed, write)
 
+    @operation(
+        "POST /scraps",
+        permission="inventory.adjust",
+        status=201,
+        errors=(InsufficientStock, KeyReused),
+    )
     def scrap(self, data: ScrapIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
         """Write off goods that expired, broke or were lost (报损), ``inventory.adjust``."""
         tx = self.tx
@@ -213,6 +240,12 @@ class Moves(InventoryBase):
 
         return self._idempotent(keyed, write)
 
+    @operation(
+        "POST /adjustments",
+        permission="inventory.adjust",
+        status=201,
+        errors=(InsufficientStock, KeyReused),
+    )
     def adjust(self, data: AdjustIn | dict[str, Any] | None = None, /, **kwargs: Any) -> Operation:
         """A stocktake (盘点): set the books to ``counted``, posting the difference (``inventory.adjust``).
 
@@ -258,6 +291,12 @@ class Moves(InventoryBase):
 
         return self._idempotent(keyed, write)
 
+    @operation(
+        "POST /moves/{move_id}/reverse",
+        permission="inventory.adjust",
+        status=201,
+        errors=(InsufficientStock, KeyReused),
+    )
     def reverse(
         self, move_id: uuid.UUID | str, *, reason: str, key: str | None = None
     ) -> Operation:

@@ -13,12 +13,14 @@ from ngo_kit.errors import ValidationFailed
 from ngo_kit.modules.inventory.base import ZERO, InventoryBase, ItemRow
 from ngo_kit.modules.inventory.models import Item, Need
 from ngo_kit.modules.inventory.schemas import NeedGap, NeedIn, NeedRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import coerce
 
 
 class Needs(InventoryBase):
     """Needs recorded, listed, cancelled, fulfilled by issues and compared with stock."""
 
+    @operation("POST /needs", permission="inventory.issue", status=201)
     def create_need(
         self, data: NeedIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> NeedRead:
@@ -44,11 +46,13 @@ class Needs(InventoryBase):
         tx.audit("inventory.need_created", "inventory_need", values["id"], f"need of {item.code}")
         return NeedRead.model_validate(values)
 
+    @operation("GET /needs/{need_id}", permission="inventory.view")
     def need(self, need_id: uuid.UUID | str) -> NeedRead:
         """One need (``inventory.view``)."""
         self.tx.require("inventory.view")
         return NeedRead.model_validate(self.tx.get_owned(Need, need_id, "Need"))
 
+    @operation("GET /needs", permission="inventory.view")
     def needs(self, *, state: str | None = "open") -> list[NeedRead]:
         """Needs by priority (1 first), then age (``inventory.view``)."""
         tx = self.tx
@@ -59,6 +63,7 @@ class Needs(InventoryBase):
         rows = tx.session.scalars(stmt.order_by(Need.priority, Need.created_at, Need.id))
         return [NeedRead.model_validate(r) for r in rows]
 
+    @operation("POST /needs/{need_id}/cancel", permission="inventory.issue")
     def cancel_need(self, need_id: uuid.UUID | str) -> NeedRead:
         """Close an open need without fulfilling it (``inventory.issue``)."""
         tx = self.tx
@@ -73,6 +78,7 @@ class Needs(InventoryBase):
         tx.session.refresh(row)
         return NeedRead.model_validate(row)
 
+    @operation("GET /need-gaps", permission="inventory.view")
     def needs_vs_stock(self) -> list[NeedGap]:
         """Open needs against stock on hand, per item: the shortfall is what to ask donors for."""
         tx = self.tx

@@ -40,6 +40,7 @@ from ngo_kit.modules.inventory.schemas import (
     TraceLine,
     TraceReport,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Day, Integer, check, coerce
 
 #: Organisation setting: when true, anyone (no account needed) may read the donor-facing trace
@@ -53,6 +54,7 @@ _WITHIN_DAYS = Annotated[Integer, Field(ge=0, le=36500)]
 class Reports(InventoryBase):
     """What is where, what it is worth, where a donation went, what expires or runs low."""
 
+    @operation("GET /items/{item}/stock/{location}", permission="inventory.view")
     def stock_level(
         self, item: str | uuid.UUID, location: str | uuid.UUID, lot: str | None = None
     ) -> Decimal:
@@ -67,11 +69,13 @@ class Reports(InventoryBase):
         )
         return _quantity(found["quantity"] if found is not None else None)
 
+    @operation("GET /items/{item}/on-hand", permission="inventory.view")
     def on_hand(self, item: str | uuid.UUID) -> Decimal:
         """An item's stock at all real locations, every lot (``inventory.view``)."""
         self.tx.require("inventory.view")
         return self._on_hand(self._item(item).id)
 
+    @operation("GET /stock", permission="inventory.view", custom=True)
     def stock_on_hand(
         self, *, location: str | None = None, category: str | None = None
     ) -> list[StockLine]:
@@ -157,11 +161,13 @@ class Reports(InventoryBase):
             )
         return dict(out)
 
+    @operation("GET /valuation", permission="inventory.view")
     def valuation(self) -> Decimal:
         """The value of all stock on hand, from the unit values recorded at receipt."""
         self.tx.require("inventory.view")
         return sum(self._layer_values().values(), ZERO)
 
+    @operation("GET /moves", permission="inventory.view", custom=True)
     def history(
         self, data: HistoryFilter | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> list[MoveRead]:
@@ -191,6 +197,7 @@ class Reports(InventoryBase):
         )
         return self._move_reads(rows)
 
+    @operation("GET /donations/{donation}/trace", permission="inventory.view", custom=True)
     def trace_donation(self, donation: str, *, donor_facing: bool = False) -> TraceReport:
         """Where a donation's goods went, exact to the unit (物资流向追溯报告), ``inventory.view``.
 
@@ -261,6 +268,7 @@ class Reports(InventoryBase):
     def _public_trace(self) -> bool:
         return bool(self.tx.require_org().settings.get(PUBLIC_TRACE_SETTING, False))
 
+    @operation("GET /donations", permission="inventory.view")
     def donations(self, *, limit: int = 100) -> list[DonationRead]:
         """Donations received, newest first: reference, donor, when the goods first arrived
         (``inventory.view``, or anyone when the organisation publishes its trace reports)."""
@@ -279,6 +287,7 @@ class Reports(InventoryBase):
             DonationRead(donation=ref, donor=donor, first_received_at=at) for ref, donor, at in rows
         ]
 
+    @operation("GET /moves/{move_or_group}/sources", permission="inventory.view")
     def trace_issue(self, move_or_group: uuid.UUID | str) -> list[IssueSource]:
         """For an issue (a move id or an operation's ``group_id``): the donations it came from."""
         tx = self.tx
@@ -333,6 +342,7 @@ class Reports(InventoryBase):
             for r in rows
         ]
 
+    @operation("GET /expiring-lots", permission="inventory.view")
     def expiring(self, *, within_days: int = 30, today: dt.date | None = None) -> list[ExpiringLot]:
         """Lots with stock that expire within ``within_days`` (or have expired), soonest first."""
         tx = self.tx
@@ -379,6 +389,7 @@ class Reports(InventoryBase):
             for r in rows
         ]
 
+    @operation("POST /expiring-lots/warn", permission="inventory.view", cli="warn-expiring")
     def warn_expiring(
         self, *, within_days: int = 30, today: dt.date | None = None
     ) -> list[ExpiringLot]:
@@ -406,6 +417,7 @@ class Reports(InventoryBase):
                 warned.append(lot)
         return warned
 
+    @operation("GET /low-stock", permission="inventory.view")
     def low_stock(self) -> list[LowStock]:
         """Items at or below their reorder level, by code (``inventory.view``)."""
         tx = self.tx
@@ -439,6 +451,7 @@ class Reports(InventoryBase):
             for r in rows
         ]
 
+    @operation("GET /stock/export", permission="inventory.view", custom=True)
     def export_stock(
         self, fmt: str = "csv", *, location: str | None = None, category: str | None = None
     ) -> bytes:
@@ -460,6 +473,7 @@ class Reports(InventoryBase):
         ]
         return write_rows(header, rows, fmt)
 
+    @operation("GET /moves/export", permission="inventory.view", custom=True)
     def export_history(self, fmt: str = "csv", **filters: Any) -> bytes:
         """Movement history (the filters of ``history``) as a CSV or XLSX file (``inventory.view``)."""
         check_format(fmt)
