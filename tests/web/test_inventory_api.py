@@ -173,3 +173,63 @@ def test_one_organisations_stock_never_shows_through_anothers_path(api: Api) -> 
         404,
         "not_found",
     )
+
+
+def test_staff_download_stock_and_history_as_csv_and_xlsx_attachments(api: Api) -> None:
+    _, staff = _catalogue(api)
+    _receive(api, staff, quantity="12")
+    stock = api.client.get(api.url("inventory/stock/export?fmt=csv"), headers=staff.auth)
+    assert stock.status_code == 200, stock.text
+    assert stock.headers["content-type"].startswith("text/csv")
+    assert stock.headers["content-disposition"] == 'attachment; filename="stock.csv"'
+    lines = stock.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("location,item,category,lot")
+    assert lines[1].startswith("main,rice-5kg,")
+    moves = api.client.get(
+        api.url("inventory/moves/export?fmt=xlsx&kind=receive"), headers=staff.auth
+    )
+    assert moves.status_code == 200, moves.text
+    assert moves.headers["content-disposition"] == 'attachment; filename="moves.xlsx"'
+    assert moves.content[:2] == b"PK"  # an XLSX file is a zip archive
+    none = api.client.get(api.url("inventory/moves/export?kind=issue"), headers=staff.auth)
+    assert none.content.decode("utf-8-sig").count("\n") == 1  # the header only: filtered
+    odd = api.client.get(api.url("inventory/stock/export?fmt=pdf"), headers=staff.auth)
+    assert problem_of(odd, 422, "validation_failed")["rule"] == "unknown_format"
+    member = api.join("yan")
+    refused = api.client.get(api.url("inventory/stock/export"), headers=member.auth)
+    assert problem_of(refused, 403, "permission_denied")["permission"] == "inventory.view"
+
+
+def test_uploaded_item_and_opening_stock_files_are_written_all_or_none(api: Api) -> None:
+    admin, staff = _catalogue(api)
+    items = b"code,name,unit\noil,Cooking oil,bottle\nflour,Flour,kg\n"
+    url = api.url("inventory/items/import?fmt=csv")
+    csv_type = {"Content-Type": "text/csv"}
+    refused = api.client.post(url, content=items, headers={**staff.auth, **csv_type})
+    assert problem_of(refused, 403, "permission_denied")["permission"] == "inventory.manage"
+    admin_csv = {**admin.auth, **csv_type}
+    bad = api.client.post(url, content=items + b"oil,Oil again,bottle\n", headers=admin_csv)
+    assert bad.status_code == 200, bad.text
+    assert (bad.json()["ok"], bad.json()["written"]) == (False, 0)
+    assert [(e["row"], e["rule"]) for e in bad.json()["errors"]] == [(4, "duplicate_in_file")]
+    # a form or plain text, which another site's page could post with the cookie, is refused
+    plain = {**admin.auth, "Content-Type": "text/plain", **ZH}
+    body = problem_of(api.client.post(url, content=items, headers=plain), 422, "validation_failed")
+    assert (body["field"], body["rule"]) == ("body", "upload_content_type")
+    assert "文件本身" in body["detail"]
+    good = api.client.post(url, content=items, headers=admin_csv)
+    assert (good.json()["ok"], good.json()["written"]) == (True, 2)
+    codes = [
+        i["code"] for i in api.client.get(api.url("inventory/items"), headers=staff.auth).json()
+    ]
+    assert codes == ["flour", "oil", "rice-5kg"]
+
+    opening = b"item,location,quantity\noil,main,24\n"
+    stocked = api.client.post(
+        api.url("inventory/opening-stock/import?donation=OPEN-1"),
+        content=opening,
+        headers={**staff.auth, "Content-Type": "application/octet-stream"},
+    )
+    assert (stocked.json()["ok"], stocked.json()["written"]) == (True, 1), stocked.text
+    trace = api.client.get(api.url("inventory/donations/OPEN-1/trace"), headers=staff.auth)
+    assert Decimal(trace.json()["on_hand"]) == Decimal(24)

@@ -40,6 +40,7 @@ register_rule_messages(
         "need_other_item": "is a need for another item",
         "unknown_format": "must be csv or xlsx",
         "bad_file": "could not be read: {error}",
+        "upload_content_type": "must be the file itself, sent as application/octet-stream, text/csv or the XLSX type",
         "duplicate_in_file": "appears twice in the file: {value}",
         "code_taken": "is taken already: {value}",
         "unknown_reference": "names nothing that exists: {value}",
