@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from ngo_kit import idempotency
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import InsufficientPoints, ValidationFailed
+from ngo_kit.errors import InsufficientPoints, KeyReused, SelfActionRefused, ValidationFailed
 from ngo_kit.modules.points.base import LOTS, TXNS, _chunks
 from ngo_kit.modules.points.errors import LimitReached, NotReversible, TransfersDisabled
 from ngo_kit.modules.points.models import (
@@ -33,6 +33,7 @@ from ngo_kit.modules.points.schemas import (
     TransactionRead,
     TransferIn,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Instant, Text, check, coerce
 from ngo_kit.statements import insert_rows
 
@@ -52,6 +53,13 @@ def _positional(
 class Ledger(Posting):
     """Award, deduct, transfer, reverse and expire points; the points settings."""
 
+    @operation(
+        "POST /awards",
+        custom=True,
+        status=201,
+        permission="points.award",
+        errors=(LimitReached, KeyReused, SelfActionRefused),
+    )
     def award(
         self,
         member_id: uuid.UUID | AwardIn | dict[str, Any] | None = None,
@@ -100,6 +108,12 @@ class Ledger(Posting):
             check=check_rule,
         )
 
+    @operation(
+        "POST /award-batches",
+        status=201,
+        permission="points.award",
+        errors=(KeyReused, SelfActionRefused),
+    )
     def award_many(
         self, data: BatchAwardIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> int:
@@ -238,6 +252,12 @@ class Ledger(Posting):
                 used.add(str(scope))
         return used
 
+    @operation(
+        "POST /deductions",
+        status=201,
+        permission="points.adjust",
+        errors=(InsufficientPoints, KeyReused),
+    )
     def deduct(
         self,
         member_id: uuid.UUID | DeductIn | dict[str, Any] | None = None,
@@ -268,6 +288,13 @@ class Ledger(Posting):
             ),
         )
 
+    @operation(
+        "POST /transfers",
+        status=201,
+        permission="points.adjust",
+        own=True,
+        errors=(TransfersDisabled, InsufficientPoints, KeyReused),
+    )
     def transfer(
         self, data: TransferIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> TransactionRead:
@@ -336,6 +363,11 @@ class Ledger(Posting):
             [self._open_lots(account_id, e, n, txn_id) for e, n in merged.items()],
         )
 
+    @operation(
+        "POST /transactions/{txn_id}/reverse",
+        permission="points.adjust",
+        errors=(NotReversible, InsufficientPoints, KeyReused),
+    )
     def reverse(
         self, txn_id: uuid.UUID, *, reason: str = "", key: str | None = None
     ) -> TransactionRead:
@@ -442,10 +474,12 @@ class Ledger(Posting):
             return set()
         return set(self._member_accounts([member_id], create=False).values())
 
+    @operation("GET /settings")
     def settings(self) -> SettingsRead:
         """The organisation's points settings."""
         return self._settings()
 
+    @operation("PATCH /settings", permission="points.configure")
     def configure(
         self, data: SettingsIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> SettingsRead:
@@ -475,6 +509,7 @@ class Ledger(Posting):
         )
         return merged
 
+    @operation("POST /lots/expire", permission="points.adjust", cli="expire")
     def expire(self, now: dt.datetime | None = None) -> int:
         """Expire every lot whose date has passed (``points.adjust``); returns the points expired.
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import AlreadyExists, NotFound
+from ngo_kit.errors import AlreadyExists, NotFound, SelfActionRefused
 from ngo_kit.modules.points.base import PointsBase, _chunks
 from ngo_kit.modules.points.models import (
     MEMBER,
@@ -23,6 +23,7 @@ from ngo_kit.modules.points.models import (
     PointsTxn,
 )
 from ngo_kit.modules.points.schemas import BadgeAwardRead, BadgeIn, BadgeRead, LevelIn, LevelRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Prose, check, coerce
 
 
@@ -37,6 +38,7 @@ def _criteria_text(badge: PointsBadge) -> str:
 class Recognition(PointsBase):
     """Levels, badges and badge assertions."""
 
+    @operation("POST /levels", status=201, permission="points.configure", errors=(AlreadyExists,))
     def add_level(
         self, data: LevelIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> LevelRead:
@@ -55,6 +57,7 @@ class Recognition(PointsBase):
         )
         return LevelRead.model_validate(values)
 
+    @operation("GET /levels")
     def levels(self) -> list[LevelRead]:
         """The organisation's levels, lowest first."""
         rows = self.session.scalars(
@@ -64,6 +67,7 @@ class Recognition(PointsBase):
         )
         return [LevelRead.model_validate(r) for r in rows]
 
+    @operation("POST /badges", status=201, permission="points.configure", errors=(AlreadyExists,))
     def add_badge(
         self, data: BadgeIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> BadgeRead:
@@ -85,6 +89,7 @@ class Recognition(PointsBase):
         )
         return BadgeRead.model_validate(values)
 
+    @operation("GET /badges")
     def badges(self) -> list[BadgeRead]:
         """The organisation's badges."""
         rows = self.session.scalars(
@@ -94,6 +99,12 @@ class Recognition(PointsBase):
         )
         return [BadgeRead.model_validate(r) for r in rows]
 
+    @operation(
+        "POST /badges/{code}/awards",
+        status=201,
+        permission="points.award",
+        errors=(SelfActionRefused,),
+    )
     def grant_badge(self, code: str, member_id: uuid.UUID, *, evidence: str = "") -> BadgeAwardRead:
         """Award a badge by hand (``points.award``); granting a held badge returns the first award.
 
@@ -125,6 +136,7 @@ class Recognition(PointsBase):
         )
         return awarded or self._badge_award(badge.id, member_id)
 
+    @operation("GET /members/{member_id}/badges", permission="points.view", own=True)
     def member_badges(self, member_id: uuid.UUID) -> list[BadgeAwardRead]:
         """The badges a member holds, oldest first."""
         self._see(member_id)
@@ -268,6 +280,7 @@ class Recognition(PointsBase):
             if count >= int(threshold or 0):
                 self._give_badge(badge_id, code, member_id, {"by": "event_count", "count": count})
 
+    @operation("GET /badge-awards/{award_id}/assertion", public=True)
     def badge_assertion(self, award_id: uuid.UUID, *, base_url: str) -> dict[str, Any]:
         """An Open Badges 2.0 assertion (hosted verification) for a badge award, as a dict.
 

@@ -9,7 +9,13 @@ import sqlalchemy as sa
 
 from ngo_kit import idempotency
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import AlreadyExists, InsufficientStock, ValidationFailed
+from ngo_kit.errors import (
+    AlreadyExists,
+    InsufficientPoints,
+    InsufficientStock,
+    KeyReused,
+    ValidationFailed,
+)
 from ngo_kit.modules.points.errors import LimitReached, RewardUnavailable, WrongStatus
 from ngo_kit.modules.points.models import PointsRedemption, PointsReward
 from ngo_kit.modules.points.posting import Posting, _Leg, _Plan
@@ -20,12 +26,20 @@ from ngo_kit.modules.points.schemas import (
     RewardRead,
     RewardUpdate,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Prose, check, coerce
 
 
 class Rewards(Posting):
     """The rewards catalogue and redemptions."""
 
+    @operation(
+        "POST /rewards",
+        custom=True,
+        status=201,
+        permission="rewards.manage",
+        errors=(AlreadyExists,),
+    )
     def add_reward(
         self, data: RewardIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> RewardRead:
@@ -45,6 +59,9 @@ class Rewards(Posting):
         )
         return RewardRead.model_validate(values)
 
+    @operation(
+        "PATCH /rewards/{reward_id}", permission="rewards.manage", errors=(InsufficientStock,)
+    )
     def update_reward(
         self,
         reward_id: uuid.UUID,
@@ -78,6 +95,7 @@ class Rewards(Posting):
         self.session.expire(reward)
         return RewardRead.model_validate(self.tx.get_owned(PointsReward, reward_id, "Reward"))
 
+    @operation("GET /rewards", custom=True)
     def rewards(self, *, available_only: bool = False) -> list[RewardRead]:
         """The catalogue; with ``available_only`` only active rewards in their window with stock."""
         stmt = sa.select(PointsReward).where(PointsReward.org_id == self.tx.org_id)
@@ -94,10 +112,19 @@ class Rewards(Posting):
             for r in self.session.scalars(stmt.order_by(PointsReward.code))
         ]
 
+    @operation("GET /rewards/{reward_id}")
     def reward(self, reward_id: uuid.UUID) -> RewardRead:
         """One reward; ``NotFound`` for another organisation's."""
         return RewardRead.model_validate(self.tx.get_owned(PointsReward, reward_id, "Reward"))
 
+    @operation(
+        "POST /redemptions",
+        custom=True,
+        status=201,
+        permission="rewards.fulfil",
+        own=True,
+        errors=(RewardUnavailable, InsufficientPoints, InsufficientStock, LimitReached, KeyReused),
+    )
     def redeem(
         self, data: RedeemIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> RedemptionRead:
@@ -232,6 +259,7 @@ class Rewards(Posting):
             raise WrongStatus(redemption=read.id, status=current, needed="requested")
         return read.model_copy(update=values)
 
+    @operation("GET /redemptions/{redemption_id}", permission="rewards.fulfil", own=True)
     def redemption(self, redemption_id: uuid.UUID) -> RedemptionRead:
         """One redemption (the member's own, or any with ``rewards.fulfil``)."""
         row = self.tx.get_owned(PointsRedemption, redemption_id, "Redemption")
@@ -239,6 +267,7 @@ class Rewards(Posting):
             self.tx.require("rewards.fulfil")
         return RedemptionRead.model_validate(row)
 
+    @operation("GET /me/redemptions", custom=True, permission="rewards.fulfil", own=True)
     def redemptions(
         self,
         *,
@@ -261,6 +290,11 @@ class Rewards(Posting):
             for r in self.session.scalars(stmt.limit(limit).offset(offset))
         ]
 
+    @operation(
+        "POST /redemptions/{redemption_id}/fulfil",
+        permission="rewards.fulfil",
+        errors=(WrongStatus,),
+    )
     def fulfil(self, redemption_id: uuid.UUID, *, note: str = "") -> RedemptionRead:
         """Hand a requested redemption over and mark it fulfilled (``rewards.fulfil``).
 
@@ -289,6 +323,12 @@ class Rewards(Posting):
         )
         return read
 
+    @operation(
+        "POST /redemptions/{redemption_id}/cancel",
+        permission="rewards.fulfil",
+        own=True,
+        errors=(WrongStatus,),
+    )
     def cancel_redemption(self, redemption_id: uuid.UUID, *, note: str = "") -> RedemptionRead:
         """Cancel a requested redemption: refund the points into the same lots and return the stock.
 

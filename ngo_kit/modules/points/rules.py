@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import AlreadyExists, NotFound, ValidationFailed
+from ngo_kit.errors import AlreadyExists, KeyReused, NotFound, SelfActionRefused, ValidationFailed
 from ngo_kit.modules.points.models import PointsRule, PointsTxn
 from ngo_kit.modules.points.posting import Posting
 from ngo_kit.modules.points.schemas import MAX_POINTS, RuleIn, RuleRead, TransactionRead
+from ngo_kit.operations import operation
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import coerce
 
@@ -150,10 +151,12 @@ def _whole(value: Decimal) -> int:
 class Rules(Posting):
     """Earning rules and the events that fire them."""
 
+    @operation("GET /rule-types")
     def rule_types(self) -> list[RuleType]:
         """The rule types the enabled plugins registered."""
         return list(rule_types(self.tx.kit).values())
 
+    @operation("POST /rules", status=201, permission="points.configure", errors=(AlreadyExists,))
     def add_rule(self, data: RuleIn | dict[str, Any] | None = None, /, **kwargs: Any) -> RuleRead:
         """Configure an earning rule for this organisation (``points.configure``).
 
@@ -185,6 +188,7 @@ class Rules(Posting):
         )
         return RuleRead.model_validate({**values})
 
+    @operation("PUT /rules/{name}/active", permission="points.configure")
     def set_rule_active(self, name: str, active: bool) -> RuleRead:
         """Switch a rule on or off (``points.configure``)."""
         self.tx.require("points.configure")
@@ -196,6 +200,7 @@ class Rules(Posting):
         self.session.expire(rule)
         return RuleRead.model_validate(self._rule_by_name(name))
 
+    @operation("GET /rules")
     def rules(self) -> list[RuleRead]:
         """This organisation's earning rules."""
         rows = self.session.scalars(
@@ -223,6 +228,11 @@ class Rules(Posting):
             and (rule.ends_at is None or now < rule.ends_at)
         )
 
+    @operation(
+        "POST /members/{member_id}/apply-rules",
+        permission="points.award",
+        errors=(KeyReused, SelfActionRefused),
+    )
     def apply_rules(
         self,
         event: str,
@@ -349,6 +359,9 @@ class Rules(Posting):
             day = day.replace(day=1)
         return day.astimezone(dt.UTC)
 
+    @operation(
+        "POST /members/{member_id}/check-ins", status=201, permission="points.award", own=True
+    )
     def check_in(self, member_id: uuid.UUID) -> list[TransactionRead]:
         """A member's daily check-in: fires ``check_in`` rules once per local day.
 

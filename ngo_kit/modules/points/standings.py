@@ -35,6 +35,7 @@ from ngo_kit.modules.points.schemas import (
     RedemptionRead,
     StandingRead,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Instant, check
 
 
@@ -46,11 +47,13 @@ def _member_cell(member_id: uuid.UUID) -> uuid.UUID | None:
 class Standings(PointsBase):
     """Balances, statements, leaderboards, exports and personal data."""
 
+    @operation("GET /members/{member_id}/balance", permission="points.view", own=True)
     def balance(self, member_id: uuid.UUID) -> int:
         """A member's balance (0 before the first award): one indexed row read."""
         self._see(member_id)
         return self._balance(member_id)
 
+    @operation("GET /members/{member_id}", custom=True, permission="points.view", own=True)
     def standing(self, member_id: uuid.UUID) -> StandingRead:
         """Balance, lifetime earned points and level of a member."""
         self._see(member_id)
@@ -70,6 +73,9 @@ class Standings(PointsBase):
         )
         return StandingRead(member_id=member_id, balance=balance, earned=earned, level=level)
 
+    @operation(
+        "GET /members/{member_id}/statement", custom=True, permission="points.view", own=True
+    )
     def statement(
         self, member_id: uuid.UUID, *, limit: int = 50, before_seq: int | None = None
     ) -> list[EntryRead]:
@@ -84,6 +90,7 @@ class Standings(PointsBase):
         rows = self.session.scalars(stmt.order_by(PointsEntry.seq.desc()).limit(min(limit, 500)))
         return [EntryRead.model_validate(r) for r in rows]
 
+    @operation("GET /members/{member_id}/lots", permission="points.view", own=True)
     def expiring(self, member_id: uuid.UUID) -> list[LotRead]:
         """What of a member's balance expires when, soonest first (points that never expire last)."""
         self._see(member_id)
@@ -101,6 +108,7 @@ class Standings(PointsBase):
         )
         return [LotRead(id=i, remaining=r, earned_at=e, expires_at=x) for i, r, e, x in rows]
 
+    @operation("GET /entries.csv", custom=True, permission="points.view")
     def export_csv(self, out: TextIO | None = None) -> str:
         """Every entry of the organisation as CSV (``points.view``); returns the text when no ``out``.
 
@@ -141,6 +149,7 @@ class Standings(PointsBase):
 
     # --- personal data --------------------------------------------------------------------------
 
+    @operation("GET /members/{member_id}/personal-data", permission="points.view", own=True)
     def personal_data(self, member_id: uuid.UUID) -> dict[str, Any] | None:
         """What this module holds about a member in this organisation, JSON-ready (``None``:
         nothing): the account's balance and lifetime earned points, every ledger entry and
@@ -242,6 +251,7 @@ class Standings(PointsBase):
             .values(evidence={})
         )
 
+    @operation("GET /leaderboard", custom=True)
     def leaderboard(
         self,
         period: Period = "all",
