@@ -182,3 +182,23 @@ def test_a_member_sending_anothers_key_gets_their_own_redemption_not_theirs(api:
         api.url("points/redemptions"), json={**body, "quantity": 2}, headers=ann.auth
     )
     assert problem_of(other, 409, "idempotency_key_reused")["key"] == "basket-1"
+
+
+def test_staff_download_the_ledger_as_csv_and_members_may_not(api: Api) -> None:
+    member = api.join("sun")
+    staff = api.join("tao", role="staff")
+    awarded = api.client.post(
+        api.url("points/awards"),
+        json={"member_id": str(member.id), "points": 15, "reason": "=HYPERLINK(1)"},
+        headers=staff.auth,
+    )
+    assert awarded.status_code == 201, awarded.text
+    res = api.client.get(api.url("points/entries.csv"), headers=staff.auth)
+    assert res.status_code == 200, res.text
+    assert res.headers["content-type"].startswith("text/csv")
+    assert res.headers["content-disposition"].startswith("attachment;")
+    lines = res.text.splitlines()
+    assert lines[0].startswith("seq,at,operation,kind,account,member,amount")
+    assert any(str(member.id) in line and "'=HYPERLINK(1)" in line for line in lines[1:])
+    refused = api.client.get(api.url("points/entries.csv"), headers=member.auth)
+    assert problem_of(refused, 403, "permission_denied")["permission"] == "points.view"

@@ -1,5 +1,5 @@
 """HTTP routes of the points module (the ``web`` extra): standing and statement, awards,
-the rewards catalogue, redemptions and the leaderboard.
+the rewards catalogue, redemptions, the leaderboard and the CSV export of the ledger.
 
 Mounted by ``ngo_kit.web.create_app`` under ``/api/orgs/{org}/points``. Routes hold no business
 rule: each opens one unit of work and calls one method of ``tx.points``, which checks the
@@ -9,7 +9,7 @@ permissions (a member sees their own points; ``points.view`` sees anyone's).
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
 from ngo_kit.context import Context
@@ -135,6 +135,22 @@ def build_router() -> APIRouter:
         ctx.require_actor()
         with ctx.begin() as tx:
             return _points(tx).leaderboard(period, limit=limit, offset=offset)
+
+    @router.get(
+        "/entries.csv",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "the entries as CSV"}},
+    )
+    def export_csv(ctx: Ctx) -> Response:
+        """Every entry of the organisation as a CSV download (``points.view``)."""
+        ctx.require_actor()
+        with ctx.begin() as tx:
+            text = _points(tx).export_csv()
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="points-entries.csv"'},
+        )
 
     return router
 
