@@ -16,9 +16,11 @@ from ngo_kit.errors import (
     Conflict,
     LocalisedText,
     NotFound,
+    TokenExpired,
     TokenInvalid,
     TokenUsed,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import coerce
 from ngo_kit.statements import Row
 from ngo_kit.tenancy import Membership
@@ -44,6 +46,8 @@ from .base import (
 )
 from .errors import (
     JoiningClosed,
+    TooManyAttempts,
+    TooManyRequests,
 )
 from .models import (
     Account,
@@ -62,6 +66,13 @@ class Accounts(RegistrationBase):
     """``tx.registration``'s accounts: sign-up, look-ups, suspension, verification and changes
     of address or number."""
 
+    @operation(
+        "POST /register",
+        public=True,
+        status=201,
+        custom=True,
+        errors=(AlreadyExists, JoiningClosed, TokenInvalid, TokenExpired, TokenUsed),
+    )
     def register(self, data: RegisterIn | dict[str, Any] | None = None, /, **kw: Any) -> UserRead:
         """Register a person in ``tx``'s organisation; returns the account.
 
@@ -211,6 +222,7 @@ class Accounts(RegistrationBase):
         )
         return _new_sign_up(fresh_id, spec, phone, now)
 
+    @operation("GET /me", custom=True)
     def get_user(self, user_id: uuid.UUID | str) -> UserRead:
         """A member of ``tx``'s organisation; ``NotFound`` for anyone else.
 
@@ -222,6 +234,7 @@ class Accounts(RegistrationBase):
             raise NotFound("User", user_id)
         return self._mask(self._read(key))
 
+    @operation("GET /users")
     def users(self, ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, UserRead]:
         """The members of ``tx``'s organisation among ``ids`` (others are left out), by id."""
         keys = {_uuid(i, "User") for i in ids}
@@ -234,6 +247,9 @@ class Accounts(RegistrationBase):
         )
         return {row.id: self._mask(_user(row)) for row in rows}
 
+    @operation(
+        "POST /users/lookup", permission="members.view", changes=False, errors=(AlreadyExists,)
+    )
     def find_user(self, *, email: str | None = None, phone: str | None = None) -> UserRead:
         """A member found by email or phone (``members.view``); ``NotFound`` otherwise."""
         self.tx.require("members.view")
@@ -244,6 +260,7 @@ class Accounts(RegistrationBase):
             raise NotFound("User", email or phone or "")
         return _user(row)
 
+    @operation(not_http="SYSTEM only: accounts span organisations", changes=True)
     def suspend(self, user_id: uuid.UUID | str) -> UserRead:
         """Suspend an account (system actor only: accounts span organisations); signs it out."""
         self.tx.require_system("registration.suspend")
@@ -259,6 +276,9 @@ class Accounts(RegistrationBase):
             self.tx.audit("user.suspended", "account", key, "account suspended")
         return self._read(key)
 
+    @operation(
+        not_http="SYSTEM only: accounts span organisations", changes=True, errors=(Conflict,)
+    )
     def reinstate(self, user_id: uuid.UUID | str) -> UserRead:
         """Lift a suspension (system actor only); the account is active again."""
         self.tx.require_system("registration.suspend")
@@ -275,6 +295,13 @@ class Accounts(RegistrationBase):
             self.tx.audit("user.reinstated", "account", key, "suspension lifted")
         return self._read(key)
 
+    @operation(
+        "POST /me/email-verification",
+        own=True,
+        status=202,
+        custom=True,
+        errors=(Conflict, TooManyRequests),
+    )
     def send_email_verification(
         self, user_id: uuid.UUID | str | None = None, *, client: str | None = None
     ) -> None:
@@ -289,6 +316,12 @@ class Accounts(RegistrationBase):
         self._count_send([f"{ACCOUNT_SENDS}{key}"], client)
         self._send_email_link(user)
 
+    @operation(
+        "POST /verify-email",
+        public=True,
+        custom=True,
+        errors=(TokenInvalid, TokenExpired, TokenUsed),
+    )
     def verify_email(self, token: str) -> UserRead:
         """Mark the email verified from a link token; activates a pending account.
 
@@ -309,6 +342,9 @@ class Accounts(RegistrationBase):
             raise TokenUsed()
         return self._mark_verified(key, "email")
 
+    @operation(
+        "POST /me/phone-code", own=True, status=202, custom=True, errors=(Conflict, TooManyRequests)
+    )
     def send_phone_code(
         self, user_id: uuid.UUID | str | None = None, *, client: str | None = None
     ) -> None:
@@ -323,6 +359,12 @@ class Accounts(RegistrationBase):
         self._count_send([f"{ACCOUNT_SENDS}{key}"], client)
         self._send_phone_code(key, row.phone)
 
+    @operation(
+        "POST /me/verify-phone",
+        own=True,
+        custom=True,
+        errors=(TokenInvalid, TokenExpired, TokenUsed, TooManyAttempts),
+    )
     def verify_phone(self, code: str, user_id: uuid.UUID | str | None = None) -> UserRead:
         """Mark the phone verified with the latest code sent to it.
 
@@ -335,6 +377,7 @@ class Accounts(RegistrationBase):
         self._use_code(key, CODE_VERIFY_PHONE, code)
         return self._mark_verified(key, "phone")
 
+    @operation("POST /me/email-change", status=202, errors=(TooManyRequests,))
     def request_email_change(self, new_email: str, *, client: str | None = None) -> None:
         """Send a confirmation link to ``new_email``; the address changes when it is followed.
 
@@ -369,6 +412,11 @@ class Accounts(RegistrationBase):
             "A change of the email address of your account was requested.",
         )
 
+    @operation(
+        "POST /email-change",
+        public=True,
+        errors=(TokenInvalid, TokenExpired, TokenUsed, AlreadyExists),
+    )
     def confirm_email_change(self, token: str) -> UserRead:
         """Switch to the new address from the link; it counts as verified. Single use."""
         tx = self.tx
@@ -390,6 +438,7 @@ class Accounts(RegistrationBase):
             "The email address of your account was changed.",
         )
 
+    @operation("POST /me/phone-change", status=202, errors=(TooManyRequests,))
     def request_phone_change(self, new_phone: str, *, client: str | None = None) -> None:
         """Text a code to ``new_phone``; the number changes when the code is confirmed.
 
@@ -421,6 +470,10 @@ class Accounts(RegistrationBase):
             "A change of your account's phone number was requested.",
         )
 
+    @operation(
+        "POST /me/phone-change/confirm",
+        errors=(TokenInvalid, TokenExpired, TokenUsed, TooManyAttempts, AlreadyExists),
+    )
     def confirm_phone_change(self, code: str) -> UserRead:
         """Switch to the new number with the code sent to it; it counts as verified."""
         self.tx.require_org()

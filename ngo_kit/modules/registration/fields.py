@@ -21,6 +21,7 @@ from ngo_kit.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from ngo_kit.operations import operation
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import coerce, no_control_characters, validation_failed
 
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
 class CustomFields(RegistrationBase):
     """``tx.registration``'s custom fields and the answers to them."""
 
+    @operation(
+        "POST /fields", permission="registration.manage", status=201, errors=(AlreadyExists,)
+    )
     def define_field(self, data: FieldIn | dict[str, Any] | None = None, /, **kw: Any) -> FieldRead:
         """Add a custom field to one of the organisation's forms (``registration.manage``)."""
         tx = self.tx
@@ -68,6 +72,7 @@ class CustomFields(RegistrationBase):
         tx.audit("field.defined", "field", f"{spec.form}.{spec.name}", f"field {spec.name} added")
         return FieldRead(**spec.model_dump(), source="organisation")
 
+    @operation("DELETE /fields/{form}/{name}", permission="registration.manage")
     def remove_field(self, form: str, name: str) -> None:
         """Remove an organisation's field (``registration.manage``); stored answers stay."""
         tx = self.tx
@@ -83,6 +88,7 @@ class CustomFields(RegistrationBase):
             raise NotFound("Field", name)
         tx.audit("field.removed", "field", f"{form}.{name}", f"field {name} removed")
 
+    @operation("GET /fields", public=True)
     def fields(self, form: str = "registration") -> list[FieldRead]:
         """The fields of ``form``: plugins' (``ngo_kit_register_fields``) and the organisation's."""
         rows = SQL(self.tx, "fields").all(self.tx, o=self.tx.org_id, f=form)
@@ -108,6 +114,7 @@ class CustomFields(RegistrationBase):
         ]
         return sorted([*self._plugin_fields(form), *own], key=lambda f: (f.position, f.name))
 
+    @operation("POST /fields/{form}/validate", public=True, changes=False)
     def validate_fields(
         self, form: str, values: dict[str, Any] | None, *, prefix: str = "fields"
     ) -> dict[str, Any]:
@@ -147,6 +154,7 @@ class CustomFields(RegistrationBase):
         dumped = checked.model_dump(mode="json", by_alias=True, exclude_none=True)
         return {k: v for k, v in dumped.items() if k in values or v is not None}
 
+    @operation("GET /users/{user_id}/fields", permission="members.view", own=True)
     def field_values(self, user_id: uuid.UUID | str, form: str = "registration") -> dict[str, Any]:
         """A member's stored answers to ``form`` (the person, the system or ``members.view``)."""
         key = _uuid(user_id, "User")
@@ -161,6 +169,7 @@ class CustomFields(RegistrationBase):
         )
         return dict(found or {})
 
+    @operation("PUT /users/{user_id}/fields", own=True)
     def save_field_values(
         self,
         values: dict[str, Any],

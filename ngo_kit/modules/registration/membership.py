@@ -21,6 +21,7 @@ from ngo_kit.errors import (
     TokenUsed,
     ValidationFailed,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import no_control_characters
 from ngo_kit.tenancy import Membership, Role
 from ngo_kit.tokens import tokens_for
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 class Memberships(RegistrationBase):
     """``tx.registration``'s membership of ``tx``'s organisation."""
 
+    @operation("GET /members", permission="members.view", custom=True)
     def members(self, *, limit: int = 100, offset: int = 0) -> list[UserRead]:
         """The organisation's members, oldest membership first (``members.view``)."""
         self.tx.require("members.view")
@@ -70,6 +72,7 @@ class Memberships(RegistrationBase):
         )
         return [_user(r) for r in rows]
 
+    @operation("POST /invitations", permission="members.invite", status=201)
     def invite(
         self,
         *,
@@ -131,6 +134,9 @@ class Memberships(RegistrationBase):
             token=token,
         )
 
+    @operation(
+        "POST /invitations/accept", errors=(AlreadyExists, TokenInvalid, TokenExpired, TokenUsed)
+    )
     def accept_invitation(self, token: str) -> UserRead:
         """The signed-in person accepts an invitation and becomes a member with its role.
 
@@ -149,6 +155,9 @@ class Memberships(RegistrationBase):
         self._add_member(key, invitation.role)
         return self._read(key)
 
+    @operation(
+        "POST /invitations/{invitation_id}/revoke", permission="members.invite", errors=(Conflict,)
+    )
     def revoke_invitation(self, invitation_id: uuid.UUID | str) -> InvitationRead:
         """Withdraw a pending invitation (``members.invite``)."""
         tx = self.tx
@@ -164,6 +173,7 @@ class Memberships(RegistrationBase):
         tx.audit("member.invitation_revoked", "invitation", row.id, "invitation revoked")
         return _invitation(row, status="revoked")
 
+    @operation("GET /invitations", permission="members.invite")
     def invitations(self, status: str | None = "pending") -> list[InvitationRead]:
         """The organisation's invitations, newest first (``members.invite``)."""
         tx = self.tx
@@ -174,6 +184,7 @@ class Memberships(RegistrationBase):
         rows = tx.connection.execute(stmt.order_by(Invitation.created_at.desc()))
         return [_invitation(r) for r in rows]
 
+    @operation("POST /me/join", errors=(JoiningClosed, AlreadyExists))
     def join(self) -> UserRead:
         """The signed-in person joins an organisation whose ``joining`` setting is ``open``."""
         tx = self.tx
@@ -187,6 +198,7 @@ class Memberships(RegistrationBase):
         self._add_member(key, "member")
         return self._read(key)
 
+    @operation("POST /join-requests", status=201, errors=(JoiningClosed, AlreadyExists))
     def request_to_join(self, message: str | None = None) -> JoinRequestRead:
         """The signed-in person asks to join; an administrator approves or rejects it."""
         tx = self.tx
@@ -200,6 +212,7 @@ class Memberships(RegistrationBase):
             raise AlreadyExists("Membership", key)
         return self._file_join_request(key, message)
 
+    @operation("GET /join-requests", permission="members.approve")
     def join_requests(self, status: str | None = "pending") -> list[JoinRequestRead]:
         """Join requests, oldest first (``members.approve``)."""
         tx = self.tx
@@ -212,6 +225,11 @@ class Memberships(RegistrationBase):
             for r in tx.connection.execute(stmt.order_by(JoinRequest.created_at))
         ]
 
+    @operation(
+        "POST /join-requests/{request_id}/approve",
+        permission="members.approve",
+        errors=(Conflict, AlreadyExists),
+    )
     def approve_join(self, request_id: uuid.UUID | str, role: str = "member") -> UserRead:
         """Approve a pending request (``members.approve``): the person becomes a member."""
         tx = self.tx
@@ -222,12 +240,16 @@ class Memberships(RegistrationBase):
         self._add_member(row.account_id, role)
         return self._read(row.account_id)
 
+    @operation(
+        "POST /join-requests/{request_id}/reject", permission="members.approve", errors=(Conflict,)
+    )
     def reject_join(self, request_id: uuid.UUID | str) -> JoinRequestRead:
         """Reject a pending request (``members.approve``)."""
         self.tx.require("members.approve")
         row = self._decide(request_id, "rejected")
         return JoinRequestRead.model_validate(row).model_copy(update={"status": "rejected"})
 
+    @operation("PUT /members/{user_id}/role", permission="members.manage_roles")
     def set_role(self, user_id: uuid.UUID | str, role: str) -> None:
         """Change a member's role (``members.manage_roles``); the last owner stays an owner."""
         tx = self.tx
@@ -236,11 +258,13 @@ class Memberships(RegistrationBase):
         with tx.elevated():
             tx.tenancy.set_role(key, role)
 
+    @operation("POST /me/leave")
     def leave(self) -> None:
         """The signed-in person ends their membership. Fires ``ngo_kit_member_left``."""
         key = self._signed_in()
         self._end_membership(key)
 
+    @operation("DELETE /members/{user_id}", permission="members.remove")
     def remove_member(self, user_id: uuid.UUID | str) -> None:
         """End someone's membership (``members.remove``). Fires ``ngo_kit_member_left``."""
         self.tx.require("members.remove")

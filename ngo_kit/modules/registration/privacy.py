@@ -19,6 +19,7 @@ from ngo_kit.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from ngo_kit.operations import operation
 from ngo_kit.outbox import OutboxRow
 from ngo_kit.plugins import PersonalData, Registrar, collect
 from ngo_kit.schemas import coerce, no_control_characters
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 class Privacy(RegistrationBase):
     """``tx.registration``'s consent, export, erasure and purge."""
 
+    @operation(not_http="SYSTEM only: run it from a scheduler", changes=True, cli="purge")
     def purge(self, *, keep_days: int = 30) -> PurgeResult:
         """Delete what no rule reads any more (system actor only, no organisation needed).
 
@@ -104,6 +106,9 @@ class Privacy(RegistrationBase):
             sessions=_changed(sessions), codes=_changed(codes), throttles=_changed(throttles)
         )
 
+    @operation(
+        "POST /consent-documents", permission="registration.manage", status=201, errors=(Conflict,)
+    )
     def publish_consent(
         self, data: ConsentDocumentIn | dict[str, Any] | None = None, /, **kw: Any
     ) -> ConsentDocumentRead:
@@ -136,10 +141,12 @@ class Privacy(RegistrationBase):
         )
         return ConsentDocumentRead(id=doc_id, version=version, created_at=now, **spec.model_dump())
 
+    @operation("GET /consent-documents", public=True)
     def consent_documents(self) -> list[ConsentDocumentRead]:
         """The current (newest) version of each purpose's document."""
         return list(self._current_documents().values())
 
+    @operation("POST /users/{user_id}/consents", own=True, status=201)
     def give_consent(
         self,
         purpose: str,
@@ -160,6 +167,7 @@ class Privacy(RegistrationBase):
         self._record_consents(key, [docs[purpose]], method, g, utcnow())
         return [c for c in self.consents(key) if c.purpose == purpose][-1]
 
+    @operation("POST /users/{user_id}/consents/{purpose}/withdraw", own=True)
     def withdraw_consent(self, purpose: str, *, user_id: uuid.UUID | str | None = None) -> int:
         """Record withdrawal of every active consent to ``purpose``; returns how many."""
         tx = self.tx
@@ -179,6 +187,7 @@ class Privacy(RegistrationBase):
             tx.audit("consent.withdrawn", "account", key, f"consent to {purpose} withdrawn")
         return count
 
+    @operation("GET /users/{user_id}/consents", permission="members.view", own=True)
     def consents(self, user_id: uuid.UUID | str) -> list[ConsentRead]:
         """A person's consent records here, oldest first (the person, system or ``members.view``)."""
         key = _uuid(user_id, "User")
@@ -191,6 +200,9 @@ class Privacy(RegistrationBase):
         )
         return [ConsentRead.model_validate(r) for r in rows]
 
+    @operation(
+        "GET /users/{user_id}/personal-data", permission="members.export", own=True, cli="export"
+    )
     def export_personal_data(self, user_id: uuid.UUID | str) -> dict[str, Any]:
         """Everything the kit holds about a person, as JSON-ready data.
 
@@ -255,6 +267,13 @@ class Privacy(RegistrationBase):
             tx.audit("user.exported", "account", key, "personal data exported")
         return result
 
+    @operation(
+        "POST /users/{user_id}/erase",
+        permission="members.erase",
+        own=True,
+        errors=(Conflict,),
+        cli="erase",
+    )
     def erase(self, user_id: uuid.UUID | str) -> None:
         """Erase (pseudonymise) a person: personal fields removed, ids kept.
 

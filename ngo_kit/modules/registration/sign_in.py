@@ -18,6 +18,7 @@ from ngo_kit.errors import (
     TokenUsed,
     ValidationFailed,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import coerce
 from ngo_kit.statements import Row, Statement
 from ngo_kit.tokens import tokens_for
@@ -47,6 +48,7 @@ from .errors import (
     AccountSuspended,
     SignInFailed,
     TooManyAttempts,
+    TooManyRequests,
     WrongPassword,
 )
 from .models import (
@@ -66,6 +68,12 @@ from .schemas import (
 class SigningIn(RegistrationBase):
     """``tx.registration``'s sign-in: authentication, sessions, sign-in codes and passwords."""
 
+    @operation(
+        "POST /sign-in",
+        public=True,
+        custom=True,
+        errors=(SignInFailed, TooManyAttempts, AccountSuspended),
+    )
     def authenticate(self, data: SignInIn | dict[str, Any] | None = None, /, **kw: Any) -> SignIn:
         """Sign in by email or phone with a password, or by phone with a one-time code.
 
@@ -137,6 +145,11 @@ class SigningIn(RegistrationBase):
             )
         return signed_in
 
+    @operation(
+        not_http="the web layer's session_actor hook: a session token is never sent as a parameter",
+        changes=True,
+        errors=(TokenInvalid, TokenExpired),
+    )
     def session_user(self, token: str) -> UserRead:
         """The account a session token belongs to; ``TokenInvalid`` / ``TokenExpired`` if not valid.
 
@@ -173,6 +186,7 @@ class SigningIn(RegistrationBase):
             )
         return user
 
+    @operation("POST /sign-out", status=204, custom=True)
     def sign_out(self, token: str) -> None:
         """Revoke one session (its holder signs out). Unknown tokens are ignored."""
         self.tx.connection.execute(
@@ -183,11 +197,15 @@ class SigningIn(RegistrationBase):
             .values(revoked_at=utcnow())
         )
 
+    @operation("POST /users/{user_id}/sign-out-everywhere", own=True)
     def sign_out_everywhere(self, user_id: uuid.UUID | str | None = None) -> int:
         """Revoke every session of the actor (or, for the system actor, of ``user_id``)."""
         key = self._self_or_system(user_id)
         return self._revoke_sessions(key)
 
+    @operation(
+        "POST /sign-in/code", public=True, status=202, custom=True, errors=(TooManyRequests,)
+    )
     def request_sign_in_code(self, phone: str, *, client: str | None = None) -> None:
         """Text a 6-digit sign-in code to ``phone`` if an account has it (says nothing either way).
 
@@ -212,6 +230,13 @@ class SigningIn(RegistrationBase):
             deferred=True,
         )
 
+    @operation(
+        "POST /password-reset/request",
+        public=True,
+        status=202,
+        custom=True,
+        errors=(TooManyRequests,),
+    )
     def request_password_reset(
         self, *, email: str | None = None, phone: str | None = None, client: str | None = None
     ) -> None:
@@ -256,6 +281,12 @@ class SigningIn(RegistrationBase):
             deferred=True,
         )
 
+    @operation(
+        "POST /password-reset",
+        public=True,
+        custom=True,
+        errors=(TokenInvalid, TokenExpired, TokenUsed),
+    )
     def reset_password(self, token: str, password: str) -> UserRead:
         """Set a new password from a reset token; signs the account out everywhere.
 
@@ -285,6 +316,9 @@ class SigningIn(RegistrationBase):
             tx.audit("user.password_reset", "account", key, "password reset; signed out everywhere")
         return self._read(key)
 
+    @operation(
+        "POST /me/password", status=204, custom=True, errors=(WrongPassword, TooManyAttempts)
+    )
     def change_password(
         self, current_password: str, new_password: str, *, keep_session: str | None = None
     ) -> int:
