@@ -31,6 +31,7 @@ from ngo_kit.modules.volunteer.errors import (
 )
 from ngo_kit.modules.volunteer.models import Profile, Shift, SignUp
 from ngo_kit.modules.volunteer.schemas import AttendanceRead, HoursRead, SignUpRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Moment, check
 from ngo_kit.tokens import tokens_for
 
@@ -48,6 +49,7 @@ def round_hours(seconds: float, minutes: int, mode: str) -> Decimal:
 class Attendance(VolunteerBase):
     """Check-in and check-out, no-shows and completed shifts."""
 
+    @operation("GET /shifts/{shift_id}/checkin-token", permission="attendance.record", custom=True)
     def checkin_token(self, shift_id: uuid.UUID) -> str:
         """A signed check-in code for the shift's door poster (``attendance.record``)."""
         self.tx.require("attendance.record")
@@ -56,10 +58,12 @@ class Attendance(VolunteerBase):
             CHECKIN_PURPOSE, {"s": str(shift.id), "o": str(self.tx.org_id)}
         )
 
+    @operation("GET /shifts/{shift_id}/checkin-qr", permission="attendance.record", custom=True)
     def checkin_qr(self, shift_id: uuid.UUID, *, kind: str = "svg", scale: int = 4) -> bytes:
         """The check-in code as a QR image (``svg`` or ``png``) for the door."""
         return _qr(self.checkin_token(shift_id), kind, scale)
 
+    @operation("GET /shifts/{shift_id}/checkin-pass", permission="volunteer.view", own=True)
     def checkin_pass(self, shift_id: uuid.UUID, user_id: uuid.UUID | None = None) -> str:
         """A volunteer's signed pass for their confirmed place on a shift, to show at the door.
 
@@ -75,6 +79,9 @@ class Attendance(VolunteerBase):
             PASS_PURPOSE, {"s": str(shift.id), "u": str(user_id), "o": str(tx.org_id)}
         )
 
+    @operation(
+        "GET /shifts/{shift_id}/checkin-pass-qr", permission="volunteer.view", own=True, custom=True
+    )
     def checkin_pass_qr(
         self,
         shift_id: uuid.UUID,
@@ -87,6 +94,12 @@ class Attendance(VolunteerBase):
         (an app's check-in page URL, say)."""
         return _qr(link.format(token=self.checkin_pass(shift_id)), kind, scale)
 
+    @operation(
+        "POST /checkin-passes/read",
+        permission="attendance.record",
+        changes=False,
+        errors=(TokenInvalid, TokenForAnotherShift),
+    )
     def read_pass(self, token: str) -> SignUpRead:
         """The confirmed sign-up a pass stands for (``attendance.record``), without checking in.
 
@@ -106,6 +119,11 @@ class Attendance(VolunteerBase):
             raise TokenForAnotherShift()
         return self._signup_read(self._confirmed(shift_id, user_id))
 
+    @operation(
+        "POST /checkin-passes/check-in",
+        permission="attendance.record",
+        errors=(TokenInvalid, TokenForAnotherShift, ShiftClosed),
+    )
     def check_in_with_pass(self, token: str) -> SignUpRead:
         """Check in the holder of a volunteer's pass (``attendance.record``), as ``check_in``
         by a coordinator does; errors as ``read_pass`` and ``check_in``."""
@@ -152,6 +170,13 @@ class Attendance(VolunteerBase):
             raise ValidationFailed("user_id", "missing")
         return shift, user_id
 
+    @operation(
+        "POST /shifts/{shift_id}/check-in",
+        permission="attendance.record",
+        own=True,
+        custom=True,
+        errors=(CheckInClosed, TokenForAnotherShift, TokenInvalid, ShiftClosed),
+    )
     def check_in(
         self,
         shift_id: uuid.UUID,
@@ -198,6 +223,12 @@ class Attendance(VolunteerBase):
             raise NotFound("SignUp", user_id)
         return row
 
+    @operation(
+        "POST /shifts/{shift_id}/check-out",
+        permission="attendance.record",
+        own=True,
+        errors=(CheckInClosed, TokenForAnotherShift, TokenInvalid, ShiftClosed, WrongState),
+    )
     def check_out(
         self,
         shift_id: uuid.UUID,
@@ -248,6 +279,10 @@ class Attendance(VolunteerBase):
             signup_id=row.id,
         )
 
+    @operation(
+        not_http="a calculation on a shift row (a Python object) that check-out and completing a shift use; it reads and changes nothing",
+        changes=False,
+    )
     def hours_served(
         self, shift: Any, checked_in: dt.datetime, checked_out: dt.datetime
     ) -> Decimal:
@@ -260,6 +295,11 @@ class Attendance(VolunteerBase):
         seconds = (end - start).total_seconds()
         return round_hours(seconds, int(s["hours_rounding_minutes"]), str(s["hours_rounding"]))
 
+    @operation(
+        "POST /shifts/{shift_id}/sign-ups/{user_id}/no-show",
+        permission="attendance.record",
+        errors=(WrongState,),
+    )
     def mark_no_show(self, shift_id: uuid.UUID, user_id: uuid.UUID) -> SignUpRead:
         """Record that a confirmed volunteer did not come (``attendance.record``)."""
         tx = self.tx
@@ -285,6 +325,12 @@ class Attendance(VolunteerBase):
             .values(no_show_count=Profile.no_show_count + 1)
         )
 
+    @operation(
+        "POST /shifts/{shift_id}/complete",
+        permission="attendance.record",
+        custom=True,
+        errors=(ShiftClosed, WrongState),
+    )
     def complete_shift(self, shift_id: uuid.UUID) -> AttendanceRead:
         """Close a shift (``attendance.record``): whoever is still checked in is checked out
         at the end, confirmed volunteers who never checked in become no-shows, and

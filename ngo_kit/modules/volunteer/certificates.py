@@ -12,10 +12,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import NotFound, TokenInvalid
+from ngo_kit.errors import NotFound, SelfActionRefused, TokenInvalid
 from ngo_kit.modules.volunteer.base import CERTIFICATE_PURPOSE, HOURS_PLACES, VolunteerBase, _actor
 from ngo_kit.modules.volunteer.models import Certificate, HoursEntry
 from ngo_kit.modules.volunteer.schemas import CertificateCheck, CertificateRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Day, check
 from ngo_kit.tenancy import Organisation, OrgRead
 from ngo_kit.tokens import tokens_for
@@ -26,6 +27,14 @@ _CERTIFICATE_FIELDS = ("id", "org_id", "user_id", "hours", "period_from", "perio
 class Certificates(VolunteerBase):
     """Certificates of service hours."""
 
+    @operation(
+        "POST /certificates",
+        permission="certificates.issue",
+        own=True,
+        status=201,
+        custom=True,
+        errors=(SelfActionRefused,),
+    )
     def issue_certificate(
         self,
         user_id: uuid.UUID,
@@ -86,6 +95,7 @@ class Certificates(VolunteerBase):
             verify_url=f"{base}?token={token}",
         )
 
+    @operation("GET /certificates/{certificate_id}", permission="certificates.issue", own=True)
     def certificate(self, certificate_id: uuid.UUID) -> CertificateRead:
         """A certificate issued by this organisation (the holder, or ``certificates.issue``)."""
         row = self.tx.get_owned(Certificate, certificate_id, "Certificate")
@@ -93,6 +103,7 @@ class Certificates(VolunteerBase):
             self.tx.require("certificates.issue")
         return self._certificate_read({c: getattr(row, c) for c in _CERTIFICATE_FIELDS})
 
+    @operation("GET /profiles/{user_id}/certificates", permission="certificates.issue", own=True)
     def certificates(self, user_id: uuid.UUID | None = None) -> list[CertificateRead]:
         """A volunteer's certificates that are not revoked, newest first (their own, or
         anyone's with ``certificates.issue``)."""
@@ -112,6 +123,12 @@ class Certificates(VolunteerBase):
             for row in rows
         ]
 
+    @operation(
+        "GET /certificates/{certificate_id}/pdf",
+        permission="certificates.issue",
+        own=True,
+        custom=True,
+    )
     def certificate_pdf(self, certificate_id: uuid.UUID) -> bytes:
         """The certificate as a PDF, in Chinese and English, with a QR code of the link."""
         from ngo_kit.modules.volunteer import files
@@ -121,6 +138,12 @@ class Certificates(VolunteerBase):
         name = str(getattr(person, "display_name", "") or "")
         return files.certificate_pdf(cert, name=name, organisation=self.tx.require_org().name)
 
+    @operation(
+        not_http="served by the public GET /api/certificates/verify (web.py): the token names its organisation, so the check sits outside any organisation's mount",
+        changes=False,
+        public=True,
+        errors=(TokenInvalid,),
+    )
     def verify_certificate(self, token: str) -> CertificateCheck:
         """Check a certificate's token; needs no organisation or actor.
 
@@ -176,6 +199,7 @@ class Certificates(VolunteerBase):
                 tx.org = None
                 tx.forget_permissions()
 
+    @operation("POST /certificates/{certificate_id}/revoke", permission="certificates.issue")
     def revoke_certificate(self, certificate_id: uuid.UUID) -> None:
         """Withdraw a certificate (``certificates.issue``): verification then refuses it."""
         tx = self.tx

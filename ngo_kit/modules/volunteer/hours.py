@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from ngo_kit import idempotency
 from ngo_kit.audit import append_chained
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import NotFound, ValidationFailed
+from ngo_kit.errors import KeyReused, NotFound, SelfActionRefused, ValidationFailed
 from ngo_kit.modules.volunteer.base import (
     HOURS_CHAIN,
     HOURS_PLACES,
@@ -24,6 +24,7 @@ from ngo_kit.modules.volunteer.base import (
 from ngo_kit.modules.volunteer.errors import AlreadyReversed, WrongState
 from ngo_kit.modules.volunteer.models import HOURS_FIELDS, Activity, HoursClaim, HoursEntry, Profile
 from ngo_kit.modules.volunteer.schemas import ClaimIn, ClaimRead, HoursRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Amount, Day, Prose, Text, check, coerce
 
 
@@ -94,6 +95,7 @@ class Hours(VolunteerBase):
             tx.emit("ngo_kit_hours_reversed", hours=entry, original=reverses)
         return entry
 
+    @operation("POST /hours", permission="hours.approve", status=201, errors=(SelfActionRefused,))
     def record_hours(
         self,
         user_id: uuid.UUID,
@@ -131,6 +133,9 @@ class Hours(VolunteerBase):
             raise ValidationFailed("hours", "not_positive_amount")
         return amount
 
+    @operation(
+        "POST /hours/{entry_id}/reverse", permission="hours.approve", errors=(AlreadyReversed,)
+    )
     def reverse_hours(self, entry_id: uuid.UUID, *, reason: str) -> HoursRead:
         """Correct a mistake (``hours.approve``): a negative entry pointing at the original.
 
@@ -163,6 +168,7 @@ class Hours(VolunteerBase):
             note=reason,
         )
 
+    @operation("GET /me/hours", permission="volunteer.view", own=True, custom=True)
     def hours(self, user_id: uuid.UUID | None = None) -> list[HoursRead]:
         """A volunteer's ledger entries, oldest first (their own, or ``volunteer.view``)."""
         tx = self.tx
@@ -174,6 +180,9 @@ class Hours(VolunteerBase):
         )
         return [HoursRead.model_validate(r) for r in rows]
 
+    @operation(
+        "POST /claims", permission="volunteer.manage", own=True, status=201, errors=(KeyReused,)
+    )
     def claim_hours(
         self, data: ClaimIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> ClaimRead:
@@ -229,6 +238,7 @@ class Hours(VolunteerBase):
         row = idempotency.first_row(self.tx, HoursClaim, keyed)
         return ClaimRead.model_validate(row) if row is not None else None
 
+    @operation("GET /claims", permission="hours.approve")
     def claims(self, *, status: str | None = "pending") -> list[ClaimRead]:
         """Claims of this organisation, oldest first (``hours.approve``)."""
         tx = self.tx
@@ -241,6 +251,11 @@ class Hours(VolunteerBase):
             for r in tx.session.scalars(stmt.order_by(HoursClaim.created_at))
         ]
 
+    @operation(
+        "POST /claims/{claim_id}/approve",
+        permission="hours.approve",
+        errors=(SelfActionRefused, WrongState),
+    )
     def approve_claim(self, claim_id: uuid.UUID) -> HoursRead:
         """Accept a claim (``hours.approve``): its hours enter the ledger, ``ngo_kit_hours_approved`` fires.
 
@@ -259,6 +274,11 @@ class Hours(VolunteerBase):
             claim_id=claim.id,
         )
 
+    @operation(
+        "POST /claims/{claim_id}/reject",
+        permission="hours.approve",
+        errors=(SelfActionRefused, WrongState),
+    )
     def reject_claim(self, claim_id: uuid.UUID, *, reason: str) -> ClaimRead:
         """Refuse a claim with a reason (``hours.approve``)."""
         self.tx.require("hours.approve")
@@ -283,6 +303,7 @@ class Hours(VolunteerBase):
             tx.session.get(HoursClaim, claim.id, populate_existing=True)
         )
 
+    @operation("GET /reports/hours", permission="volunteer.view")
     def hours_report(
         self,
         *,
@@ -318,6 +339,9 @@ class Hours(VolunteerBase):
             totals[group] = totals.get(group, ZERO) + hours
         return [{by: k, "hours": v} for k, v in sorted(totals.items())]
 
+    @operation(
+        "GET /reports/hours/export", permission="volunteer.view", custom=True, cli="export-hours"
+    )
     def export_hours(self, path: str, **report: Any) -> int:
         """Write ``hours_report`` to ``path`` as CSV or XLSX (by the suffix); returns rows written."""
         rows = self.hours_report(**report)

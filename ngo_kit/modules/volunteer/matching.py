@@ -30,6 +30,7 @@ from ngo_kit.modules.volunteer.models import (
     SignUp,
 )
 from ngo_kit.modules.volunteer.schemas import MatchFactor, MatchRead, ShiftRead
+from ngo_kit.operations import operation
 
 if TYPE_CHECKING:
     from ngo_kit.modules.volunteer.service import VolunteerService
@@ -47,6 +48,7 @@ NEAR_KM = 50.0
 class Matching(VolunteerBase):
     """Matching volunteers and shifts, and searching volunteers: the service's part."""
 
+    @operation("GET /shifts/{shift_id}/matches", permission="shifts.manage")
     def match(self, shift_id: uuid.UUID, *, limit: int = 20) -> list[MatchRead]:
         """Eligible volunteers for a shift, best first, each score explained (``shifts.manage``).
 
@@ -61,11 +63,13 @@ class Matching(VolunteerBase):
         shift = self._service.shift(shift_id)
         return rank_volunteers(self._service, shift, limit=limit)
 
+    @operation("GET /profiles/{user_id}/recommended-shifts", permission="volunteer.view", own=True)
     def recommend(self, user_id: uuid.UUID | None = None, *, limit: int = 10) -> list[MatchRead]:
         """Open future shifts a volunteer is eligible for, best first (their own, or ``volunteer.view``)."""
         user_id = self._for_self_or(user_id, "volunteer.view")
         return rank_shifts(self._service, user_id, limit=limit)
 
+    @operation("GET /profiles/search", permission="volunteer.view")
     def search(
         self,
         text: str | None = None,

@@ -21,6 +21,7 @@ from ngo_kit.modules.volunteer.models import (
     SignUp,
     Task,
 )
+from ngo_kit.operations import operation
 
 
 class Privacy(VolunteerBase):
@@ -36,6 +37,12 @@ class Privacy(VolunteerBase):
         tx.require(permission)
         return [tx.org_id]
 
+    @operation(
+        not_http="the volunteer part of registration's erasure, which erases a person in every module at once; erasing this part alone would leave them half erased",
+        changes=True,
+        permission="members.erase",
+        own=True,
+    )
     def erase_person(self, user_id: uuid.UUID) -> None:
         """Drop what this module holds about a person beyond ids: emergency contact, custom
         fields, home coordinates, the name index, the words of their hours claims and the
@@ -80,6 +87,7 @@ class Privacy(VolunteerBase):
             .values(note="")
         )
 
+    @operation("GET /profiles/{user_id}/personal-data", permission="members.export", own=True)
     def personal_data(self, user_id: uuid.UUID) -> dict[str, Any] | None:
         """What this module holds about a person, JSON-ready (``None``: nothing).
 

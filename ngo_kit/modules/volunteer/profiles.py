@@ -15,6 +15,7 @@ from ngo_kit.modules.volunteer.base import SQL, ZERO, VolunteerBase, _rows, name
 from ngo_kit.modules.volunteer.errors import WrongState
 from ngo_kit.modules.volunteer.models import Certification, NameIndex, Profile, ProfileSkill, Skill
 from ngo_kit.modules.volunteer.schemas import ImportReport, ProfileIn, ProfileRead, SkillRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Name, check, coerce
 from ngo_kit.tenancy import Membership
 
@@ -22,6 +23,7 @@ from ngo_kit.tenancy import Membership
 class Profiles(VolunteerBase):
     """Profiles and the organisation's skill list."""
 
+    @operation("POST /skills", permission="volunteer.manage", status=201, errors=(AlreadyExists,))
     def add_skill(self, code: str, name: str) -> SkillRead:
         """Put a skill on the organisation's list (``volunteer.manage``)."""
         tx = self.tx
@@ -40,6 +42,7 @@ class Profiles(VolunteerBase):
         tx.audit("volunteer.skill_added", "skill", code, f"skill {code} added")
         return SkillRead(code=code, name=name)
 
+    @operation("GET /skills")
     def skills(self) -> list[SkillRead]:
         """The organisation's skill list."""
         rows = self.tx.session.execute(
@@ -49,6 +52,14 @@ class Profiles(VolunteerBase):
         )
         return [SkillRead(code=c, name=n) for c, n in rows]
 
+    @operation(
+        "POST /profiles",
+        permission="volunteer.manage",
+        own=True,
+        status=201,
+        custom=True,
+        errors=(AlreadyExists,),
+    )
     def save_profile(
         self, data: ProfileIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> ProfileRead:
@@ -202,6 +213,7 @@ class Profiles(VolunteerBase):
             )
         tx.session.execute(sa.insert(NameIndex), rows)
 
+    @operation("POST /profiles/reindex-names", permission="volunteer.manage")
     def reindex_names(self) -> int:
         """Rebuild the name search index from the registration module (``volunteer.manage``)."""
         self.tx.require("volunteer.manage")
@@ -214,6 +226,7 @@ class Profiles(VolunteerBase):
             self._index_names(ids[start : start + 1000])
         return len(ids)
 
+    @operation("GET /me/profile", permission="volunteer.view", own=True, custom=True)
     def profile(self, user_id: uuid.UUID | None = None) -> ProfileRead:
         """A volunteer's profile (their own, or anyone's with ``volunteer.view``)."""
         tx = self.tx
@@ -263,6 +276,12 @@ class Profiles(VolunteerBase):
             approved_at=row.approved_at,
         )
 
+    @operation(
+        "POST /profiles/{user_id}/approve",
+        permission="volunteer.manage",
+        custom=True,
+        errors=(WrongState,),
+    )
     def approve(self, user_id: uuid.UUID) -> ProfileRead:
         """Approve an applicant (``volunteer.manage``); fires ``ngo_kit_volunteer_approved``."""
         tx = self.tx
@@ -284,6 +303,7 @@ class Profiles(VolunteerBase):
         tx.emit("ngo_kit_volunteer_approved", profile=profile)
         return profile
 
+    @operation("POST /profiles/{user_id}/deactivate", permission="volunteer.manage")
     def deactivate(self, user_id: uuid.UUID) -> ProfileRead:
         """Mark a volunteer inactive (``volunteer.manage``): no new sign-ups."""
         tx = self.tx
@@ -298,6 +318,10 @@ class Profiles(VolunteerBase):
         tx.audit("volunteer.deactivated", "volunteer", user_id, "volunteer inactive")
         return self.profile(user_id)
 
+    @operation(
+        not_http="a check the other operations run before they act; it checks no permission",
+        changes=False,
+    )
     def profile_exists(self, user_id: uuid.UUID) -> None:
         """Raise ``NotFound`` ("Volunteer") unless ``user_id`` has a profile here."""
         found = self.tx.session.scalar(
@@ -308,6 +332,12 @@ class Profiles(VolunteerBase):
         if found is None:
             raise NotFound("Volunteer", user_id)
 
+    @operation(
+        not_http="takes a stream of rows and Python callbacks: `ngo-kit volunteer import` reads the file",
+        changes=True,
+        permission="volunteer.manage",
+        cli="import",
+    )
     def import_profiles(
         self,
         rows: Iterable[Mapping[str, Any]],

@@ -21,12 +21,14 @@ from ngo_kit.modules.volunteer.schemas import (
     ShiftIn,
     ShiftRead,
 )
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Moment, Name, check, coerce
 
 
 class Shifts(VolunteerBase):
     """Activities and shifts."""
 
+    @operation("POST /activities", permission="shifts.manage", status=201, custom=True)
     def create_activity(
         self, data: ActivityIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> ActivityRead:
@@ -47,10 +49,12 @@ class Shifts(VolunteerBase):
         tx.audit("volunteer.activity_created", "activity", values["id"], spec.title)
         return ActivityRead.model_validate(values)
 
+    @operation("GET /activities/{activity_id}")
     def activity(self, activity_id: uuid.UUID) -> ActivityRead:
         """One activity of this organisation."""
         return ActivityRead.model_validate(self.tx.get_owned(Activity, activity_id, "Activity"))
 
+    @operation("GET /activities", custom=True)
     def activities(self) -> list[ActivityRead]:
         """The organisation's activities, newest first."""
         rows = self.tx.session.scalars(
@@ -60,12 +64,14 @@ class Shifts(VolunteerBase):
         )
         return [ActivityRead.model_validate(r) for r in rows]
 
+    @operation("POST /shifts", permission="shifts.manage", status=201, custom=True)
     def create_shift(
         self, data: ShiftIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> ShiftRead:
         """A shift of an activity (``shifts.manage``); naive times are in the organisation's zone."""
         return self.create_shifts([coerce(ShiftIn, data, kwargs)])[0]
 
+    @operation("POST /shifts/batch", permission="shifts.manage", status=201)
     def create_shifts(self, specs: Iterable[ShiftIn | dict[str, Any]]) -> list[ShiftRead]:
         """Create many shifts at once (bulk creation, ``shifts.manage``)."""
         tx = self.tx
@@ -131,6 +137,7 @@ class Shifts(VolunteerBase):
         )
         return self._shift_reads([r["id"] for r in shift_rows])
 
+    @operation("POST /shifts/recurring", permission="shifts.manage", status=201)
     def create_recurring_shifts(
         self, data: RecurringShiftsIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> list[ShiftRead]:
@@ -156,6 +163,7 @@ class Shifts(VolunteerBase):
             shifts.append(first.model_copy(update={"starts_at": local, "ends_at": local + length}))
         return self.create_shifts(shifts)
 
+    @operation("POST /activities/{activity_id}/clone", permission="shifts.manage", status=201)
     def clone_activity(
         self,
         activity_id: uuid.UUID,
@@ -199,11 +207,13 @@ class Shifts(VolunteerBase):
         self.create_shifts(specs)
         return copy
 
+    @operation("GET /shifts/{shift_id}", custom=True)
     def shift(self, shift_id: uuid.UUID) -> ShiftRead:
         """One shift with its roles and places taken."""
         reads = self._shift_reads([self.tx.get_owned(Shift, shift_id, "Shift").id])
         return reads[0]
 
+    @operation("GET /shifts", custom=True)
     def shifts(
         self,
         *,

@@ -21,6 +21,7 @@ from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import (
     AlreadyExists,
     Conflict,
+    KeyReused,
     LocalisedText,
     NotFound,
     ShiftFull,
@@ -43,12 +44,29 @@ from ngo_kit.modules.volunteer.errors import (
 )
 from ngo_kit.modules.volunteer.models import Certification, ProfileSkill, Shift, ShiftRole, SignUp
 from ngo_kit.modules.volunteer.schemas import ShiftRead, SignUpRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Text, check
 
 
 class SignUps(VolunteerBase):
     """Sign-up, the waitlist and cancellation."""
 
+    @operation(
+        "POST /shifts/{shift_id}/sign-up",
+        permission="shifts.manage",
+        own=True,
+        status=201,
+        custom=True,
+        errors=(
+            NotEligible,
+            DoubleBooked,
+            ShiftFull,
+            ShiftClosed,
+            AlreadyExists,
+            KeyReused,
+            Conflict,
+        ),
+    )
     def sign_up(
         self,
         shift_id: uuid.UUID,
@@ -270,6 +288,13 @@ class SignUps(VolunteerBase):
             if age_on(birth, day) < shift.min_age:
                 raise NotEligible("too_young", "the minimum age is {age}", age=shift.min_age)
 
+    @operation(
+        "POST /shifts/{shift_id}/cancel",
+        permission="shifts.manage",
+        own=True,
+        custom=True,
+        errors=(ShiftClosed, CancellationClosed, Conflict),
+    )
     def cancel(
         self, shift_id: uuid.UUID, user_id: uuid.UUID | None = None, *, reason: str = ""
     ) -> SignUpRead:
@@ -372,6 +397,7 @@ class SignUps(VolunteerBase):
             dedup_key=f"volunteer.promoted:{signup.id}:{signup.seq}:{signup.promoted_at}",
         )
 
+    @operation("GET /shifts/{shift_id}/sign-ups", permission="volunteer.view")
     def signups(self, shift_id: uuid.UUID, *, status: str | None = None) -> list[SignUpRead]:
         """A shift's sign-ups in arrival order (``volunteer.view``)."""
         tx = self.tx
@@ -391,6 +417,7 @@ class SignUps(VolunteerBase):
             out.append(read)
         return out
 
+    @operation("GET /me/signups", permission="volunteer.view", own=True, custom=True)
     def my_signups(self, user_id: uuid.UUID | None = None) -> list[SignUpRead]:
         """A volunteer's current places and waitlist places, soonest first."""
         tx = self.tx

@@ -9,17 +9,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import ValidationFailed
+from ngo_kit.errors import SelfActionRefused, ValidationFailed
 from ngo_kit.modules.volunteer.base import HOURS_PLACES, ZERO, VolunteerBase, _actor, _rows
 from ngo_kit.modules.volunteer.errors import TaskOverAssigned, WrongState
 from ngo_kit.modules.volunteer.models import Activity, Assignment, Task
 from ngo_kit.modules.volunteer.schemas import AssignmentRead, TaskIn, TaskRead
+from ngo_kit.operations import operation
 from ngo_kit.schemas import Amount, Prose, check, coerce
 
 
 class Tasks(VolunteerBase):
     """Tasks and their assignments."""
 
+    @operation("POST /tasks", permission="volunteer.manage", status=201)
     def create_task(
         self, data: TaskIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> TaskRead:
@@ -42,10 +44,17 @@ class Tasks(VolunteerBase):
         tx.audit("volunteer.task_created", "task", values["id"], spec.title)
         return self.task(values["id"])
 
+    @operation("GET /tasks/{task_id}")
     def task(self, task_id: uuid.UUID) -> TaskRead:
         """One task."""
         return TaskRead.model_validate(self.tx.get_owned(Task, task_id, "Task"))
 
+    @operation(
+        "POST /tasks/{task_id}/assignments",
+        permission="volunteer.manage",
+        status=201,
+        errors=(TaskOverAssigned, WrongState),
+    )
     def assign(
         self, task_id: uuid.UUID, user_id: uuid.UUID, quantity: Decimal | int | str
     ) -> AssignmentRead:
@@ -98,6 +107,7 @@ class Tasks(VolunteerBase):
             raise ValidationFailed("quantity", "not_positive_amount")
         return amount.quantize(Decimal("0.0001"))
 
+    @operation("GET /assignments/{assignment_id}", permission="volunteer.view", own=True)
     def assignment(self, assignment_id: uuid.UUID) -> AssignmentRead:
         """One assignment (its holder, or ``volunteer.view``)."""
         row = self.tx.get_owned(Assignment, assignment_id, "Assignment")
@@ -132,11 +142,23 @@ class Tasks(VolunteerBase):
             tx.session.get(Assignment, row.id, populate_existing=True)
         )
 
+    @operation(
+        "POST /assignments/{assignment_id}/accept",
+        permission="volunteer.manage",
+        own=True,
+        errors=(WrongState,),
+    )
     def accept_assignment(self, assignment_id: uuid.UUID) -> AssignmentRead:
         """The assignee takes the offered share."""
         row = self._own_assignment(assignment_id, ("offered",))
         return self._set_assignment(row, "offered", status="accepted")
 
+    @operation(
+        "POST /assignments/{assignment_id}/decline",
+        permission="volunteer.manage",
+        own=True,
+        errors=(WrongState,),
+    )
     def decline_assignment(self, assignment_id: uuid.UUID, *, note: str = "") -> AssignmentRead:
         """The assignee turns the offer down; the quantity returns to the task."""
         note = check("note", Prose, note)
@@ -149,6 +171,12 @@ class Tasks(VolunteerBase):
         )
         return read
 
+    @operation(
+        "POST /assignments/{assignment_id}/progress",
+        permission="volunteer.manage",
+        own=True,
+        errors=(WrongState,),
+    )
     def report_progress(
         self, assignment_id: uuid.UUID, progress: Decimal | int | str, *, note: str = ""
     ) -> AssignmentRead:
@@ -160,12 +188,23 @@ class Tasks(VolunteerBase):
             raise ValidationFailed("progress", "less_than_equal", le=str(row.quantity))
         return self._set_assignment(row, "accepted", progress=amount, note=note[:500])
 
+    @operation(
+        "POST /assignments/{assignment_id}/submit",
+        permission="volunteer.manage",
+        own=True,
+        errors=(WrongState,),
+    )
     def submit_assignment(self, assignment_id: uuid.UUID, *, note: str = "") -> AssignmentRead:
         """The assignee says the share is done; a reviewer checks it next."""
         row = self._own_assignment(assignment_id, ("accepted",))
         note = check("note", Prose, note)
         return self._set_assignment(row, "accepted", status="submitted", note=note[:500])
 
+    @operation(
+        "POST /assignments/{assignment_id}/review",
+        permission="volunteer.manage",
+        errors=(SelfActionRefused, WrongState),
+    )
     def review_assignment(
         self,
         assignment_id: uuid.UUID,
@@ -230,6 +269,7 @@ class Tasks(VolunteerBase):
         tx.emit("ngo_kit_task_completed", task=task, assignment=read)
         return read
 
+    @operation("GET /assignments", permission="volunteer.view", own=True)
     def assignments(
         self, *, task_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None
     ) -> list[AssignmentRead]:
