@@ -14,11 +14,9 @@ from ngo_kit.db import utcnow
 from ngo_kit.errors import NotFound, PermissionDenied, TokenInvalid, ValidationFailed
 from ngo_kit.modules.volunteer.base import (
     ATTENDED,
-    CHECKIN_PURPOSE,
     CONFIRMED,
     HOURS_PLACES,
     NO_SHOW,
-    PASS_PURPOSE,
     ZERO,
     VolunteerBase,
     _rows,
@@ -34,6 +32,9 @@ from ngo_kit.modules.volunteer.schemas import AttendanceRead, HoursRead, SignUpR
 from ngo_kit.operations import operation
 from ngo_kit.schemas import Moment, check
 from ngo_kit.tokens import tokens_for
+
+CHECKIN_PURPOSE = "volunteer.checkin"
+PASS_PURPOSE = "volunteer.checkin-pass"
 
 
 def round_hours(seconds: float, minutes: int, mode: str) -> Decimal:
@@ -280,7 +281,8 @@ class Attendance(VolunteerBase):
         )
 
     @operation(
-        not_http="a calculation on a shift row (a Python object) that check-out and completing a shift use; it reads and changes nothing",
+        not_http="a calculation on a shift row (a Python object) that check-out and "
+        "completing a shift use; it reads and changes nothing",
         changes=False,
     )
     def hours_served(

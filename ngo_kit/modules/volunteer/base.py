@@ -29,10 +29,6 @@ CONFIRMED, WAITLISTED, CANCELLED, ATTENDED, NO_SHOW = (
     "no_show",
 )
 ACTIVE = (CONFIRMED, WAITLISTED)
-CHECKIN_PURPOSE = "volunteer.checkin"
-PASS_PURPOSE = "volunteer.checkin-pass"
-CERTIFICATE_PURPOSE = "volunteer.certificate"
-HOURS_CHAIN = "volunteer_hours"
 ZERO = Decimal(0)
 HOURS_PLACES = Decimal("0.01")
 

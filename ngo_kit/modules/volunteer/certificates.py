@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import NotFound, SelfActionRefused, TokenInvalid
-from ngo_kit.modules.volunteer.base import CERTIFICATE_PURPOSE, HOURS_PLACES, VolunteerBase, _actor
+from ngo_kit.modules.volunteer.base import HOURS_PLACES, VolunteerBase, _actor
 from ngo_kit.modules.volunteer.models import Certificate, HoursEntry
 from ngo_kit.modules.volunteer.schemas import CertificateCheck, CertificateRead
 from ngo_kit.operations import operation
@@ -21,6 +21,7 @@ from ngo_kit.schemas import Day, check
 from ngo_kit.tenancy import Organisation, OrgRead
 from ngo_kit.tokens import tokens_for
 
+CERTIFICATE_PURPOSE = "volunteer.certificate"
 _CERTIFICATE_FIELDS = ("id", "org_id", "user_id", "hours", "period_from", "period_to", "issued_at")
 
 
@@ -139,7 +140,8 @@ class Certificates(VolunteerBase):
         return files.certificate_pdf(cert, name=name, organisation=self.tx.require_org().name)
 
     @operation(
-        not_http="served by the public GET /api/certificates/verify (web.py): the token names its organisation, so the check sits outside any organisation's mount",
+        not_http="served by the public GET /api/certificates/verify (web.py): the token "
+        "names its organisation, so the check sits outside any organisation's mount",
         changes=False,
         public=True,
         errors=(TokenInvalid,),

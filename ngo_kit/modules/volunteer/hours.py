@@ -14,7 +14,6 @@ from ngo_kit.audit import append_chained
 from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import KeyReused, NotFound, SelfActionRefused, ValidationFailed
 from ngo_kit.modules.volunteer.base import (
-    HOURS_CHAIN,
     HOURS_PLACES,
     ZERO,
     VolunteerBase,
@@ -26,6 +25,9 @@ from ngo_kit.modules.volunteer.models import HOURS_FIELDS, Activity, HoursClaim,
 from ngo_kit.modules.volunteer.schemas import ClaimIn, ClaimRead, HoursRead
 from ngo_kit.operations import operation
 from ngo_kit.schemas import Amount, Day, Prose, Text, check, coerce
+
+#: The hash chain of the hours ledger (``ngo-kit verify`` checks it).
+HOURS_CHAIN = "volunteer_hours"
 
 
 class Hours(VolunteerBase):

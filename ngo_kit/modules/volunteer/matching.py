@@ -1,7 +1,8 @@
 """Matching volunteers and shifts: eligibility in SQL, scoring in one linear pass.
 
-``Matching`` is the service's part (``match``, ``recommend``, ``search``); the weights are the module's defaults:
-skill fit 30, availability 25, distance or area 20, reliability 15, recent load 10.
+``Matching`` is the service's part (``match``, ``recommend``, ``search``); the weights are
+the module's defaults: skill fit 30, availability 25, distance or area 20, reliability 15,
+recent load 10.
 """
 
 from __future__ import annotations

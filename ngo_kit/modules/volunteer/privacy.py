@@ -38,7 +38,8 @@ class Privacy(VolunteerBase):
         return [tx.org_id]
 
     @operation(
-        not_http="the volunteer part of registration's erasure, which erases a person in every module at once; erasing this part alone would leave them half erased",
+        not_http="the volunteer part of registration's erasure, which erases a person in "
+        "every module at once; erasing this part alone would leave them half erased",
         changes=True,
         permission="members.erase",
         own=True,

@@ -333,7 +333,8 @@ class Profiles(VolunteerBase):
             raise NotFound("Volunteer", user_id)
 
     @operation(
-        not_http="takes a stream of rows and Python callbacks: `ngo-kit volunteer import` reads the file",
+        not_http="takes a stream of rows and Python callbacks: "
+        "`ngo-kit volunteer import` reads the file",
         changes=True,
         permission="volunteer.manage",
         cli="import",

@@ -11,26 +11,27 @@ and assignments) and ``privacy.py`` (a person's export and erasure). What they s
 
 from __future__ import annotations
 
-from ngo_kit.modules.volunteer.attendance import Attendance, round_hours
+from ngo_kit.modules.volunteer.attendance import (
+    CHECKIN_PURPOSE,
+    PASS_PURPOSE,
+    Attendance,
+    round_hours,
+)
 from ngo_kit.modules.volunteer.base import (
     ACTIVE,
     ATTENDED,
     CANCELLED,
-    CERTIFICATE_PURPOSE,
-    CHECKIN_PURPOSE,
     CONFIRMED,
     DEFAULT_SETTINGS,
-    HOURS_CHAIN,
     HOURS_PLACES,
     NO_SHOW,
-    PASS_PURPOSE,
     SQL,
     WAITLISTED,
     ZERO,
     age_on,
     name_keys,
 )
-from ngo_kit.modules.volunteer.certificates import Certificates
+from ngo_kit.modules.volunteer.certificates import CERTIFICATE_PURPOSE, Certificates
 from ngo_kit.modules.volunteer.errors import (
     AlreadyReversed,
     CancellationClosed,
@@ -42,7 +43,7 @@ from ngo_kit.modules.volunteer.errors import (
     TokenForAnotherShift,
     WrongState,
 )
-from ngo_kit.modules.volunteer.hours import Hours
+from ngo_kit.modules.volunteer.hours import HOURS_CHAIN, Hours
 from ngo_kit.modules.volunteer.matching import Matching
 from ngo_kit.modules.volunteer.privacy import Privacy
 from ngo_kit.modules.volunteer.profiles import Profiles
