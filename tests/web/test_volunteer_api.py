@@ -238,3 +238,63 @@ def test_a_volunteer_sending_anothers_key_gets_their_own_sign_up(api: Api) -> No
         url, json={"key": "shift-key", "user_id": str(ann.id), "role": "x"}, headers=ann.auth
     )
     problem_of(other_role, 409, "idempotency_key_reused")
+
+
+def test_a_volunteer_shows_their_pass_as_a_qr_code_only_for_a_place_they_hold(api: Api) -> None:
+    staff = api.join("coord", role="staff")
+    volunteer = _approved_volunteer(api, "ada", staff)
+    other = _approved_volunteer(api, "bei", staff)
+    shift_id = _shift(api, staff)
+    url = api.url(f"volunteer/shifts/{shift_id}/checkin-pass-qr")
+    signed = api.client.post(
+        api.url(f"volunteer/shifts/{shift_id}/sign-up"), json={}, headers=volunteer.auth
+    )
+    assert signed.status_code == 201, signed.text
+
+    qr = api.client.get(url, headers=volunteer.auth)
+    assert (qr.status_code, qr.headers["content-type"]) == (200, "image/svg+xml")
+    assert b"<svg" in qr.content
+    problem_of(api.client.get(url, headers=other.auth), 404, "not_found")
+    assert api.client.get(url).status_code == 401
+
+
+def test_staff_download_the_hours_report_as_csv_or_xlsx_and_volunteers_cannot(api: Api) -> None:
+    staff = api.join("coord", role="staff")
+    volunteer = _approved_volunteer(api, "ada", staff)
+    shift_id = _shift(api, staff)
+    assert (
+        api.client.post(
+            api.url(f"volunteer/shifts/{shift_id}/sign-up"), json={}, headers=volunteer.auth
+        ).status_code
+        == 201
+    )
+    arrived = api.client.post(
+        api.url(f"volunteer/shifts/{shift_id}/check-in"),
+        json={"user_id": str(volunteer.id)},
+        headers=staff.auth,
+    )
+    assert arrived.status_code == 200, arrived.text
+    done = api.client.post(api.url(f"volunteer/shifts/{shift_id}/complete"), headers=staff.auth)
+    assert done.status_code == 200, done.text
+    url = api.url("volunteer/reports/hours/export")
+
+    csv = api.client.get(url, headers=staff.auth)
+    assert csv.status_code == 200, csv.text
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert (
+        csv.headers["content-disposition"]
+        == 'attachment; filename="volunteer-hours-by-volunteer.csv"'
+    )
+    lines = csv.text.splitlines()
+    assert lines[0] == "volunteer,hours"
+    assert [line.split(",") for line in lines[1:]] == [[str(volunteer.id), "2"]]
+
+    xlsx = api.client.get(url, params={"format": "xlsx", "by": "month"}, headers=staff.auth)
+    assert xlsx.status_code == 200, xlsx.text
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert xlsx.content.startswith(b"PK")  # a zip, as every XLSX file is
+    problem_of(api.client.get(url, headers=volunteer.auth), 403, "permission_denied")
+    wrong = problem_of(
+        api.client.get(url, params={"by": "weekday"}, headers=staff.auth), 422, "validation_failed"
+    )
+    assert "by" in wrong["detail"]

@@ -1,7 +1,8 @@
 """Matching volunteers and shifts: eligibility in SQL, scoring in one linear pass.
 
-Used by ``VolunteerService.match`` and ``recommend``; the weights are the module's defaults:
-skill fit 30, availability 25, distance or area 20, reliability 15, recent load 10.
+``Matching`` is the service's part (``match``, ``recommend``, ``search``); the weights are
+the module's defaults: skill fit 30, availability 25, distance or area 20, reliability 15,
+recent load 10.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ import sqlalchemy as sa
 
 from ngo_kit.db import quantity_as_float, utcnow
 from ngo_kit.errors import Conflict
-from ngo_kit.modules.volunteer.models import Certification, Profile, ProfileSkill, Shift, SignUp
+from ngo_kit.modules.volunteer.base import VolunteerBase, age_on, name_keys
+from ngo_kit.modules.volunteer.errors import NotEligible
+from ngo_kit.modules.volunteer.models import (
+    Certification,
+    NameIndex,
+    Profile,
+    ProfileSkill,
+    Shift,
+    SignUp,
+)
 from ngo_kit.modules.volunteer.schemas import MatchFactor, MatchRead, ShiftRead
+from ngo_kit.operations import operation
 
 if TYPE_CHECKING:
     from ngo_kit.modules.volunteer.service import VolunteerService
@@ -33,6 +44,92 @@ WEIGHTS = {
     "load": 10.0,
 }
 NEAR_KM = 50.0
+
+
+class Matching(VolunteerBase):
+    """Matching volunteers and shifts, and searching volunteers: the service's part."""
+
+    @operation("GET /shifts/{shift_id}/matches", permission="shifts.manage")
+    def match(self, shift_id: uuid.UUID, *, limit: int = 20) -> list[MatchRead]:
+        """Eligible volunteers for a shift, best first, each score explained (``shifts.manage``).
+
+        Eligible: approved, holding the required skills and certifications valid on the day,
+        old enough, not on the shift and not booked on an overlapping one. Scored on skill
+        fit, weekly availability, distance (or same district/city), reliability (no-show
+        rate) and recent load (fewer recent shifts rank higher), plus plugin factors from
+        ``ngo_kit_match_score``. Time grows linearly with the number of volunteers.
+        """
+        tx = self.tx
+        tx.require("shifts.manage")
+        shift = self._service.shift(shift_id)
+        return rank_volunteers(self._service, shift, limit=limit)
+
+    @operation("GET /profiles/{user_id}/recommended-shifts", permission="volunteer.view", own=True)
+    def recommend(self, user_id: uuid.UUID | None = None, *, limit: int = 10) -> list[MatchRead]:
+        """Open future shifts a volunteer is eligible for, best first (their own, or ``volunteer.view``)."""
+        user_id = self._for_self_or(user_id, "volunteer.view")
+        return rank_shifts(self._service, user_id, limit=limit)
+
+    @operation("GET /profiles/search", permission="volunteer.view")
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        skill: str | None = None,
+        city: str | None = None,
+        district: str | None = None,
+        available_at: dt.datetime | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[uuid.UUID]:
+        """Volunteers' account ids matching every given filter (``volunteer.view``).
+
+        ``text`` matches the name, its pinyin (``zhangsan``) or its initials (``zs``);
+        ``available_at`` a moment inside one of their weekly windows and not on an
+        unavailable date.
+        """
+        tx = self.tx
+        tx.require("volunteer.view")
+        stmt = sa.select(Profile.user_id, Profile.availability, Profile.unavailable_dates).where(
+            Profile.org_id == tx.org_id
+        )
+        if text:
+            key = "".join(text.split()).lower()
+            _, full, _ = name_keys(key)
+            like = f"%{_escape(key)}%"
+            stmt = stmt.join(
+                NameIndex,
+                sa.and_(NameIndex.org_id == Profile.org_id, NameIndex.user_id == Profile.user_id),
+            ).where(
+                sa.or_(
+                    NameIndex.name_key.like(like, escape="\\"),
+                    NameIndex.pinyin.like(f"%{_escape(full)}%", escape="\\"),
+                    NameIndex.initials.like(f"{_escape(key)}%", escape="\\"),
+                )
+            )
+        if skill:
+            stmt = stmt.where(
+                Profile.user_id.in_(
+                    sa.select(ProfileSkill.user_id).where(
+                        ProfileSkill.org_id == tx.org_id, ProfileSkill.skill == skill
+                    )
+                )
+            )
+        if city:
+            stmt = stmt.where(Profile.city == city)
+        if district:
+            stmt = stmt.where(Profile.district == district)
+        if status:
+            stmt = stmt.where(Profile.status == status)
+        found: list[uuid.UUID] = []
+        local = self._aware(available_at).astimezone(self.zone) if available_at else None
+        for user_id, windows, unavailable in tx.session.execute(stmt.order_by(Profile.user_id)):
+            if local is not None and available(windows, unavailable, local, local) < 1:
+                continue
+            found.append(user_id)
+            if len(found) >= limit:
+                break
+        return found
 
 
 class Candidate(NamedTuple):
@@ -303,8 +400,6 @@ def rank_volunteers(svc: VolunteerService, shift: ShiftRead, *, limit: int) -> l
 
 
 def _old_enough(svc: VolunteerService, best: list[Any], min_age: int, day: dt.date) -> list[Any]:
-    from ngo_kit.modules.volunteer.service import age_on
-
     people = svc._people([b[2].user_id for b in best])
     out = []
     for item in best:
@@ -336,8 +431,6 @@ def _plugin_hook(svc: VolunteerService) -> Any | None:
 
 def rank_shifts(svc: VolunteerService, user_id: uuid.UUID, *, limit: int) -> list[MatchRead]:
     """Open future shifts ``user_id`` is eligible for and free at, best first."""
-    from ngo_kit.modules.volunteer.service import NotEligible
-
     tx = svc.tx
     session, org_id = tx.session, tx.org_id
     profile = session.execute(
@@ -415,3 +508,7 @@ def rank_shifts(svc: VolunteerService, user_id: uuid.UUID, *, limit: int) -> lis
         )
         for score, _, sid, factors in best
     ]
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,5 +1,6 @@
 """HTTP routes of the volunteer module (the ``web`` extra): profiles, activities and shifts,
-sign-up and cancellation, check-in with the shift's QR code, hours, and certificates.
+sign-up and cancellation, check-in with the shift's QR code or the volunteer's pass, hours and
+their CSV/XLSX export, and certificates.
 
 Mounted by ``ngo_kit.web.create_app`` under ``/api/orgs/{org}/volunteer``; the public
 certificate check under ``/api/certificates`` (the certificate's token names its organisation).
@@ -7,8 +8,11 @@ Routes hold no business rule: each opens one unit of work and calls one method o
 ``tx.volunteer``, which checks the permissions.
 """
 
+import datetime as dt
+import tempfile
 import uuid
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
@@ -37,6 +41,12 @@ from .service import VolunteerService
 
 Ctx = Annotated[RequestContext, Depends(request_context)]
 Key = Field(default=None, min_length=1, max_length=200)
+
+#: The media types of the tables ``export_hours`` writes, by file suffix.
+TABLE_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 class SignUpBody(InputModel):
@@ -189,6 +199,19 @@ def build_router() -> APIRouter:
             svg = _volunteer(tx).checkin_qr(shift_id, kind="svg")
         return Response(svg, media_type="image/svg+xml")
 
+    @router.get(
+        "/shifts/{shift_id}/checkin-pass-qr",
+        response_class=Response,
+        responses={200: {"content": {"image/svg+xml": {}}, "description": "The QR code (SVG)"}},
+    )
+    def checkin_pass_qr(shift_id: uuid.UUID, ctx: Ctx) -> Response:
+        """The signed-in volunteer's pass for their confirmed place, as an SVG QR code to show
+        at the door (``not_found`` without a confirmed place)."""
+        ctx.require_actor()
+        with ctx.begin() as tx:
+            svg = _volunteer(tx).checkin_pass_qr(shift_id, kind="svg")
+        return Response(svg, media_type="image/svg+xml")
+
     @router.post("/shifts/{shift_id}/check-in")
     def check_in(shift_id: uuid.UUID, body: CheckInBody, ctx: Ctx) -> SignUpRead:
         """Record arrival: the volunteer with the QR ``token`` (in the window around the shift),
@@ -217,6 +240,40 @@ def build_router() -> APIRouter:
         actor = ctx.require_actor()
         with ctx.begin() as tx:
             return _volunteer(tx).hours(actor)
+
+    @router.get(
+        "/reports/hours/export",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {media: {} for media in TABLE_TYPES.values()},
+                "description": "The hours report as a CSV or XLSX file",
+            }
+        },
+    )
+    def export_hours(
+        ctx: Ctx,
+        by: Literal["volunteer", "activity", "month"] = "volunteer",
+        served_from: dt.date | None = None,
+        served_to: dt.date | None = None,
+        format: Literal["csv", "xlsx"] = "csv",
+    ) -> Response:
+        """Net service hours grouped ``by`` volunteer, activity or month, for service dates in
+        ``[served_from, served_to]``, as a CSV or XLSX download (``volunteer.view``)."""
+        ctx.require_actor()
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / f"hours.{format}"
+            with ctx.begin() as tx:
+                _volunteer(tx).export_hours(
+                    str(path), by=by, served_from=served_from, served_to=served_to
+                )
+            content = path.read_bytes()
+        name = f"volunteer-hours-by-{by}.{format}"
+        return Response(
+            content,
+            media_type=TABLE_TYPES[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     @router.post("/certificates", status_code=201)
     def issue_certificate(body: CertificateIn, ctx: Ctx) -> CertificateRead:
