@@ -113,16 +113,25 @@ def test_the_key_list_comes_from_the_environment_newest_first_and_signs_with_the
 def purposes_signed_by_modules() -> set[str]:
     """The purpose of every ``tokens_for(...).sign(PURPOSE, ...)`` in the modules and plugins."""
     found: set[str] = set()
-    for path, tree in source_files():
-        if "modules" not in path.parts and "plugins" not in path.parts:
-            continue
-        constants = {
-            t.id: n.value.value
-            for n in tree.body
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
-            for t in n.targets
-            if isinstance(t, ast.Name)
-        }
+    files = [
+        (path, tree)
+        for path, tree in source_files()
+        if "modules" in path.parts or "plugins" in path.parts
+    ]
+    # a module's constants may live in any of its files (a service split into parts imports
+    # its purposes from the module's base): resolve names within the file's folder
+    constants: dict[Path, dict[str, object]] = {}
+    for path, tree in files:
+        constants.setdefault(path.parent, {}).update(
+            {
+                t.id: n.value.value
+                for n in tree.body
+                if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+                for t in n.targets
+                if isinstance(t, ast.Name)
+            }
+        )
+    for path, tree in files:
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
@@ -132,7 +141,9 @@ def purposes_signed_by_modules() -> set[str]:
                 and getattr(node.func.value.func, "id", None) == "tokens_for"
             ):
                 arg = node.args[0]
-                value = arg.value if isinstance(arg, ast.Constant) else constants[arg.id]  # type: ignore[attr-defined]
+                value = (
+                    arg.value if isinstance(arg, ast.Constant) else constants[path.parent][arg.id]
+                )  # type: ignore[attr-defined]
                 found.add(str(value))
     return found
 
