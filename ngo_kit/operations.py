@@ -25,10 +25,15 @@ statement); ``public=True`` that no sign-in is needed (sign-in itself, a public 
 
 from __future__ import annotations
 
+import inspect
 import re
+import types
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union
+
+from pydantic import BaseModel
 
 from ngo_kit.errors import ConfigurationError, NgoKitError
 
@@ -217,3 +222,129 @@ def _methods(service: type[Any]) -> Iterator[tuple[str, Callable[..., Any]]]:
             function = value.__func__ if isinstance(value, staticmethod | classmethod) else value
             if callable(function) and not isinstance(value, type):
                 yield attribute, function
+
+
+# --- what an operation takes and returns ------------------------------------------------------
+
+#: Marks a parameter without a default (a required one).
+REQUIRED: Any = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of an operation's method, its annotation resolved to a real type."""
+
+    name: str
+    annotation: Any
+    default: Any = REQUIRED
+    positional_only: bool = False
+
+    @property
+    def required(self) -> bool:
+        """True when the caller must give it (no default)."""
+        return self.default is REQUIRED
+
+
+def parameters_of(op: Operation) -> list[Parameter]:
+    """The parameters of ``op``'s method, without ``self``, ``*args`` and ``**kwargs``.
+
+    Annotations are resolved one by one in the method's module (a name imported only for type
+    checking resolves to ``Any``), so that a route, a command and a reference page can be built
+    from them.
+    """
+    function = _function(op)
+    hints = _hints(function)
+    found: list[Parameter] = []
+    for index, param in enumerate(inspect.signature(function).parameters.values()):
+        if index == 0 and param.name in ("self", "cls"):
+            continue
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        found.append(
+            Parameter(
+                name=param.name,
+                annotation=hints.get(param.name, _resolve(function, param.annotation)),
+                default=param.default,
+                positional_only=param.kind is inspect.Parameter.POSITIONAL_ONLY,
+            )
+        )
+    return found
+
+
+def result_of(op: Operation) -> Any:
+    """The resolved return annotation of ``op``'s method (``None`` for a method returning
+    nothing, ``Any`` when it is not annotated)."""
+    function = _function(op)
+    annotation = inspect.signature(function).return_annotation
+    if annotation is inspect.Signature.empty:
+        return Any
+    resolved = _hints(function).get("return", _resolve(function, annotation))
+    return None if resolved is type(None) else resolved
+
+
+def input_model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model ``annotation`` accepts (``XIn | dict[str, Any] | None`` gives ``XIn``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                return member
+    return None
+
+
+def summary_of(op: Operation) -> tuple[str, str]:
+    """``op``'s docstring as ``(first paragraph, the rest)``."""
+    doc = inspect.getdoc(_function(op)) or ""
+    first, _, rest = doc.partition("\n\n")
+    return " ".join(first.split()), rest.strip()
+
+
+def call_arguments(op: Operation, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """``values`` by parameter name as ``(args, kwargs)`` for ``op``'s method: positional-only
+    parameters positionally, in order; the others by keyword."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for param in parameters_of(op):
+        if param.name not in values:
+            if param.positional_only and param.required:
+                raise TypeError(f"{op.qualified_name} needs {param.name}")
+            if param.positional_only:
+                args.append(param.default)
+            continue
+        if param.positional_only:
+            args.append(values[param.name])
+        else:
+            kwargs[param.name] = values[param.name]
+    return args, kwargs
+
+
+def _function(op: Operation) -> Callable[..., Any]:
+    if op.function is None:
+        raise ConfigurationError(
+            "core.E050", "operation '{http}' was not collected with operations_of", http=op.name
+        )
+    return op.function
+
+
+def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+    """``typing.get_type_hints`` of ``function``; empty when one of them cannot be resolved
+    (each annotation is then resolved on its own by :func:`_resolve`)."""
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except Exception:
+        return {}
+
+
+def _resolve(function: Callable[..., Any], annotation: Any) -> Any:
+    """``annotation`` evaluated in ``function``'s module; ``Any`` when it names a type that only
+    exists for type checkers."""
+    if annotation is inspect.Parameter.empty:
+        return Any
+    if not isinstance(annotation, str):
+        return annotation
+    namespace = dict(getattr(function, "__globals__", {}))
+    try:
+        return eval(annotation, namespace)
+    except Exception:
+        return Any
