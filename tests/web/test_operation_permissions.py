@@ -45,8 +45,8 @@ def _path(op: Operation, site: Api) -> str:
 
 
 def _call(site: Api, op: Operation, headers: dict[str, str]) -> Any:
-    body = {"json": {}} if op.method in ("POST", "PUT", "PATCH") else {}
-    return site.client.request(op.method or "GET", _path(op, site), headers=headers, **body)
+    body: dict[str, Any] | None = {} if op.method in ("POST", "PUT", "PATCH") else None
+    return site.client.request(op.method or "GET", _path(op, site), headers=headers, json=body)
 
 
 def test_every_http_operation_answers_strangers_and_members_without_rights(
