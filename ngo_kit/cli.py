@@ -312,6 +312,48 @@ def outbox_retry(kit: Kit) -> None:
     click.echo(f"requeued {kit.outbox.retry_dead()} messages")
 
 
+# --- generated documents ----------------------------------------------------------------------
+
+
+@cli.command("reference")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/reference"),
+    show_default=True,
+    help="The folder the pages are written to.",
+)
+@click.pass_obj
+def reference_command(state: CliState, out: Path) -> None:
+    """Write the operation reference: one page per installed module, from its declarations."""
+    from ngo_kit.reference import installed_modules, write_reference
+
+    modules = installed_modules(autoload=state.autoload)
+    if state.modules is not None:
+        modules = [m for m in modules if m.name in state.modules]
+    for path in write_reference(out, modules):
+        click.echo(f"wrote {path}")
+
+
+@cli.command("openapi")
+@click.option(
+    "--modules",
+    "chosen",
+    default=None,
+    metavar="NAME,NAME",
+    help="Only these modules (comma-separated; default: every installed module).",
+)
+@click.pass_obj
+def openapi_command(state: CliState, chosen: str | None) -> None:
+    """Print the OpenAPI document of the HTTP API (JSON), for generating clients."""
+    from ngo_kit.web import create_app
+
+    names = [n.strip() for n in chosen.split(",") if n.strip()] if chosen else state.modules
+    # no database is read: an in-memory one only lets the kit be built
+    kit = Kit("sqlite://", modules=names, autoload=state.autoload)
+    click.echo(json.dumps(create_app(kit).openapi(), indent=2, sort_keys=True))
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 

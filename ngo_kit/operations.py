@@ -35,6 +35,7 @@ from typing import Any, Literal, TypeVar, Union
 
 from pydantic import BaseModel
 
+from ngo_kit import errors
 from ngo_kit.errors import ConfigurationError, NgoKitError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -226,6 +227,13 @@ def _methods(service: type[Any]) -> Iterator[tuple[str, Callable[..., Any]]]:
 
 # --- what an operation takes and returns ------------------------------------------------------
 
+#: The errors every operation may raise, declared or not.
+COMMON_ERRORS: tuple[type[NgoKitError], ...] = (
+    errors.ValidationFailed,
+    errors.NotFound,
+    errors.PermissionDenied,
+)
+
 #: Marks a parameter without a default (a required one).
 REQUIRED: Any = inspect.Parameter.empty
 
@@ -291,6 +299,24 @@ def input_model_in(annotation: Any) -> type[BaseModel] | None:
             if isinstance(member, type) and issubclass(member, BaseModel):
                 return member
     return None
+
+
+def takes_key(op: Operation) -> bool:
+    """True when ``op`` takes an idempotency ``key`` (a parameter, or a field of its input)."""
+    for param in parameters_of(op):
+        model = input_model_in(param.annotation)
+        if param.name == "key" or (model is not None and "key" in model.model_fields):
+            return True
+    return False
+
+
+def errors_of(op: Operation) -> tuple[type[NgoKitError], ...]:
+    """Every error class ``op`` may raise: its declared ones, :data:`COMMON_ERRORS`, and
+    ``KeyReused`` when it takes an idempotency key."""
+    found = [*op.errors, *COMMON_ERRORS]
+    if takes_key(op):
+        found.append(errors.KeyReused)
+    return tuple(dict.fromkeys(found))
 
 
 def summary_of(op: Operation) -> tuple[str, str]:

@@ -40,14 +40,17 @@ from pydantic import BaseModel, create_model
 from ngo_kit import errors
 from ngo_kit.errors import ConfigurationError, NgoKitError, register_rule_messages
 from ngo_kit.operations import (
+    COMMON_ERRORS,
     Operation,
     Parameter,
     call_arguments,
+    errors_of,
     input_model_in,
     operations_of,
     parameters_of,
     result_of,
     summary_of,
+    takes_key,
 )
 from ngo_kit.schemas import InputModel
 from ngo_kit.web import (
@@ -69,13 +72,8 @@ ME_PARAMETERS = frozenset({"member_id", "user_id", "account_id"})
 ME = "me"
 #: The header an idempotency key may come in, for operations taking ``key``.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-#: What every operation may answer with, declared or not.
-ALWAYS: tuple[type[NgoKitError], ...] = (
-    errors.ValidationFailed,
-    errors.NotFound,
-    errors.PermissionDenied,
-    AuthenticationRequired,
-)
+#: What every route of an operation may answer with, declared or not.
+ALWAYS: tuple[type[NgoKitError], ...] = (*COMMON_ERRORS, AuthenticationRequired)
 _UUID_OR_ME = (
     r"^(me|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$"
 )
@@ -155,22 +153,9 @@ def shape_of(op: Operation) -> HttpShape:
     return HttpShape(op, path, (), None, body, result)
 
 
-def takes_key(op: Operation) -> bool:
-    """True when ``op`` takes an idempotency ``key`` (a parameter, or a field of its input)."""
-    for param in parameters_of(op):
-        model = input_model_in(param.annotation)
-        if param.name == "key" or (model is not None and "key" in model.model_fields):
-            return True
-    return False
-
-
 def declared_errors(op: Operation) -> tuple[type[NgoKitError], ...]:
-    """Every error class ``op`` may answer with: its declared ones, those every operation may
-    raise, and ``KeyReused`` when it takes an idempotency key."""
-    found = [*op.errors, *ALWAYS]
-    if takes_key(op):
-        found.append(errors.KeyReused)
-    return tuple(dict.fromkeys(found))
+    """Every error class ``op``'s route may answer with: :func:`errors_of` and 401."""
+    return (*errors_of(op), AuthenticationRequired)
 
 
 def problem_responses(op: Operation) -> dict[int | str, dict[str, Any]]:
@@ -551,6 +536,5 @@ __all__ = [
     "prepare",
     "problem_responses",
     "shape_of",
-    "takes_key",
     "undeclared",
 ]

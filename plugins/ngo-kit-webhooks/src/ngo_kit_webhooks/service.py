@@ -183,6 +183,7 @@ class WebhooksService:
     @operation(
         not_http="called by the plugin's event hooks, inside the transaction of the event",
         changes=True,
+        permission=MANAGE,
     )
     def publish(self, event: str, **arguments: Any) -> list[uuid.UUID]:
         """Queue ``event`` for every active endpoint of this organisation subscribed to it.
