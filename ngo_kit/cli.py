@@ -358,7 +358,11 @@ def openapi_command(state: CliState, chosen: str | None) -> None:
 
 
 def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
-    """Let plugins add commands; they are found without building a Kit (no database needed)."""
+    """Let plugins add commands; they are found without building a Kit (no database needed).
+
+    Then the operations the enabled modules declare with ``cli=`` become commands of their
+    module's group, unless the module wrote one of that name by hand.
+    """
     pm: pluggy.PluginManager = new_plugin_manager()
     autoload = "--no-autoload" not in argv and not KitSettings().disable_plugin_autoload
     load_entry_points(pm, autoload=autoload)
@@ -380,6 +384,11 @@ def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
                     name=name,
                 )
             group.add_command(command, name)
+    from ngo_kit.operation_commands import add_operation_commands
+
+    add_operation_commands(
+        group, [m for m in provided.values() if chosen is None or m.name in chosen]
+    )
 
 
 def command_line(argv: list[str] | None = None) -> click.Group:

@@ -72,7 +72,7 @@ class HoursPointsService:
     def __init__(self, tx: Context) -> None:
         self.tx = tx
 
-    @operation("GET /awards", permission="points.view", own=True)
+    @operation("GET /awards", permission="points.view", own=True, cli="awards")
     def awards(
         self, *, hours_id: uuid.UUID | None = None, member_id: uuid.UUID | None = None
     ) -> list[HoursAwardRead]:
