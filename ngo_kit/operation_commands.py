@@ -25,7 +25,7 @@ from ngo_kit.operations import (
     Parameter,
     call_arguments,
     input_model_in,
-    operations_of,
+    operations_of_module,
     parameters_of,
     summary_of,
 )
@@ -45,9 +45,7 @@ def add_operation_commands(root: click.Group, modules: Iterable[Module]) -> list
     """
     kept: list[str] = []
     for module in modules:
-        if not isinstance(module.service, type):
-            continue
-        ops = [op for op in operations_of(module.service, module.name) if op.cli]
+        ops = [op for op in operations_of_module(module) if op.cli]
         if not ops:
             continue
         group = root.commands.get(module.name)

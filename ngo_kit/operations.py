@@ -25,20 +25,27 @@ statement); ``public=True`` that no sign-in is needed (sign-in itself, a public 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import inspect
+import json
 import re
 import types
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ngo_kit import errors
 from ngo_kit.errors import ConfigurationError, NgoKitError
 
+if typing.TYPE_CHECKING:
+    from ngo_kit.plugins import Module
+
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 HTTP_METHODS: tuple[HttpMethod, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -204,6 +211,13 @@ def operations_of(service: type[Any], module: str) -> list[Operation]:
             routes[route] = spec.name
         found[spec.name] = spec
     return sorted(found.values(), key=lambda op: op.name)
+
+
+def operations_of_module(module: Module) -> list[Operation]:
+    """The operations ``module``'s service declares (none when its service is not a class)."""
+    if not isinstance(module.service, type):
+        return []
+    return operations_of(module.service, module.name)
 
 
 def public_methods(service: type[Any]) -> list[str]:
@@ -374,3 +388,70 @@ def _resolve(function: Callable[..., Any], annotation: Any) -> Any:
         return eval(annotation, namespace)
     except Exception:
         return Any
+
+
+# --- listings: keyset pages ---------------------------------------------------------------------
+
+#: The most rows one page of a listing may ask for (``limit``).
+MAX_LIMIT = 500
+#: A page size: a whole number from 1 to :data:`MAX_LIMIT`.
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+
+errors.register_rule_messages(
+    {"cursor_invalid": "is not a cursor this listing gave out; start again without it"}
+)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing: its ``items`` and, when more follow, the ``next`` cursor.
+
+    A listing operation takes ``limit`` (at most :data:`MAX_LIMIT`) and ``after`` (the ``next``
+    of the page before, or ``None`` for the first page) and orders by a unique key (keyset
+    paging: a page costs the same however deep it is, and rows added meanwhile are neither
+    skipped nor repeated).
+    """
+
+    items: list[T]
+    next: str | None = None
+
+
+def encode_cursor(*key: Any) -> str:
+    """An opaque cursor for the keyset ``key`` of the last row of a page (JSON-ready values).
+
+    Opaque, not secret: clients pass it back unchanged; a changed one is refused by
+    :func:`decode_cursor`.
+    """
+    body = json.dumps(list(key), separators=(",", ":"), default=str).encode()
+    token = base64.urlsafe_b64encode(body).decode().rstrip("=")
+    return f"{token}.{_cursor_digest(body)}"
+
+
+def decode_cursor(cursor: str | None, field: str = "after") -> list[Any] | None:
+    """The keyset values in ``cursor`` (``None`` for none); ``ValidationFailed`` naming
+    ``field`` (rule ``cursor_invalid``) for a cursor that was altered or never given out."""
+    if cursor is None:
+        return None
+    token, _, digest = cursor.partition(".")
+    try:
+        body = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        values = json.loads(body)
+    except ValueError:
+        raise errors.ValidationFailed(field, "cursor_invalid") from None
+    if digest != _cursor_digest(body) or not isinstance(values, list):
+        raise errors.ValidationFailed(field, "cursor_invalid")
+    return values
+
+
+def _cursor_digest(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=8, person=b"ngo-kit-cursor").hexdigest()
+
+
+def is_listing(op: Operation) -> bool:
+    """True when ``op`` pages: its method takes ``limit`` and ``after``."""
+    names = {p.name for p in parameters_of(op)}
+    return {"limit", "after"} <= names
+
+
+def is_page(annotation: Any) -> bool:
+    """True when ``annotation`` is ``Page[...]``."""
+    return isinstance(annotation, type) and issubclass(annotation, Page)

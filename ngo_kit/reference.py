@@ -25,7 +25,7 @@ from ngo_kit.operations import (
     Parameter,
     errors_of,
     input_model_in,
-    operations_of,
+    operations_of_module,
     parameters_of,
     result_of,
     summary_of,
@@ -75,7 +75,7 @@ def index_page(modules: Iterable[Module]) -> str:
         "| --- | --- | --- | --- |",
     ]
     for module in modules:
-        ops = _operations(module)
+        ops = operations_of_module(module)
         over_http = sum(1 for op in ops if op.over_http)
         lines.append(
             f"| [`{module.name}`]({module.name}.md) | {len(ops)} | {over_http} | "
@@ -86,7 +86,7 @@ def index_page(modules: Iterable[Module]) -> str:
 
 def module_page(module: Module) -> str:
     """The reference page of ``module``."""
-    ops = _operations(module)
+    ops = operations_of_module(module)
     lines = [GENERATED, "", f"# `{module.name}` operations", ""]
     if module.description:
         lines += [module.description[0].upper() + module.description[1:] + ".", ""]
@@ -101,10 +101,6 @@ def module_page(module: Module) -> str:
     for op in ops:
         lines += ["", *_operation_section(module, op)]
     return "\n".join(lines) + "\n"
-
-
-def _operations(module: Module) -> list[Operation]:
-    return operations_of(module.service, module.name) if isinstance(module.service, type) else []
 
 
 def _operation_section(module: Module, op: Operation) -> list[str]:

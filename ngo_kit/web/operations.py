@@ -41,12 +41,15 @@ from ngo_kit import errors
 from ngo_kit.errors import ConfigurationError, NgoKitError, register_rule_messages
 from ngo_kit.operations import (
     COMMON_ERRORS,
+    MAX_LIMIT,
     Operation,
     Parameter,
     call_arguments,
     errors_of,
     input_model_in,
-    operations_of,
+    is_listing,
+    is_page,
+    operations_of_module,
     parameters_of,
     result_of,
     summary_of,
@@ -65,7 +68,6 @@ from ngo_kit.web import (
 
 if TYPE_CHECKING:
     from ngo_kit.kit import Kit
-    from ngo_kit.plugins import Module
 
 #: Path parameters that accept ``me`` for the signed-in account.
 ME_PARAMETERS = frozenset({"member_id", "user_id", "account_id"})
@@ -126,6 +128,12 @@ def shape_of(op: Operation) -> HttpShape:
     path = tuple(by_name[name] for name in op.path_parameters)
     rest = [p for p in params if p.name not in op.path_parameters]
     result = result_of(op)
+    if op.method == "GET" and is_listing(op) and not is_page(result):
+        raise ConfigurationError(
+            "core.E054",
+            "operation '{name}' takes limit and after, so it must return Page[...]",
+            name=op.qualified_name,
+        )
     if op.method in ("GET", "DELETE"):
         return HttpShape(op, path, tuple(rest), None, None, result)
     model_params = [p for p in rest if input_model_in(p.annotation) is not None]
@@ -239,7 +247,16 @@ def _accepts(annotation: Any, kind: type) -> bool:
     return False
 
 
-def _query_annotation(param: Parameter) -> Any:
+def _query_annotation(op: Operation, param: Parameter) -> Any:
+    if is_listing(op) and param.name == "limit":
+        return Annotated[
+            int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (at most {MAX_LIMIT})")
+        ]
+    if is_listing(op) and param.name == "after":
+        return Annotated[
+            str | None,
+            Query(max_length=2000, description="The `next` cursor of the page before"),
+        ]
     return Annotated[param.annotation, Query()]
 
 
@@ -288,7 +305,7 @@ def endpoint_of(op: Operation, shape: HttpShape) -> Callable[..., Any]:
         inspect.Parameter(
             p.name,
             inspect.Parameter.KEYWORD_ONLY,
-            annotation=_query_annotation(p),
+            annotation=_query_annotation(op, p),
             default=inspect.Parameter.empty if p.required else p.default,
         )
         for p in shape.query
@@ -377,17 +394,10 @@ def operation_router(ops: Iterable[Operation]) -> APIRouter:
 def module_operations(kit: Kit) -> dict[str, list[Operation]]:
     """The declared operations of every enabled module with a service class, by module."""
     return {
-        name: operations_of(module.service, name)
+        name: operations_of_module(module)
         for name, module in kit.modules.items()
         if isinstance(module.service, type)
     }
-
-
-def operations_of_module(module: Module) -> list[Operation]:
-    """The declared operations of ``module``'s service (none when it has no service class)."""
-    if not isinstance(module.service, type):
-        return []
-    return operations_of(module.service, module.name)
 
 
 def _route_key(method: str, path: str) -> tuple[str, str]:

@@ -14,15 +14,16 @@ from pydantic import Field
 from ngo_kit import Kit, hookimpl
 from ngo_kit.context import Context
 from ngo_kit.errors import AlreadyExists, ConfigurationError, InsufficientStock
-from ngo_kit.operations import operation
+from ngo_kit.operations import Limit, Page, decode_cursor, encode_cursor, operation
 from ngo_kit.plugins import Module, Permission, Registrar
-from ngo_kit.schemas import InputModel, ReadModel, coerce
+from ngo_kit.schemas import InputModel, ReadModel, check, coerce
 from ngo_kit.testing import KitFactory
 from ngo_kit.web import RequestContext, Routes, create_app, request_context
 from ngo_kit.web.operations import undeclared
 from ngo_kit.web.testing import keep_problems
 
 OWNER, MEMBER, STRANGER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+PLOTS = ("beans", "chard", "dill", "kale", "leek", "mint", "sage")
 TOKENS = {"owner": OWNER, "member": MEMBER, "stranger": STRANGER}
 
 
@@ -62,6 +63,18 @@ class GardenService:
         if spec.name == "undeclared":
             raise InsufficientStock(requested="1", available="0")
         return PlotRead(id=uuid.uuid4(), name=spec.name, size=spec.size, key=spec.key)
+
+    @operation("GET /plots", permission="garden.view")
+    def plots(self, limit: int = 50, after: str | None = None) -> Page[PlotRead]:
+        """The plots, by name, a page at a time."""
+        self.tx.require("garden.view")
+        limit = check("limit", Limit, limit)
+        start = decode_cursor(after)
+        names = [n for n in PLOTS if start is None or n > start[0]]
+        page = [PlotRead(id=uuid.uuid5(uuid.NAMESPACE_URL, n), name=n, size=1) for n in names]
+        more = len(page) > limit
+        next_cursor = encode_cursor(page[limit - 1].name) if more else None
+        return Page[PlotRead](items=page[:limit], next=next_cursor)
 
     @operation("GET /plots/{plot_id}", permission="garden.view")
     def plot(self, plot_id: uuid.UUID | str, verbose: bool = False) -> dict[str, Any]:
@@ -299,3 +312,45 @@ def test_an_answer_the_declaration_does_not_list_is_reported(garden_kit: Kit) ->
     assert res.status_code == 409
     (report,) = undeclared(problems)
     assert "garden.add_plot" in report and "InsufficientStock" in report
+
+
+def test_a_listing_answers_pages_that_follow_their_cursor(client: TestClient) -> None:
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 3}
+    while True:
+        res = client.get(f"{URL}/plots", params=params, headers=auth("owner"))
+        assert res.status_code == 200, res.text
+        seen += [p["name"] for p in res.json()["items"]]
+        if res.json()["next"] is None:
+            break
+        params = {"limit": 3, "after": res.json()["next"]}
+    assert seen == list(PLOTS)
+
+
+def test_a_page_size_past_the_maximum_or_an_altered_cursor_is_a_422(client: TestClient) -> None:
+    res = client.get(f"{URL}/plots", params={"limit": 501}, headers=auth("owner"))
+    assert res.status_code == 422 and res.json()["field"] == "limit"
+    cursor = encode_cursor("chard")
+    altered = encode_cursor("dill").split(".")[0] + "." + cursor.split(".")[1]
+    res = client.get(
+        f"{URL}/plots",
+        params={"after": altered},
+        headers={**auth("owner"), "Accept-Language": "zh"},
+    )
+    assert res.status_code == 422, res.text
+    assert (res.json()["field"], res.json()["rule"]) == ("after", "cursor_invalid")
+    assert "游标" in res.json()["detail"]
+    assert (
+        client.get(f"{URL}/plots", params={"after": "x"}, headers=auth("owner")).status_code == 422
+    )
+
+
+def test_a_listing_that_does_not_return_a_page_is_refused(kit_factory: KitFactory) -> None:
+    class Unpaged(GardenService):
+        @operation("GET /plots", permission="garden.view")
+        def plots(self, limit: int = 50, after: str | None = None) -> list[PlotRead]:  # type: ignore[override]
+            return []
+
+    kit = kit_factory(modules=["garden"], plugins=[GardenPlugin(Unpaged)], upgrade=False)
+    with pytest.raises(ConfigurationError, match=r"core\.E054.*garden\.plots.*Page"):
+        create_app(kit)

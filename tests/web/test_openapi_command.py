@@ -8,8 +8,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from ngo_kit.cli import command_line
-from ngo_kit.operations import operations_of
 from ngo_kit.reference import installed_modules
+from ngo_kit.web.operations import operations_of_module
 
 
 def _openapi(*args: str) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def test_the_printed_document_has_every_declared_http_operation() -> None:
     declared = {
         op.qualified_name
         for module in installed_modules()
-        for op in operations_of(module.service, module.name)
+        for op in operations_of_module(module)
         if op.over_http
     }
     assert {"webhooks.add_endpoint", "rewards_stock.link", "hours_points.awards"} <= declared
