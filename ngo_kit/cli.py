@@ -312,11 +312,57 @@ def outbox_retry(kit: Kit) -> None:
     click.echo(f"requeued {kit.outbox.retry_dead()} messages")
 
 
+# --- generated documents ----------------------------------------------------------------------
+
+
+@cli.command("reference")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/reference"),
+    show_default=True,
+    help="The folder the pages are written to.",
+)
+@click.pass_obj
+def reference_command(state: CliState, out: Path) -> None:
+    """Write the operation reference: one page per installed module, from its declarations."""
+    from ngo_kit.reference import installed_modules, write_reference
+
+    modules = installed_modules(autoload=state.autoload)
+    if state.modules is not None:
+        modules = [m for m in modules if m.name in state.modules]
+    for path in write_reference(out, modules):
+        click.echo(f"wrote {path}")
+
+
+@cli.command("openapi")
+@click.option(
+    "--modules",
+    "chosen",
+    default=None,
+    metavar="NAME,NAME",
+    help="Only these modules (comma-separated; default: every installed module).",
+)
+@click.pass_obj
+def openapi_command(state: CliState, chosen: str | None) -> None:
+    """Print the OpenAPI document of the HTTP API (JSON), for generating clients."""
+    from ngo_kit.web import create_app
+
+    names = [n.strip() for n in chosen.split(",") if n.strip()] if chosen else state.modules
+    # no database is read: an in-memory one only lets the kit be built
+    kit = Kit("sqlite://", modules=names, autoload=state.autoload)
+    click.echo(json.dumps(create_app(kit).openapi(), indent=2, sort_keys=True))
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 
 def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
-    """Let plugins add commands; they are found without building a Kit (no database needed)."""
+    """Let plugins add commands; they are found without building a Kit (no database needed).
+
+    Then the operations the enabled modules declare with ``cli=`` become commands of their
+    module's group, unless the module wrote one of that name by hand.
+    """
     pm: pluggy.PluginManager = new_plugin_manager()
     autoload = "--no-autoload" not in argv and not KitSettings().disable_plugin_autoload
     load_entry_points(pm, autoload=autoload)
@@ -338,6 +384,11 @@ def _add_plugin_commands(group: click.Group, argv: list[str]) -> None:
                     name=name,
                 )
             group.add_command(command, name)
+    from ngo_kit.operation_commands import add_operation_commands
+
+    add_operation_commands(
+        group, [m for m in provided.values() if chosen is None or m.name in chosen]
+    )
 
 
 def command_line(argv: list[str] | None = None) -> click.Group:

@@ -25,14 +25,27 @@ statement); ``public=True`` that no sign-in is needed (sign-in itself, a public 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import inspect
+import json
 import re
+import types
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
+from pydantic import BaseModel, Field
+
+from ngo_kit import errors
 from ngo_kit.errors import ConfigurationError, NgoKitError
 
+if typing.TYPE_CHECKING:
+    from ngo_kit.plugins import Module
+
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 HTTP_METHODS: tuple[HttpMethod, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -200,6 +213,13 @@ def operations_of(service: type[Any], module: str) -> list[Operation]:
     return sorted(found.values(), key=lambda op: op.name)
 
 
+def operations_of_module(module: Module) -> list[Operation]:
+    """The operations ``module``'s service declares (none when its service is not a class)."""
+    if not isinstance(module.service, type):
+        return []
+    return operations_of(module.service, module.name)
+
+
 def public_methods(service: type[Any]) -> list[str]:
     """The names of ``service``'s public methods (no leading underscore), declared or not."""
     return sorted(attribute for attribute, _ in _methods(service) if not attribute.startswith("_"))
@@ -217,3 +237,221 @@ def _methods(service: type[Any]) -> Iterator[tuple[str, Callable[..., Any]]]:
             function = value.__func__ if isinstance(value, staticmethod | classmethod) else value
             if callable(function) and not isinstance(value, type):
                 yield attribute, function
+
+
+# --- what an operation takes and returns ------------------------------------------------------
+
+#: The errors every operation may raise, declared or not.
+COMMON_ERRORS: tuple[type[NgoKitError], ...] = (
+    errors.ValidationFailed,
+    errors.NotFound,
+    errors.PermissionDenied,
+)
+
+#: Marks a parameter without a default (a required one).
+REQUIRED: Any = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of an operation's method, its annotation resolved to a real type."""
+
+    name: str
+    annotation: Any
+    default: Any = REQUIRED
+    positional_only: bool = False
+
+    @property
+    def required(self) -> bool:
+        """True when the caller must give it (no default)."""
+        return self.default is REQUIRED
+
+
+def parameters_of(op: Operation) -> list[Parameter]:
+    """The parameters of ``op``'s method, without ``self``, ``*args`` and ``**kwargs``.
+
+    Annotations are resolved one by one in the method's module (a name imported only for type
+    checking resolves to ``Any``), so that a route, a command and a reference page can be built
+    from them.
+    """
+    function = _function(op)
+    hints = _hints(function)
+    found: list[Parameter] = []
+    for index, param in enumerate(inspect.signature(function).parameters.values()):
+        if index == 0 and param.name in ("self", "cls"):
+            continue
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        found.append(
+            Parameter(
+                name=param.name,
+                annotation=hints.get(param.name, _resolve(function, param.annotation)),
+                default=param.default,
+                positional_only=param.kind is inspect.Parameter.POSITIONAL_ONLY,
+            )
+        )
+    return found
+
+
+def result_of(op: Operation) -> Any:
+    """The resolved return annotation of ``op``'s method (``None`` for a method returning
+    nothing, ``Any`` when it is not annotated)."""
+    function = _function(op)
+    annotation = inspect.signature(function).return_annotation
+    if annotation is inspect.Signature.empty:
+        return Any
+    resolved = _hints(function).get("return", _resolve(function, annotation))
+    return None if resolved is type(None) else resolved
+
+
+def input_model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model ``annotation`` accepts (``XIn | dict[str, Any] | None`` gives ``XIn``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                return member
+    return None
+
+
+def takes_key(op: Operation) -> bool:
+    """True when ``op`` takes an idempotency ``key`` (a parameter, or a field of its input)."""
+    for param in parameters_of(op):
+        model = input_model_in(param.annotation)
+        if param.name == "key" or (model is not None and "key" in model.model_fields):
+            return True
+    return False
+
+
+def errors_of(op: Operation) -> tuple[type[NgoKitError], ...]:
+    """Every error class ``op`` may raise: its declared ones, :data:`COMMON_ERRORS`, and
+    ``KeyReused`` when it takes an idempotency key."""
+    found = [*op.errors, *COMMON_ERRORS]
+    if takes_key(op):
+        found.append(errors.KeyReused)
+    return tuple(dict.fromkeys(found))
+
+
+def summary_of(op: Operation) -> tuple[str, str]:
+    """``op``'s docstring as ``(first paragraph, the rest)``."""
+    doc = inspect.getdoc(_function(op)) or ""
+    first, _, rest = doc.partition("\n\n")
+    return " ".join(first.split()), rest.strip()
+
+
+def call_arguments(op: Operation, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """``values`` by parameter name as ``(args, kwargs)`` for ``op``'s method: positional-only
+    parameters positionally, in order; the others by keyword."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for param in parameters_of(op):
+        if param.name not in values:
+            if param.positional_only and param.required:
+                raise TypeError(f"{op.qualified_name} needs {param.name}")
+            if param.positional_only:
+                args.append(param.default)
+            continue
+        if param.positional_only:
+            args.append(values[param.name])
+        else:
+            kwargs[param.name] = values[param.name]
+    return args, kwargs
+
+
+def _function(op: Operation) -> Callable[..., Any]:
+    if op.function is None:
+        raise ConfigurationError(
+            "core.E050", "operation '{http}' was not collected with operations_of", http=op.name
+        )
+    return op.function
+
+
+def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+    """``typing.get_type_hints`` of ``function``; empty when one of them cannot be resolved
+    (each annotation is then resolved on its own by :func:`_resolve`)."""
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except Exception:
+        return {}
+
+
+def _resolve(function: Callable[..., Any], annotation: Any) -> Any:
+    """``annotation`` evaluated in ``function``'s module; ``Any`` when it names a type that only
+    exists for type checkers."""
+    if annotation is inspect.Parameter.empty:
+        return Any
+    if not isinstance(annotation, str):
+        return annotation
+    namespace = dict(getattr(function, "__globals__", {}))
+    try:
+        return eval(annotation, namespace)
+    except Exception:
+        return Any
+
+
+# --- listings: keyset pages ---------------------------------------------------------------------
+
+#: The most rows one page of a listing may ask for (``limit``).
+MAX_LIMIT = 500
+#: A page size: a whole number from 1 to :data:`MAX_LIMIT`.
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+
+errors.register_rule_messages(
+    {"cursor_invalid": "is not a cursor this listing gave out; start again without it"}
+)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing: its ``items`` and, when more follow, the ``next`` cursor.
+
+    A listing operation takes ``limit`` (at most :data:`MAX_LIMIT`) and ``after`` (the ``next``
+    of the page before, or ``None`` for the first page) and orders by a unique key (keyset
+    paging: a page costs the same however deep it is, and rows added meanwhile are neither
+    skipped nor repeated).
+    """
+
+    items: list[T]
+    next: str | None = None
+
+
+def encode_cursor(*key: Any) -> str:
+    """An opaque cursor for the keyset ``key`` of the last row of a page (JSON-ready values).
+
+    Opaque, not secret: clients pass it back unchanged; a changed one is refused by
+    :func:`decode_cursor`.
+    """
+    body = json.dumps(list(key), separators=(",", ":"), default=str).encode()
+    token = base64.urlsafe_b64encode(body).decode().rstrip("=")
+    return f"{token}.{_cursor_digest(body)}"
+
+
+def decode_cursor(cursor: str | None, field: str = "after") -> list[Any] | None:
+    """The keyset values in ``cursor`` (``None`` for none); ``ValidationFailed`` naming
+    ``field`` (rule ``cursor_invalid``) for a cursor that was altered or never given out."""
+    if cursor is None:
+        return None
+    token, _, digest = cursor.partition(".")
+    try:
+        body = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        values = json.loads(body)
+    except ValueError:
+        raise errors.ValidationFailed(field, "cursor_invalid") from None
+    if digest != _cursor_digest(body) or not isinstance(values, list):
+        raise errors.ValidationFailed(field, "cursor_invalid")
+    return values
+
+
+def _cursor_digest(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=8, person=b"ngo-kit-cursor").hexdigest()
+
+
+def is_listing(op: Operation) -> bool:
+    """True when ``op`` pages: its method takes ``limit`` and ``after``."""
+    names = {p.name for p in parameters_of(op)}
+    return {"limit", "after"} <= names
+
+
+def is_page(annotation: Any) -> bool:
+    """True when ``annotation`` is ``Page[...]``."""
+    return isinstance(annotation, type) and issubclass(annotation, Page)

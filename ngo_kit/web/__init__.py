@@ -371,8 +371,14 @@ def _api_docs_routes(app: FastAPI) -> None:
 def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None = None) -> FastAPI:
     """A FastAPI app with the routes of every enabled module and problem-details errors.
 
-    ``secure_cookies`` (default: on outside development) marks the session cookie ``Secure``.
+    Each module's hand-written routes (``ngo_kit_register_routes``) are mounted with the routes
+    generated from its service's operation declarations (``ngo_kit.web.operations``); a
+    declaration that disagrees with the hand-written routes stops the app at start-up
+    (``core.E052``, ``core.E053``). ``secure_cookies`` (default: on outside development) marks
+    the session cookie ``Secure``.
     """
+    from ngo_kit.web.operations import note_problem, prepare
+
     app = FastAPI(
         title=title, version="0.1.0", responses=PROBLEM_RESPONSES, docs_url=None, redoc_url=None
     )
@@ -385,6 +391,7 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
 
     @app.exception_handler(NgoKitError)
     def _ngo_kit_error(request: Request, exc: NgoKitError) -> JSONResponse:
+        note_problem(request, exc)
         if withheld(exc):
             _log_withheld(request, exc)
         return problem(exc, request_locale(request), str(request.url.path))
@@ -405,9 +412,9 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(
-            _translate_request_errors(exc), request_locale(request), str(request.url.path)
-        )
+        error = _translate_request_errors(exc)
+        note_problem(request, error)
+        return problem(error, request_locale(request), str(request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -423,12 +430,22 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
     _api_docs_routes(app)
     app.include_router(_core_router())
     registrar: Registrar[Routes] = Registrar("routes", Routes, lambda r: r.name)
-    for routes in collect(kit.pm, "ngo_kit_register_routes", registrar, kit=kit).values():
+    registered = collect(kit.pm, "ngo_kit_register_routes", registrar, kit=kit).values()
+    app.state.operations = {}
+    generated = prepare(app, kit, {r.name: r.router for r in registered if r.org_scoped})
+    for routes in registered:
         if routes.org_scoped:  # declare {org}, so the OpenAPI document names the parameter
             prefix, deps = f"/api/orgs/{{org}}/{routes.name}", [Depends(_org_path)]
         else:
             prefix, deps = f"/api/{routes.name}", []
         app.include_router(routes.router, prefix=prefix, tags=[routes.name], dependencies=deps)
+    for name, router in generated.items():
+        app.include_router(
+            router,
+            prefix=f"/api/orgs/{{org}}/{name}",
+            tags=[name],
+            dependencies=[Depends(_org_path)],
+        )
     return app
 
 

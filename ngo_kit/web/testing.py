@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ngo_kit.tenancy import SYSTEM
+from ngo_kit.web.operations import Answered, undeclared
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
     from ngo_kit.kit import Kit
@@ -99,3 +101,18 @@ def problem_of(res: Any, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code, body
     assert body["status"] == status
     return body
+
+
+def keep_problems(app: FastAPI) -> list[Answered]:
+    """Make ``app`` record every problem a declared operation's route answers; returns the list
+    it fills. Check it with :func:`assert_declared` after the requests."""
+    log: list[Answered] = []
+    app.state.problem_log = log
+    return log
+
+
+def assert_declared(log: list[Answered]) -> None:
+    """Fail when a route answered with an error class its operation does not declare, so that
+    declarations (and the OpenAPI responses and reference pages made from them) stay true."""
+    found = undeclared(log)
+    assert not found, "undeclared errors answered:\n" + "\n".join(found)

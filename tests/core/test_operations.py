@@ -6,8 +6,20 @@ from typing import Any
 
 import pytest
 
-from ngo_kit.errors import ConfigurationError, Conflict
-from ngo_kit.operations import declared, operation, operations_of, public_methods
+from ngo_kit.errors import ConfigurationError, Conflict, ValidationFailed
+from ngo_kit.operations import (
+    call_arguments,
+    declared,
+    decode_cursor,
+    encode_cursor,
+    operation,
+    operations_of,
+    parameters_of,
+    public_methods,
+    result_of,
+    summary_of,
+    takes_key,
+)
 
 
 class _Base:
@@ -81,3 +93,47 @@ def test_two_operations_on_one_route_are_refused() -> None:
 
     with pytest.raises(ConfigurationError, match=r"core\.E051"):
         operations_of(Twice, "twice")
+
+
+class _Typed:
+    @operation("POST /things/{thing_id}")
+    def change(
+        self, thing_id: str, data: dict[str, Any] | None = None, /, *, note: str = "", key: str
+    ) -> None: ...
+
+    @operation("GET /later")
+    def later(self, when: Unknowable) -> Unknowable:  # type: ignore[name-defined]  # noqa: F821
+        """First line
+        goes on.
+
+        Second paragraph."""
+
+
+def test_parameters_results_and_arguments_are_read_from_the_signature() -> None:
+    (change,) = [op for op in operations_of(_Typed, "t") if op.name == "change"]
+    params = parameters_of(change)
+    assert [(p.name, p.required, p.positional_only) for p in params] == [
+        ("thing_id", True, True),
+        ("data", False, True),
+        ("note", False, False),
+        ("key", True, False),
+    ]
+    assert result_of(change) is None and takes_key(change)
+    args, kwargs = call_arguments(change, {"thing_id": "a", "key": "k"})
+    assert (args, kwargs) == (["a", None], {"key": "k"})
+
+
+def test_an_annotation_only_type_checkers_see_reads_as_any() -> None:
+    (later,) = [op for op in operations_of(_Typed, "t") if op.name == "later"]
+    assert parameters_of(later)[0].annotation is Any and result_of(later) is Any
+    assert summary_of(later) == ("First line goes on.", "Second paragraph.")
+
+
+def test_a_cursor_reads_back_and_refuses_alteration() -> None:
+    cursor = encode_cursor("kale", 3)
+    assert decode_cursor(cursor) == ["kale", 3] and decode_cursor(None) is None
+    token, digest = cursor.split(".")
+    for altered in (encode_cursor("leek", 3).split(".")[0] + "." + digest, token, "%%%", ""):
+        with pytest.raises(ValidationFailed) as refused:
+            decode_cursor(altered, "after")
+        assert (refused.value.field, refused.value.rule) == ("after", "cursor_invalid")

@@ -35,8 +35,10 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from ngo_kit.db import new_id, utcnow
-from ngo_kit.errors import AlreadyExists, NotFound
+from ngo_kit.errors import AlreadyExists, InsufficientStock, NotFound
 from ngo_kit.hookspecs import hookimpl
+from ngo_kit.modules.points import WrongStatus
+from ngo_kit.operations import operation
 from ngo_kit.plugins import Module, Registrar
 from ngo_kit.schemas import Amount, InputModel, ReadModel, Text, coerce
 from ngo_kit_rewards_stock.models import RewardStockLink
@@ -80,6 +82,7 @@ class RewardsStockService:
     def __init__(self, tx: Context) -> None:
         self.tx = tx
 
+    @operation("POST /links", permission="rewards.manage", status=201, errors=(AlreadyExists,))
     def link(self, data: LinkIn | dict[str, Any] | None = None, /, **kwargs: Any) -> LinkRead:
         """Back a reward by an inventory item (``rewards.manage``).
 
@@ -124,6 +127,7 @@ class RewardsStockService:
         )
         return LinkRead.model_validate(values)
 
+    @operation("DELETE /links/{reward_id}", permission="rewards.manage")
     def unlink(self, reward_id: uuid.UUID) -> None:
         """Stop backing a reward by stock (``rewards.manage``); ``NotFound`` if it is not linked."""
         tx = self.tx
@@ -134,6 +138,7 @@ class RewardsStockService:
         tx.connection.execute(sa.delete(RewardStockLink).where(RewardStockLink.id == found.id))
         tx.audit("rewards_stock.unlinked", "reward", reward_id, "reward no longer backed by stock")
 
+    @operation("GET /links", permission="rewards.fulfil")
     def links(self) -> list[LinkRead]:
         """This organisation's links, oldest first (``rewards.fulfil``)."""
         self.tx.require("rewards.fulfil")
@@ -144,6 +149,7 @@ class RewardsStockService:
         )
         return [LinkRead.model_validate(dict(r._mapping)) for r in rows]
 
+    @operation("GET /rewards/{reward_id}/available")
     def available(self, reward_id: uuid.UUID) -> int | None:
         """How many whole units of a stock-backed reward its location holds (``None``: the
         reward is not backed by stock).
@@ -167,6 +173,7 @@ class RewardsStockService:
         )
         return max(0, int(on_hand // link.quantity))
 
+    @operation("GET /rewards/{reward_id}/link")
     def link_for(self, reward_id: uuid.UUID) -> LinkRead | None:
         """The link of one reward, or ``None`` when the reward is not backed by stock."""
         return self._link(reward_id)
@@ -180,6 +187,11 @@ class RewardsStockService:
         ).first()
         return None if row is None else LinkRead.model_validate(dict(row._mapping))
 
+    @operation(
+        "POST /redemptions/{redemption_id}/fulfil",
+        permission="rewards.fulfil",
+        errors=(WrongStatus, InsufficientStock),
+    )
     def fulfil(self, redemption_id: uuid.UUID) -> RedemptionRead:
         """Hand a requested stock-backed redemption over (``rewards.fulfil``).
 

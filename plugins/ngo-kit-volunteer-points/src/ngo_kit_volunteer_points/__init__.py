@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from ngo_kit.db import insert_ignore, new_id, utcnow
 from ngo_kit.hookspecs import hookimpl
 from ngo_kit.modules.points import NotReversible, RuleType
+from ngo_kit.operations import operation
 from ngo_kit.plugins import Module, PersonalData, Registrar
 from ngo_kit.schemas import ReadModel
 from ngo_kit_volunteer_points.models import HoursPointsAward
@@ -71,6 +72,7 @@ class HoursPointsService:
     def __init__(self, tx: Context) -> None:
         self.tx = tx
 
+    @operation("GET /awards", permission="points.view", own=True, cli="awards")
     def awards(
         self, *, hours_id: uuid.UUID | None = None, member_id: uuid.UUID | None = None
     ) -> list[HoursAwardRead]:

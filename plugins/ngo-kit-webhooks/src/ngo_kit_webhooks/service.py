@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from ngo_kit.db import new_id, utcnow
 from ngo_kit.errors import AlreadyExists, NotFound
+from ngo_kit.operations import operation
 from ngo_kit.schemas import coerce
 from ngo_kit_webhooks.models import WebhookEndpoint
 from ngo_kit_webhooks.schemas import (
@@ -51,6 +52,7 @@ class WebhooksService:
 
     # --- endpoints ---------------------------------------------------------------------------
 
+    @operation("POST /endpoints", permission=MANAGE, status=201, errors=(AlreadyExists,), cli="add")
     def add_endpoint(
         self, data: EndpointIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> EndpointCreated:
@@ -83,6 +85,7 @@ class WebhooksService:
         )
         return EndpointCreated.model_validate(values)
 
+    @operation("PATCH /endpoints/{endpoint_id}", permission=MANAGE, errors=(AlreadyExists,))
     def update_endpoint(
         self,
         endpoint_id: uuid.UUID | str,
@@ -113,6 +116,9 @@ class WebhooksService:
             )
         return self.get_endpoint(row.id)
 
+    @operation(
+        "POST /endpoints/{endpoint_id}/rotate-secret", permission=MANAGE, cli="rotate-secret"
+    )
     def rotate_secret(self, endpoint_id: uuid.UUID | str) -> EndpointCreated:
         """Give the endpoint a new random secret (``webhooks.manage``); returns it once.
 
@@ -130,6 +136,7 @@ class WebhooksService:
         tx.audit("webhooks.secret_rotated", "webhooks_endpoint", row.id, f"secret of {row.url}")
         return EndpointCreated(**self.get_endpoint(row.id).model_dump(), secret=secret)
 
+    @operation("DELETE /endpoints/{endpoint_id}", permission=MANAGE, cli="remove")
     def remove_endpoint(self, endpoint_id: uuid.UUID | str) -> None:
         """Delete an endpoint (``webhooks.manage``); its queued deliveries are skipped."""
         tx = self.tx
@@ -140,6 +147,7 @@ class WebhooksService:
         )
         tx.audit("webhooks.endpoint_removed", "webhooks_endpoint", row.id, f"{row.url}")
 
+    @operation("GET /endpoints/{endpoint_id}", permission=MANAGE)
     def get_endpoint(self, endpoint_id: uuid.UUID | str) -> EndpointRead:
         """One endpoint of this organisation (``webhooks.manage``); ``NotFound`` otherwise."""
         self.tx.require(MANAGE)
@@ -158,6 +166,7 @@ class WebhooksService:
             raise NotFound(KIND, endpoint_id)
         return row
 
+    @operation("GET /endpoints", permission=MANAGE, cli="list")
     def list_endpoints(self) -> list[EndpointRead]:
         """The organisation's endpoints, oldest first (``webhooks.manage``)."""
         tx = self.tx
@@ -171,6 +180,11 @@ class WebhooksService:
 
     # --- events ------------------------------------------------------------------------------
 
+    @operation(
+        not_http="called by the plugin's event hooks, inside the transaction of the event",
+        changes=True,
+        permission=MANAGE,
+    )
     def publish(self, event: str, **arguments: Any) -> list[uuid.UUID]:
         """Queue ``event`` for every active endpoint of this organisation subscribed to it.
 
