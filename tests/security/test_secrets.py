@@ -141,9 +141,10 @@ def purposes_signed_by_modules() -> set[str]:
                 and getattr(node.func.value.func, "id", None) == "tokens_for"
             ):
                 arg = node.args[0]
+                assert isinstance(arg, ast.Constant | ast.Name), ast.dump(arg)
                 value = (
                     arg.value if isinstance(arg, ast.Constant) else constants[path.parent][arg.id]
-                )  # type: ignore[attr-defined]
+                )
                 found.add(str(value))
     return found
 
