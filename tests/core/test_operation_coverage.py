@@ -15,8 +15,6 @@ from ngo_kit.plugins import Module, Registrar
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ("registration", "points", "inventory", "volunteer")
-#: The built-in modules are declared on the branches that split their services.
-NOT_YET = pytest.mark.xfail(strict=True, reason="declared on the split branches")
 
 
 def _plugin_modules() -> list[Module]:
@@ -38,9 +36,7 @@ def _plugin_modules() -> list[Module]:
 
 def _cases() -> list[Any]:
     built_in = [
-        pytest.param(
-            importlib.import_module(f"ngo_kit.modules.{name}").MODULE, id=name, marks=NOT_YET
-        )
+        pytest.param(importlib.import_module(f"ngo_kit.modules.{name}").MODULE, id=name)
         for name in MODULES
     ]
     return built_in + [pytest.param(m, id=m.name) for m in _plugin_modules()]
