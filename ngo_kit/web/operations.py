@@ -24,12 +24,14 @@ How a method's signature becomes the route:
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import re
 import types
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
@@ -55,19 +57,34 @@ from ngo_kit.operations import (
     summary_of,
     takes_key,
 )
-from ngo_kit.schemas import InputModel
+from ngo_kit.schemas import Amount, Day, InputModel, Instant, Integer, Prose
 from ngo_kit.web import (
     PROBLEM_JSON,
     STATUS,
     AuthenticationRequired,
     Problem,
     RequestContext,
+    client_key,
     request_context,
     status_of,
 )
 
 if TYPE_CHECKING:
     from ngo_kit.kit import Kit
+
+#: The parameter a method takes its caller's throttling key in: filled from the request (its
+#: client's address), never from the caller's input, so nobody can pick their own counter.
+CLIENT_PARAMETER = "client"
+#: The shared boundary type a plain parameter type becomes in a generated request: the same
+#: checks an input model's fields get (no control characters but line breaks in text, strict
+#: bounded integers, finite bounded decimals, times with a zone in the kit's range).
+BOUNDARY_TYPES: dict[Any, Any] = {
+    str: Prose,
+    int: Integer,
+    Decimal: Amount,
+    dt.datetime: Instant,
+    dt.date: Day,
+}
 
 #: Path parameters that accept ``me`` for the signed-in account.
 ME_PARAMETERS = frozenset({"member_id", "user_id", "account_id"})
@@ -126,7 +143,7 @@ def shape_of(op: Operation) -> HttpShape:
             param=missing[0],
         )
     path = tuple(by_name[name] for name in op.path_parameters)
-    rest = [p for p in params if p.name not in op.path_parameters]
+    rest = [p for p in params if p.name not in op.path_parameters and p.name != CLIENT_PARAMETER]
     result = result_of(op)
     if op.method == "GET" and is_listing(op) and not is_page(result):
         raise ConfigurationError(
@@ -144,7 +161,7 @@ def shape_of(op: Operation) -> HttpShape:
     if not rest:
         return HttpShape(op, path, (), None, None, result)
     fields: dict[str, Any] = {
-        p.name: (p.annotation, ... if p.required else p.default) for p in rest
+        p.name: (boundary_annotation(p.annotation), ... if p.required else p.default) for p in rest
     }
     title = "".join(part.title() for part in f"{op.module}_{op.name}".split("_")) + "In"
     try:
@@ -226,6 +243,17 @@ def guard(op: Operation) -> Callable[..., RequestContext]:
     return check
 
 
+def boundary_annotation(annotation: Any) -> Any:
+    """``annotation`` with each plain scalar type replaced by its shared boundary type
+    (``str | None`` becomes ``Prose | None``); annotated and other types are kept."""
+    if annotation in BOUNDARY_TYPES:
+        return BOUNDARY_TYPES[annotation]
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = tuple(boundary_annotation(a) for a in get_args(annotation))
+        return Union[members]  # noqa: UP007 - built from a tuple of types
+    return annotation
+
+
 def _path_annotation(param: Parameter) -> Any:
     if param.name in ME_PARAMETERS and _accepts(param.annotation, uuid.UUID):
         return Annotated[
@@ -257,7 +285,7 @@ def _query_annotation(op: Operation, param: Parameter) -> Any:
             str | None,
             Query(max_length=2000, description="The `next` cursor of the page before"),
         ]
-    return Annotated[param.annotation, Query()]
+    return Annotated[boundary_annotation(param.annotation), Query()]
 
 
 def endpoint_of(op: Operation, shape: HttpShape) -> Callable[..., Any]:
@@ -266,6 +294,7 @@ def endpoint_of(op: Operation, shape: HttpShape) -> Callable[..., Any]:
     module = op.module
     names = {p.name for p in (*shape.path, *shape.query)}
     body_name = "body" if "body" not in names else "request_body"
+    takes_client = any(p.name == CLIENT_PARAMETER for p in parameters_of(op))
 
     def endpoint(**values: Any) -> Any:
         ctx: RequestContext = values.pop("_ctx")
@@ -283,6 +312,8 @@ def endpoint_of(op: Operation, shape: HttpShape) -> Callable[..., Any]:
             values.update({name: getattr(body, name) for name in type(body).model_fields})
         elif header_key is not None:
             values["key"] = _merged_key(values.get("key"), header_key)
+        if takes_client:
+            values[CLIENT_PARAMETER] = client_key(values.pop("_request"))
         args, kwargs = call_arguments(op, values)
         with ctx.begin() as tx:
             result = getattr(tx.service(module), op.attribute)(*args, **kwargs)
@@ -319,6 +350,10 @@ def endpoint_of(op: Operation, shape: HttpShape) -> Callable[..., Any]:
                 annotation=shape.body | None if optional else shape.body,
                 default=None if optional else inspect.Parameter.empty,
             )
+        )
+    if takes_client:
+        params.append(
+            inspect.Parameter("_request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)
         )
     if shape.takes_key:
         params.append(

@@ -95,6 +95,11 @@ class GardenService:
         self.tx.require("garden.manage")
         return {"plot": str(plot_id), "litres": litres, "key": key}
 
+    @operation("POST /plots/{plot_id}/notes", permission="garden.manage")
+    def note(self, plot_id: uuid.UUID, text: str, client: str | None = None) -> dict[str, Any]:
+        """Leave a note on a plot; ``client`` is the caller's throttling key."""
+        return {"text": text, "client": client}
+
     @operation("DELETE /plots/{plot_id}", permission="garden.manage")
     def remove_plot(self, plot_id: uuid.UUID) -> None:
         """Remove a plot."""
@@ -206,6 +211,23 @@ def test_parameters_without_a_model_make_the_body(client: TestClient) -> None:
     assert res.status_code == 422 and res.json()["field"] == "x"
     res = client.post(f"{URL}/plots/not-a-uuid/water", json={"litres": 3}, headers=auth("owner"))
     assert res.status_code == 422 and res.json()["field"] == "plot_id"
+
+
+def test_plain_parameters_get_the_boundary_checks_and_the_client_comes_from_the_request(
+    client: TestClient,
+) -> None:
+    url = f"{URL}/plots/{uuid.uuid4()}/notes"
+    res = client.post(url, json={"text": "line one\nline two"}, headers=auth("owner"))
+    assert res.status_code == 200, res.text
+    assert res.json() == {"text": "line one\nline two", "client": "ip:testclient"}
+    res = client.post(url, json={"text": "bell\x07"}, headers=auth("owner"))
+    assert (res.status_code, res.json()["field"]) == (422, "text")
+    res = client.post(url, json={"text": "x", "client": "ip:1.2.3.4"}, headers=auth("owner"))
+    assert (res.status_code, res.json()["field"]) == (422, "client")  # never the caller's pick
+    res = client.post(
+        f"{URL}/plots/{uuid.uuid4()}/water", json={"litres": True}, headers=auth("owner")
+    )
+    assert (res.status_code, res.json()["field"]) == (422, "litres")  # strict integers
 
 
 def test_the_idempotency_key_comes_from_the_header_too(client: TestClient) -> None:
