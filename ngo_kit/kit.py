@@ -48,7 +48,7 @@ from ngo_kit.plugins import (
     usable_modules,
 )
 from ngo_kit.settings import MIN_SECRET_LENGTH, KitSettings
-from ngo_kit.tenancy import SYSTEM, Actor, Organisation, OrgRead, SystemActor
+from ngo_kit.tenancy import SYSTEM, Actor, KeyActor, Organisation, OrgRead, SystemActor
 
 log = logging.getLogger("ngo_kit")
 
@@ -502,7 +502,7 @@ def _plugin_name(plugin: object) -> str:
 
 
 def _actor(actor: Actor | str) -> Actor:
-    if actor is None or isinstance(actor, uuid.UUID | SystemActor):
+    if actor is None or isinstance(actor, uuid.UUID | SystemActor | KeyActor):
         return actor
     if actor == "system":
         return SYSTEM
