@@ -1,0 +1,130 @@
+"""API keys through Python: the service, the key as an actor, tenancy, rotation and timing."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from ngo_kit.api_keys import ApiKeyInvalid, authenticate
+from ngo_kit.errors import NotFound, PermissionDenied, ValidationFailed
+from ngo_kit.kit import Kit
+from ngo_kit.tenancy import SYSTEM, KeyActor
+from ngo_kit.testing import KitFactory
+
+
+@pytest.fixture
+def kit(kit_factory: KitFactory) -> Kit:
+    made = kit_factory(modules=[], api_key_failures_per_window=10**6)
+    made.create_organisation("rainbow", "Rainbow")
+    made.create_organisation("sunrise", "Sunrise")
+    return made
+
+
+def test_a_key_is_an_actor_with_its_scopes_in_its_own_organisation_only(kit: Kit) -> None:
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        created = tx.api_keys.create(name="job", scopes=["audit.view"])
+    actor = authenticate(kit, "rainbow", created.key, "ip:1")
+    assert actor == KeyActor(created.id, actor.org_id, "job", frozenset({"audit.view"}))
+    with kit.begin(org="rainbow", actor=actor) as tx:
+        assert tx.can("audit.view") and not tx.can("members.view")
+        assert tx.actor_id is None  # not a person: never acts "for itself"
+        assert [o.slug for o in tx.tenancy.list_organisations()] == ["rainbow"]
+        tx.events.feed()
+    with kit.begin(org="sunrise", actor=actor) as tx:
+        assert not tx.can("audit.view")
+        with pytest.raises(PermissionDenied):
+            tx.events.feed()
+    with pytest.raises(ApiKeyInvalid):
+        authenticate(kit, "sunrise", created.key, "ip:1")
+    with pytest.raises(ApiKeyInvalid):
+        authenticate(kit, "no-such-org", created.key, "ip:1")
+
+
+def test_revoking_is_per_organisation_audited_and_harmless_twice(kit: Kit) -> None:
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        created = tx.api_keys.create(name="job", scopes=["audit.view"])
+    with kit.begin(org="sunrise", actor=SYSTEM) as tx, pytest.raises(NotFound):
+        tx.api_keys.revoke(created.id)
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        first = tx.api_keys.revoke(created.id)
+        assert tx.api_keys.revoke(created.id) == first
+        assert tx.api_keys.list_keys() == []
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        kinds = [e.kind for e in tx.events.feed(kind="api_key").events]
+    assert kinds == ["api_key.created", "api_key.revoked"]
+    with pytest.raises(ApiKeyInvalid):
+        authenticate(kit, "rainbow", created.key, "ip:1")
+
+
+def test_a_scope_whose_permission_is_no_longer_declared_is_ignored(kit: Kit) -> None:
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        created = tx.api_keys.create(name="job", scopes=["audit.view"])
+        tx.connection.execute(
+            sa.text("UPDATE core_api_key SET scopes = :s"),
+            {"s": '["audit.view", "gone.away"]'},
+        )
+    assert authenticate(kit, "rainbow", created.key, None).scopes == {"audit.view"}
+
+
+def test_keys_made_under_an_older_secret_work_while_it_is_listed(kit_factory: KitFactory) -> None:
+    old = SecretStr("an-old-secret-key-that-is-long-enough-1")
+    new = SecretStr("a-new-secret-key-that-is-long-enough-22")
+    first = kit_factory(modules=[], secret_keys=[old])
+    first.create_organisation("rainbow", "Rainbow")
+    with first.begin(org="rainbow", actor=SYSTEM) as tx:
+        key = tx.api_keys.create(name="job", scopes=["audit.view"]).key
+
+    def rotated(*keys: SecretStr) -> Kit:
+        settings = first.settings.model_copy(update={"secret_keys": list(keys)})
+        return Kit(first.engine.url, modules=[], autoload=False, settings=settings)
+
+    with_both, without_old = rotated(new, old), rotated(new)
+    try:
+        assert authenticate(with_both, "rainbow", key, None).name == "job"
+        with pytest.raises(ApiKeyInvalid):
+            authenticate(without_old, "rainbow", key, None)
+    finally:
+        with_both.dispose()
+        without_old.dispose()
+
+
+def test_bad_input_is_refused_naming_the_field_and_writes_nothing(kit: Kit) -> None:
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        with pytest.raises(ValidationFailed) as bad:
+            tx.api_keys.create(name="job", scopes=["audit.view", "*"])
+        assert (bad.value.field, bad.value.rule) == ("scopes", "unknown_permission")
+        assert "不是已声明的权限" in bad.value.message_in("zh_CN")
+        with pytest.raises(ValidationFailed) as empty:
+            tx.api_keys.create(name="job", scopes=[])
+        assert empty.value.field == "scopes"
+        assert tx.api_keys.list_keys(include_revoked=True) == []
+
+
+def test_refusing_an_unknown_key_takes_as_long_as_a_wrong_secret(kit: Kit) -> None:
+    with kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        key = tx.api_keys.create(name="job", scopes=["audit.view"]).key
+    prefix = key[: len("ngk_") + 16]
+    wrong = prefix + "_" + "B" * 43
+    unknown = "ngk_" + "f" * 16 + "_" + "B" * 43
+
+    def attempt(token: str) -> float:
+        start = time.perf_counter()
+        with pytest.raises(ApiKeyInvalid):
+            authenticate(kit, "rainbow", token, "ip:timing")
+        return time.perf_counter() - start
+
+    ratios = []
+    for _ in range(7):
+        unknowns: list[float] = []
+        wrongs: list[float] = []
+        for i in range(10):
+            pair = [("u", unknown), ("w", wrong)]
+            for kind, token in pair if i % 2 else reversed(pair):
+                (unknowns if kind == "u" else wrongs).append(attempt(token))
+        ratios.append(statistics.median(unknowns) / statistics.median(wrongs))
+    ratio = statistics.median(ratios)
+    assert 0.8 <= ratio <= 1.25, ratios
