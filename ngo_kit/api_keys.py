@@ -163,7 +163,7 @@ class ApiKeysService:
     def __init__(self, tx: Context) -> None:
         self.tx = tx
 
-    @operation("POST /api-keys", permission=MANAGE, status=201, custom=True)
+    @operation("POST /api-keys", permission=MANAGE, status=201, custom=True, cli="create")
     def create(
         self, data: ApiKeyIn | dict[str, Any] | None = None, /, **kwargs: Any
     ) -> ApiKeyCreated:
@@ -222,7 +222,7 @@ class ApiKeysService:
         )
         return ApiKeyCreated(**_read(row).model_dump(), key=f"{KEY_PREFIX}{lookup}_{secret}")
 
-    @operation("GET /api-keys", permission=MANAGE, custom=True, name="list")
+    @operation("GET /api-keys", permission=MANAGE, custom=True, name="list", cli="list")
     def list_keys(self, *, include_revoked: bool = False) -> list[ApiKeyRead]:
         """The organisation's keys, oldest first, without secrets; revoked ones only when
         ``include_revoked``."""
@@ -234,7 +234,7 @@ class ApiKeysService:
         rows = tx.connection.execute(stmt.order_by(API_KEY_TABLE.c.id)).mappings()
         return [_read(row) for row in rows]
 
-    @operation("POST /api-keys/{key_id}/revoke", permission=MANAGE, custom=True)
+    @operation("POST /api-keys/{key_id}/revoke", permission=MANAGE, custom=True, cli="revoke")
     def revoke(self, key_id: uuid.UUID | str) -> ApiKeyRead:
         """Revoke a key at once: its next request is refused (``ApiKeyInvalid``). The row
         stays, with ``revoked_at``, for the audit trail; revoking twice changes nothing.

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from ngo_kit.api_keys import ApiKeyInvalid, authenticate
+from ngo_kit.cli import main
 from ngo_kit.errors import NotFound, PermissionDenied, ValidationFailed
 from ngo_kit.kit import Kit
 from ngo_kit.tenancy import SYSTEM, KeyActor
@@ -128,3 +129,33 @@ def test_refusing_an_unknown_key_takes_as_long_as_a_wrong_secret(kit: Kit) -> No
         ratios.append(statistics.median(unknowns) / statistics.median(wrongs))
     ratio = statistics.median(ratios)
     assert 0.8 <= ratio <= 1.25, ratios
+
+
+def test_an_owner_with_shell_access_creates_lists_and_revokes_keys_from_the_cli(
+    kit: Kit, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the command hashes with the deployment's secret keys, as the app does
+    keys = ",".join(k.get_secret_value() for k in kit.settings.secret_keys)
+    monkeypatch.setenv("NGO_KIT_SECRET_KEYS", keys)
+    monkeypatch.setenv("NGO_KIT_ENVIRONMENT", kit.settings.environment)
+
+    def run(*args: str) -> None:
+        url = kit.engine.url.render_as_string(hide_password=False)
+        main(["--database-url", url, "--no-autoload", "--module", "core", "api-keys", *args])
+
+    run("create", "--org", "rainbow", "--name", "nightly report", "--scope", "audit.view")
+    created, key = capsys.readouterr().out.strip().splitlines()
+    assert created.startswith("created nightly report (")
+    assert authenticate(kit, "rainbow", key, None).scopes == {"audit.view"}
+    run("list", "--org", "rainbow")
+    listed = capsys.readouterr().out
+    assert "nightly report\taudit.view\tactive" in listed and key not in listed
+    key_id = created.split("(")[1].rstrip(")")
+    run("revoke", "--org", "rainbow", key_id)
+    assert capsys.readouterr().out.startswith("revoked nightly report")
+    with pytest.raises(ApiKeyInvalid):
+        authenticate(kit, "rainbow", key, None)
+    with pytest.raises(SystemExit) as refused:
+        run("create", "--org", "rainbow", "--name", "x", "--scope", "points.teleport")
+    assert refused.value.code == 2
+    assert "scopes" in capsys.readouterr().err
