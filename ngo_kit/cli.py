@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 import pluggy
 
+from ngo_kit import throttle
 from ngo_kit.errors import IntegrityFailed, NgoKitError
 from ngo_kit.i18n import normalise_locale
 from ngo_kit.kit import Kit
@@ -270,6 +271,14 @@ def api_keys_revoke(kit: Kit, org: str, key_id: str) -> None:
     with kit.begin(org=org, actor=SYSTEM) as tx:
         key = tx.api_keys.revoke(key_id)
     click.echo(f"revoked {key.name} ({key.id})")
+
+
+@api_keys_group.command("purge")
+@pass_kit
+def api_keys_purge(kit: Kit) -> None:
+    """Delete API key throttle counts whose window has ended (schedule it daily)."""
+    done = throttle.purge(kit, older_than_seconds=kit.settings.api_key_window_seconds)
+    click.echo(f"purged {done} throttle counts")
 
 
 # --- integrity and outbox -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 import time
 
@@ -9,8 +10,10 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from ngo_kit import throttle
 from ngo_kit.api_keys import ApiKeyInvalid, authenticate
 from ngo_kit.cli import main
+from ngo_kit.db import utcnow
 from ngo_kit.errors import NotFound, PermissionDenied, ValidationFailed
 from ngo_kit.kit import Kit
 from ngo_kit.tenancy import SYSTEM, KeyActor
@@ -118,17 +121,16 @@ def test_refusing_an_unknown_key_takes_as_long_as_a_wrong_secret(kit: Kit) -> No
             authenticate(kit, "rainbow", token, "ip:timing")
         return time.perf_counter() - start
 
+    # Each refusal writes a failure count (a commit), whose time on a busy shared disk varies
+    # far more than the difference looked for: so each unknown key is timed next to a wrong
+    # secret, in alternating order, and the median of those pairs' ratios is compared.
     ratios = []
-    for _ in range(7):
-        unknowns: list[float] = []
-        wrongs: list[float] = []
-        for i in range(10):
-            pair = [("u", unknown), ("w", wrong)]
-            for kind, token in pair if i % 2 else reversed(pair):
-                (unknowns if kind == "u" else wrongs).append(attempt(token))
-        ratios.append(statistics.median(unknowns) / statistics.median(wrongs))
+    for i in range(120):
+        pair = [unknown, wrong] if i % 2 else [wrong, unknown]
+        times = {token: attempt(token) for token in pair}
+        ratios.append(times[unknown] / times[wrong])
     ratio = statistics.median(ratios)
-    assert 0.8 <= ratio <= 1.25, ratios
+    assert 0.8 <= ratio <= 1.25, (ratio, sorted(ratios)[::12])
 
 
 def test_an_owner_with_shell_access_creates_lists_and_revokes_keys_from_the_cli(
@@ -159,3 +161,17 @@ def test_an_owner_with_shell_access_creates_lists_and_revokes_keys_from_the_cli(
         run("create", "--org", "rainbow", "--name", "x", "--scope", "points.teleport")
     assert refused.value.code == 2
     assert "scopes" in capsys.readouterr().err
+
+
+def test_purge_deletes_the_throttle_counts_whose_window_has_ended(kit: Kit) -> None:
+    for client in ("ip:1", "ip:2"):
+        with pytest.raises(ApiKeyInvalid):
+            authenticate(kit, "rainbow", "ngk_nonsense", client)
+    assert throttle.purge(kit, older_than_seconds=60) == 0
+    with kit.engine.begin() as connection:
+        connection.execute(
+            throttle.THROTTLE_TABLE.update().values(
+                window_started_at=utcnow() - dt.timedelta(minutes=2)
+            )
+        )
+    assert throttle.purge(kit, older_than_seconds=60) == 2
