@@ -295,8 +295,9 @@ def _read(row: Any) -> ApiKeyRead:
 
 
 def is_api_key(token: str) -> bool:
-    """True when a bearer token is meant as an API key (it starts with ``ngk_``)."""
-    return token.startswith(KEY_PREFIX)
+    """True when a bearer token has the shape of an API key (``ngk_``, 16 hex digits, ``_``,
+    43 URL-safe characters): 64 characters, so no 43-character session token ever has it."""
+    return _TOKEN.match(token) is not None
 
 
 def authenticate(kit: Kit, org: str | None, token: str, client: str | None) -> KeyActor:
