@@ -487,12 +487,14 @@ def write_audit(
 
 
 def actor_label(actor: object) -> str:
-    """How an actor is written in audit rows: the account id, ``system`` or ``anonymous``."""
+    """How an actor is written in audit rows: the account id, ``key:<id>`` for an API key,
+    ``system`` or ``anonymous``."""
     if actor is None:
         return "anonymous"
     if isinstance(actor, uuid.UUID):
         return str(actor)
-    return "system"
+    label = getattr(actor, "audit_label", None)  # a KeyActor (tenancy imports this module)
+    return label if isinstance(label, str) else "system"
 
 
 # --- verification -------------------------------------------------------------------------

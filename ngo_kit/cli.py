@@ -7,6 +7,7 @@ and exit with status 2, or 1 for a failed verification; never a traceback.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import click
 import pluggy
 
+from ngo_kit import throttle
 from ngo_kit.errors import IntegrityFailed, NgoKitError
 from ngo_kit.i18n import normalise_locale
 from ngo_kit.kit import Kit
@@ -213,6 +215,70 @@ def org_list(kit: Kit) -> None:
         click.echo(f"{org.slug}\t{org.name}\t{org.timezone}\t{org.locale}\t{org.id}")
     if not orgs:
         click.echo("no organisations yet: ngo-kit org create SLUG NAME")
+
+
+@cli.group("api-keys")
+def api_keys_group() -> None:
+    """API keys of an organisation, for machine clients (as the system actor)."""
+
+
+@api_keys_group.command("create")
+@click.option("--org", "org", required=True, help="The organisation's slug.")
+@click.option("--name", required=True, help="A name people recognise (audit rows show it).")
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, help="A permission (repeat for more)."
+)
+@click.option(
+    "--expires",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="When it stops working (UTC).",
+)
+@pass_kit
+def api_keys_create(
+    kit: Kit, org: str, name: str, scopes: tuple[str, ...], expires: dt.datetime | None
+) -> None:
+    """Create a key and print it: the only time it is shown."""
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        created = tx.api_keys.create(
+            name=name,
+            scopes=list(scopes),
+            expires_at=expires.replace(tzinfo=dt.UTC) if expires is not None else None,
+        )
+    click.echo(f"created {created.name} ({created.id})")
+    click.echo(created.key)
+
+
+@api_keys_group.command("list")
+@click.option("--org", "org", required=True, help="The organisation's slug.")
+@click.option("--all", "include_revoked", is_flag=True, help="Also list revoked keys.")
+@pass_kit
+def api_keys_list(kit: Kit, org: str, include_revoked: bool) -> None:
+    """List the organisation's keys (never their secrets)."""
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        keys = tx.api_keys.list_keys(include_revoked=include_revoked)
+    for key in keys:
+        state = "revoked" if key.revoked_at else "active"
+        click.echo(f"{key.prefix}\t{key.name}\t{','.join(key.scopes)}\t{state}\t{key.id}")
+
+
+@api_keys_group.command("revoke")
+@click.option("--org", "org", required=True, help="The organisation's slug.")
+@click.argument("key_id")
+@pass_kit
+def api_keys_revoke(kit: Kit, org: str, key_id: str) -> None:
+    """Revoke the key KEY_ID at once."""
+    with kit.begin(org=org, actor=SYSTEM) as tx:
+        key = tx.api_keys.revoke(key_id)
+    click.echo(f"revoked {key.name} ({key.id})")
+
+
+@api_keys_group.command("purge")
+@pass_kit
+def api_keys_purge(kit: Kit) -> None:
+    """Delete API key throttle counts whose window has ended (schedule it daily)."""
+    done = throttle.purge(kit, older_than_seconds=kit.settings.api_key_window_seconds)
+    click.echo(f"purged {done} throttle counts")
 
 
 # --- integrity and outbox -------------------------------------------------------------------

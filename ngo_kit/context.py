@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ngo_kit import audit, outbox
+from ngo_kit.api_keys import ApiKeysService
 from ngo_kit.db import SQLITE_BEGIN, sqlite_unstarted
 from ngo_kit.errors import (
     ConfigurationError,
@@ -23,6 +24,7 @@ from ngo_kit.errors import (
     SelfActionRefused,
     TransactionConflict,
 )
+from ngo_kit.events import EventsService
 from ngo_kit.i18n import current_locale
 from ngo_kit.plugins import call_event
 from ngo_kit.statements import insert_rows
@@ -30,6 +32,7 @@ from ngo_kit.tenancy import (
     ALL_PERMISSIONS,
     SYSTEM,
     Actor,
+    KeyActor,
     OrgRead,
     SystemActor,
     TenancyService,
@@ -41,6 +44,13 @@ if TYPE_CHECKING:
     from ngo_kit.kit import Kit
 
 log = logging.getLogger("ngo_kit")
+
+#: The services core provides on every ``tx``, besides those of the enabled modules.
+CORE_SERVICES: dict[str, Callable[[Context], Any]] = {
+    "tenancy": TenancyService,
+    "api_keys": ApiKeysService,
+    "events": EventsService,
+}
 
 
 class Context:
@@ -136,6 +146,8 @@ class Context:
             return True
         if self.actor is None or self.org is None:
             return False
+        if isinstance(self.actor, KeyActor):  # its scopes, in its own organisation only
+            return self.actor.org_id == self.org.id and permission in self.actor.scopes
         if self._granted is None:
             self._granted = self.tenancy.permissions_of(self.actor)  # type: ignore[arg-type]
         return ALL_PERMISSIONS in self._granted or permission in self._granted
@@ -193,8 +205,9 @@ class Context:
         """The service of module ``name`` (``tx.service("points")`` is ``tx.points``)."""
         if name in self._services:
             return self._services[name]
-        if name == "tenancy":
-            svc: Any = TenancyService(self)
+        core = CORE_SERVICES.get(name)
+        if core is not None:
+            svc: Any = core(self)
         else:
             module = self.kit.modules.get(name)
             if module is None or module.service is None:
@@ -207,6 +220,16 @@ class Context:
     def tenancy(self) -> TenancyService:
         """Organisations, roles and memberships."""
         return self.service("tenancy")  # type: ignore[no-any-return]
+
+    @property
+    def api_keys(self) -> ApiKeysService:
+        """The organisation's API keys (machine clients)."""
+        return self.service("api_keys")  # type: ignore[no-any-return]
+
+    @property
+    def events(self) -> EventsService:
+        """The organisation's audit events as a feed."""
+        return self.service("events")  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -12,7 +12,11 @@ PERMISSIONS = (
         "roles.manage", "create roles, grant permissions, add members and change their roles"
     ),
     Permission("members.view", "see who the members are and their roles", ("staff",)),
-    Permission("audit.view", "read the audit log", ("staff",)),
+    Permission("audit.view", "read the audit log and its events feed", ("staff",)),
+    Permission(
+        "api_keys.manage",
+        "create, list and revoke the organisation's API keys (owners and administrators)",
+    ),
 )
 
 

@@ -180,6 +180,8 @@ RULE_MESSAGES: dict[str, str] = {
     "bidi_override": "must not contain text direction overrides",
     "url_scheme": "must be an http or https address",
     "float_not_allowed": "must be a decimal number given as Decimal, int or text, not a float",
+    "not_in_future": "must be in the future",
+    "invalid_kind": "must be an event kind such as points.awarded",
 }
 
 

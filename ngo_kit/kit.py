@@ -22,7 +22,7 @@ from ngo_kit import checkpoints, i18n
 from ngo_kit.audit import ChainCheck, Problem
 from ngo_kit.chain_keys import ChainKeys
 from ngo_kit.checkpoints import Checkpoint
-from ngo_kit.context import Context, database_errors, translate_database_errors
+from ngo_kit.context import CORE_SERVICES, Context, database_errors, translate_database_errors
 from ngo_kit.db import sqlite_start, utcnow
 from ngo_kit.errors import (
     ConfigurationError,
@@ -48,7 +48,7 @@ from ngo_kit.plugins import (
     usable_modules,
 )
 from ngo_kit.settings import MIN_SECRET_LENGTH, KitSettings
-from ngo_kit.tenancy import SYSTEM, Actor, Organisation, OrgRead, SystemActor
+from ngo_kit.tenancy import SYSTEM, Actor, KeyActor, Organisation, OrgRead, SystemActor
 
 log = logging.getLogger("ngo_kit")
 
@@ -149,6 +149,13 @@ class Kit:
             raise ConfigurationError(
                 "core.E002", "module name 'core' is reserved for ngo-kit's core"
             )
+        for name in CORE_SERVICES:
+            if name in registrar.items:  # tx.<name> is core's service: the module's would hide
+                raise ConfigurationError(
+                    "core.E002",
+                    "module name '{name}' is reserved for core's service tx.{name}",
+                    name=name,
+                )
         return dict(registrar.items)
 
     def _drop_disabled_module_plugins(self) -> None:
@@ -502,7 +509,7 @@ def _plugin_name(plugin: object) -> str:
 
 
 def _actor(actor: Actor | str) -> Actor:
-    if actor is None or isinstance(actor, uuid.UUID | SystemActor):
+    if actor is None or isinstance(actor, uuid.UUID | SystemActor | KeyActor):
         return actor
     if actor == "system":
         return SYSTEM

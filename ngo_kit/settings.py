@@ -60,6 +60,12 @@ class KitSettings(BaseSettings):
     #: The most points one manual award (``tx.points.award``, each member of ``award_many``)
     #: by a person may give; the system actor is not limited. Earning rules have caps of their own.
     points_manual_award_max: int = Field(default=10_000, ge=1, le=1_000_000_000)
+    #: API keys (``ngo_kit.api_keys``): the calls one key may make, and the failed key attempts
+    #: one client may make, per window of ``api_key_window_seconds``; past either the answer is
+    #: 429 with ``Retry-After`` until the window ends.
+    api_key_calls_per_window: int = Field(default=600, ge=1)
+    api_key_failures_per_window: int = Field(default=20, ge=1)
+    api_key_window_seconds: int = Field(default=60, ge=1, le=86_400)
 
     @field_validator("secret_keys", "chain_keys", mode="before")
     @classmethod

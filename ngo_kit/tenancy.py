@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import uuid
 import zoneinfo
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -62,7 +63,32 @@ class SystemActor:
 
 
 SYSTEM = SystemActor()
-Actor = uuid.UUID | SystemActor | None
+
+
+@dataclass(frozen=True)
+class KeyActor:
+    """An organisation's API key acting (``Authorization: Bearer ngk_...``): a machine client.
+
+    It holds the ``scopes`` it may use in ``org_id`` only, as they stood when the request began
+    (``ngo_kit.api_keys.authenticate``). It is not a person: ``tx.actor_id`` is ``None`` for it,
+    so it never acts "for itself"; audit rows name it ``key:<id>``.
+    """
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    name: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def audit_label(self) -> str:
+        """How audit rows name it (``key:<id>``, within the 40 characters of the column)."""
+        return f"key:{self.id}"
+
+    def __repr__(self) -> str:
+        return f"API key {self.name}"
+
+
+Actor = uuid.UUID | SystemActor | KeyActor | None
 
 
 # --- models -----------------------------------------------------------------------------
@@ -303,7 +329,9 @@ class TenancyService:
         """Every organisation for the system actor; otherwise those the actor is a member of."""
         stmt = sa.select(Organisation).order_by(Organisation.slug)
         actor = self.tx.actor
-        if not isinstance(actor, SystemActor):
+        if isinstance(actor, KeyActor):
+            stmt = stmt.where(Organisation.id == actor.org_id)
+        elif not isinstance(actor, SystemActor):
             if actor is None:
                 return []
             stmt = stmt.join(Membership, Membership.org_id == Organisation.id).where(

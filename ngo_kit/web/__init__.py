@@ -38,13 +38,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ngo_kit import errors, i18n
+from ngo_kit.api_keys import ApiKeyInvalid, ApiKeyThrottled, authenticate, is_api_key
 from ngo_kit.context import Context
 from ngo_kit.db import utcnow
 from ngo_kit.errors import NgoKitError
 from ngo_kit.kit import Kit
 from ngo_kit.plugins import Registrar, collect
 from ngo_kit.schemas import Instant, ReadModel
-from ngo_kit.tenancy import Actor, OrgRead
+from ngo_kit.tenancy import Actor, KeyActor, OrgRead
 
 log = logging.getLogger("ngo_kit.web")
 
@@ -72,6 +73,8 @@ class AuthenticationRequired(NgoKitError):
 
 
 STATUS[AuthenticationRequired] = 401
+STATUS[ApiKeyInvalid] = 401
+STATUS[ApiKeyThrottled] = 429
 
 
 #: A time taken from a query string: it must name its time zone, and is converted to UTC (a naive
@@ -108,7 +111,7 @@ class Problem(BaseModel):
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
-    for status in (400, 401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 422, 429)
 }
 
 
@@ -131,20 +134,26 @@ def request_locale(request: Request) -> str:
     return i18n.normalise_locale(found)
 
 
-def session_token(request: Request) -> str | None:
-    """The session token from ``Authorization: Bearer ...`` or the session cookie."""
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, if the request has one."""
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.cookies.get(SESSION_COOKIE) or None
+    return None
+
+
+def session_token(request: Request) -> str | None:
+    """The session token from ``Authorization: Bearer ...`` or, without one, the session cookie."""
+    return bearer_token(request) or request.cookies.get(SESSION_COOKIE) or None
 
 
 class RequestContext:
     """What a route needs from the request: the kit, organisation, actor and locale.
 
-    ``ctx.begin()`` opens the unit of work; ``ctx.actor`` is the signed-in account id or
-    ``None``; ``ctx.require_actor()`` raises 401 when nobody is signed in.
+    ``ctx.begin()`` opens the unit of work; ``ctx.actor`` is the signed-in account id, the
+    ``KeyActor`` of an API key (``Authorization: Bearer ngk_...``) or ``None``;
+    ``ctx.require_actor()`` raises 401 when nobody is signed in.
     """
 
     def __init__(
@@ -162,8 +171,11 @@ class RequestContext:
 
         A route that requires an actor also requires, in ``begin()``, that the actor is a member
         of the path's organisation: accounts are shared across organisations, so a session
-        alone must not open another organisation's data.
+        alone must not open another organisation's data. For an API key it returns the key's
+        id; the key is bound to its own organisation instead.
         """
+        if isinstance(self.actor, KeyActor):
+            return self.actor.id
         if not isinstance(self.actor, uuid.UUID):
             raise AuthenticationRequired()
         self.members_only = True
@@ -178,6 +190,10 @@ class RequestContext:
         """
         chosen = None if org is False else (org or self.org)
         with self.kit.begin(org=chosen, actor=self.actor, locale=self.locale) as tx:
+            if isinstance(self.actor, KeyActor) and (
+                tx.org is None or tx.org.id != self.actor.org_id
+            ):
+                raise ApiKeyInvalid()
             if self.members_only and tx.org is not None and isinstance(self.actor, uuid.UUID):
                 try:
                     tx.tenancy.member(self.actor)
@@ -191,6 +207,10 @@ def request_context(request: Request) -> RequestContext:
     kit: Kit = request.app.state.kit
     locale = request_locale(request)
     org = request.path_params.get("org") or request.headers.get(ORG_HEADER) or None
+    bearer = bearer_token(request)
+    if bearer is not None and is_api_key(bearer):  # a machine client: no session, no cookie
+        key = authenticate(kit, org, bearer, client_key(request))
+        return RequestContext(kit, org, key, locale, None)
     token = session_token(request)
     actor: Actor = None
     if token:
@@ -429,6 +449,11 @@ def create_app(kit: Kit, *, title: str = "ngo-kit", secure_cookies: bool | None 
 
     _api_docs_routes(app)
     app.include_router(_core_router())
+    from ngo_kit.web.machine import build_router as machine_router
+
+    app.include_router(
+        machine_router(), prefix="/api/orgs/{org}", tags=["core"], dependencies=[Depends(_org_path)]
+    )
     registrar: Registrar[Routes] = Registrar("routes", Routes, lambda r: r.name)
     registered = collect(kit.pm, "ngo_kit_register_routes", registrar, kit=kit).values()
     app.state.operations = {}
@@ -556,6 +581,7 @@ __all__ = [
     "RequestContext",
     "Routes",
     "SecurityHeaders",
+    "bearer_token",
     "client_key",
     "create_app",
     "problem",

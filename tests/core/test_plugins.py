@@ -68,6 +68,14 @@ def test_duplicate_module_names_name_both_plugins(kit_factory: KitFactory) -> No
     assert "first-plugin" in str(info.value) and "second-plugin" in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["tenancy", "api_keys", "events"])
+def test_a_module_named_for_a_core_service_is_refused(kit_factory: KitFactory, name: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        kit_factory(modules=[], plugins=[ProvidesModules(Module(name))], upgrade=False)
+    assert info.value.check == "core.E002"
+    assert f"tx.{name}" in str(info.value)
+
+
 def test_bad_module_name_is_refused() -> None:
     with pytest.raises(ConfigurationError) as info:
         Module("Bad Name")

@@ -1,7 +1,7 @@
 """The machinery of the generated matrices: which methods exist, how to call them, what changed.
 
 * ``discover(kit)``: every public method of every service the kit exposes on a ``tx`` (core's
-  ``tenancy`` and each enabled module's), found by introspection;
+  ``tenancy``, ``api_keys``, ``events`` and each enabled module's), found by introspection;
 * ``build(method)``: the call's arguments, as a tree whose leaves naming objects are ``Ref``\\ s
   to world keys (``proof_resolvers.RESOLVERS``) and whose other leaves are plain values
   (``proof_resolvers.VALUES``); what cannot be built is listed in ``Plan.problems``;
@@ -30,10 +30,9 @@ from proof_resolvers import OMIT, RESOLVERS, VALUES
 from proof_world import NO_PERMISSIONS, Side
 
 from ngo_kit import Kit
-from ngo_kit.context import Context, translate_database_errors
+from ngo_kit.context import CORE_SERVICES, Context, translate_database_errors
 from ngo_kit.errors import NgoKitError, NotFound, PermissionDenied, TokenInvalid, ValidationFailed
 from ngo_kit.plugins import Permission, Registrar, collect
-from ngo_kit.tenancy import TenancyService
 from ngo_kit.testing import settings_for_tests
 
 #: Parameter names that always name an object (besides ``*_id``/``*_ids`` and UUID-typed ones).
@@ -73,8 +72,9 @@ class Method:
 
 
 def discover(kit: Kit) -> list[Method]:
-    """Every public method of core's ``tenancy`` service and of each enabled module's service."""
-    services: dict[str, Any] = {"tenancy": TenancyService}
+    """Every public method of core's services (``tenancy``, ``api_keys``, ``events``) and of
+    each enabled module's service."""
+    services: dict[str, Any] = dict(CORE_SERVICES)
     for name, module in kit.modules.items():
         if module.service is not None:
             services[name] = module.service

@@ -42,6 +42,8 @@ RESOLVERS: dict[str, str] = {
     "volunteer.approve.user_id": "applicant",
     "volunteer.sign_up.user_id": "volunteer2",
     "volunteer.assign.user_id": "volunteer2",
+    # core: API keys
+    "api_keys.key_id": "api_key",
     # registration
     "request_id": "join_request",
     "invitation_id": "invitation",
@@ -158,6 +160,7 @@ VALUES: dict[str, Any] = {
     "events": ["points_awarded"],
     "path": str(Path(_FILES.name) / "hours.csv"),
     # plain values of one service or method
+    "api_keys.scopes": ["members.view"],
     "volunteer.capacity": 3,
     "volunteer.create_recurring_shifts.rule": "FREQ=WEEKLY;COUNT=2",
     "volunteer.check_in.token": OMIT,  # the door code path needs the volunteer as the actor

@@ -168,6 +168,8 @@ def _people(tx: Context, side: Side) -> None:
     side.keep("members", [member])
     side.keep("awards", {member: 5})
     side.keep("profile_rows", [{"user_id": str(newcomer)}])
+    key = tx.api_keys.create(name=f"key {mark}", scopes=["members.view"])
+    side.keep("api_key", key.id, key)
 
 
 def _sent(messages: MessageCatcher, recipient: str, key: str) -> str:

@@ -79,10 +79,7 @@ NOT_GRANTABLE: dict[str, str] = {
 }
 
 #: Declared permissions that no service method checks, on purpose.
-FOR_APPLICATIONS: dict[str, str] = {
-    "audit.view": "core declares it for applications, which check it before they read the "
-    "audit log (docs/getting-started.md); core has no service method reading the log",
-}
+FOR_APPLICATIONS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("method_id", sorted(collected_plans()))
