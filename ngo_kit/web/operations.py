@@ -40,6 +40,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, create_model
 
 from ngo_kit import errors
+from ngo_kit.api_keys import ApiKeyInvalid, ApiKeyThrottled
 from ngo_kit.errors import ConfigurationError, NgoKitError, register_rule_messages
 from ngo_kit.operations import (
     COMMON_ERRORS,
@@ -91,8 +92,14 @@ ME_PARAMETERS = frozenset({"member_id", "user_id", "account_id"})
 ME = "me"
 #: The header an idempotency key may come in, for operations taking ``key``.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-#: What every route of an operation may answer with, declared or not.
-ALWAYS: tuple[type[NgoKitError], ...] = (*COMMON_ERRORS, AuthenticationRequired)
+#: What every route of an operation may answer with, declared or not: the common errors and
+#: the refusals of whoever calls (no session, a bad or throttled API key).
+ALWAYS: tuple[type[NgoKitError], ...] = (
+    *COMMON_ERRORS,
+    AuthenticationRequired,
+    ApiKeyInvalid,
+    ApiKeyThrottled,
+)
 _UUID_OR_ME = (
     r"^(me|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})$"
 )
@@ -179,8 +186,9 @@ def shape_of(op: Operation) -> HttpShape:
 
 
 def declared_errors(op: Operation) -> tuple[type[NgoKitError], ...]:
-    """Every error class ``op``'s route may answer with: :func:`errors_of` and 401."""
-    return (*errors_of(op), AuthenticationRequired)
+    """Every error class ``op``'s route may answer with: :func:`errors_of` and the refusals
+    of the caller (:data:`ALWAYS`: no session, a bad or throttled API key)."""
+    return tuple(dict.fromkeys((*errors_of(op), *ALWAYS)))
 
 
 def problem_responses(op: Operation) -> dict[int | str, dict[str, Any]]:
