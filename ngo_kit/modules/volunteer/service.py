@@ -34,6 +34,11 @@ from ngo_kit.errors import (
     TokenInvalid,
     ValidationFailed,
 )
+from ngo_kit.modules.volunteer.certificate_service import (
+    CertificateExtras,
+    new_number,
+    warn_without_public_url,
+)
 from ngo_kit.modules.volunteer.models import (
     HOURS_FIELDS,
     Activity,
@@ -105,13 +110,23 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "checkin_opens_minutes": 30,  # before the start
     "checkin_closes_minutes": 60,  # after the end
     "cancel_cutoff_hours": 0,  # used when the shift sets none
-    "certificate_verify_url": "/volunteer/certificates/verify",
+    # the verification page: a path below the kit's public_base_url, or an absolute address
+    "certificate_verify_url": "/api/certificates/verify",
     "self_service_certificates": False,  # volunteers may issue their own certificates
     "match_recent_days": 30,
 }
 
 
-_CERTIFICATE_FIELDS = ("id", "org_id", "user_id", "hours", "period_from", "period_to", "issued_at")
+_CERTIFICATE_FIELDS = (
+    "id",
+    "number",
+    "org_id",
+    "user_id",
+    "hours",
+    "period_from",
+    "period_to",
+    "issued_at",
+)
 
 
 # --- hot-path statements (compiled once per dialect) -----------------------------------
@@ -346,7 +361,7 @@ def _actor(tx: Context) -> str:
     return actor_label(tx.actor)
 
 
-class VolunteerService:
+class VolunteerService(CertificateExtras):
     """``tx.volunteer``: profiles, shifts, sign-ups, attendance, hours, certificates, tasks."""
 
     def __init__(self, tx: Context) -> None:
@@ -1935,6 +1950,7 @@ class VolunteerService:
         hours = Decimal(str(tx.session.scalar(stmt) or 0)).quantize(HOURS_PLACES)
         values = {
             "id": new_id(),
+            "number": new_number(),
             "org_id": tx.org_id,
             "user_id": user_id,
             "hours": hours,
@@ -1951,16 +1967,16 @@ class VolunteerService:
         token = tokens_for(self.tx.kit).sign(
             CERTIFICATE_PURPOSE, {"c": str(values["id"]), "o": str(values["org_id"])}
         )
-        base = str(self.settings["certificate_verify_url"])
         return CertificateRead(
             id=values["id"],
+            number=values["number"],
             user_id=values["user_id"],
             hours=Decimal(values["hours"]).quantize(HOURS_PLACES),
             period_from=values["period_from"],
             period_to=values["period_to"],
             issued_at=values["issued_at"],
             token=token,
-            verify_url=f"{base}?token={token}",
+            verify_url=self._verify_link(token),
         )
 
     def certificate(self, certificate_id: uuid.UUID) -> CertificateRead:
@@ -1991,12 +2007,14 @@ class VolunteerService:
 
     def certificate_pdf(self, certificate_id: uuid.UUID) -> bytes:
         """The certificate as a PDF, in Chinese and English, with a QR code of the link."""
-        from ngo_kit.modules.volunteer import files
+        from ngo_kit.modules.volunteer.certificate_pdf import certificate_pdf
 
         cert = self.certificate(certificate_id)
         person = self._person(cert.user_id)
         name = str(getattr(person, "display_name", "") or "")
-        return files.certificate_pdf(cert, name=name, organisation=self.tx.require_org().name)
+        warn_without_public_url(self.tx)
+        org = self.tx.require_org().name
+        return certificate_pdf(cert, name=name, organisation=org, images=self._images_for_pdf())
 
     def verify_certificate(self, token: str) -> CertificateCheck:
         """Check a certificate's token; needs no organisation or actor.
@@ -2023,6 +2041,7 @@ class VolunteerService:
             person = self._person(cert.user_id)
         return CertificateCheck(
             certificate_id=cert.id,
+            number=cert.number,
             user_id=cert.user_id,
             name=str(getattr(person, "display_name", "") or ""),
             organisation=org_name,
