@@ -38,7 +38,7 @@ class Drawn:
 
     @property
     def right(self) -> float:
-        return self.x + stringWidth(self.text, self.font, self.size)
+        return self.x + float(stringWidth(self.text, self.font, self.size))
 
 
 def drawn(pdf: bytes) -> list[Drawn]:
