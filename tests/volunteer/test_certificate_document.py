@@ -128,6 +128,12 @@ def test_the_link_and_qr_code_are_absolute_from_public_base_url(linked: World) -
     text = page_text(pdf_of(linked, cert.id))
     assert f"{BASE}/api/certificates/verify?token=" in text
     assert "Scan to verify" in text
+    page = pypdf.PdfReader(io.BytesIO(pdf_of(linked, cert.id))).pages[0]
+    links = [a.get_object()["/A"]["/URI"] for a in page["/Annots"]]
+    assert len(links) == 1 and links[0].startswith(f"{BASE}/api/certificates/verify?token=")
+    with linked.kit.begin() as tx:  # the link the QR code encodes, clickable, checks this one
+        token = links[0].partition("?token=")[2]
+        assert tx.volunteer.verify_certificate(token).certificate_id == cert.id
 
 
 def test_an_organisation_may_send_verifiers_to_its_own_page(linked: World) -> None:

@@ -217,12 +217,15 @@ def _image(data: bytes) -> Any:
     return ImageReader(io.BytesIO(data))
 
 
-def _draw_image(pdf: Canvas, data: bytes, x: float, y: float, box: float) -> None:
-    """Draw an image inside a ``box``-point square whose lower-left corner is ``(x, y)``."""
+def _draw_image(
+    pdf: Canvas, data: bytes, centre_x: float, bottom: float, box_w: float, box_h: float
+) -> None:
+    """Draw an image as large as fits a ``box_w`` x ``box_h`` box, centred on ``centre_x``."""
     picture = _image(data)
     w, h = picture.getSize()
-    scale = box / max(w, h)
-    pdf.drawImage(picture, x, y, w * scale, h * scale, mask="auto")
+    scale = min(box_w / w, box_h / h)
+    left = centre_x - w * scale / 2
+    pdf.drawImage(picture, left, bottom, w * scale, h * scale, mask="auto")
 
 
 def _draw_qr(pdf: Canvas, url: str, left: float, top: float, size: float) -> None:
@@ -266,7 +269,7 @@ def certificate_pdf(
     text_width_room = width - 2 * MARGIN
     top = height - MARGIN
     if images.logo:
-        _draw_image(pdf, images.logo, MARGIN, top - 22 * MM, 22 * MM)
+        _draw_image(pdf, images.logo, width / 2, top - 20 * MM, 70 * MM, 20 * MM)
         top -= 26 * MM
     draw_centred(pdf, top - 14 * MM, zh["title"], 26, width)
     draw_centred(pdf, top - 24 * MM, en["title"], 16, width, latin=LATIN_BOLD)
@@ -277,7 +280,9 @@ def certificate_pdf(
     for key in ("issued", "number"):
         draw(pdf, MARGIN, y, f"{zh[key]}    {en[key]}", 11)
         y -= 7 * MM
-    _draw_signature(pdf, images.seal, zh["signed"], en["signed"], y - 8 * MM, width)
+    # low on the page, as a signature is, unless the text came down that far
+    signed_at = min(y - 8 * MM, MARGIN + 90 * MM)
+    _draw_signature(pdf, images.seal, zh["signed"], en["signed"], signed_at, width)
     _draw_verification(pdf, cert, zh, en, width)
     pdf.showPage()
     pdf.save()
@@ -295,7 +300,7 @@ def _draw_signature(
     ]
     if seal:
         box = 40 * MM
-        _draw_image(pdf, seal, right - box, y - box + 10 * MM, box)
+        _draw_image(pdf, seal, right - box / 2, y - box + 10 * MM, box, box)
     for line, size in lines:
         draw(pdf, right - text_width(line, size), y, line, size)
         y -= size * 1.5
@@ -311,7 +316,10 @@ def _draw_verification(
     if cert.verify_url:
         qr = 40 * MM
         left = width - MARGIN - qr
-        _draw_qr(pdf, cert.verify_url, left, MARGIN + qr + 6 * MM, qr)
+        top = MARGIN + qr + 6 * MM
+        _draw_qr(pdf, cert.verify_url, left, top, qr)
+        # a PDF reader opens the same link on a click (and a program can read it back)
+        pdf.linkURL(cert.verify_url, (left, top - qr, left + qr, top), relative=0, thickness=0)
         draw(pdf, left + 4 * MM, MARGIN + 4 * MM, f"{zh['scan']} {en['scan']}", size)
         room -= qr + 6 * MM
         lines = wrap(f"{zh['verify']} {en['verify']}", size, room)
