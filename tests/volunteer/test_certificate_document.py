@@ -296,3 +296,17 @@ def test_only_certificate_staff_upload_images(linked: World) -> None:
     with pytest.raises(ValidationFailed) as caught, linked.as_(linked.coordinator) as tx:
         tx.volunteer.set_certificate_image("banner", png())
     assert caught.value.field == "kind"
+
+
+def test_certificates_issued_before_numbers_get_one_and_their_links_keep_verifying(
+    linked: World,
+) -> None:
+    from ngo_kit import migrations
+
+    _, cert = certified(linked)
+    migrations.downgrade(linked.kit, "7c4e2a9d1f06")  # the schema before numbers
+    linked.kit.upgrade()
+    with linked.kit.begin() as tx:
+        check = tx.volunteer.verify_certificate(cert.token)  # a link printed back then
+    assert check.certificate_id == cert.id
+    assert NUMBER.match(check.number) and check.number != cert.number
