@@ -60,8 +60,14 @@ def verify(request: Request, token: Annotated[str, Query(max_length=2000)] = "")
 @router.get("/o/{org}/staff/certificates")
 def staff_certificates(request: Request, org: str, number: str = "") -> Response:
     """The organisation's logo and seal, and a certificate found by its number."""
-    page = Page(request, org)
-    found, state, refused = None, None, None
+    return _staff_page(Page(request, org), number)
+
+
+def _staff_page(
+    page: Page, number: str = "", refused: errors.ValidationFailed | None = None
+) -> Response:
+    """The staff certificate page; ``refused`` is an upload's error, shown by its field."""
+    found, state, not_found = None, None, None
     with page.begin(require="certificates.issue") as tx:
         images = {i.kind: i for i in tx.volunteer.certificate_images()}
         if number.strip():
@@ -69,16 +75,17 @@ def staff_certificates(request: Request, org: str, number: str = "") -> Response
                 found = tx.volunteer.certificate_by_number(number)
                 state = tx.volunteer.certificate_status(found.token).status
             except (errors.NotFound, errors.ValidationFailed) as error:
-                refused = error
+                not_found = error
     return page.render(
         "staff/certificates.html",
+        refused=refused,
         images=images,
         kinds=IMAGE_KINDS,
         wanted=number,
         found=found,
         state=state,
         hours=hours_text(found.hours, page.locale) if found else "",
-        lookup_error=page.message(refused) if refused else None,
+        lookup_error=page.message(not_found) if not_found else None,
     )
 
 
@@ -104,21 +111,8 @@ def upload_images(request: Request, org: str, logo: Upload = None, seal: Upload 
         with page.begin(require="certificates.issue") as tx:
             for kind, data in uploads.items():
                 tx.volunteer.set_certificate_image(kind, data)
-            images = {i.kind: i for i in tx.volunteer.certificate_images()}
     except errors.ValidationFailed as error:
-        with page.begin(require="certificates.issue") as tx:
-            images = {i.kind: i for i in tx.volunteer.certificate_images()}
-        return page.render(
-            "staff/certificates.html",
-            refused=error,
-            images=images,
-            kinds=IMAGE_KINDS,
-            wanted="",
-            found=None,
-            state=None,
-            hours="",
-            lookup_error=None,
-        )
+        return _staff_page(page, refused=error)
     if not uploads:
         return page.redirect(page.url("staff/certificates"))
     return page.redirect(page.url("staff/certificates"), N_("The certificate images are saved."))
