@@ -177,6 +177,8 @@ def test_a_bad_public_address_stops_the_kit_at_start_up(url: str) -> None:
         Kit(settings=KitSettings(public_base_url=url), modules=["registration"], autoload=False)
     assert caught.value.check == "core.E022"
     assert "NGO_KIT_PUBLIC_BASE_URL" in str(caught.value)
+    chinese = caught.value.message_in("zh_CN")
+    assert "NGO_KIT_PUBLIC_BASE_URL" in chinese and re.search(r"[\u4e00-\u9fff]", chinese)
 
 
 @pytest.mark.parametrize("url", ["http://localhost:8000", "https://ngo.example.org/hub"])
