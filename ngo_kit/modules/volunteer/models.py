@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ngo_kit.chain_keys import key_id_column
@@ -288,6 +289,10 @@ class Certificate(IdMixin, OrgMixin, Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
 
 
+#: An image's bytes: MySQL's and MariaDB's plain BLOB holds 64 KB, MEDIUMBLOB 16 MB.
+IMAGE_BYTES = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+
+
 class CertificateImage(OrgMixin, Base):
     """The organisation's logo or seal (公章) printed on its certificates, checked on upload."""
 
@@ -298,7 +303,7 @@ class CertificateImage(OrgMixin, Base):
     media_type: Mapped[str] = mapped_column(sa.String(20))
     width: Mapped[int] = mapped_column()
     height: Mapped[int] = mapped_column()
-    data: Mapped[bytes] = mapped_column(sa.LargeBinary(2_000_000))  # MEDIUMBLOB on MySQL
+    data: Mapped[bytes] = mapped_column(IMAGE_BYTES)
     uploaded_at: Mapped[dt.datetime] = mapped_column()
     uploaded_by: Mapped[str] = mapped_column(sa.String(40))
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 import ngo_kit.db
 
@@ -61,7 +62,11 @@ def upgrade() -> None:
         sa.Column('media_type', sa.String(length=20), nullable=False),
         sa.Column('width', sa.Integer(), nullable=False),
         sa.Column('height', sa.Integer(), nullable=False),
-        sa.Column('data', sa.LargeBinary(length=2000000), nullable=False),
+        sa.Column(
+            'data',
+            sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), 'mysql', 'mariadb'),
+            nullable=False,
+        ),
         sa.Column('uploaded_at', ngo_kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column('uploaded_by', sa.String(length=40), nullable=False),
         sa.Column('org_id', sa.Uuid(), nullable=False),
