@@ -58,7 +58,7 @@ def cell_value(value: Any) -> Cell:
     if isinstance(value, bool | int | float):
         return value
     if isinstance(value, Decimal):
-        return _plain_decimal(value)
+        return plain_decimal(value)
     if isinstance(value, dt.datetime):
         moment = value.astimezone(dt.UTC) if value.tzinfo else value
         return moment.strftime("%Y-%m-%d %H:%M:%S")
@@ -132,7 +132,7 @@ def _xlsx_cell(sheet: Any, value: Any) -> Any:
     return cell
 
 
-def _plain_decimal(value: Decimal) -> Decimal:
+def plain_decimal(value: Decimal) -> Decimal:
     """``value`` without trailing zeros or an exponent (``Decimal("1E+1")`` -> ``10``)."""
     if not value.is_finite():
         return value
@@ -148,6 +148,7 @@ __all__ = [
     "csv_cell",
     "is_formula_like",
     "neutralise",
+    "plain_decimal",
     "write_csv",
     "write_xlsx",
 ]

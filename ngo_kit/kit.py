@@ -47,7 +47,7 @@ from ngo_kit.plugins import (
     tables_by_module,
     usable_modules,
 )
-from ngo_kit.settings import MIN_SECRET_LENGTH, KitSettings
+from ngo_kit.settings import MIN_SECRET_LENGTH, KitSettings, public_url_problem
 from ngo_kit.tenancy import SYSTEM, Actor, KeyActor, Organisation, OrgRead, SystemActor
 
 log = logging.getLogger("ngo_kit")
@@ -208,6 +208,11 @@ class Kit:
                 positions=", ".join(f"#{n}" for n in s.short_secret_positions),
                 length=MIN_SECRET_LENGTH,
             )
+
+        if s.public_base_url is not None:
+            problem = public_url_problem(s.public_base_url)
+            if problem is not None:
+                raise ConfigurationError("core.E022", problem, url=repr(s.public_base_url[:200]))
 
     def _check_chains(self) -> None:
         for check in self.checks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -66,6 +67,11 @@ class KitSettings(BaseSettings):
     api_key_calls_per_window: int = Field(default=600, ge=1)
     api_key_failures_per_window: int = Field(default=20, ge=1)
     api_key_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    #: The address people reach the deployment at (``https://relief.example.org``), from which
+    #: links printed or sent outside the app are made absolute (a certificate's QR code).
+    #: https, or http for localhost only; no query or fragment (checked at start-up,
+    #: ``core.E022``). Unset, certificates carry no link, only a number to confirm by hand.
+    public_base_url: str | None = None
 
     @field_validator("secret_keys", "chain_keys", mode="before")
     @classmethod
@@ -79,6 +85,14 @@ class KitSettings(BaseSettings):
     def _threshold_off(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
             return None
+        return value
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _no_base(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().rstrip("/")
+            return value or None
         return value
 
     @field_validator("default_locale")
@@ -99,3 +113,25 @@ class KitSettings(BaseSettings):
             for n, key in enumerate(self.secret_keys, start=1)
             if len(key.get_secret_value()) < MIN_SECRET_LENGTH
         ]
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be ``public_base_url`` (a message with ``{url}``), or ``None``.
+
+    It must be absolute, https (http only for localhost), with no query, fragment or user name.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - reading it checks that the port is a number
+    except ValueError:
+        return "NGO_KIT_PUBLIC_BASE_URL {url} is not a web address"
+    if parts.scheme not in ("https", "http") or not host:
+        return "NGO_KIT_PUBLIC_BASE_URL {url} must be an absolute https:// address"
+    if parts.scheme == "http" and host not in ("localhost", "127.0.0.1", "::1"):
+        return "NGO_KIT_PUBLIC_BASE_URL {url} must use https (http is allowed for localhost only)"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "NGO_KIT_PUBLIC_BASE_URL {url} must not have a query (?) or a fragment (#)"
+    if parts.username is not None or parts.password is not None:
+        return "NGO_KIT_PUBLIC_BASE_URL {url} must not carry a user name or password"
+    return None

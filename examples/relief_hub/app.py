@@ -27,7 +27,7 @@ from ngo_kit.errors import NgoKitError
 from ngo_kit.web import create_app, problem, request_locale
 from ngo_kit.web.csrf import install_csrf
 
-from . import public, staff
+from . import certificates, public, staff
 from .pages import error_page
 
 log = logging.getLogger("relief_hub")
@@ -77,6 +77,7 @@ def create_relief_hub(
     app.add_exception_handler(NgoKitError, _error)
     app.include_router(public.router)
     app.include_router(staff.router)
+    app.include_router(certificates.router)
     if deliver_messages:
         app.router.lifespan_context = _outbox_lifespan(kit, outbox_interval)
     return app

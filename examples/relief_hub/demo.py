@@ -45,6 +45,7 @@ STAFF_PAGES = (
     "staff/shifts",
     "staff/volunteers",
     "staff/redemptions",
+    "staff/certificates",
 )
 
 
@@ -70,9 +71,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def link_to(base: str) -> None:
     """Emailed verification links open relief_hub's own page at ``base`` (the registration
-    module's ``NGO_KIT_REGISTRATION_LINK_TEMPLATES``, unless the environment sets it)."""
+    module's ``NGO_KIT_REGISTRATION_LINK_TEMPLATES``, unless the environment sets it), and so
+    do certificates' QR codes (``NGO_KIT_PUBLIC_BASE_URL``, set here only for a local address:
+    a deployment names the address people reach it at)."""
     page = f"{base}/o/{{org}}/verify-email?token={{token}}"
     os.environ.setdefault("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps({"verify_email": page}))
+    if urllib.parse.urlsplit(base).hostname in ("127.0.0.1", "localhost"):
+        os.environ.setdefault("NGO_KIT_PUBLIC_BASE_URL", base)
 
 
 def prepare(database_url: str) -> tuple[object, bool]:

@@ -93,7 +93,10 @@ ORGANISATIONS: dict[str, dict[str, Any]] = {
         "settings": {
             "phone_region": "CN",
             "inventory.public_trace": True,
-            "volunteer": {"self_service_certificates": True},
+            "volunteer": {
+                "self_service_certificates": True,
+                "certificate_verify_url": "/certificates/verify",  # the readable page
+            },
         },
     },
     "riverside": {
@@ -103,7 +106,10 @@ ORGANISATIONS: dict[str, dict[str, Any]] = {
         "settings": {
             "phone_region": "GB",
             "inventory.public_trace": True,
-            "volunteer": {"self_service_certificates": True},
+            "volunteer": {
+                "self_service_certificates": True,
+                "certificate_verify_url": "/certificates/verify",  # the readable page
+            },
         },
     },
 }

@@ -282,7 +282,8 @@ def snapshot(connection: sa.Connection, all_tables: list[sa.Table]) -> Snapshot:
     columns cast to text and joined), so a snapshot costs one round trip.
     """
     digests: dict[tuple[str, str], Any] = {}
-    for name, bucket, text in connection.execute(_everything(all_tables)):
+    everything = _everything(all_tables, connection.dialect.name)
+    for name, bucket, text in connection.execute(everything):
         digests.setdefault((name, bucket or ""), []).append(text or "")
     return {
         key: hashlib.sha1("\x1e".join(sorted(texts)).encode()).hexdigest()
@@ -290,15 +291,22 @@ def snapshot(connection: sa.Connection, all_tables: list[sa.Table]) -> Snapshot:
     }
 
 
+def _as_text(column: sa.Column[Any], dialect: str) -> Any:
+    """A column as text; bytes (an uploaded image) as hex, which every database can compare."""
+    if isinstance(column.type, sa.LargeBinary):
+        return sa.func.encode(column, "hex") if dialect == "postgresql" else sa.func.hex(column)
+    return sa.cast(column, sa.Text)
+
+
 @functools.cache
-def _everything_cached(tables_key: tuple[sa.Table, ...]) -> sa.CompoundSelect[Any]:
+def _everything_cached(tables_key: tuple[sa.Table, ...], dialect: str) -> sa.CompoundSelect[Any]:
     parts = []
     null = sa.literal_column("'<null>'", sa.Text)
     bar = sa.literal_column("'|'", sa.Text)
     for table in tables_key:
         text: Any = sa.literal_column("''", sa.Text)
         for column in table.columns:
-            text = text + bar + sa.func.coalesce(sa.cast(column, sa.Text), null)
+            text = text + bar + sa.func.coalesce(_as_text(column, dialect), null)
         org = table.c.get("org_id")
         bucket = sa.cast(org, sa.Text) if org is not None else sa.literal_column("''", sa.Text)
         name = sa.literal_column(f"'{table.name}'", sa.Text)
@@ -306,8 +314,8 @@ def _everything_cached(tables_key: tuple[sa.Table, ...]) -> sa.CompoundSelect[An
     return sa.union_all(*parts)
 
 
-def _everything(all_tables: list[sa.Table]) -> sa.CompoundSelect[Any]:
-    return _everything_cached(tuple(all_tables))
+def _everything(all_tables: list[sa.Table], dialect: str) -> sa.CompoundSelect[Any]:
+    return _everything_cached(tuple(all_tables), dialect)
 
 
 def ids_by_organisation(

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from proof_world import PASSWORD
+from proof_world import LOGO, PASSWORD
 
 #: Leave this parameter out of the call (its default applies).
 OMIT: Any = type("Omit", (), {"__repr__": lambda self: "OMIT"})()
@@ -113,6 +113,8 @@ RESOLVERS: dict[str, str] = {
     "volunteer.read_pass.token": "checkin_pass",
     "volunteer.check_in_with_pass.token": "checkin_pass",
     "volunteer.verify_certificate.token": "certificate_token",
+    "volunteer.certificate_status.token": "certificate_token",
+    "volunteer.certificate_by_number.number": "certificate_number",
     "skill": "skill",
     "volunteer.import_profiles.rows": "profile_rows",
     # webhooks
@@ -162,6 +164,10 @@ VALUES: dict[str, Any] = {
     # plain values of one service or method
     "api_keys.scopes": ["members.view"],
     "volunteer.capacity": 3,
+    "volunteer.set_certificate_image.kind": "seal",
+    "volunteer.set_certificate_image.data": LOGO,
+    "volunteer.remove_certificate_image.kind": "logo",
+    "volunteer.certificate_image.kind": "logo",
     "volunteer.create_recurring_shifts.rule": "FREQ=WEEKLY;COUNT=2",
     "volunteer.check_in.token": OMIT,  # the door code path needs the volunteer as the actor
     "volunteer.check_out.token": OMIT,

@@ -10,6 +10,7 @@ found by scanning it (``Side.leaks``).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,13 +18,23 @@ from decimal import Decimal
 from typing import Any
 
 import pydantic
+from PIL import Image
 
 from ngo_kit import SYSTEM, Kit
 from ngo_kit.context import Context
 from ngo_kit.tenancy import OrgRead
 from ngo_kit.testing import MessageCatcher
 
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
 PASSWORD = "correct horse battery"
+#: a 40 x 40 PNG, the logo each organisation's certificates carry
+LOGO = _png(40, 40)
 #: the role of the matrices' actor without permissions (no grant at all)
 NO_PERMISSIONS = "proof-none"
 
@@ -352,6 +363,8 @@ def _volunteer(tx: Context, side: Side) -> None:
     certificate = vol.issue_certificate(member)
     side.keep("certificate", certificate.id, certificate)
     side.keep("certificate_token", certificate.token)
+    side.keep("certificate_number", certificate.number)
+    vol.set_certificate_image("logo", LOGO)
     task = vol.create_task(title=f"task {mark}", quantity=10)
     side.keep("task", task.id, task)
     worker = side.refs["worker"]

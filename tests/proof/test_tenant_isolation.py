@@ -87,6 +87,11 @@ EXEMPT: dict[str, Exempt] = {
         "organisation or actor (that is what it is for); it shows what the certificate says",
         ("certificate", "member", "member_name", "org_name"),
     ),
+    "volunteer.certificate_status:token": Exempt(
+        "volunteer: the verification page's answer for a certificate's signed link, which "
+        "anyone holding it may check (verify_certificate); it shows what the certificate says",
+        ("certificate", "member", "member_name", "org_name"),
+    ),
     "inventory.import_opening_stock:data": Exempt(
         "inventory: an import answers with a report naming each row's unknown item or "
         "location, and writes nothing when any row is wrong (all or none)",

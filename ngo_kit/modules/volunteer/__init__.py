@@ -108,7 +108,7 @@ MODULE = Module(
     migrations=HERE / "migrations" / "versions",
     locale_dir=HERE / "i18n",
     sends_messages=True,
-    imports=("segno", "pypinyin", "openpyxl", "reportlab"),
+    imports=("segno", "pypinyin", "openpyxl", "reportlab", "PIL"),
     install="ngo-kit[volunteer]",
 )
 

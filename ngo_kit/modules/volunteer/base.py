@@ -40,7 +40,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "checkin_opens_minutes": 30,  # before the start
     "checkin_closes_minutes": 60,  # after the end
     "cancel_cutoff_hours": 0,  # used when the shift sets none
-    "certificate_verify_url": "/volunteer/certificates/verify",
+    # the verification page: a path below the kit's public_base_url, or an absolute address
+    "certificate_verify_url": "/api/certificates/verify",
     "self_service_certificates": False,  # volunteers may issue their own certificates
     "match_recent_days": 30,
 }

@@ -1,4 +1,5 @@
-"""File formats of the volunteer module: CSV/XLSX rows in and out, and the certificate PDF.
+"""File formats of the volunteer module: CSV/XLSX rows in and out (the certificate PDF is
+``certificate_pdf.py``).
 
 Readers are generators (one row at a time, XLSX in read-only mode) so an import's memory does
 not grow with the file.
@@ -7,17 +8,13 @@ not grow with the file.
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ngo_kit.modules.volunteer.schemas import CertificateRead
+from typing import Any
 
 STATUSES = ("applicant", "approved", "inactive")
 
@@ -144,70 +141,3 @@ def write_table(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
         return write_xlsx(path, header, cells)
     with path.open("w", newline="", encoding="utf-8") as fh:
         return write_csv(fh, header, cells)
-
-
-def certificate_pdf(cert: CertificateRead, *, name: str, organisation: str) -> bytes:
-    """A one-page A4 certificate of service hours in Chinese and English with a QR code.
-
-    Uses reportlab's built-in CID font ``STSong-Light`` for Chinese, so no font file is needed;
-    the QR code is drawn as vector squares from segno's matrix.
-    """
-    import segno
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    out = io.BytesIO()
-    pdf = canvas.Canvas(out, pagesize=A4)
-    pdf.setTitle("志愿服务时长证明 Certificate of Service Hours")
-    width, height = A4
-    pdf.setFont("STSong-Light", 26)
-    pdf.drawCentredString(width / 2, height - 40 * mm, "志愿服务时长证明")
-    pdf.setFont("Helvetica-Bold", 16)
-    pdf.drawCentredString(width / 2, height - 50 * mm, "Certificate of Service Hours")
-    hours = f"{cert.hours.normalize():f}"
-    period = ""
-    if cert.period_from or cert.period_to:
-        period = f"{cert.period_from or '…'} – {cert.period_to or '…'}"
-    lines_zh = [
-        f"兹证明 {name} 在 {organisation} 参加志愿服务，",
-        f"累计志愿服务时长 {hours} 小时。" + (f"（{period}）" if period else ""),
-    ]
-    lines_en = [
-        f"This certifies that {name} served as a volunteer with {organisation}",
-        f"for a total of {hours} hours" + (f" ({period})." if period else "."),
-    ]
-    y = height - 75 * mm
-    pdf.setFont("STSong-Light", 14)
-    for line in lines_zh:
-        pdf.drawString(25 * mm, y, line)
-        y -= 9 * mm
-    y -= 4 * mm
-    pdf.setFont("Helvetica", 12)
-    for line in lines_en:
-        pdf.drawString(25 * mm, y, line)
-        y -= 7 * mm
-    issued = cert.issued_at.date().isoformat()
-    pdf.setFont("STSong-Light", 11)
-    pdf.drawString(25 * mm, 60 * mm, f"出具日期 Issued: {issued}")
-    pdf.drawString(25 * mm, 53 * mm, f"证明编号 No.: {cert.id}")
-    pdf.setFont("Helvetica", 7)
-    pdf.drawString(25 * mm, 20 * mm, f"Verify: {cert.verify_url[:150]}")
-    qr = segno.make(cert.verify_url, error="m")
-    size = 40 * mm
-    cell = size / (len(qr.matrix) + 8)
-    left, top = width - 25 * mm - size, 75 * mm
-    pdf.setFillColorRGB(0, 0, 0)
-    for r, row in enumerate(qr.matrix):
-        for c, dark in enumerate(row):
-            if dark:
-                pdf.rect(left + (c + 4) * cell, top - (r + 4) * cell, cell, cell, stroke=0, fill=1)
-    pdf.setFont("STSong-Light", 9)
-    pdf.drawString(left, top - size - 4 * mm, "扫码验证 Scan to verify")
-    pdf.showPage()
-    pdf.save()
-    return out.getvalue()

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ngo_kit.chain_keys import key_id_column
@@ -275,14 +276,36 @@ class Certificate(IdMixin, OrgMixin, Base):
     """A certificate of service hours as issued (the hours it states, for verification)."""
 
     __tablename__ = "volunteer_certificate"
+    __table_args__ = (sa.UniqueConstraint("org_id", "number"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    #: What people read aloud and type (``XK7F-9M2Q-4T``), unique in the organisation.
+    number: Mapped[str] = mapped_column(sa.String(16))
     hours: Mapped[Decimal] = mapped_column()
     period_from: Mapped[dt.date | None] = mapped_column(sa.Date)
     period_to: Mapped[dt.date | None] = mapped_column(sa.Date)
     issued_at: Mapped[dt.datetime] = mapped_column()
     issued_by: Mapped[str] = mapped_column(sa.String(40))
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+#: An image's bytes: MySQL's and MariaDB's plain BLOB holds 64 KB, MEDIUMBLOB 16 MB.
+IMAGE_BYTES = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+
+
+class CertificateImage(OrgMixin, Base):
+    """The organisation's logo or seal (公章) printed on its certificates, checked on upload."""
+
+    __tablename__ = "volunteer_certificate_image"
+    __table_args__ = (sa.PrimaryKeyConstraint("org_id", "kind"),)
+
+    kind: Mapped[str] = mapped_column(sa.String(8))  # "logo" or "seal"
+    media_type: Mapped[str] = mapped_column(sa.String(20))
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    data: Mapped[bytes] = mapped_column(IMAGE_BYTES)
+    uploaded_at: Mapped[dt.datetime] = mapped_column()
+    uploaded_by: Mapped[str] = mapped_column(sa.String(40))
 
 
 # --- tasks ------------------------------------------------------------------------------

@@ -6,12 +6,20 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ngo_kit.errors import register_rule_messages
+from ngo_kit.exports import plain_decimal
 from ngo_kit.schemas import (
     Amount,
     Day,
@@ -363,30 +371,64 @@ class AttendanceRead(ReadModel):
     hours: tuple[HoursRead, ...]
 
 
+#: Hours as people read them: JSON carries ``"8"`` or ``"7.5"``, never ``"8.0000"``.
+PlainHours = Annotated[
+    Decimal,
+    PlainSerializer(lambda v: f"{plain_decimal(v):f}", return_type=str, when_used="json"),
+]
+
+
 class CertificateRead(ReadModel):
-    """A certificate of service hours; ``token`` goes in the verification link and QR code."""
+    """A certificate of service hours; ``token`` goes in the verification link and QR code.
+
+    ``number`` is what people read aloud (``XK7F-9M2Q-4T``); ``verify_url`` is the absolute
+    link, or ``None`` when the kit has no ``public_base_url`` (a relative link is never given).
+    """
 
     id: uuid.UUID
+    number: str
     user_id: uuid.UUID
-    hours: Decimal
+    hours: PlainHours
     period_from: dt.date | None
     period_to: dt.date | None
     issued_at: dt.datetime
     token: str
-    verify_url: str
+    verify_url: str | None
 
 
 class CertificateCheck(ReadModel):
     """What ``verify_certificate`` tells a third party."""
 
     certificate_id: uuid.UUID
+    number: str
     user_id: uuid.UUID
     name: str
     organisation: str
-    hours: Decimal
+    hours: PlainHours
     period_from: dt.date | None
     period_to: dt.date | None
     issued_at: dt.datetime
+
+
+class CertificateStatus(ReadModel):
+    """What a verification page shows: ``valid`` with the certificate's own statements,
+    ``revoked`` with its number and organisation only, or ``unknown``."""
+
+    status: Literal["valid", "revoked", "unknown"]
+    number: str | None = None
+    organisation: str | None = None
+    revoked_at: dt.datetime | None = None
+    check: CertificateCheck | None = None
+
+
+class CertificateImageRead(ReadModel):
+    """An image printed on the organisation's certificates: ``logo`` or ``seal``."""
+
+    kind: str
+    media_type: str
+    width: int
+    height: int
+    size: int
 
 
 class MatchFactor(ReadModel):
