@@ -198,14 +198,18 @@ def problem_responses(op: Operation) -> dict[int | str, dict[str, Any]]:
         by_status.setdefault(_status_of_class(cls), []).append(cls)
     if op.public:
         by_status.pop(401, None)
-    return {
-        status: {
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, classes in sorted(by_status.items()):
+        responses[status] = {
             "model": Problem,
             "content": {PROBLEM_JSON: {}},
             "description": "Problem: " + ", ".join(f"`{c.code}`" for c in classes),
         }
-        for status, classes in sorted(by_status.items())
-    }
+        if status == 429:  # every throttle answers how long to wait
+            responses[status]["headers"] = {
+                "Retry-After": {"description": "Seconds until the lock or window ends"}
+            }
+    return responses
 
 
 def _status_of_class(cls: type[NgoKitError]) -> int:

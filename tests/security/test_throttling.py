@@ -276,6 +276,11 @@ GUARDS = {
     ("post", "/api/orgs/{org}/registration/verify-email"): "signed token",
     ("post", "/api/orgs/{org}/volunteer/shifts/{shift_id}/check-in"): "signed token",
     ("get", "/api/certificates/verify"): "signed token",
+    ("post", "/api/orgs/{org}/registration/invitations/accept"): "signed token",
+    ("post", "/api/orgs/{org}/registration/email-change"): "signed token",
+    ("post", "/api/orgs/{org}/volunteer/checkin-passes/check-in"): "signed token",
+    ("post", "/api/orgs/{org}/volunteer/checkin-passes/read"): "signed token",
+    ("post", "/api/orgs/{org}/volunteer/shifts/{shift_id}/check-out"): "signed token",
     # Needs a session, and is not counted: a stolen session could guess the current password.
     # Reported in the security review (docs/security.md, "What is not covered").
     ("post", "/api/orgs/{org}/registration/me/password"): "not counted",
