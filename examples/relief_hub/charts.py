@@ -127,12 +127,15 @@ def split_bar(parts: Sequence[tuple[str, Decimal | int]], *, testid: str, title:
     return Markup("".join(svg))
 
 
-def qr_svg(text: str, *, scale: int = 4) -> Markup:
-    """``text`` as an inline SVG QR code (segno, the library the volunteer module uses)."""
+def qr_svg(text: str, label: str, *, scale: int = 4) -> Markup:
+    """``text`` as an inline SVG QR code (segno, the library the volunteer module uses), an
+    image named ``label`` for screen readers."""
     import io
 
     import segno
 
     out = io.BytesIO()
     segno.make(text, error="m").save(out, kind="svg", scale=scale, xmldecl=False, svgns=True)
-    return Markup(out.getvalue().decode("utf-8"))
+    svg = out.getvalue().decode("utf-8")
+    named = f'<svg role="img" aria-label="{escape(label)}" '
+    return Markup(svg.replace("<svg ", named, 1))

@@ -19,11 +19,35 @@ from fastapi.responses import Response
 from ngo_kit import errors
 from ngo_kit.context import Context
 from ngo_kit.db import utcnow
+from ngo_kit.web import status_of
 
 from .charts import bar_chart
 from .pages import CSRF, N_, Field, Page, blank_to_none
 
 router = APIRouter(prefix="/o/{org}/staff", include_in_schema=False)
+
+#: Each form's inputs and their labels, in the form's order (errors name the label).
+GOODS_LABELS = {
+    "item": N_("Item"),
+    "quantity": N_("Quantity"),
+    "location": N_("Location"),
+    "donor": N_("Donor"),
+    "donation": N_("Donation reference"),
+    "lot": N_("Lot (for items tracked by lot)"),
+    "expires_on": N_("Expiry date (optional)"),
+    "recipient": N_("Recipient"),
+    "recipient_kind": N_("Recipient group"),
+}
+#: The goods services' names for the location input.
+GOODS_INPUTS = {"to": "location", "from_": "location", "from": "location"}
+SHIFT_LABELS = {
+    "activity_id": N_("Activity"),
+    "starts_at": N_("Starts"),
+    "ends_at": N_("Ends"),
+    "capacity": N_("Places"),
+    "place": N_("Where"),
+}
+ACTIVITY_LABELS = {"title": N_("Title"), "activity_place": N_("Where")}
 
 
 # --- dashboard -----------------------------------------------------------------------------
@@ -79,12 +103,11 @@ def dashboard(request: Request, org: str) -> Response:
 # --- check-in ----------------------------------------------------------------------------
 
 
-def _check_in_page(
-    page: Page, token: str, *, refused: errors.NgoKitError | None = None
-) -> Response:
+def _check_in_page(page: Page, token: str) -> Response:
     found: dict[str, Any] = {}
+    refused: errors.NgoKitError | None = None
     with page.begin(require="attendance.record") as tx:
-        if token and refused is None:
+        if token:
             try:
                 signup = tx.volunteer.read_pass(token)
             except (errors.TokenInvalid, errors.NotFound) as unreadable:
@@ -97,7 +120,11 @@ def _check_in_page(
                     "activity": tx.volunteer.activity(shift.activity_id),
                     "person": tx.registration.get_user(signup.user_id),
                 }
-    return page.render("staff/check_in.html", refused=refused, token=token, **found)
+    if refused is not None:
+        return page.render(
+            "staff/check_in.html", status=status_of(refused), error=page.message(refused)
+        )
+    return page.render("staff/check_in.html", token=token, **found)
 
 
 @router.get("/check-in")
@@ -116,7 +143,7 @@ def check_in(request: Request, org: str, token: Field = "") -> Response:
             signup = tx.volunteer.check_in_with_pass(token.strip())
             person = tx.registration.get_user(signup.user_id)
     except (errors.TokenInvalid, errors.NotFound, errors.Conflict) as refused:
-        return _check_in_page(page, token, refused=refused)
+        return page.refuse(page.url("staff/check-in"), refused)
     return page.redirect(
         page.url("staff/check-in"), N_("{name} is checked in."), name=person.display_name
     )
@@ -125,25 +152,12 @@ def check_in(request: Request, org: str, token: Field = "") -> Response:
 # --- goods in and out --------------------------------------------------------------------
 
 
-def _goods_page(
-    page: Page,
-    template: str,
-    *,
-    refused: errors.NgoKitError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+def _goods_page(page: Page, template: str) -> Response:
     with page.begin(require="inventory.view") as tx:
         items = tx.inventory.items()
         locations = [loc for loc in tx.inventory.locations() if loc.kind == "internal"]
         stock = tx.inventory.stock_on_hand()
-    return page.render(
-        template,
-        refused=refused,
-        items=items,
-        locations=locations,
-        stock=stock,
-        values=values or {},
-    )
+    return page.render(template, items=items, locations=locations, stock=stock)
 
 
 def _move_goods(
@@ -156,7 +170,7 @@ def _move_goods(
         with page.begin() as tx:
             move(tx)
     except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
-        return _goods_page(page, f"{path}.html", refused=refused, values=values)
+        return page.refuse(page.url(path), refused, values, GOODS_LABELS, GOODS_INPUTS)
     return page.redirect(page.url(path), done, quantity=values["quantity"], item=values["item"])
 
 
@@ -247,7 +261,7 @@ def issue(
 # --- hours ---------------------------------------------------------------------------------
 
 
-def _hours_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+def _hours_page(page: Page) -> Response:
     with page.begin(require="hours.approve") as tx:
         shifts = tx.volunteer.shifts(open_only=True)
         activities = {a.id: a for a in tx.volunteer.activities()}
@@ -255,7 +269,6 @@ def _hours_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Res
         people = tx.registration.users([c.user_id for c in claims])
     return page.render(
         "staff/hours.html",
-        refused=refused,
         shifts=shifts,
         activities=activities,
         claims=claims,
@@ -278,7 +291,7 @@ def complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             done = tx.volunteer.complete_shift(shift_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _hours_page(page, refused=refused)
+        return page.refuse(page.url("staff/hours"), refused)
     return page.redirect(
         page.url("staff/hours"),
         N_("Shift completed: {attended} attended, {no_shows} did not come."),
@@ -296,7 +309,7 @@ def approve_claim(request: Request, org: str, claim_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             entry = tx.volunteer.approve_claim(claim_id)
     except (errors.Conflict, errors.NotFound, errors.PermissionDenied) as refused:
-        return _hours_page(page, refused=refused)
+        return page.refuse(page.url("staff/hours"), refused)
     return page.redirect(
         page.url("staff/hours"), N_("Approved {hours} hours."), hours=f"{entry.hours.normalize():f}"
     )
@@ -311,29 +324,22 @@ def reject_claim(request: Request, org: str, claim_id: uuid.UUID, reason: Field 
         with page.begin() as tx:
             tx.volunteer.reject_claim(claim_id, reason=reason.strip() or "-")
     except (errors.Conflict, errors.NotFound, errors.ValidationFailed) as refused:
-        return _hours_page(page, refused=refused)
+        return page.refuse(page.url("staff/hours"), refused)
     return page.redirect(page.url("staff/hours"), N_("The claim is rejected."))
 
 
 # --- shifts and activities ---------------------------------------------------------------
 
 
-def _shifts_page(
-    page: Page,
-    *,
-    refused: errors.NgoKitError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+def _shifts_page(page: Page) -> Response:
     with page.begin(require="shifts.manage") as tx:
         activities = tx.volunteer.activities()
         shifts = tx.volunteer.shifts(starts_after=utcnow().replace(hour=0, minute=0))
     return page.render(
         "staff/shifts.html",
-        refused=refused,
         activities=activities,
         by_id={a.id: a for a in activities},
         shifts=shifts,
-        values=values or {},
     )
 
 
@@ -373,7 +379,7 @@ def create_shift(
                 place=place.strip(),
             )
     except (errors.ValidationFailed, errors.NotFound) as refused:
-        return _shifts_page(page, refused=refused, values=values)
+        return page.refuse(page.url("staff/shifts"), refused, values, SHIFT_LABELS)
     return page.redirect(page.url("staff/shifts"), N_("The shift is created."))
 
 
@@ -386,7 +392,10 @@ def create_activity(request: Request, org: str, title: Field = "", place: Field 
         with page.begin() as tx:
             tx.volunteer.create_activity(title=title.strip(), place=place.strip())
     except errors.ValidationFailed as refused:
-        return _shifts_page(page, refused=refused)
+        values = {"title": title, "activity_place": place}
+        return page.refuse(
+            page.url("staff/shifts"), refused, values, ACTIVITY_LABELS, {"place": "activity_place"}
+        )
     return page.redirect(page.url("staff/shifts"), N_("The activity is created."))
 
 
@@ -420,14 +429,13 @@ def approve_volunteer(request: Request, org: str, user_id: uuid.UUID) -> Respons
 # --- redemptions ---------------------------------------------------------------------------
 
 
-def _redemptions_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+def _redemptions_page(page: Page) -> Response:
     with page.begin(require="rewards.fulfil") as tx:
         waiting = tx.points.redemptions(status="requested")
         catalogue = {r.id: r for r in tx.points.rewards()}
         people = tx.registration.users([r.member_id for r in waiting])
     return page.render(
         "staff/redemptions.html",
-        refused=refused,
         redemptions=waiting,
         catalogue=catalogue,
         people=people,
@@ -450,5 +458,5 @@ def fulfil(request: Request, org: str, redemption_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             tx.points.fulfil(redemption_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _redemptions_page(page, refused=refused)
+        return page.refuse(page.url("staff/redemptions"), refused)
     return page.redirect(page.url("staff/redemptions"), N_("The reward is handed over."))

@@ -117,12 +117,17 @@ def approve_the_volunteer(staff: Tab, name: str) -> None:
 
 
 def check_in_with_the_pass(staff: Tab, volunteer: Tab, shift_id: str, name: str) -> None:
-    """Staff open the link the volunteer's QR code encodes, see who it is, and confirm."""
+    """The volunteer opens their pass (a page of their own); staff open the link its QR code
+    encodes, see who it is, and confirm."""
     volunteer.open(f"/o/{RAINBOW}/me")
     expect(volunteer.by_id(f"checkin-qr-{shift_id}").locator("svg")).to_be_visible()
-    link = volunteer.by_id(f"checkin-link-{shift_id}").get_attribute("href")
-    assert link is not None and "/staff/check-in?token=" in link, link
     volunteer.shoot("me-with-check-in-pass")
+    volunteer.submit(volunteer.by_id(f"pass-link-{shift_id}"))
+    qr = volunteer.by_id(f"checkin-qr-{shift_id}")
+    expect(qr.get_by_role("img")).to_be_visible()
+    link = qr.get_attribute("data-check-in-url")
+    assert link is not None and "/staff/check-in?token=" in link, link
+    volunteer.shoot("check-in-pass")
     staff.open(link)
     expect(staff.by_id("check-in-volunteer")).to_have_text(name)
     staff.shoot("staff-check-in")

@@ -1,0 +1,134 @@
+"""relief_hub's forms and error pages as people meet them: a refused form comes back through a
+redirect with every error beside its field, the language switch keeps the address, error pages
+keep the site's frame, and the volunteer's pass is a page the volunteer may open."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from relief_hub.hub_support import Browser, Hub
+
+
+def lang_switch(page: str) -> str:
+    """Where the layout's language switch leads."""
+    found = re.search(r'<a [^>]*data-testid="lang-switch" href="([^"]+)"', page)
+    assert found is not None, page[:2000]
+    return html.unescape(found.group(1))
+
+
+def title(page: str) -> str:
+    """The page's ``<title>``."""
+    found = re.search(r"<title>([^<]*)</title>", page)
+    assert found is not None
+    return html.unescape(found.group(1))
+
+
+# --- Post/Redirect/Get ---------------------------------------------------------------------
+
+
+def test_a_refused_form_redirects_to_its_page_which_shows_the_errors_once(hub: Hub) -> None:
+    staff = hub.browser("staff")
+    refused = staff.submit(
+        "/o/rainbow/staff/issue",
+        data={"item": "comfort-kit", "quantity": "lots", "location": "store", "recipient": ""},
+    )
+    assert refused.status_code == 303
+    assert refused.headers["location"] == "/o/rainbow/staff/issue"
+    shown = staff.follow(refused)
+    assert shown.status_code == 422
+    assert 'data-testid="error-quantity"' in shown.text
+    assert 'value="lots"' in shown.text  # what was typed is kept
+    # The language switch now leads to the form's page, not to a POST-only address.
+    switched = staff.get(lang_switch(shown.text))
+    assert switched.status_code == 200
+    assert 'data-testid="error-quantity"' not in switched.text  # kept for one render only
+
+
+def test_a_refused_sign_in_keeps_the_login_and_where_to_go_next(browser: Browser) -> None:
+    page = "/o/rainbow/sign-in?next=/o/rainbow/shifts"
+    refused = browser.submit(
+        page,
+        "/o/rainbow/sign-in",
+        {"login": "staff@example.org", "password": "wrong", "next": "/o/rainbow/shifts"},
+    )
+    assert refused.status_code == 303
+    assert refused.headers["location"] == "/o/rainbow/sign-in?next=%2Fo%2Frainbow%2Fshifts"
+    shown = browser.follow(refused)
+    assert shown.status_code == 401
+    assert 'value="staff@example.org"' in shown.text
+    assert 'name="next" value="/o/rainbow/shifts"' in shown.text
+    assert 'data-testid="error"' in shown.text
+
+
+def test_the_language_switch_keeps_the_path_and_the_query(browser: Browser) -> None:
+    page = browser.get("/o/rainbow/sign-in?next=/o/rainbow/shifts&lang=en")
+    assert lang_switch(page.text) == "/o/rainbow/sign-in?next=%2Fo%2Frainbow%2Fshifts&lang=zh"
+    chinese = browser.get(lang_switch(page.text))
+    assert 'name="next" value="/o/rainbow/shifts"' in chinese.text
+    assert 'lang="zh-CN"' in chinese.text
+
+
+def test_a_kept_form_cannot_be_forged(browser: Browser) -> None:
+    browser.client.cookies.set("relief_hub_form", '{"path": "/o/rainbow/sign-in"}')
+    page = browser.get("/o/rainbow/sign-in")
+    assert page.status_code == 200 and 'data-testid="error"' not in page.text
+
+
+# --- error pages -----------------------------------------------------------------------------
+
+
+def test_an_error_page_keeps_the_organisation_and_who_is_signed_in(hub: Hub) -> None:
+    volunteer = hub.browser("volunteer")
+    refused = volunteer.get("/o/rainbow/staff/", headers={"Accept-Language": "en"})
+    assert refused.status_code == 403
+    assert "彩虹儿童关爱中心" in refused.text  # the organisation's header
+    assert 'data-testid="signed-in-as">李小红<' in refused.text
+    assert "attendance.record" not in refused.text and "volunteer.view" not in refused.text
+    assert "This page is for the organisation&#39;s staff." in refused.text
+
+
+def test_an_unknown_page_is_an_html_page_in_the_sites_frame(hub: Hub) -> None:
+    volunteer = hub.browser("volunteer")
+    missing = volunteer.get("/o/rainbow/no-such-page")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert 'data-testid="signed-in-as">李小红<' in missing.text
+    malformed = volunteer.get("/o/rainbow/me/passes/not-an-id")
+    assert malformed.status_code == 404 and malformed.headers["content-type"].startswith("text/")
+    api = volunteer.get("/api/no-such-thing")
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/")
+
+
+def test_opening_a_form_address_again_is_a_page_not_json(hub: Hub) -> None:
+    staff = hub.browser("staff")
+    answer = staff.get("/o/rainbow/staff/shifts/00000000-0000-0000-0000-000000000000/complete")
+    assert answer.status_code == 405
+    assert answer.headers["content-type"].startswith("text/html")
+    assert 'data-testid="signed-in-as">王老师<' in answer.text
+
+
+def test_a_non_member_hears_that_the_page_is_for_members(hub: Hub) -> None:
+    other = hub.browser("other-staff", org="riverside")
+    answer = other.get("/o/rainbow/staff/", headers={"Accept-Language": "en"})
+    assert answer.status_code == 404
+    assert "This page is for members of 彩虹儿童关爱中心." in answer.text
+    assert "Organisation rainbow was not found" not in answer.text
+
+
+# --- the volunteer's check-in pass -------------------------------------------------------------
+
+
+def test_the_volunteers_pass_link_opens_a_page_the_volunteer_may_use(hub: Hub) -> None:
+    volunteer = hub.browser("volunteer")
+    shift = hub.shifts["rainbow"]
+    volunteer.submit("/o/rainbow/shifts", f"/o/rainbow/shifts/{shift}/sign-up")
+    me = volunteer.get("/o/rainbow/me")
+    links = re.findall(r'<a [^>]*href="([^"]+)"', me.text)
+    assert not [link for link in links if "/staff/" in link]  # no staff page for volunteers
+    found = re.search(rf'data-testid="pass-link-{shift}" href="([^"]+)"', me.text)
+    assert found is not None
+    shown = volunteer.get(found.group(1))
+    assert shown.status_code == 200
+    assert re.search(r'<svg role="img" aria-label="[^"]+"', shown.text)
+    assert f'data-testid="checkin-qr-{shift}"' in shown.text
