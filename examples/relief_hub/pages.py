@@ -176,6 +176,8 @@ class Page:
             when=lambda moment: moment.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
             number=lambda value: f"{value.normalize():f}" if isinstance(value, Decimal) else value,
             reward_name=lambda r: (r.name_zh or r.name) if self.locale == "zh_CN" else r.name,
+            item_name=self.item_name,
+            amount=self.amount,
             **layout,
             **values,
         )
@@ -186,6 +188,18 @@ class Page:
             response.delete_cookie(FORM_COOKIE, path="/")
         self._remember_language(response)
         return response
+
+    def item_name(self, item: Any) -> str:
+        """A catalogue item's (or reward's) name in the page's language."""
+        chinese = getattr(item, "name_zh", None)
+        return str(chinese) if self.locale == "zh_CN" and chinese else str(item.name)
+
+    def amount(self, quantity: Decimal | str | int, unit: str = "piece") -> str:
+        """A quantity without trailing zeros, followed by its unit unless it counts pieces
+        ("95", "2.5 kg")."""
+        number = Decimal(str(quantity)).normalize()
+        text = f"{number:f}"
+        return text if unit == "piece" else f"{text} {self._(unit)}"
 
     def language_url(self, lang: str) -> str:
         """This page in ``lang`` (``en`` or ``zh``): the same path and query, ``lang`` replaced."""
@@ -201,6 +215,7 @@ class Page:
         inputs: dict[str, str] | None = None,
         about: str | None = None,
         status: int | None = None,
+        message: str | None = None,
     ) -> RedirectResponse:
         """Post/Redirect/Get for a refused form: 303 to the form's page ``url``, which shows,
         once, the errors and the ``values`` entered (never a password).
@@ -210,7 +225,7 @@ class Page:
         (``{"to": "location"}``). Each field's error reads "<label>: <rule>" in the page's
         language, beside its input and, linked to it, in the summary at the top. A refusal
         that names no field (a wrong code) goes beside the input ``about``, if given.
-        ``status`` replaces the refusal's own for the page that shows it.
+        ``status`` and ``message`` replace the refusal's own for the page that shows it.
         """
         field_errors, problems = self.field_errors(refused, labels or {}, inputs or {})
         if about is not None and not problems:
@@ -219,7 +234,7 @@ class Page:
         kept = {
             "path": urlsplit(url).path,
             "status": status or status_of(refused),
-            "error": None if problems else self.message(refused),
+            "error": None if problems else message or self.message(refused),
             "errors": field_errors,
             "problems": problems,
             "values": values or {},

@@ -155,9 +155,17 @@ def check_in(request: Request, org: str, token: Field = "") -> Response:
 def _goods_page(page: Page, template: str) -> Response:
     with page.begin(require="inventory.view") as tx:
         items = tx.inventory.items()
-        locations = [loc for loc in tx.inventory.locations() if loc.kind == "internal"]
+        every_location = tx.inventory.locations()
+        locations = [loc for loc in every_location if loc.kind == "internal"]
         stock = tx.inventory.stock_on_hand()
-    return page.render(template, items=items, locations=locations, stock=stock)
+    return page.render(
+        template,
+        items=items,
+        locations=locations,
+        stock=stock,
+        catalogue={i.code: i for i in items},
+        places={loc.code: loc.name for loc in every_location},
+    )
 
 
 def _move_goods(
@@ -169,9 +177,32 @@ def _move_goods(
     try:
         with page.begin() as tx:
             move(tx)
+            item = _item(tx, values["item"])
     except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
-        return page.refuse(page.url(path), refused, values, GOODS_LABELS, GOODS_INPUTS)
-    return page.redirect(page.url(path), done, quantity=values["quantity"], item=values["item"])
+        message = None
+        if isinstance(refused, errors.InsufficientStock):
+            with page.begin() as tx:
+                item = _item(tx, values["item"])
+            message = page._(
+                "Not enough {item} in stock: {requested} asked for, {available} on hand.",
+                item=page.item_name(item) if item else values["item"],
+                requested=page.amount(refused.params["requested"], item.unit if item else ""),
+                available=page.amount(refused.params["available"], item.unit if item else ""),
+            )
+        return page.refuse(
+            page.url(path), refused, values, GOODS_LABELS, GOODS_INPUTS, message=message
+        )
+    return page.redirect(
+        page.url(path),
+        done,
+        quantity=page.amount(values["quantity"].strip(), item.unit if item else "piece"),
+        item=page.item_name(item) if item else values["item"],
+    )
+
+
+def _item(tx: Context, code: str) -> Any:
+    """The catalogue item with ``code``, or ``None``."""
+    return next((i for i in tx.inventory.items() if i.code == code.strip()), None)
 
 
 @router.get("/donations")
@@ -215,7 +246,7 @@ def receive(
             lot=blank_to_none(lot),
             expires_on=blank_to_none(expires_on),
         ),
-        N_("Received {quantity} x {item}."),
+        N_("Received {quantity} × {item}."),
     )
 
 
@@ -254,7 +285,7 @@ def issue(
             recipient=recipient.strip(),
             recipient_kind=recipient_kind.strip() or "beneficiary",
         ),
-        N_("Issued {quantity} x {item}."),
+        N_("Issued {quantity} × {item}."),
     )
 
 

@@ -132,3 +132,45 @@ def test_the_volunteers_pass_link_opens_a_page_the_volunteer_may_use(hub: Hub) -
     assert shown.status_code == 200
     assert re.search(r'<svg role="img" aria-label="[^"]+"', shown.text)
     assert f'data-testid="checkin-qr-{shift}"' in shown.text
+
+
+# --- errors that speak to people ---------------------------------------------------------------
+
+
+def visible_text(page: str) -> str:
+    """What a reader sees: the page without its tags (and their attributes)."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", page.split("<body>", 1)[1]))
+
+
+def test_every_field_error_shows_at_once_under_its_translated_label(hub: Hub) -> None:
+    staff = hub.browser("staff")
+    staff.get("/o/rainbow/?lang=zh")
+    refused = staff.submit(
+        "/o/rainbow/staff/shifts",
+        data={"activity_id": "", "starts_at": "soon", "ends_at": "later", "capacity": "many"},
+    )
+    shown = staff.follow(refused)
+    errors = dict(re.findall(r'data-testid="error-(\w+)">([^<]+)<', shown.text))
+    assert {"starts_at", "ends_at", "capacity"} <= set(errors), errors
+    assert errors["starts_at"].startswith("开始时间：")
+    assert not [m for m in errors.values() if re.search(r"starts_at|ends_at|capacity", m)]
+    # Each error is tied to its input, and the first invalid input takes the focus.
+    assert re.search(
+        r'id="starts_at" aria-invalid="true" aria-describedby="error-starts_at"', shown.text
+    )
+    assert shown.text.count(" autofocus") == 1
+    assert title(shown.text).startswith("错误：")
+
+
+def test_stock_shows_names_and_quantities_without_trailing_zeros(hub: Hub) -> None:
+    staff = hub.browser("staff")
+    page = staff.get("/o/rainbow/staff/issue?lang=zh")
+    text = visible_text(page.text)
+    assert "安慰包" in text and "仓库" in text
+    assert "comfort-kit" not in text and "store" not in text
+    assert "20.0000" not in text and re.search(r"\b20\b", text)
+    refused = staff.submit(
+        "/o/rainbow/staff/issue",
+        data={"item": "comfort-kit", "quantity": "21", "location": "store", "recipient": "家庭"},
+    )
+    assert "安慰包库存不足：需要 21，现有 20。" in staff.follow(refused).text

@@ -44,7 +44,7 @@ def test_receiving_a_donation_adds_stock(hub: Hub) -> None:
             "donation": "D-RB-9",
         },
     )
-    assert "Received 15 x comfort-kit." in staff.follow(done).text
+    assert "Received 15 × Comfort kit." in staff.follow(done).text
     assert _on_hand(hub, "comfort-kit") == 35
 
 
@@ -69,7 +69,8 @@ def test_issuing_more_than_on_hand_is_refused(hub: Hub) -> None:
         data={"item": "comfort-kit", "quantity": "21", "location": "store", "recipient": "家庭 B"},
     )
     refused = staff.follow(refused)
-    assert refused.status_code == 409 and "Not enough stock" in refused.text
+    assert refused.status_code == 409
+    assert "Not enough Comfort kit in stock: 21 asked for, 20 on hand." in refused.text
     done = staff.submit(
         "/o/rainbow/staff/issue",
         data={
