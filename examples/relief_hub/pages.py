@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from ngo_kit import errors
 from ngo_kit.context import Context
@@ -51,6 +53,9 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+LATIN = re.compile(r"[A-Za-z]")
 
 #: The dependencies of every form a page posts: the CSRF token must match.
 CSRF = [Depends(require_csrf)]
@@ -177,6 +182,8 @@ class Page:
             number=lambda value: f"{value.normalize():f}" if isinstance(value, Decimal) else value,
             reward_name=lambda r: (r.name_zh or r.name) if self.locale == "zh_CN" else r.name,
             item_name=self.item_name,
+            lang_of=self.lang_of,
+            sentence=self.sentence,
             amount=self.amount,
             **layout,
             **values,
@@ -188,6 +195,22 @@ class Page:
             response.delete_cookie(FORM_COOKIE, path="/")
         self._remember_language(response)
         return response
+
+    def lang_of(self, text: str | None) -> Markup:
+        """A ``lang`` attribute for a name written in the page's other language (a Chinese
+        name on an English page, an English one on a Chinese page), else nothing."""
+        if not text:
+            return Markup("")
+        if self.locale != "zh_CN" and CJK.search(text):
+            return Markup(' lang="zh-CN"')
+        if self.locale == "zh_CN" and not CJK.search(text) and LATIN.search(text):
+            return Markup(' lang="en"')
+        return Markup("")
+
+    def sentence(self, message: str, **parts: Markup | str) -> Markup:
+        """A whole translated sentence with links (Markup) or words put into its
+        ``{placeholders}``: the translator sees the sentence, not fragments of it."""
+        return Markup(escape(self._(message))).format(**parts)
 
     def item_name(self, item: Any) -> str:
         """A catalogue item's (or reward's) name in the page's language."""

@@ -174,3 +174,51 @@ def test_stock_shows_names_and_quantities_without_trailing_zeros(hub: Hub) -> No
         data={"item": "comfort-kit", "quantity": "21", "location": "store", "recipient": "家庭"},
     )
     assert "安慰包库存不足：需要 21，现有 20。" in staff.follow(refused).text
+
+
+# --- what a screen reader and a keyboard meet ----------------------------------------------------
+
+
+def test_an_applicant_sees_a_disabled_sign_up_awaiting_approval(hub: Hub) -> None:
+    browser = hub.browser()
+    browser.submit(
+        "/o/rainbow/register",
+        data={"display_name": "周杰", "email": "zhou@example.org", "password": "long walk home 7"},
+    )
+    browser.submit("/o/rainbow/shifts", "/o/rainbow/profile", {"city": "上海"})
+    page = browser.get("/o/rainbow/shifts?lang=en").text
+    shift = hub.shifts["rainbow"]
+    button = re.search(rf'<button [^>]*data-testid="sign-up-{shift}"[^>]*>', page)
+    assert button is not None and " disabled" in button.group(0)
+    assert "awaiting approval" in page
+
+
+def test_tables_have_no_empty_header_and_sentences_are_whole(hub: Hub) -> None:
+    visitor = hub.browser()
+    staff = hub.browser("staff")
+    pages = [
+        visitor.get("/o/rainbow/shifts?lang=zh"),
+        visitor.get("/o/rainbow/rewards"),
+        staff.get("/o/rainbow/staff/hours"),
+        staff.get("/o/rainbow/staff/shifts"),
+        staff.get("/o/rainbow/staff/issue"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert not re.search(r"<th[^>]*>\s*</th>", page.text), page.url
+    assert "登录</a>或<a" in pages[0].text and "后即可报名班次。" in pages[0].text
+
+
+def test_names_in_the_other_language_and_the_language_link_carry_lang(hub: Hub) -> None:
+    page = hub.browser("volunteer").get("/o/rainbow/?lang=en").text
+    assert '<a href="/o/rainbow/" lang="zh-CN">彩虹儿童关爱中心</a>' in page
+    assert '<span lang="zh-CN" data-testid="signed-in-as">李小红</span>' in page
+    assert re.search(r'<a [^>]*data-testid="lang-switch"[^>]* lang="zh-CN"[^>]*>中文</a>', page)
+    assert '<a class="skip" href="#content">' in page and '<main id="content"' in page
+
+
+def test_the_register_form_says_what_each_field_autocompletes(browser: Browser) -> None:
+    page = browser.get("/o/rainbow/register").text
+    for field, token in (("display_name", "name"), ("email", "email"), ("phone", "tel")):
+        tag = re.search(rf'<input [^>]*id="{field}"[^>]*>', page)
+        assert tag is not None and f'autocomplete="{token}"' in tag.group(0), field
