@@ -251,6 +251,63 @@ def sign_in(
     return response
 
 
+@router.get("/o/{org}/forgot-password")
+def forgot_password_form(request: Request, org: str) -> Response:
+    """Ask for a link to choose a new password."""
+    return Page(request, org).render("forgot_password.html")
+
+
+@router.post("/o/{org}/forgot-password", dependencies=CSRF)
+def forgot_password(request: Request, org: str, login: Field = "") -> Response:
+    """Send a reset link (``request_password_reset``); the answer never says whether an
+    account has the address or number."""
+    page = Page(request, org)
+    login = login.strip()
+    by_email = "@" in login
+    try:
+        with page.begin() as tx:
+            tx.registration.request_password_reset(
+                email=login if by_email else None,
+                phone=None if by_email else (login or None),
+                client=client_key(request),
+            )
+    except (errors.ValidationFailed, TooManyAttempts) as refused:
+        return page.refuse(
+            page.url("forgot-password"),
+            refused,
+            {"login": login},
+            {"login": N_("Email address or mobile number")},
+            {"email": "login", "phone": "login"},
+            about="login",
+        )
+    return page.redirect(
+        page.url("sign-in"),
+        N_("If an account has this address or number, we sent it a link to choose a new password."),
+    )
+
+
+@router.get("/o/{org}/reset-password")
+def reset_password_form(request: Request, org: str, token: str = "") -> Response:
+    """The page a reset link opens: choose a new password."""
+    page = Page(request, org)
+    return page.render("reset_password.html", token=token.strip())
+
+
+@router.post("/o/{org}/reset-password", dependencies=CSRF)
+def reset_password(request: Request, org: str, token: Field = "", password: Field = "") -> Response:
+    """Set the new password (``reset_password``): every session of the account ends."""
+    page = Page(request, org)
+    try:
+        with page.begin() as tx:
+            tx.registration.reset_password(token.strip(), password)
+    except (errors.ValidationFailed, errors.TokenInvalid, errors.NotFound) as refused:
+        form = page.url("reset-password") + f"?{urlencode({'token': token.strip()})}"
+        return page.refuse(
+            form, refused, labels={"password": N_("New password")}, about="password", status=422
+        )
+    return page.redirect(page.url("sign-in"), N_("Your password is changed. Sign in with it."))
+
+
 def _safe_next(target: str, org: str) -> str:
     """Only paths inside this organisation's pages: never another site."""
     return target if target.startswith(f"/o/{org}/") and "//" not in target[1:] else ""

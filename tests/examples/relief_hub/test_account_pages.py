@@ -330,3 +330,24 @@ def test_the_stylesheet_is_a_file_of_the_app(browser: Browser) -> None:
     res = browser.get("/relief_hub.css")
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/css")
     assert "header {" in res.text and "<" not in res.text
+
+
+def test_a_forgotten_password_is_reset_through_the_emailed_link(hub: Hub, browser: Browser) -> None:
+    sign_in = browser.get("/o/rainbow/sign-in").text
+    assert 'href="/o/rainbow/forgot-password"' in sign_in
+    sent = browser.submit("/o/rainbow/forgot-password", data={"login": "volunteer@example.org"})
+    assert sent.headers["location"] == "/o/rainbow/sign-in"
+    nobody = hub.browser().submit("/o/rainbow/forgot-password", data={"login": "no@example.org"})
+    assert nobody.headers["location"] == sent.headers["location"]  # tells nobody who exists
+    hub.kit.outbox.work()
+    reset = [m for m in hub.messages.to("volunteer@example.org") if m.data.get("token")]
+    token = str(reset[-1].data["token"])
+    page = f"/o/rainbow/reset-password?token={token}"
+    short = browser.follow(browser.submit(page, "/o/rainbow/reset-password", {"token": token}))
+    assert short.status_code == 422 and 'data-testid="error-password"' in short.text
+    assert f'name="token" value="{token}"' in short.text  # the link's token stays in the form
+    done = browser.submit(
+        page, "/o/rainbow/reset-password", {"token": token, "password": "a brand new phrase 9"}
+    )
+    assert done.headers["location"] == "/o/rainbow/sign-in"
+    browser.sign_in("rainbow", "volunteer@example.org", "a brand new phrase 9")
