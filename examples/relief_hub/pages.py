@@ -196,6 +196,12 @@ class Page:
         self._remember_language(response)
         return response
 
+    def when(self, moment: dt.datetime) -> str:
+        """A moment in the organisation's time zone, as pages show it."""
+        layout = self._layout()
+        zone = layout["organisation"].zone if layout["organisation"] else dt.UTC
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
     def lang_of(self, text: str | None) -> Markup:
         """A ``lang`` attribute for a name written in the page's other language (a Chinese
         name on an English page, an English one on a Chinese page), else nothing."""

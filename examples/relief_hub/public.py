@@ -549,7 +549,6 @@ def _rewards_page(page: Page) -> Response:
         catalogue=catalogue,
         balance=balance,
         redemptions=redemptions,
-        form_key=uuid.uuid4().hex,
     )
 
 
@@ -567,6 +566,32 @@ def _left(tx: Any, rewards: list[Any]) -> dict[uuid.UUID, int | None]:
 def rewards(request: Request, org: str) -> Response:
     """The rewards catalogue and my redemptions."""
     return _rewards_page(Page(request, org))
+
+
+@router.get("/o/{org}/rewards/{reward_id}/redeem")
+def confirm_redeem(request: Request, org: str, reward_id: uuid.UUID) -> Response:
+    """The step before spending points: the reward, its price and the balance after."""
+    page = Page(request, org)
+    actor = page.require_actor()
+    _ = page._
+    with page.begin() as tx:
+        reward = tx.points.reward(reward_id)
+        balance = tx.points.balance(actor)
+    name = page.item_name(reward)
+    return page.render(
+        "confirm.html",
+        title=_("Redeem {reward}?", reward=name),
+        action=page.url(f"rewards/{reward_id}/redeem"),
+        hidden={"key": uuid.uuid4().hex},
+        lines=[
+            _("It costs {price} points.", price=reward.price),
+            _("Your balance: {balance} points.", balance=balance),
+        ],
+        warning=None,
+        button=_("Redeem"),
+        testid="confirm-redeem",
+        back=page.url("rewards"),
+    )
 
 
 @router.post("/o/{org}/rewards/{reward_id}/redeem", dependencies=CSRF)

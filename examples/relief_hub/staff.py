@@ -313,6 +313,37 @@ def hours(request: Request, org: str) -> Response:
     return _hours_page(Page(request, org))
 
 
+@router.get("/shifts/{shift_id}/complete")
+def confirm_complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
+    """The step before closing a shift: what completing does, and a warning when the shift
+    has not ended yet (everyone not checked in would be marked as not having come)."""
+    page = Page(request, org)
+    _ = page._
+    with page.begin(require="hours.approve") as tx:
+        shift = tx.volunteer.shift(shift_id)
+        activity = tx.volunteer.activity(shift.activity_id)
+        checked_in = [
+            s for s in tx.volunteer.signups(shift_id, status="confirmed") if s.checked_in_at
+        ]
+    ended = shift.ends_at <= utcnow()
+    return page.render(
+        "confirm.html",
+        title=_("Complete this shift?"),
+        action=page.url(f"staff/shifts/{shift_id}/complete"),
+        hidden={},
+        lines=[
+            f"{activity.title} · {page.when(shift.starts_at)}",
+            _("{checked_in} of {taken} checked in.", checked_in=len(checked_in), taken=shift.taken),
+        ],
+        warning=None
+        if ended
+        else _("This shift has not ended yet: it ends {end}.", end=page.when(shift.ends_at)),
+        button=_("Complete the shift"),
+        testid="confirm-complete",
+        back=page.url("staff/hours"),
+    )
+
+
 @router.post("/shifts/{shift_id}/complete", dependencies=CSRF)
 def complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
     """Close a shift (``complete_shift``): hours enter the ledger and earn points."""

@@ -9,6 +9,8 @@ import re
 
 from relief_hub.hub_support import Browser, Hub
 
+from ngo_kit import SYSTEM
+
 
 def lang_switch(page: str) -> str:
     """Where the layout's language switch leads."""
@@ -102,7 +104,7 @@ def test_an_unknown_page_is_an_html_page_in_the_sites_frame(hub: Hub) -> None:
 
 def test_opening_a_form_address_again_is_a_page_not_json(hub: Hub) -> None:
     staff = hub.browser("staff")
-    answer = staff.get("/o/rainbow/staff/shifts/00000000-0000-0000-0000-000000000000/complete")
+    answer = staff.get("/o/rainbow/staff/claims/00000000-0000-0000-0000-000000000000/approve")
     assert answer.status_code == 405
     assert answer.headers["content-type"].startswith("text/html")
     assert 'data-testid="signed-in-as">王老师<' in answer.text
@@ -222,3 +224,25 @@ def test_the_register_form_says_what_each_field_autocompletes(browser: Browser) 
     for field, token in (("display_name", "name"), ("email", "email"), ("phone", "tel")):
         tag = re.search(rf'<input [^>]*id="{field}"[^>]*>', page)
         assert tag is not None and f'autocomplete="{token}"' in tag.group(0), field
+
+
+# --- one-click actions that cannot be undone ---------------------------------------------------
+
+
+def test_completing_a_shift_and_redeeming_take_a_confirmation_step(hub: Hub) -> None:
+    staff = hub.browser("staff")
+    shift = hub.shifts["rainbow"]
+    hours = staff.get("/o/rainbow/staff/hours?lang=en").text
+    assert f'<form method="post" action="/o/rainbow/staff/shifts/{shift}/complete"' not in hours
+    confirm = staff.get(f"/o/rainbow/staff/shifts/{shift}/complete")
+    assert confirm.status_code == 200
+    assert 'data-testid="warning"' in confirm.text  # the shift is two days ahead
+    assert 'data-testid="confirm-complete"' in confirm.text
+    with hub.kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        gift = tx.points.add_reward(code="gift", name="Gift", price=5)
+    volunteer = hub.browser("volunteer")
+    rewards = volunteer.get("/o/rainbow/rewards").text
+    assert f'action="/o/rainbow/rewards/{gift.id}/redeem"' not in rewards
+    step = volunteer.get(f"/o/rainbow/rewards/{gift.id}/redeem?lang=en")
+    assert step.status_code == 200 and "It costs 5 points." in step.text
+    assert f'action="/o/rainbow/rewards/{gift.id}/redeem"' in step.text
