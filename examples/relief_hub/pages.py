@@ -106,6 +106,7 @@ class Page:
         self.ctx.org = org
         #: An error page shows an address's unknown organisation as no organisation at all.
         self.unknown_org_ok = False
+        self._found: dict[str, Any] | None = None
 
     @property
     def actor(self) -> uuid.UUID | None:
@@ -197,7 +198,8 @@ class Page:
         return response
 
     def when(self, moment: dt.datetime) -> str:
-        """A moment in the organisation's time zone, as pages show it."""
+        """A moment in the organisation's time zone, as pages show it (reads the organisation
+        once per request, in a transaction of its own: call it outside ``begin()``)."""
         layout = self._layout()
         zone = layout["organisation"].zone if layout["organisation"] else dt.UTC
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -296,6 +298,8 @@ class Page:
     def _layout(self) -> dict[str, Any]:
         """The organisation, signed-in person and staff flag the header shows (no organisation
         when the path names none that exists)."""
+        if self._found is not None:
+            return self._found
         found: dict[str, Any] = {"organisation": None, "me": None, "is_staff": False}
         if self.org is None:
             return found
@@ -309,6 +313,7 @@ class Page:
             if not self.unknown_org_ok:
                 raise
             return {"organisation": None, "me": None, "is_staff": False}
+        self._found = found
         return found
 
     def redirect(self, url: str, flash: str | None = None, **params: Any) -> RedirectResponse:

@@ -106,7 +106,9 @@ def dashboard(request: Request, org: str) -> Response:
 def _check_in_page(page: Page, token: str) -> Response:
     found: dict[str, Any] = {}
     refused: errors.NgoKitError | None = None
+    today = page.when(utcnow())[:10]
     with page.begin(require="attendance.record") as tx:
+        roster = _todays_rosters(page, tx, today)
         if token:
             try:
                 signup = tx.volunteer.read_pass(token)
@@ -122,9 +124,52 @@ def _check_in_page(page: Page, token: str) -> Response:
                 }
     if refused is not None:
         return page.render(
-            "staff/check_in.html", status=status_of(refused), error=page.message(refused)
+            "staff/check_in.html",
+            status=status_of(refused),
+            error=page.message(refused),
+            roster=roster,
         )
-    return page.render("staff/check_in.html", token=token, **found)
+    if found:
+        found["today"] = page.when(found["shift"].starts_at)[:10] == today
+    return page.render("staff/check_in.html", token=token, roster=roster, **found)
+
+
+def _todays_rosters(page: Page, tx: Context, today: str) -> list[dict[str, Any]]:
+    """Today's open shifts (``today`` in the organisation's time zone), each with its confirmed
+    people, for checking in by name someone who has no pass at hand."""
+    shifts = [
+        s for s in tx.volunteer.shifts(open_only=True) if page.when(s.starts_at)[:10] == today
+    ]
+    rosters = []
+    for shift in shifts:
+        signups = tx.volunteer.signups(shift.id, status="confirmed")
+        people = tx.registration.users([s.user_id for s in signups])
+        rosters.append(
+            {
+                "shift": shift,
+                "activity": tx.volunteer.activity(shift.activity_id),
+                "people": [(s, people.get(s.user_id)) for s in signups],
+            }
+        )
+    return rosters
+
+
+@router.post("/shifts/{shift_id}/check-in/{user_id}", dependencies=CSRF)
+def check_in_by_name(
+    request: Request, org: str, shift_id: uuid.UUID, user_id: uuid.UUID
+) -> Response:
+    """Check in someone on today's roster by name (``check_in``), without their pass."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            signup = tx.volunteer.check_in(shift_id, user_id)
+            person = tx.registration.get_user(signup.user_id)
+    except (errors.NotFound, errors.Conflict, errors.ValidationFailed) as refused:
+        return page.refuse(page.url("staff/check-in"), refused)
+    return page.redirect(
+        page.url("staff/check-in"), N_("{name} is checked in."), name=person.display_name
+    )
 
 
 @router.get("/check-in")

@@ -4,9 +4,12 @@ keep the site's frame, and the volunteer's pass is a page the volunteer may open
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
+from zoneinfo import ZoneInfo
 
+import pytest
 from relief_hub.hub_support import Browser, Hub
 
 from ngo_kit import SYSTEM
@@ -246,3 +249,31 @@ def test_completing_a_shift_and_redeeming_take_a_confirmation_step(hub: Hub) -> 
     step = volunteer.get(f"/o/rainbow/rewards/{gift.id}/redeem?lang=en")
     assert step.status_code == 200 and "It costs 5 points." in step.text
     assert f'action="/o/rainbow/rewards/{gift.id}/redeem"' in step.text
+
+
+def test_staff_check_in_by_name_from_todays_roster(hub: Hub) -> None:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=30)
+    with hub.kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        activity = tx.volunteer.create_activity(title="今日分装", place="仓库")
+        today = tx.volunteer.create_shift(
+            activity_id=activity.id,
+            starts_at=start,
+            ends_at=start + dt.timedelta(hours=1),
+            capacity=5,
+        )
+    if today.starts_at.astimezone(ZoneInfo("Asia/Shanghai")).date() != (
+        dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    ):
+        pytest.skip("half an hour from now is tomorrow in Shanghai")
+    volunteer = hub.browser("volunteer")
+    volunteer.submit("/o/rainbow/shifts", f"/o/rainbow/shifts/{today.id}/sign-up")
+    staff = hub.browser("staff")
+    page = staff.get("/o/rainbow/staff/check-in").text
+    button = f'data-testid="check-in-{today.id}-{hub.people["volunteer"]}"'
+    assert button in page and "李小红" in page
+    done = staff.submit(
+        "/o/rainbow/staff/check-in",
+        f"/o/rainbow/staff/shifts/{today.id}/check-in/{hub.people['volunteer']}",
+    )
+    assert "李小红 is checked in." in staff.follow(done).text
+    assert button not in staff.get("/o/rainbow/staff/check-in").text
