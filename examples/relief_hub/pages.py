@@ -173,7 +173,7 @@ class Page:
             lang="zh" if self.locale == "zh_CN" else "en",
             other_lang="en" if self.locale == "zh_CN" else "zh",
             lang_url=self.language_url("en" if self.locale == "zh_CN" else "zh"),
-            colon=self._colon(),
+            colon=self.colon,
             request=self.request,
             path=self.request.url.path,
             org_slug=self.org,
@@ -367,14 +367,15 @@ class Page:
                 continue
             reason = item.params.get("reason")
             if name in labels and isinstance(reason, LocalisedText):
-                found[name] = self._(labels[name]) + self._colon() + reason.in_locale(self.locale)
+                found[name] = self._(labels[name]) + self.colon + reason.in_locale(self.locale)
             else:
                 found[name] = item.message_in(self.locale)
         order = list(labels)
         ranked = sorted(found, key=lambda n: order.index(n) if n in order else len(order))
         return found, [(name, found[name]) for name in ranked]
 
-    def _colon(self) -> str:
+    @property
+    def colon(self) -> str:
         """What follows a label: "余额：" in Chinese, "Balance: " in English."""
         return "：" if self.locale == "zh_CN" else ": "
 

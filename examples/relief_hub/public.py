@@ -630,20 +630,29 @@ def transparency(request: Request, org: str) -> Response:
             for line in report.lines:
                 group = line.recipient_kind or line.destination
                 groups[group] = groups.get(group, Decimal(0)) + line.quantity
+            parts = [
+                (_("Distributed"), report.distributed),
+                (_("On hand"), report.on_hand),
+                (_("Scrapped"), report.scrapped),
+                (_("Returned"), report.returned),
+            ]
             chart = split_bar(
-                [
-                    (_("Distributed"), report.distributed),
-                    (_("On hand"), report.on_hand),
-                    (_("Scrapped"), report.scrapped),
-                    (_("Returned"), report.returned),
-                ],
+                [(label, value) for label, value in parts if value],  # no "Scrapped: 0"
                 testid=f"chart-{donation.donation}",
                 title=_("Where donation {ref} went", ref=donation.donation),
+                colon=page.colon,
             )
+            goods = sorted({line.item_code for line in report.lines})
             reports.append(
-                {"donation": donation, "report": report, "groups": groups, "chart": chart}
+                {
+                    "donation": donation,
+                    "report": report,
+                    "groups": {g: q for g, q in groups.items() if q},
+                    "chart": chart,
+                    "goods": [page.item_name(items[c]) for c in goods if c in items],
+                }
             )
-    return page.render("transparency.html", reports=reports, items=items)
+    return page.render("transparency.html", reports=reports)
 
 
 def _public_items(tx: Any) -> list[Any]:

@@ -80,21 +80,25 @@ def dashboard(request: Request, org: str) -> Response:
             [(names.get(code, code), qty) for code, qty in sorted(stock.items())],
             testid="chart-stock",
             title=_("Stock on hand by item"),
+            colon=page.colon,
         ),
         "hours_month": bar_chart(
             [(str(r["month"]), r["hours"]) for r in by_month],
             testid="chart-hours",
             title=_("Approved hours by month"),
+            colon=page.colon,
         ),
         "hours_activity": bar_chart(
             [(titles.get(str(r["activity"]), _("Other")), r["hours"]) for r in by_activity],
             testid="chart-hours-activity",
             title=_("Approved hours by activity"),
+            colon=page.colon,
         ),
         "points": bar_chart(
             [(_("Awarded"), awarded), (_("Redeemed"), redeemed)],
             testid="chart-points",
             title=_("Points awarded and redeemed"),
+            colon=page.colon,
         ),
     }
     return page.render("staff/dashboard.html", charts=charts)

@@ -277,3 +277,17 @@ def test_staff_check_in_by_name_from_todays_roster(hub: Hub) -> None:
     )
     assert "李小红 is checked in." in staff.follow(done).text
     assert button not in staff.get("/o/rainbow/staff/check-in").text
+
+
+def test_the_transparency_page_names_the_date_and_goods_and_shows_no_zero_rows(hub: Hub) -> None:
+    staff = hub.browser("staff")
+    page = staff.get("/o/rainbow/transparency?lang=zh")
+    assert page.status_code == 200
+    text = visible_text(page.text)
+    assert re.search(r"接收日期：\d{4}-\d\d-\d\d", text)
+    assert "已报损：0" not in text and "报损：0" not in text
+    english = visible_text(staff.get("/o/rainbow/transparency?lang=en").text)
+    assert "Scrapped: 0" not in english and "Returned: 0" not in english
+    assert re.search(r"Received on: \d{4}-\d\d-\d\d", english)
+    chart = re.search(r'<svg [^>]*data-testid="chart-D-RB-1".*?</svg>', page.text, re.S)
+    assert chart is not None and ": " not in chart.group(0)  # Chinese legends: full-width colon

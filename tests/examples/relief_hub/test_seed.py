@@ -39,3 +39,17 @@ def test_every_demo_account_signs_in(kit_factory: KitFactory) -> None:
         browser.sign_in(person.org, person.email, person.password)
         me = browser.get(f"/o/{person.org}/me")
         assert re.search(r'data-testid="signed-in-as">' + re.escape(person.name), me.text)
+
+
+def test_each_organisations_home_says_what_it_does_in_both_languages(
+    kit_factory: KitFactory,
+) -> None:
+    kit = kit_factory(modules=list(MODULES), plugins=list(PLUGINS))
+    seed(kit)
+    browser = Browser(TestClient(create_relief_hub(kit, deliver_messages=False)))
+    for org, english, chinese in (
+        ("rainbow", "children treated for cancer", "患癌儿童"),
+        ("riverside", "After the river flooded", "受灾家庭"),
+    ):
+        assert english in browser.get(f"/o/{org}/?lang=en").text
+        assert chinese in browser.get(f"/o/{org}/?lang=zh").text
