@@ -348,7 +348,10 @@ class Page:
 
     def message(self, error: NgoKitError) -> str:
         """The kit's error in the page's language, as a client may see it (a database
-        driver's text stays in the server log, as in the API's problem documents)."""
+        driver's text stays in the server log, as in the API's problem documents); a missing
+        permission is said in words, not by its code."""
+        if type(error) is errors.PermissionDenied:
+            return self._("You are not allowed to do this here.")
         return public_message(error, self.locale)
 
     def field_errors(

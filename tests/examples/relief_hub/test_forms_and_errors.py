@@ -291,3 +291,13 @@ def test_the_transparency_page_names_the_date_and_goods_and_shows_no_zero_rows(h
     assert re.search(r"Received on: \d{4}-\d\d-\d\d", english)
     chart = re.search(r'<svg [^>]*data-testid="chart-D-RB-1".*?</svg>', page.text, re.S)
     assert chart is not None and ": " not in chart.group(0)  # Chinese legends: full-width colon
+
+
+def test_a_refused_permission_is_said_in_words_not_by_its_code(hub: Hub) -> None:
+    volunteer = hub.browser("volunteer")
+    missing = "00000000-0000-0000-0000-000000000000"
+    refused = volunteer.submit("/o/rainbow/me", f"/o/rainbow/staff/claims/{missing}/approve")
+    shown = volunteer.follow(refused)
+    assert shown.status_code == 403
+    assert "You are not allowed to do this here." in shown.text
+    assert "hours.approve" not in shown.text
