@@ -93,6 +93,16 @@ DATA_WORDS = (
 )
 
 
+#: How pages name the recipient groups the inventory records (``recipient_kind``).
+RECIPIENT_GROUPS = {
+    "beneficiary": N_("Beneficiaries"),
+    "household": N_("Households"),
+    "project": N_("Projects"),
+    "activity": N_("Activities"),
+    "site": N_("Sites"),
+}
+
+
 class Page:
     """One page request: language, organisation, signed-in account and rendering."""
 
@@ -183,6 +193,7 @@ class Page:
             number=lambda value: f"{value.normalize():f}" if isinstance(value, Decimal) else value,
             reward_name=lambda r: (r.name_zh or r.name) if self.locale == "zh_CN" else r.name,
             item_name=self.item_name,
+            group_name=lambda kind: self._(RECIPIENT_GROUPS.get(kind, kind)),
             lang_of=self.lang_of,
             sentence=self.sentence,
             amount=self.amount,

@@ -280,6 +280,8 @@ def test_staff_check_in_by_name_from_todays_roster(hub: Hub) -> None:
 
 
 def test_the_transparency_page_names_the_date_and_goods_and_shows_no_zero_rows(hub: Hub) -> None:
+    with hub.kit.begin(org="rainbow", actor=SYSTEM) as tx:
+        tx.inventory.issue(item="comfort-kit", quantity=2, from_="store", recipient="家庭 C")
     staff = hub.browser("staff")
     page = staff.get("/o/rainbow/transparency?lang=zh")
     assert page.status_code == 200
@@ -289,6 +291,8 @@ def test_the_transparency_page_names_the_date_and_goods_and_shows_no_zero_rows(h
     english = visible_text(staff.get("/o/rainbow/transparency?lang=en").text)
     assert "Scrapped: 0" not in english and "Returned: 0" not in english
     assert re.search(r"Received on: \d{4}-\d\d-\d\d", english)
+    assert "Beneficiaries" in english  # a group's name, not the recorded word "beneficiary"
+    assert "Goods: Comfort kit" in english
     chart = re.search(r'<svg [^>]*data-testid="chart-D-RB-1".*?</svg>', page.text, re.S)
     assert chart is not None and ": " not in chart.group(0)  # Chinese legends: full-width colon
 
