@@ -140,7 +140,10 @@ def _check_in_page(page: Page, token: str) -> Response:
 
 def _todays_rosters(page: Page, tx: Context, today: str) -> list[dict[str, Any]]:
     """Today's open shifts (``today`` in the organisation's time zone), each with its confirmed
-    people, for checking in by name someone who has no pass at hand."""
+    people, for checking in by name someone who has no pass at hand (for those who may see
+    rosters: ``volunteer.view``)."""
+    if not tx.can("volunteer.view"):
+        return []
     shifts = [
         s for s in tx.volunteer.shifts(open_only=True) if page.when(s.starts_at)[:10] == today
     ]
