@@ -11,6 +11,7 @@ channel prints verification codes to standard output in development).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +21,9 @@ from typing import Any
 import ngo_kit_rewards_stock
 import ngo_kit_volunteer_points
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ngo_kit import Kit, KitSettings
 from ngo_kit.errors import NgoKitError
@@ -28,7 +31,7 @@ from ngo_kit.web import create_app, problem, request_locale
 from ngo_kit.web.csrf import install_csrf
 
 from . import certificates, public, staff
-from .pages import error_page
+from .pages import PageMethodRefused, PageNotFound, error_page
 
 log = logging.getLogger("relief_hub")
 
@@ -74,13 +77,42 @@ def create_relief_hub(
             return response
         return error_page(request, exc)
 
+    api_http_error = app.exception_handlers[StarletteHTTPException]
+    api_request_error = app.exception_handlers[RequestValidationError]
+
+    async def _http_error(request: Request, exc: Exception) -> Response:
+        # Pages answer an unknown address or a form's address opened again with a page in the
+        # site's frame; the API keeps its problem documents.
+        assert isinstance(exc, StarletteHTTPException)
+        if request.url.path.startswith("/api/") or exc.status_code not in (404, 405):
+            answer: Response = await _call(api_http_error, request, exc)
+            return answer
+        if exc.status_code == 405:
+            return error_page(request, PageMethodRefused())
+        return error_page(request, PageNotFound("Page", request.url.path))
+
+    async def _request_error(request: Request, exc: Exception) -> Response:
+        # A page address with a malformed id (``/o/x/shifts/nonsense/...``) names no page.
+        if request.url.path.startswith("/api/"):
+            answer: Response = await _call(api_request_error, request, exc)
+            return answer
+        return error_page(request, PageNotFound("Page", request.url.path))
+
     app.add_exception_handler(NgoKitError, _error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_error)
     app.include_router(public.router)
     app.include_router(staff.router)
     app.include_router(certificates.router)
     if deliver_messages:
         app.router.lifespan_context = _outbox_lifespan(kit, outbox_interval)
     return app
+
+
+async def _call(handler: Any, request: Request, exc: Exception) -> Any:
+    """Run an exception handler, which Starlette allows to be plain or async."""
+    answer = handler(request, exc)
+    return await answer if inspect.isawaitable(answer) else answer
 
 
 def _outbox_lifespan(kit: Kit, interval: float) -> Any:

@@ -64,7 +64,9 @@ def _svg_open(testid: str, title: str, height: int) -> str:
     )
 
 
-def bar_chart(rows: Sequence[tuple[str, Decimal | int]], *, testid: str, title: str) -> Markup:
+def bar_chart(
+    rows: Sequence[tuple[str, Decimal | int]], *, testid: str, title: str, colon: str = ": "
+) -> Markup:
     """Horizontal bars, one per ``(label, value)``, each with its value written at its end.
 
     Labels take the left 38 % (wrapped onto two lines, then cut with an ellipsis, the whole
@@ -94,7 +96,7 @@ def bar_chart(rows: Sequence[tuple[str, Decimal | int]], *, testid: str, title: 
             f'<g clip-path="url(#{escape(clip)})"><text text-anchor="end">'
             f"<title>{escape(label)}</title>{spans}</text></g>"
             f'<rect x="{bar_start}%" y="{y + (row_h - 20) / 2:.0f}" width="{share:.2f}%" '
-            f'height="20" fill="{colour}"><title>{escape(label)}: {escape(_number(value))}'
+            f'height="20" fill="{colour}"><title>{escape(label)}{colon}{escape(_number(value))}'
             f"</title></rect>"
             f'<text x="{bar_start + share:.2f}%" dx="6" y="{y + row_h / 2 + 5:.0f}">'
             f"{escape(_number(value))}</text>"
@@ -104,8 +106,11 @@ def bar_chart(rows: Sequence[tuple[str, Decimal | int]], *, testid: str, title: 
     return Markup("".join(parts))
 
 
-def split_bar(parts: Sequence[tuple[str, Decimal | int]], *, testid: str, title: str) -> Markup:
-    """One bar split into parts (received = distributed + on hand + ...), with a legend."""
+def split_bar(
+    parts: Sequence[tuple[str, Decimal | int]], *, testid: str, title: str, colon: str = ": "
+) -> Markup:
+    """One bar split into parts (received = distributed + on hand + ...), with a legend;
+    ``colon`` follows each label (": " in English, "：" in Chinese)."""
     total = sum(float(v) for _, v in parts if float(v) > 0) or 1.0
     svg = [_svg_open(testid, title, 36 + 26 * len(parts))]
     x = 0.0
@@ -115,24 +120,27 @@ def split_bar(parts: Sequence[tuple[str, Decimal | int]], *, testid: str, title:
         if share > 0:
             svg.append(
                 f'<rect x="{x:.2f}%" y="0" width="{share:.2f}%" height="24" fill="{colour}">'
-                f"<title>{escape(label)}: {escape(_number(value))}</title></rect>"
+                f"<title>{escape(label)}{colon}{escape(_number(value))}</title></rect>"
             )
         x += share
         y = 36 + 26 * i
         svg.append(
             f'<rect x="0" y="{y}" width="14" height="14" fill="{colour}"/>'
-            f'<text x="22" y="{y + 13}">{escape(label)}: {escape(_number(value))}</text>'
+            f'<text x="22" y="{y + 13}">{escape(label)}{colon}{escape(_number(value))}</text>'
         )
     svg.append("</svg>")
     return Markup("".join(svg))
 
 
-def qr_svg(text: str, *, scale: int = 4) -> Markup:
-    """``text`` as an inline SVG QR code (segno, the library the volunteer module uses)."""
+def qr_svg(text: str, label: str, *, scale: int = 4) -> Markup:
+    """``text`` as an inline SVG QR code (segno, the library the volunteer module uses), an
+    image named ``label`` for screen readers."""
     import io
 
     import segno
 
     out = io.BytesIO()
     segno.make(text, error="m").save(out, kind="svg", scale=scale, xmldecl=False, svgns=True)
-    return Markup(out.getvalue().decode("utf-8"))
+    svg = out.getvalue().decode("utf-8")
+    named = f'<svg role="img" aria-label="{escape(label)}" '
+    return Markup(svg.replace("<svg ", named, 1))

@@ -74,8 +74,11 @@ def link_to(base: str) -> None:
     module's ``NGO_KIT_REGISTRATION_LINK_TEMPLATES``, unless the environment sets it), and so
     do certificates' QR codes (``NGO_KIT_PUBLIC_BASE_URL``, set here only for a local address:
     a deployment names the address people reach it at)."""
-    page = f"{base}/o/{{org}}/verify-email?token={{token}}"
-    os.environ.setdefault("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps({"verify_email": page}))
+    pages = {
+        "verify_email": f"{base}/o/{{org}}/verify-email?token={{token}}",
+        "reset_password": f"{base}/o/{{org}}/reset-password?token={{token}}",
+    }
+    os.environ.setdefault("NGO_KIT_REGISTRATION_LINK_TEMPLATES", json.dumps(pages))
     if urllib.parse.urlsplit(base).hostname in ("127.0.0.1", "localhost"):
         os.environ.setdefault("NGO_KIT_PUBLIC_BASE_URL", base)
 
@@ -204,6 +207,8 @@ def check_every_page(base: str) -> list[tuple[str, int]]:
             "register",
             "verify-email",
             "sign-in",
+            "forgot-password",
+            "reset-password",
             "shifts",
             "rewards",
             "transparency",
@@ -221,9 +226,12 @@ def check_every_page(base: str) -> list[tuple[str, int]]:
             visit(volunteer, pdf)
         for path in STAFF_PAGES:
             visit(staff, f"/o/{org}/{path}")
-        links = re.findall(r'data-testid="checkin-link-[^"]+" href="([^"]+)"', me)
-        if not links:
-            results.append((f"{base}/o/{org}/me has no check-in link", 404))
+        passes = re.findall(r'data-testid="pass-link-[^"]+" href="([^"]+)"', me)
+        links = re.findall(r'data-check-in-url="([^"]+)"', me)
+        if not passes or not links:
+            results.append((f"{base}/o/{org}/me has no check-in pass", 404))
+        for path in passes:
+            visit(volunteer, path)
         for link in links:
             visit(staff, link.removeprefix(base).replace("&amp;", "&"))
     return results

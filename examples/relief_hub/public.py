@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from ngo_kit import SYSTEM, errors
 from ngo_kit.db import utcnow
@@ -27,6 +29,27 @@ if TYPE_CHECKING:
     from ngo_kit.modules.volunteer.schemas import ProfileRead
 
 router = APIRouter(include_in_schema=False)
+
+#: Each form's inputs and their labels, in the form's order (errors name the label).
+REGISTER_LABELS = {
+    "display_name": N_("Your name"),
+    "email": N_("Email address"),
+    "phone": N_("Mobile phone number"),
+    "password": N_("Password"),
+    "consents": N_("Consent"),
+}
+VERIFY_LABELS = {"code": N_("6-digit code")}
+SIGN_IN_LABELS = {"login": N_("Email address or mobile number"), "password": N_("Password")}
+PROFILE_LABELS = {
+    "city": N_("City"),
+    "emergency_contact_name": N_("Emergency contact"),
+    "emergency_contact_phone": N_("Emergency contact's phone"),
+}
+CLAIM_LABELS = {
+    "served_on": N_("Date served"),
+    "hours": N_("Hours served"),
+    "description": N_("What you did"),
+}
 FAVICON = (HERE / "static" / "favicon.svg").read_bytes()
 STYLES = (HERE / "static" / "relief_hub.css").read_bytes()
 
@@ -73,7 +96,7 @@ def register_form(request: Request, org: str) -> Response:
     page = Page(request, org)
     with page.begin() as tx:
         documents = tx.registration.consent_documents()
-    return page.render("register.html", documents=documents, values={}, errors={})
+    return page.render("register.html", documents=documents)
 
 
 @router.post("/o/{org}/register", dependencies=CSRF)
@@ -105,9 +128,7 @@ def register(
                 consent_method="relief_hub registration form",
             )
     except (errors.ValidationFailed, errors.Conflict) as refused:
-        with page.begin() as tx:
-            documents = tx.registration.consent_documents()
-        return page.render("register.html", refused=refused, documents=documents, values=values)
+        return page.refuse(page.url("register"), refused, values, REGISTER_LABELS)
     try:
         with page.begin() as tx:
             signed_in = tx.registration.authenticate(
@@ -137,7 +158,7 @@ def verify_form(request: Request, org: str) -> Response:
     """The form for the 6-digit code sent to the signed-in person's phone."""
     page = Page(request, org)
     page.require_actor()
-    return page.render("verify.html", errors={})
+    return page.render("verify.html")
 
 
 @router.post("/o/{org}/verify", dependencies=CSRF)
@@ -149,7 +170,9 @@ def verify(request: Request, org: str, code: Field = "") -> Response:
         with page.begin() as tx:
             tx.registration.verify_phone(code.strip())
     except (errors.ValidationFailed, errors.TokenInvalid, errors.Conflict) as refused:
-        return page.render("verify.html", status=422, errors={"code": page.message(refused)})
+        return page.refuse(
+            page.url("verify"), refused, labels=VERIFY_LABELS, about="code", status=422
+        )
     return page.redirect(page.url("me"), N_("Your phone number is verified."))
 
 
@@ -162,7 +185,7 @@ def resend_code(request: Request, org: str) -> Response:
         with page.begin() as tx:
             tx.registration.send_phone_code()
     except TooManyAttempts as refused:  # codes are throttled per number, account and client
-        return page.render("verify.html", status=429, errors={"code": page.message(refused)})
+        return page.refuse(page.url("verify"), refused, labels=VERIFY_LABELS, about="code")
     return page.redirect(page.url("verify"), N_("We sent a new code to your phone."))
 
 
@@ -171,7 +194,7 @@ def verify_email_form(request: Request, org: str, token: str = "") -> Response:
     """The page an email verification link opens: a button confirms (a GET never verifies,
     so a mail scanner that follows links confirms nothing); without ``token``, a form for it."""
     page = Page(request, org)
-    return page.render("verify_email.html", token=token.strip(), errors={})
+    return page.render("verify_email.html", values={"token": token.strip()})
 
 
 @router.post("/o/{org}/verify-email", dependencies=CSRF)
@@ -182,11 +205,13 @@ def verify_email(request: Request, org: str, token: Field = "") -> Response:
         with page.begin() as tx:
             tx.registration.verify_email(token.strip())
     except (errors.TokenInvalid, errors.NotFound) as refused:
-        return page.render(
-            "verify_email.html",
+        return page.refuse(
+            page.url("verify-email"),
+            refused,
+            {"token": token.strip()},
+            {"token": N_("The code from the email we sent you")},
+            about="token",
             status=422,
-            token=token.strip(),
-            errors={"token": page.message(refused)},
         )
     target = page.url("me") if page.actor is not None else page.url("sign-in")
     return page.redirect(target, N_("Your email address is verified."))
@@ -196,7 +221,7 @@ def verify_email(request: Request, org: str, token: Field = "") -> Response:
 def sign_in_form(request: Request, org: str, next: str = "") -> Response:
     """Sign in with an email address or phone number and a password."""
     page = Page(request, org)
-    return page.render("sign_in.html", values={}, next=_safe_next(next, org), error=None)
+    return page.render("sign_in.html", next=_safe_next(next, org))
 
 
 @router.post("/o/{org}/sign-in", dependencies=CSRF)
@@ -218,16 +243,69 @@ def sign_in(
     except errors.NgoKitError as refused:
         if isinstance(refused, errors.ConfigurationError):
             raise
-        return page.render(
-            "sign_in.html",
-            status=401 if not isinstance(refused, errors.ValidationFailed) else 422,
-            values={"login": login},
-            next=_safe_next(next, org),
-            error=page.message(refused),
-        )
+        target = _safe_next(next, org)
+        form = page.url("sign-in") + (f"?{urlencode({'next': target})}" if target else "")
+        return page.refuse(form, refused, {"login": login}, SIGN_IN_LABELS)
     response = page.redirect(_safe_next(next, org) or page.url("me"), N_("You are signed in."))
     set_session_cookie(response, request, signed_in.token, signed_in.expires_at)
     return response
+
+
+@router.get("/o/{org}/forgot-password")
+def forgot_password_form(request: Request, org: str) -> Response:
+    """Ask for a link to choose a new password."""
+    return Page(request, org).render("forgot_password.html")
+
+
+@router.post("/o/{org}/forgot-password", dependencies=CSRF)
+def forgot_password(request: Request, org: str, login: Field = "") -> Response:
+    """Send a reset link (``request_password_reset``); the answer never says whether an
+    account has the address or number."""
+    page = Page(request, org)
+    login = login.strip()
+    by_email = "@" in login
+    try:
+        with page.begin() as tx:
+            tx.registration.request_password_reset(
+                email=login if by_email else None,
+                phone=None if by_email else (login or None),
+                client=client_key(request),
+            )
+    except (errors.ValidationFailed, TooManyAttempts) as refused:
+        return page.refuse(
+            page.url("forgot-password"),
+            refused,
+            {"login": login},
+            {"login": N_("Email address or mobile number")},
+            {"email": "login", "phone": "login"},
+            about="login",
+        )
+    return page.redirect(
+        page.url("sign-in"),
+        N_("If an account has this address or number, we sent it a link to choose a new password."),
+    )
+
+
+@router.get("/o/{org}/reset-password")
+def reset_password_form(request: Request, org: str, token: str = "") -> Response:
+    """The page a reset link opens: choose a new password."""
+    page = Page(request, org)
+    return page.render("reset_password.html", token=token.strip())
+
+
+@router.post("/o/{org}/reset-password", dependencies=CSRF)
+def reset_password(request: Request, org: str, token: Field = "", password: Field = "") -> Response:
+    """Set the new password (``reset_password``): every session of the account ends."""
+    page = Page(request, org)
+    try:
+        with page.begin() as tx:
+            tx.registration.reset_password(token.strip(), password)
+    except (errors.ValidationFailed, errors.TokenInvalid, errors.NotFound) as refused:
+        form = page.url("reset-password") + f"?{urlencode({'token': token.strip()})}"
+        return page.refuse(
+            form, refused, labels={"password": N_("New password")}, about="password", status=422
+        )
+    return page.redirect(page.url("sign-in"), N_("Your password is changed. Sign in with it."))
 
 
 def _safe_next(target: str, org: str) -> str:
@@ -250,7 +328,7 @@ def sign_out(request: Request, org: str) -> Response:
 # --- shifts and the volunteer profile ----------------------------------------------------
 
 
-def _shifts_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+def _shifts_page(page: Page) -> Response:
     with page.begin() as tx:
         upcoming = tx.volunteer.shifts(starts_after=utcnow(), open_only=True)
         activities = {a.id: a for a in tx.volunteer.activities()}
@@ -260,7 +338,6 @@ def _shifts_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Re
             mine = {s.shift_id: s for s in tx.volunteer.my_signups()}
     return page.render(
         "shifts.html",
-        refused=refused,
         shifts=upcoming,
         activities=activities,
         profile=profile,
@@ -303,7 +380,12 @@ def save_profile(
                 emergency_contact_phone=emergency_contact_phone.strip(),
             )
     except errors.ValidationFailed as refused:
-        return _shifts_page(page, refused=refused)
+        values = {
+            "city": city,
+            "emergency_contact_name": emergency_contact_name,
+            "emergency_contact_phone": emergency_contact_phone,
+        }
+        return page.refuse(page.url("shifts"), refused, values, PROFILE_LABELS)
     return page.redirect(
         page.url("shifts"), N_("Thank you! Staff will approve your volunteer profile soon.")
     )
@@ -318,7 +400,7 @@ def sign_up(request: Request, org: str, shift_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             signup = tx.volunteer.sign_up(shift_id)
     except (errors.Conflict, errors.ValidationFailed, errors.NotFound) as refused:
-        return _shifts_page(page, refused=refused)
+        return page.refuse(page.url("shifts"), refused)
     if signup.status == "waitlisted":
         return page.redirect(
             page.url("shifts"),
@@ -337,16 +419,15 @@ def cancel(request: Request, org: str, shift_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             tx.volunteer.cancel(shift_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _shifts_page(page, refused=refused)
+        return page.refuse(page.url("shifts"), refused)
     return page.redirect(page.url("shifts"), N_("Your place is cancelled."))
 
 
 # --- the volunteer's dashboard -----------------------------------------------------------
 
 
-def _dashboard(page: Page, *, refused: errors.NgoKitError | None = None, **extra: Any) -> Response:
+def _dashboard(page: Page) -> Response:
     actor = page.require_actor()
-    base = str(page.request.base_url).rstrip("/")
     with page.begin() as tx:
         standing = tx.points.standing(actor)
         names = {b.id: b for b in tx.points.badges()}
@@ -357,16 +438,13 @@ def _dashboard(page: Page, *, refused: errors.NgoKitError | None = None, **extra
             shift = tx.volunteer.shift(signup.shift_id)
             link = qr = None
             if signup.status == "confirmed":
-                token = tx.volunteer.checkin_pass(signup.shift_id)
-                link = f"{base}{page.url('staff/check-in')}?token={token}"
-                qr = qr_svg(link)
+                link, qr = _check_in_pass(page, tx, signup.shift_id)
             places.append({"signup": signup, "shift": shift, "link": link, "qr": qr})
         activities = {a.id: a for a in tx.volunteer.activities()}
         certificates = tx.volunteer.certificates() if profile is not None else []
         hours = tx.volunteer.hours() if profile is not None else []
     return page.render(
         "me.html",
-        refused=refused,
         standing=standing,
         badges=badges,
         profile=profile,
@@ -374,8 +452,31 @@ def _dashboard(page: Page, *, refused: errors.NgoKitError | None = None, **extra
         activities=activities,
         certificates=certificates,
         hours=hours,
-        **extra,
     )
+
+
+def _check_in_pass(page: Page, tx: Context, shift_id: uuid.UUID) -> tuple[str, Markup]:
+    """The staff check-in address of my pass for the shift, and its QR code (staff scan it)."""
+    token = tx.volunteer.checkin_pass(shift_id)
+    base = str(page.request.base_url).rstrip("/")
+    link = f"{base}{page.url('staff/check-in')}?{urlencode({'token': token})}"
+    return link, qr_svg(link, page._("Check-in pass QR code"))
+
+
+@router.get("/o/{org}/me/passes/{shift_id}")
+def check_in_pass(request: Request, org: str, shift_id: uuid.UUID) -> Response:
+    """My check-in pass for a shift, to show at the door: its QR code opens staff's check-in."""
+    page = Page(request, org)
+    page.require_actor()
+    with page.begin() as tx:
+        mine = {s.shift_id: s for s in tx.volunteer.my_signups()}
+        signup = mine.get(shift_id)
+        if signup is None or signup.status != "confirmed":
+            raise errors.NotFound("Shift", shift_id)
+        shift = tx.volunteer.shift(shift_id)
+        activity = tx.volunteer.activity(shift.activity_id)
+        link, qr = _check_in_pass(page, tx, shift_id)
+    return page.render("pass.html", signup=signup, shift=shift, activity=activity, link=link, qr=qr)
 
 
 @router.get("/o/{org}/me")
@@ -397,11 +498,8 @@ def claim_hours(
                 served_on=served_on.strip(), hours=hours.strip(), description=description.strip()
             )
     except (errors.ValidationFailed, errors.NotFound) as refused:
-        return _dashboard(
-            page,
-            refused=refused,
-            claim={"served_on": served_on, "hours": hours, "description": description},
-        )
+        values = {"served_on": served_on, "hours": hours, "description": description}
+        return page.refuse(page.url("me"), refused, values, CLAIM_LABELS)
     return page.redirect(page.url("me"), N_("Your hours are reported; staff will review them."))
 
 
@@ -414,7 +512,7 @@ def request_certificate(request: Request, org: str) -> Response:
         with page.begin() as tx:
             tx.volunteer.issue_certificate(actor)
     except (errors.PermissionDenied, errors.NotFound) as refused:
-        return _dashboard(page, refused=refused)
+        return page.refuse(page.url("me"), refused)
     return page.redirect(page.url("me"), N_("Your certificate is ready to download."))
 
 
@@ -435,7 +533,7 @@ def certificate_pdf(request: Request, org: str, certificate_id: uuid.UUID) -> Re
 # --- rewards -------------------------------------------------------------------------------
 
 
-def _rewards_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+def _rewards_page(page: Page) -> Response:
     with page.begin() as tx:
         rewards = tx.points.rewards(available_only=True)
         balance, redemptions = None, []
@@ -446,13 +544,11 @@ def _rewards_page(page: Page, *, refused: errors.NgoKitError | None = None) -> R
         left = _left(tx, rewards)
     return page.render(
         "rewards.html",
-        refused=refused,
         rewards=rewards,
         left=left,
         catalogue=catalogue,
         balance=balance,
         redemptions=redemptions,
-        form_key=uuid.uuid4().hex,
     )
 
 
@@ -472,6 +568,32 @@ def rewards(request: Request, org: str) -> Response:
     return _rewards_page(Page(request, org))
 
 
+@router.get("/o/{org}/rewards/{reward_id}/redeem")
+def confirm_redeem(request: Request, org: str, reward_id: uuid.UUID) -> Response:
+    """The step before spending points: the reward, its price and the balance after."""
+    page = Page(request, org)
+    actor = page.require_actor()
+    _ = page._
+    with page.begin() as tx:
+        reward = tx.points.reward(reward_id)
+        balance = tx.points.balance(actor)
+    name = page.item_name(reward)
+    return page.render(
+        "confirm.html",
+        title=_("Redeem {reward}?", reward=name),
+        action=page.url(f"rewards/{reward_id}/redeem"),
+        hidden={"key": uuid.uuid4().hex},
+        lines=[
+            _("It costs {price} points.", price=reward.price),
+            _("Your balance: {balance} points.", balance=balance),
+        ],
+        warning=None,
+        button=_("Redeem"),
+        testid="confirm-redeem",
+        back=page.url("rewards"),
+    )
+
+
 @router.post("/o/{org}/rewards/{reward_id}/redeem", dependencies=CSRF)
 def redeem(request: Request, org: str, reward_id: uuid.UUID, key: Field = "") -> Response:
     """Redeem a reward with my points (``redeem``); the form's key makes a double submit safe."""
@@ -483,7 +605,7 @@ def redeem(request: Request, org: str, reward_id: uuid.UUID, key: Field = "") ->
                 reward_id=reward_id, member_id=actor, key=f"relief_hub:{key}" if key else None
             )
     except (errors.Conflict, errors.ValidationFailed, errors.NotFound) as refused:
-        return _rewards_page(page, refused=refused)
+        return page.refuse(page.url("rewards"), refused)
     if redemption.status == "fulfilled":
         return page.redirect(page.url("rewards"), N_("Redeemed! Your reward is on its way."))
     return page.redirect(
@@ -508,20 +630,29 @@ def transparency(request: Request, org: str) -> Response:
             for line in report.lines:
                 group = line.recipient_kind or line.destination
                 groups[group] = groups.get(group, Decimal(0)) + line.quantity
+            parts = [
+                (_("Distributed"), report.distributed),
+                (_("On hand"), report.on_hand),
+                (_("Scrapped"), report.scrapped),
+                (_("Returned"), report.returned),
+            ]
             chart = split_bar(
-                [
-                    (_("Distributed"), report.distributed),
-                    (_("On hand"), report.on_hand),
-                    (_("Scrapped"), report.scrapped),
-                    (_("Returned"), report.returned),
-                ],
+                [(label, value) for label, value in parts if value],  # no "Scrapped: 0"
                 testid=f"chart-{donation.donation}",
                 title=_("Where donation {ref} went", ref=donation.donation),
+                colon=page.colon,
             )
+            goods = sorted({line.item_code for line in report.lines})
             reports.append(
-                {"donation": donation, "report": report, "groups": groups, "chart": chart}
+                {
+                    "donation": donation,
+                    "report": report,
+                    "groups": {g: q for g, q in groups.items() if q},
+                    "chart": chart,
+                    "goods": [page.item_name(items[c]) for c in goods if c in items],
+                }
             )
-    return page.render("transparency.html", reports=reports, items=items)
+    return page.render("transparency.html", reports=reports)
 
 
 def _public_items(tx: Any) -> list[Any]:

@@ -97,6 +97,13 @@ ORGANISATIONS: dict[str, dict[str, Any]] = {
                 "self_service_certificates": True,
                 "certificate_verify_url": "/certificates/verify",  # the readable page
             },
+            "about": {
+                "zh_CN": "我们陪伴在上海接受治疗的患癌儿童和他们的家庭：志愿者在病房陪伴孩子，"
+                "把爱心企业和市民捐赠的物资分装成安慰包和营养包送到孩子手中。",
+                "en": "We stand by children treated for cancer in Shanghai and their families: "
+                "volunteers keep the children company on the wards and pack donated goods "
+                "into comfort kits and nutrition packs for them.",
+            },
         },
     },
     "riverside": {
@@ -109,6 +116,11 @@ ORGANISATIONS: dict[str, dict[str, Any]] = {
             "volunteer": {
                 "self_service_certificates": True,
                 "certificate_verify_url": "/certificates/verify",  # the readable page
+            },
+            "about": {
+                "en": "After the river flooded, we collect blankets, water and medicine for "
+                "the households it hit, and volunteers sort and deliver them.",
+                "zh_CN": "河水泛滥之后，我们为受灾家庭募集毛毯、饮用水和药品，由志愿者分拣并送达。",
             },
         },
     },

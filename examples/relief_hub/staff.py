@@ -19,11 +19,35 @@ from fastapi.responses import Response
 from ngo_kit import errors
 from ngo_kit.context import Context
 from ngo_kit.db import utcnow
+from ngo_kit.web import status_of
 
 from .charts import bar_chart
 from .pages import CSRF, N_, Field, Page, blank_to_none
 
 router = APIRouter(prefix="/o/{org}/staff", include_in_schema=False)
+
+#: Each form's inputs and their labels, in the form's order (errors name the label).
+GOODS_LABELS = {
+    "item": N_("Item"),
+    "quantity": N_("Quantity"),
+    "location": N_("Location"),
+    "donor": N_("Donor"),
+    "donation": N_("Donation reference"),
+    "lot": N_("Lot (for items tracked by lot)"),
+    "expires_on": N_("Expiry date (optional)"),
+    "recipient": N_("Recipient"),
+    "recipient_kind": N_("Recipient group"),
+}
+#: The goods services' names for the location input.
+GOODS_INPUTS = {"to": "location", "from_": "location", "from": "location"}
+SHIFT_LABELS = {
+    "activity_id": N_("Activity"),
+    "starts_at": N_("Starts"),
+    "ends_at": N_("Ends"),
+    "capacity": N_("Places"),
+    "place": N_("Where"),
+}
+ACTIVITY_LABELS = {"title": N_("Title"), "activity_place": N_("Where")}
 
 
 # --- dashboard -----------------------------------------------------------------------------
@@ -56,21 +80,25 @@ def dashboard(request: Request, org: str) -> Response:
             [(names.get(code, code), qty) for code, qty in sorted(stock.items())],
             testid="chart-stock",
             title=_("Stock on hand by item"),
+            colon=page.colon,
         ),
         "hours_month": bar_chart(
             [(str(r["month"]), r["hours"]) for r in by_month],
             testid="chart-hours",
             title=_("Approved hours by month"),
+            colon=page.colon,
         ),
         "hours_activity": bar_chart(
             [(titles.get(str(r["activity"]), _("Other")), r["hours"]) for r in by_activity],
             testid="chart-hours-activity",
             title=_("Approved hours by activity"),
+            colon=page.colon,
         ),
         "points": bar_chart(
             [(_("Awarded"), awarded), (_("Redeemed"), redeemed)],
             testid="chart-points",
             title=_("Points awarded and redeemed"),
+            colon=page.colon,
         ),
     }
     return page.render("staff/dashboard.html", charts=charts)
@@ -79,12 +107,13 @@ def dashboard(request: Request, org: str) -> Response:
 # --- check-in ----------------------------------------------------------------------------
 
 
-def _check_in_page(
-    page: Page, token: str, *, refused: errors.NgoKitError | None = None
-) -> Response:
+def _check_in_page(page: Page, token: str) -> Response:
     found: dict[str, Any] = {}
+    refused: errors.NgoKitError | None = None
+    today = page.when(utcnow())[:10]
     with page.begin(require="attendance.record") as tx:
-        if token and refused is None:
+        roster = _todays_rosters(page, tx, today)
+        if token:
             try:
                 signup = tx.volunteer.read_pass(token)
             except (errors.TokenInvalid, errors.NotFound) as unreadable:
@@ -97,7 +126,57 @@ def _check_in_page(
                     "activity": tx.volunteer.activity(shift.activity_id),
                     "person": tx.registration.get_user(signup.user_id),
                 }
-    return page.render("staff/check_in.html", refused=refused, token=token, **found)
+    if refused is not None:
+        return page.render(
+            "staff/check_in.html",
+            status=status_of(refused),
+            error=page.message(refused),
+            roster=roster,
+        )
+    if found:
+        found["today"] = page.when(found["shift"].starts_at)[:10] == today
+    return page.render("staff/check_in.html", token=token, roster=roster, **found)
+
+
+def _todays_rosters(page: Page, tx: Context, today: str) -> list[dict[str, Any]]:
+    """Today's open shifts (``today`` in the organisation's time zone), each with its confirmed
+    people, for checking in by name someone who has no pass at hand (for those who may see
+    rosters: ``volunteer.view``)."""
+    if not tx.can("volunteer.view"):
+        return []
+    shifts = [
+        s for s in tx.volunteer.shifts(open_only=True) if page.when(s.starts_at)[:10] == today
+    ]
+    rosters = []
+    for shift in shifts:
+        signups = tx.volunteer.signups(shift.id, status="confirmed")
+        people = tx.registration.users([s.user_id for s in signups])
+        rosters.append(
+            {
+                "shift": shift,
+                "activity": tx.volunteer.activity(shift.activity_id),
+                "people": [(s, people.get(s.user_id)) for s in signups],
+            }
+        )
+    return rosters
+
+
+@router.post("/shifts/{shift_id}/check-in/{user_id}", dependencies=CSRF)
+def check_in_by_name(
+    request: Request, org: str, shift_id: uuid.UUID, user_id: uuid.UUID
+) -> Response:
+    """Check in someone on today's roster by name (``check_in``), without their pass."""
+    page = Page(request, org)
+    page.require_actor()
+    try:
+        with page.begin() as tx:
+            signup = tx.volunteer.check_in(shift_id, user_id)
+            person = tx.registration.get_user(signup.user_id)
+    except (errors.NotFound, errors.Conflict, errors.ValidationFailed) as refused:
+        return page.refuse(page.url("staff/check-in"), refused)
+    return page.redirect(
+        page.url("staff/check-in"), N_("{name} is checked in."), name=person.display_name
+    )
 
 
 @router.get("/check-in")
@@ -116,7 +195,7 @@ def check_in(request: Request, org: str, token: Field = "") -> Response:
             signup = tx.volunteer.check_in_with_pass(token.strip())
             person = tx.registration.get_user(signup.user_id)
     except (errors.TokenInvalid, errors.NotFound, errors.Conflict) as refused:
-        return _check_in_page(page, token, refused=refused)
+        return page.refuse(page.url("staff/check-in"), refused)
     return page.redirect(
         page.url("staff/check-in"), N_("{name} is checked in."), name=person.display_name
     )
@@ -125,24 +204,19 @@ def check_in(request: Request, org: str, token: Field = "") -> Response:
 # --- goods in and out --------------------------------------------------------------------
 
 
-def _goods_page(
-    page: Page,
-    template: str,
-    *,
-    refused: errors.NgoKitError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+def _goods_page(page: Page, template: str) -> Response:
     with page.begin(require="inventory.view") as tx:
         items = tx.inventory.items()
-        locations = [loc for loc in tx.inventory.locations() if loc.kind == "internal"]
+        every_location = tx.inventory.locations()
+        locations = [loc for loc in every_location if loc.kind == "internal"]
         stock = tx.inventory.stock_on_hand()
     return page.render(
         template,
-        refused=refused,
         items=items,
         locations=locations,
         stock=stock,
-        values=values or {},
+        catalogue={i.code: i for i in items},
+        places={loc.code: loc.name for loc in every_location},
     )
 
 
@@ -155,9 +229,32 @@ def _move_goods(
     try:
         with page.begin() as tx:
             move(tx)
+            item = _item(tx, values["item"])
     except (errors.ValidationFailed, errors.NotFound, errors.Conflict) as refused:
-        return _goods_page(page, f"{path}.html", refused=refused, values=values)
-    return page.redirect(page.url(path), done, quantity=values["quantity"], item=values["item"])
+        message = None
+        if isinstance(refused, errors.InsufficientStock):
+            with page.begin() as tx:
+                item = _item(tx, values["item"])
+            message = page._(
+                "Not enough {item} in stock: {requested} asked for, {available} on hand.",
+                item=page.item_name(item) if item else values["item"],
+                requested=page.amount(refused.params["requested"], item.unit if item else ""),
+                available=page.amount(refused.params["available"], item.unit if item else ""),
+            )
+        return page.refuse(
+            page.url(path), refused, values, GOODS_LABELS, GOODS_INPUTS, message=message
+        )
+    return page.redirect(
+        page.url(path),
+        done,
+        quantity=page.amount(values["quantity"].strip(), item.unit if item else "piece"),
+        item=page.item_name(item) if item else values["item"],
+    )
+
+
+def _item(tx: Context, code: str) -> Any:
+    """The catalogue item with ``code``, or ``None``."""
+    return next((i for i in tx.inventory.items() if i.code == code.strip()), None)
 
 
 @router.get("/donations")
@@ -201,7 +298,7 @@ def receive(
             lot=blank_to_none(lot),
             expires_on=blank_to_none(expires_on),
         ),
-        N_("Received {quantity} x {item}."),
+        N_("Received {quantity} × {item}."),
     )
 
 
@@ -240,14 +337,14 @@ def issue(
             recipient=recipient.strip(),
             recipient_kind=recipient_kind.strip() or "beneficiary",
         ),
-        N_("Issued {quantity} x {item}."),
+        N_("Issued {quantity} × {item}."),
     )
 
 
 # --- hours ---------------------------------------------------------------------------------
 
 
-def _hours_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+def _hours_page(page: Page) -> Response:
     with page.begin(require="hours.approve") as tx:
         shifts = tx.volunteer.shifts(open_only=True)
         activities = {a.id: a for a in tx.volunteer.activities()}
@@ -255,7 +352,6 @@ def _hours_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Res
         people = tx.registration.users([c.user_id for c in claims])
     return page.render(
         "staff/hours.html",
-        refused=refused,
         shifts=shifts,
         activities=activities,
         claims=claims,
@@ -269,6 +365,37 @@ def hours(request: Request, org: str) -> Response:
     return _hours_page(Page(request, org))
 
 
+@router.get("/shifts/{shift_id}/complete")
+def confirm_complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
+    """The step before closing a shift: what completing does, and a warning when the shift
+    has not ended yet (everyone not checked in would be marked as not having come)."""
+    page = Page(request, org)
+    _ = page._
+    with page.begin(require="hours.approve") as tx:
+        shift = tx.volunteer.shift(shift_id)
+        activity = tx.volunteer.activity(shift.activity_id)
+        checked_in = [
+            s for s in tx.volunteer.signups(shift_id, status="confirmed") if s.checked_in_at
+        ]
+    ended = shift.ends_at <= utcnow()
+    return page.render(
+        "confirm.html",
+        title=_("Complete this shift?"),
+        action=page.url(f"staff/shifts/{shift_id}/complete"),
+        hidden={},
+        lines=[
+            f"{activity.title} · {page.when(shift.starts_at)}",
+            _("{checked_in} of {taken} checked in.", checked_in=len(checked_in), taken=shift.taken),
+        ],
+        warning=None
+        if ended
+        else _("This shift has not ended yet: it ends {end}.", end=page.when(shift.ends_at)),
+        button=_("Complete the shift"),
+        testid="confirm-complete",
+        back=page.url("staff/hours"),
+    )
+
+
 @router.post("/shifts/{shift_id}/complete", dependencies=CSRF)
 def complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
     """Close a shift (``complete_shift``): hours enter the ledger and earn points."""
@@ -278,7 +405,7 @@ def complete_shift(request: Request, org: str, shift_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             done = tx.volunteer.complete_shift(shift_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _hours_page(page, refused=refused)
+        return page.refuse(page.url("staff/hours"), refused)
     return page.redirect(
         page.url("staff/hours"),
         N_("Shift completed: {attended} attended, {no_shows} did not come."),
@@ -296,7 +423,7 @@ def approve_claim(request: Request, org: str, claim_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             entry = tx.volunteer.approve_claim(claim_id)
     except (errors.Conflict, errors.NotFound, errors.PermissionDenied) as refused:
-        return _hours_page(page, refused=refused)
+        return page.refuse(page.url("staff/hours"), refused)
     return page.redirect(
         page.url("staff/hours"), N_("Approved {hours} hours."), hours=f"{entry.hours.normalize():f}"
     )
@@ -311,29 +438,22 @@ def reject_claim(request: Request, org: str, claim_id: uuid.UUID, reason: Field 
         with page.begin() as tx:
             tx.volunteer.reject_claim(claim_id, reason=reason.strip() or "-")
     except (errors.Conflict, errors.NotFound, errors.ValidationFailed) as refused:
-        return _hours_page(page, refused=refused)
+        return page.refuse(page.url("staff/hours"), refused)
     return page.redirect(page.url("staff/hours"), N_("The claim is rejected."))
 
 
 # --- shifts and activities ---------------------------------------------------------------
 
 
-def _shifts_page(
-    page: Page,
-    *,
-    refused: errors.NgoKitError | None = None,
-    values: dict[str, str] | None = None,
-) -> Response:
+def _shifts_page(page: Page) -> Response:
     with page.begin(require="shifts.manage") as tx:
         activities = tx.volunteer.activities()
         shifts = tx.volunteer.shifts(starts_after=utcnow().replace(hour=0, minute=0))
     return page.render(
         "staff/shifts.html",
-        refused=refused,
         activities=activities,
         by_id={a.id: a for a in activities},
         shifts=shifts,
-        values=values or {},
     )
 
 
@@ -373,7 +493,7 @@ def create_shift(
                 place=place.strip(),
             )
     except (errors.ValidationFailed, errors.NotFound) as refused:
-        return _shifts_page(page, refused=refused, values=values)
+        return page.refuse(page.url("staff/shifts"), refused, values, SHIFT_LABELS)
     return page.redirect(page.url("staff/shifts"), N_("The shift is created."))
 
 
@@ -386,7 +506,10 @@ def create_activity(request: Request, org: str, title: Field = "", place: Field 
         with page.begin() as tx:
             tx.volunteer.create_activity(title=title.strip(), place=place.strip())
     except errors.ValidationFailed as refused:
-        return _shifts_page(page, refused=refused)
+        values = {"title": title, "activity_place": place}
+        return page.refuse(
+            page.url("staff/shifts"), refused, values, ACTIVITY_LABELS, {"place": "activity_place"}
+        )
     return page.redirect(page.url("staff/shifts"), N_("The activity is created."))
 
 
@@ -420,14 +543,13 @@ def approve_volunteer(request: Request, org: str, user_id: uuid.UUID) -> Respons
 # --- redemptions ---------------------------------------------------------------------------
 
 
-def _redemptions_page(page: Page, *, refused: errors.NgoKitError | None = None) -> Response:
+def _redemptions_page(page: Page) -> Response:
     with page.begin(require="rewards.fulfil") as tx:
         waiting = tx.points.redemptions(status="requested")
         catalogue = {r.id: r for r in tx.points.rewards()}
         people = tx.registration.users([r.member_id for r in waiting])
     return page.render(
         "staff/redemptions.html",
-        refused=refused,
         redemptions=waiting,
         catalogue=catalogue,
         people=people,
@@ -450,5 +572,5 @@ def fulfil(request: Request, org: str, redemption_id: uuid.UUID) -> Response:
         with page.begin() as tx:
             tx.points.fulfil(redemption_id)
     except (errors.Conflict, errors.NotFound) as refused:
-        return _redemptions_page(page, refused=refused)
+        return page.refuse(page.url("staff/redemptions"), refused)
     return page.redirect(page.url("staff/redemptions"), N_("The reward is handed over."))

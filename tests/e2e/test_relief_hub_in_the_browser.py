@@ -13,6 +13,8 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -117,12 +119,17 @@ def approve_the_volunteer(staff: Tab, name: str) -> None:
 
 
 def check_in_with_the_pass(staff: Tab, volunteer: Tab, shift_id: str, name: str) -> None:
-    """Staff open the link the volunteer's QR code encodes, see who it is, and confirm."""
+    """The volunteer opens their pass (a page of their own); staff open the link its QR code
+    encodes, see who it is, and confirm."""
     volunteer.open(f"/o/{RAINBOW}/me")
     expect(volunteer.by_id(f"checkin-qr-{shift_id}").locator("svg")).to_be_visible()
-    link = volunteer.by_id(f"checkin-link-{shift_id}").get_attribute("href")
-    assert link is not None and "/staff/check-in?token=" in link, link
     volunteer.shoot("me-with-check-in-pass")
+    volunteer.submit(volunteer.by_id(f"pass-link-{shift_id}"))
+    qr = volunteer.by_id(f"checkin-qr-{shift_id}")
+    expect(qr.get_by_role("img")).to_be_visible()
+    link = qr.get_attribute("data-check-in-url")
+    assert link is not None and "/staff/check-in?token=" in link, link
+    volunteer.shoot("check-in-pass")
     staff.open(link)
     expect(staff.by_id("check-in-volunteer")).to_have_text(name)
     staff.shoot("staff-check-in")
@@ -151,6 +158,9 @@ def test_a_volunteer_registers_serves_a_shift_and_spends_the_points_it_earned(
     check_in_with_the_pass(staff, volunteer, shift_id, name)
     staff.open(f"/o/{RAINBOW}/staff/hours")
     staff.submit(staff.by_id(f"complete-{shift_id}"))
+    expect(staff.by_id("warning")).to_be_visible()  # the shift is tomorrow: a second step
+    staff.shoot("staff-complete-confirm")
+    staff.submit(staff.by_id("confirm-complete"))
     staff.shoot("staff-hours")
 
     # The 3-hour shift earns 10 points an hour (the seeded rule), through hours_points.
@@ -162,6 +172,8 @@ def test_a_volunteer_registers_serves_a_shift_and_spends_the_points_it_earned(
     volunteer.open(f"/o/{RAINBOW}/rewards")
     shirt = volunteer.id_in("reward", "Volunteer T-shirt")
     volunteer.submit(volunteer.by_id(f"redeem-{shirt}"))
+    volunteer.shoot("redeem-confirm")
+    volunteer.submit(volunteer.by_id("confirm-redeem"))
     expect(volunteer.by_id("flash")).to_be_visible()
     expect(volunteer.by_id("points-balance")).to_have_text("0")
     redemptions = volunteer.page.locator('[data-testid^="redemption-"]')
@@ -338,3 +350,225 @@ def test_pages_are_styled_under_their_policy_and_refuse_to_be_framed(open_tab: O
         framer.page.set_content(f'<iframe id="hub" src="{tab.base_url}/o/rainbow/"></iframe>')
     assert framed.value.ok  # the app answered; the browser would not show the answer
     assert framer.page.frame_locator("#hub").locator("header").count() == 0
+
+
+# --- phones, keyboards and screen readers ---------------------------------------------------------
+
+AUDIT = (Path(__file__).parent / "audit.js").read_text(encoding="utf-8")
+#: axe-core, vendored (see vendor/README.md); it runs on top of ``audit.js``'s own checks.
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {
+    runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
+    resultTypes: ["violations"],
+  });
+  return result.violations.map((v) =>
+    `axe ${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 5).join(", ")}`);
+}"""
+#: A desktop and a phone (an iPhone 14's 390 x 844 CSS px).
+SCREENS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+def audit(tab: Tab) -> list[str]:
+    """The WCAG 2.2 AA violations ``audit.js`` and axe-core find on the tab's page.
+
+    axe is evaluated through the DevTools protocol, which the pages' Content-Security-Policy
+    (no inline script) does not govern.
+    """
+    found: list[str] = tab.page.evaluate(AUDIT)
+    if not tab.page.evaluate("typeof axe !== 'undefined'"):
+        tab.page.evaluate(AXE)
+    found += tab.page.evaluate(AXE_RUN)
+    return found
+
+
+def scrolls_sideways(tab: Tab) -> bool:
+    """True when the page is wider than the window (the reader must scroll sideways)."""
+    wider: bool = tab.page.evaluate(
+        "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    )
+    return wider
+
+
+def with_lang(path: str, lang: str) -> str:
+    """``path`` asking for ``lang`` (``en`` or ``zh``)."""
+    return f"{path}{'&' if '?' in path else '?'}lang={lang}"
+
+
+@pytest.mark.parametrize(
+    ("section", "who"),
+    [
+        ("Public and volunteer pages", None),
+        ("Public and volunteer pages", VOLUNTEER),
+        ("Staff pages", STAFF),
+    ],
+    ids=["visitor", "volunteer", "staff"],
+)
+def test_every_page_passes_the_audit_and_fits_a_phone_in_both_languages(
+    open_tab: OpenTab, section: str, who: dict[str, tuple[str, str]] | None
+) -> None:
+    tab = open_tab()
+    if who is not None:
+        sign_in(tab, RIVERSIDE, *who[RIVERSIDE])
+    paths = [
+        p.replace("{org}", RIVERSIDE)
+        for p in contract_pages(section)
+        if not p.endswith(".pdf") and "{" not in p.replace("{org}", "")
+    ]
+    problems: list[str] = []
+    for screen, (width, height) in SCREENS.items():
+        tab.page.set_viewport_size({"width": width, "height": height})
+        for lang in ("en", "zh"):
+            for path in paths:
+                tab.open(with_lang(path, lang))
+                tab.shoot(f"{screen}-{lang}-{page_name(path)}")
+                problems += [f"{screen} {lang} {path}: {v}" for v in audit(tab)]
+                if scrolls_sideways(tab):
+                    problems.append(f"{screen} {lang} {path}: scrolls sideways at {width} px")
+    assert not problems, "\n".join(problems)
+    tab.assert_no_problems()
+
+
+def fill_and_submit(tab: Tab, form: str, submit: str, values: dict[str, str]) -> None:
+    """Fill ``form``'s inputs by name and submit it; the refusal comes back as a page.
+
+    The browser's own checks (``required``, ``type=email``) are switched off: the test is
+    about what the server answers to input that gets past them.
+    """
+    tab.by_id(form).evaluate("form => { form.noValidate = true; }")
+    for name, value in values.items():
+        tab.by_id(form).locator(f'[name="{name}"]').first.fill(value)
+    with tab.page.expect_navigation():
+        tab.by_id(submit).click()
+
+
+#: Each form, who fills it, and input its rules refuse: (path, form, submit button, values).
+REFUSED_FORMS = [
+    (None, "register", "register-form", "register-submit", {"email": "not-an-address"}),
+    (None, "sign-in", "sign-in-form", "sign-in-submit", {"login": "nobody@example.org"}),
+    (None, "verify-email", "verify-email-form", "verify-email-submit", {"token": "forged"}),
+    (VOLUNTEER, "me", "claim-form", "claim-submit", {"hours": "-1"}),
+    (STAFF, "staff/donations", "receive-form", "receive-submit", {"quantity": "lots"}),
+    (STAFF, "staff/issue", "issue-form", "issue-submit", {"quantity": "-2"}),
+    (STAFF, "staff/shifts", "create-shift-form", "create-shift-submit", {"starts_at": ""}),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_each_refused_form_ties_its_errors_to_inputs_and_passes_the_audit(
+    open_tab: OpenTab, lang: str
+) -> None:
+    problems: list[str] = []
+    for who, path, form, submit, values in REFUSED_FORMS:
+        tab = open_tab()
+        if who is not None:
+            sign_in(tab, RIVERSIDE, *who[RIVERSIDE])
+        for screen, (width, height) in SCREENS.items():
+            tab.page.set_viewport_size({"width": width, "height": height})
+            tab.open(with_lang(f"/o/{RIVERSIDE}/{path}", lang))
+            fill_and_submit(tab, form, submit, values)
+            # Post/Redirect/Get: the address is the form's page again, not the POST's.
+            assert tab.page.url.split("?")[0].endswith(f"/o/{RIVERSIDE}/{path}"), tab.page.url
+            expect(tab.by_id("error")).to_be_visible()
+            assert tab.page.title().startswith("Error: " if lang == "en" else "错误："), path
+            invalid = tab.page.locator("[aria-invalid=true]")
+            if invalid.count():  # a field's error: its input has the focus
+                focused = tab.page.evaluate("document.activeElement.getAttribute('aria-invalid')")
+                assert focused == "true", f"{path}: the first invalid input has no focus"
+            tab.shoot(f"{screen}-{lang}-{page_name(f'/o/{RIVERSIDE}/{path}')}-refused")
+            problems += [f"{screen} {lang} {path} refused: {v}" for v in audit(tab)]
+            if scrolls_sideways(tab):
+                problems.append(f"{screen} {lang} {path} refused: scrolls sideways")
+            # The language switch leads to the form's page in the other language.
+            with tab.page.expect_navigation():
+                tab.by_id("lang-switch").click()
+            assert "Method Not Allowed" not in tab.page.content()
+        tab.assert_no_problems()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_menu_folds_on_a_phone_and_opens_without_javascript(
+    browser: Any, relief_hub: LiveServer
+) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(f"{relief_hub.url}/o/{RIVERSIDE}/?lang=en")
+        rewards = page.locator("header nav").get_by_role("link", name="Rewards")
+        expect(rewards).to_be_hidden()
+        header = page.locator("header").bounding_box()
+        assert header is not None and header["height"] <= 100, header
+        page.locator("header summary").click()
+        expect(rewards).to_be_visible()
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.reload()
+        expect(rewards).to_be_visible()  # a wide screen shows the menu without a click
+        expect(page.locator("header summary")).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_keyboard_focus_is_drawn_with_enough_contrast(open_tab: OpenTab) -> None:
+    tab = open_tab()
+    tab.open(f"/o/{RIVERSIDE}/register?lang=en")
+    tab.page.keyboard.press("Tab")
+    skip = tab.page.evaluate("document.activeElement.textContent")
+    assert skip.strip() == "Skip to content"
+    weak = []
+    for _ in range(12):
+        style = tab.page.evaluate(
+            """() => { const el = document.activeElement; const s = getComputedStyle(el);
+                let bg = null;
+                for (let n = el.parentElement; n; n = n.parentElement) {
+                  const c = getComputedStyle(n).backgroundColor;
+                  if (c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') { bg = c; break; } }
+                return [el.outerHTML.slice(0, 80), s.outlineStyle, parseFloat(s.outlineWidth),
+                        s.outlineColor, bg || 'rgb(255, 255, 255)']; }"""
+        )
+        html, outline, width, colour, behind = style
+        if outline == "none" or width < 2 or contrast(colour, behind) < 3:
+            weak.append(f"{html}: {outline} {width}px {colour} on {behind}")
+        tab.page.keyboard.press("Tab")
+    assert not weak, "\n".join(weak)
+
+
+def contrast(first: str, second: str) -> float:
+    """The WCAG contrast ratio of two ``rgb(...)`` colours."""
+
+    def luminance(colour: str) -> float:
+        values = [int(float(v)) for v in re.findall(r"[\d.]+", colour)[:3]]
+        linear = [
+            v / 255 / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4
+            for v in values
+        ]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_audit_finds_each_kind_of_violation_it_checks(open_tab: OpenTab) -> None:
+    tab = open_tab()
+    tab.page.set_content(
+        """<!doctype html><html lang="en"><head><title>t</title></head><body><main><h1>h</h1>
+        <p style="color: #bbbbbb">faint</p><input id="a"><input id="a" aria-describedby="gone">
+        <div><a href="/x" style="display: inline-block; font-size: 8px; line-height: 8px">x</a><a
+        href="/y" style="display: inline-block; font-size: 8px; line-height: 8px">y</a></div>
+        <table><tr><th></th></tr><tr><td>1</td></tr></table>
+        <svg width="20" height="20"><rect width="20" height="20"/></svg>
+        <p>彩虹</p><button></button></main></body></html>"""
+    )
+    found = audit(tab)
+    assert any(v.startswith("axe color-contrast") for v in found), found  # axe ran too
+    rules = {violation.split(":", 1)[0] for violation in found}
+    assert rules >= {
+        "color-contrast",
+        "label",
+        "duplicate-id",
+        "aria-reference",
+        "target-size",
+        "empty-table-header",
+        "svg-img-alt",
+        "language-of-parts",
+        "name",
+    }, rules

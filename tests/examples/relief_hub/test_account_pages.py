@@ -52,7 +52,7 @@ def test_the_language_follows_accept_language_then_the_switch_and_stays(browser:
     assert "登录</a>" in chinese.text
     switched = browser.get("/o/rainbow/?lang=zh")
     assert '<html lang="zh-CN">' in switched.text
-    assert 'data-testid="lang-switch" href="/o/rainbow/?lang=en">English' in switched.text
+    assert 'data-testid="lang-switch" href="/o/rainbow/?lang=en"' in switched.text
     cookie = switched.headers["set-cookie"]
     assert "relief_hub_lang=zh" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
     assert "登录</a>" in browser.get("/o/rainbow/register").text  # remembered in the cookie
@@ -74,7 +74,7 @@ def test_registering_signs_in_texts_a_code_and_verifying_it_succeeds(
     page = browser.follow(answer)
     assert "We sent a 6-digit code to your phone." in page.text
     assert 'data-testid="signed-in-as">张伟' in page.text
-    wrong = browser.submit("/o/rainbow/verify", data={"code": "000000"})
+    wrong = browser.follow(browser.submit("/o/rainbow/verify", data={"code": "000000"}))
     assert wrong.status_code == 422
     assert 'data-testid="error-code"' in wrong.text
     code = hub.latest_code("+8613800138001")
@@ -90,7 +90,7 @@ def test_asking_for_too_many_codes_says_so_on_the_verify_page(browser: Browser) 
     resend = "/o/rainbow/verify/resend"
     answers = [browser.submit("/o/rainbow/verify", action=resend) for _ in range(6)]
     assert {a.status_code for a in answers[:4]} == {303}
-    refused = answers[-1]
+    refused = browser.follow(answers[-1])
     assert refused.status_code == 429
     assert 'data-testid="error-code"' in refused.text
     assert "try again later" in refused.text
@@ -110,6 +110,9 @@ def test_bad_registration_shows_the_field_error_and_writes_nothing(
     answer = browser.submit(
         "/o/rainbow/register", data={**NEW_PERSON, "email": "not-an-address", "password": "x"}
     )
+    assert answer.headers["location"] == "/o/rainbow/register"
+    assert _accounts(hub) == before
+    answer = browser.follow(answer)
     assert answer.status_code == 422
     assert 'data-testid="error-email"' in answer.text
     assert 'value="张伟"' in answer.text  # what was typed stays in the form
@@ -120,6 +123,7 @@ def test_bad_registration_shows_the_field_error_and_writes_nothing(
 def test_a_common_password_is_refused_in_the_page_language(browser: Browser) -> None:
     browser.get("/o/rainbow/?lang=zh")
     answer = browser.submit("/o/rainbow/register", data={**NEW_PERSON, "password": "password123"})
+    answer = browser.follow(answer)
     assert answer.status_code == 422
     found = re.search(r'data-testid="error-password">([^<]+)<', answer.text)
     assert found is not None and "常见" in found.group(1)
@@ -132,7 +136,7 @@ def test_a_required_consent_must_be_ticked(hub: Hub, browser: Browser) -> None:
         )
     form = browser.get("/o/rainbow/register")
     assert 'name="consent" value="privacy" data-testid="consent-privacy"' in form.text
-    refused = browser.submit("/o/rainbow/register", data=NEW_PERSON)
+    refused = browser.follow(browser.submit("/o/rainbow/register", data=NEW_PERSON))
     assert refused.status_code == 422
     assert 'data-testid="error-consents"' in refused.text
     accepted = browser.submit("/o/rainbow/register", data={**NEW_PERSON, "consent": "privacy"})
@@ -143,6 +147,8 @@ def test_sign_in_with_a_wrong_password_says_so_without_a_session(browser: Browse
     answer = browser.submit(
         "/o/rainbow/sign-in", data={"login": "volunteer@example.org", "password": "wrong pass 1"}
     )
+    assert SESSION_COOKIE not in browser.client.cookies
+    answer = browser.follow(answer)
     assert answer.status_code == 401
     assert 'data-testid="error"' in answer.text
     assert SESSION_COOKIE not in browser.client.cookies
@@ -275,13 +281,15 @@ def test_the_token_of_the_verification_email_confirms_the_address_on_its_page(
     with hub.kit.begin(org=RAINBOW, actor=SYSTEM) as tx:
         assert not tx.registration.find_user(email="zhou@example.org").email_verified
     forged = browser.submit("/o/rainbow/verify-email", data={"token": token[:-3] + "xyz"})
+    forged = browser.follow(forged)
     assert forged.status_code == 422 and 'data-testid="error-token"' in forged.text
     done = browser.submit("/o/rainbow/verify-email", data={"token": token})
     assert done.headers["location"] == "/o/rainbow/me"
     assert "Your email address is verified." in browser.follow(done).text
     with hub.kit.begin(org=RAINBOW, actor=SYSTEM) as tx:
         assert tx.registration.find_user(email="zhou@example.org").email_verified
-    again = hub.browser().submit("/o/rainbow/verify-email", data={"token": token})
+    stranger = hub.browser()
+    again = stranger.follow(stranger.submit("/o/rainbow/verify-email", data={"token": token}))
     assert again.status_code == 422  # single use
 
 
@@ -322,3 +330,24 @@ def test_the_stylesheet_is_a_file_of_the_app(browser: Browser) -> None:
     res = browser.get("/relief_hub.css")
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/css")
     assert "header {" in res.text and "<" not in res.text
+
+
+def test_a_forgotten_password_is_reset_through_the_emailed_link(hub: Hub, browser: Browser) -> None:
+    sign_in = browser.get("/o/rainbow/sign-in").text
+    assert 'href="/o/rainbow/forgot-password"' in sign_in
+    sent = browser.submit("/o/rainbow/forgot-password", data={"login": "volunteer@example.org"})
+    assert sent.headers["location"] == "/o/rainbow/sign-in"
+    nobody = hub.browser().submit("/o/rainbow/forgot-password", data={"login": "no@example.org"})
+    assert nobody.headers["location"] == sent.headers["location"]  # tells nobody who exists
+    hub.kit.outbox.work()
+    reset = [m for m in hub.messages.to("volunteer@example.org") if m.data.get("token")]
+    token = str(reset[-1].data["token"])
+    page = f"/o/rainbow/reset-password?token={token}"
+    short = browser.follow(browser.submit(page, "/o/rainbow/reset-password", {"token": token}))
+    assert short.status_code == 422 and 'data-testid="error-password"' in short.text
+    assert f'name="token" value="{token}"' in short.text  # the link's token stays in the form
+    done = browser.submit(
+        page, "/o/rainbow/reset-password", {"token": token, "password": "a brand new phrase 9"}
+    )
+    assert done.headers["location"] == "/o/rainbow/sign-in"
+    browser.sign_in("rainbow", "volunteer@example.org", "a brand new phrase 9")
