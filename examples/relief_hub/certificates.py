@@ -63,10 +63,8 @@ def staff_certificates(request: Request, org: str, number: str = "") -> Response
     return _staff_page(Page(request, org), number)
 
 
-def _staff_page(
-    page: Page, number: str = "", refused: errors.ValidationFailed | None = None
-) -> Response:
-    """The staff certificate page; ``refused`` is an upload's error, shown by its field."""
+def _staff_page(page: Page, number: str = "") -> Response:
+    """The staff certificate page (a refused upload's errors are shown by ``page.render``)."""
     found, state, not_found = None, None, None
     with page.begin(require="certificates.issue") as tx:
         images = {i.kind: i for i in tx.volunteer.certificate_images()}
@@ -78,7 +76,6 @@ def _staff_page(
                 not_found = error
     return page.render(
         "staff/certificates.html",
-        refused=refused,
         images=images,
         kinds=IMAGE_KINDS,
         wanted=number,
@@ -112,7 +109,8 @@ def upload_images(request: Request, org: str, logo: Upload = None, seal: Upload 
             for kind, data in uploads.items():
                 tx.volunteer.set_certificate_image(kind, data)
     except errors.ValidationFailed as error:
-        return _staff_page(page, refused=error)
+        labels = {"logo": N_("Logo"), "seal": N_("Seal")}
+        return page.refuse(page.url("staff/certificates"), error, labels=labels)
     if not uploads:
         return page.redirect(page.url("staff/certificates"))
     return page.redirect(page.url("staff/certificates"), N_("The certificate images are saved."))

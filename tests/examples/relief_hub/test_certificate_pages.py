@@ -27,13 +27,17 @@ def image(kind: str = "PNG", size: tuple[int, int] = (240, 120)) -> bytes:
 
 
 def upload(browser: Browser, lang: str = "en", **files: tuple[str, bytes, str]) -> Any:
+    """Post the files and follow the redirect: a refused upload, like every refused form, is
+    shown by the page it came from (Post/Redirect/Get), with the refusal's status."""
     page = f"/o/{RAINBOW}/staff/certificates"
-    return browser.client.post(
+    posted = browser.client.post(
         f"{page}/images?lang={lang}",
         data={"csrf_token": browser.token(page)},
         files=files,
         follow_redirects=False,
     )
+    assert posted.status_code == 303, posted.text
+    return browser.client.get(posted.headers["location"], follow_redirects=False)
 
 
 def test_the_check_says_valid_in_chinese_and_english_with_what_the_certificate_states(
@@ -74,7 +78,7 @@ def test_staff_upload_a_logo_and_seal_that_new_pdfs_carry(hub: Hub) -> None:
         logo=("logo.png", image(), "image/png"),
         seal=("seal.jpg", image("JPEG", (300, 300)), "image/jpeg"),
     )
-    page = staff.follow(saved)
+    page = saved  # the page the upload redirected to
     assert 'data-testid="image-logo"' in page.text and 'data-testid="image-seal"' in page.text
     preview = staff.get(f"/o/{RAINBOW}/staff/certificates/seal.img")
     assert preview.headers["content-type"] == "image/jpeg"
