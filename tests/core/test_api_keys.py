@@ -84,7 +84,8 @@ def test_keys_made_under_an_older_secret_work_while_it_is_listed(kit_factory: Ki
 
     def rotated(*keys: SecretStr) -> Kit:
         settings = first.settings.model_copy(update={"secret_keys": list(keys)})
-        return Kit(first.engine.url, modules=[], autoload=False, settings=settings)
+        url = first.engine.url.render_as_string(hide_password=False)
+        return Kit(url, modules=[], autoload=False, settings=settings)
 
     with_both, without_old = rotated(new, old), rotated(new)
     try:
