@@ -460,6 +460,7 @@ def _org_in(path: str) -> str | None:
 class PageNotFound(errors.NotFound):
     """No page at this address (an HTML 404 in the site's frame, not the API's JSON)."""
 
+    code = "page_not_found"
     template = "There is no page at this address."
 
 
