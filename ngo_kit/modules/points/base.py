@@ -60,7 +60,10 @@ class _Statements:
             )
             .select_from(ACCOUNTS.outerjoin(SETTINGS, SETTINGS.c.org_id == a.org_id))
             .where(
+                # every kind there is, named so that the (org_id, kind, member_id) key serves
+                # the look-up: without it both databases scanned the organisation's accounts
                 a.org_id == sa.bindparam("org"),
+                a.kind.in_([*SYSTEM_KINDS, MEMBER]),
                 a.member_id.in_(sa.bindparam("members", expanding=True)),
             )
         )
