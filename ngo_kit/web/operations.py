@@ -24,6 +24,7 @@ How a method's signature becomes the route:
 
 from __future__ import annotations
 
+import collections.abc
 import datetime as dt
 import inspect
 import re
@@ -86,6 +87,13 @@ BOUNDARY_TYPES: dict[Any, Any] = {
     dt.datetime: Instant,
     dt.date: Day,
 }
+
+#: Abstract collection types a generated request takes as a list.
+_LAZY_COLLECTIONS = (
+    collections.abc.Iterable,
+    collections.abc.Sequence,
+    collections.abc.Collection,
+)
 
 #: Path parameters that accept ``me`` for the signed-in account.
 ME_PARAMETERS = frozenset({"member_id", "user_id", "account_id"})
@@ -257,9 +265,15 @@ def guard(op: Operation) -> Callable[..., RequestContext]:
 
 def boundary_annotation(annotation: Any) -> Any:
     """``annotation`` with each plain scalar type replaced by its shared boundary type
-    (``str | None`` becomes ``Prose | None``); annotated and other types are kept."""
+    (``str | None`` becomes ``Prose | None``) and each abstract collection by a list
+    (``Iterable[X]`` becomes ``list[X]``); annotated and other types are kept."""
     if annotation in BOUNDARY_TYPES:
         return BOUNDARY_TYPES[annotation]
+    if get_origin(annotation) in _LAZY_COLLECTIONS:
+        # pydantic checks an Iterable's items only while the service iterates (a string is
+        # an iterable of characters): a list is checked whole, at the boundary
+        (item,) = get_args(annotation) or (Any,)
+        return list[boundary_annotation(item)]  # type: ignore[misc]
     if get_origin(annotation) in (Union, types.UnionType):
         members = tuple(boundary_annotation(a) for a in get_args(annotation))
         return Union[members]  # noqa: UP007 - built from a tuple of types

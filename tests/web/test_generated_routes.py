@@ -4,6 +4,7 @@ guards, OpenAPI entries, and the start-up checks against hand-written routes."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -94,6 +95,11 @@ class GardenService:
         """Water a plot; a repeated ``key`` waters once."""
         self.tx.require("garden.manage")
         return {"plot": str(plot_id), "litres": litres, "key": key}
+
+    @operation("POST /plots/{plot_id}/waterings", permission="garden.manage")
+    def water_often(self, plot_id: uuid.UUID, litres: Iterable[int]) -> dict[str, Any]:
+        """Water a plot several times (an iterable, as services often take)."""
+        return {"litres": list(litres)}
 
     @operation("POST /plots/{plot_id}/notes", permission="garden.manage")
     def note(self, plot_id: uuid.UUID, text: str, client: str | None = None) -> dict[str, Any]:
@@ -228,6 +234,17 @@ def test_plain_parameters_get_the_boundary_checks_and_the_client_comes_from_the_
         f"{URL}/plots/{uuid.uuid4()}/water", json={"litres": True}, headers=auth("owner")
     )
     assert (res.status_code, res.json()["field"]) == (422, "litres")  # strict integers
+
+
+def test_an_iterable_parameter_is_a_list_checked_whole_at_the_boundary(
+    client: TestClient,
+) -> None:
+    url = f"{URL}/plots/{uuid.uuid4()}/waterings"
+    res = client.post(url, json={"litres": [1, 2]}, headers=auth("owner"))
+    assert (res.status_code, res.json()) == (200, {"litres": [1, 2]})
+    for wrong in ("AAA", [1, "x"], [True]):  # a string is iterable: it must not reach the service
+        res = client.post(url, json={"litres": wrong}, headers=auth("owner"))
+        assert res.status_code == 422 and res.json()["field"].startswith("litres"), res.text
 
 
 def test_the_idempotency_key_comes_from_the_header_too(client: TestClient) -> None:
