@@ -14,13 +14,15 @@ import os
 import pytest
 import sqlalchemy as sa
 
+from ngo_kit.pytest_plugin import ENV_URL
+
 #: folders (relative to ``tests/``) whose tests prove one database's behaviour, and which
 ONLY_ON = {"e2e": ("sqlite",)}
 
 
 def backend() -> str:
     """The test database's backend: ``sqlite``, ``postgresql`` or ``mysql`` (MariaDB)."""
-    url = os.environ.get("NGO_KIT_TEST_DATABASE_URL")
+    url = os.environ.get(ENV_URL)
     return sa.make_url(url).get_backend_name() if url else "sqlite"
 
 
